@@ -1,0 +1,3 @@
+from photoanalyzer.cli import main
+
+main()

@@ -1,0 +1,410 @@
+"""The catalog: the only module that speaks SQL. Schema and numbered migrations, the
+reconciliation of a folder walk with what is known, pending work per phase, batched result
+writes, run history, and the queries behind export and status."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from photoanalyzer.errors import CatalogError
+from photoanalyzer.phases.base import Outcome
+from photoanalyzer.scan import ScanResult
+
+# Migration N brings a catalog from schema version N-1 to N. Append only; never edit one
+# that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        missing INTEGER NOT NULL DEFAULT 0,
+        first_seen_run INTEGER NOT NULL,
+        last_change_run INTEGER NOT NULL
+    );
+    -- One row per file and phase: the phase version that produced the result, and the error
+    -- text when it failed. A file is pending for a phase while it has no row of the current
+    -- version; a changed file loses its rows.
+    CREATE TABLE phase_status (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        phase TEXT NOT NULL,
+        version TEXT NOT NULL,
+        error TEXT,
+        run_id INTEGER NOT NULL,
+        PRIMARY KEY (file_id, phase)
+    ) WITHOUT ROWID;
+    CREATE TABLE metadata (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        file_type TEXT,
+        width INTEGER,
+        height INTEGER,
+        orientation INTEGER,
+        taken_at TEXT,
+        subsec TEXT,
+        make TEXT,
+        model TEXT,
+        lens TEXT,
+        lens_make TEXT,
+        exposure_time REAL,
+        f_number REAL,
+        iso INTEGER,
+        focal_length REAL,
+        focal_length_35mm INTEGER,
+        gps_lat REAL,
+        gps_lon REAL,
+        gps_alt REAL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL,
+        roots TEXT NOT NULL,
+        phases TEXT NOT NULL,
+        files_seen INTEGER NOT NULL DEFAULT 0,
+        files_new INTEGER NOT NULL DEFAULT 0,
+        files_changed INTEGER NOT NULL DEFAULT 0,
+        files_missing INTEGER NOT NULL DEFAULT 0,
+        scan_seconds REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE run_phases (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        phase TEXT NOT NULL,
+        version TEXT NOT NULL,
+        processed INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (run_id, phase)
+    );
+    CREATE TABLE scan_problems (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Which table holds each phase's fields (keyed by file_id); its columns are the fields.
+RESULT_TABLES = {"metadata": "metadata"}
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    seen: int
+    new: int
+    changed: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    file_id: int
+    path: str
+
+
+class Catalog:
+    """An open catalog file. Create with Catalog(path); it is migrated on opening."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise CatalogError(
+                f"cannot open the catalog {self.path}: {exc}; choose a writable location with"
+                " --db or PHOTOANALYZER_DB"
+            ) from exc
+        self._columns = {
+            phase: [c for c in self._table_columns(table) if c != "file_id"]
+            for phase, table in RESULT_TABLES.items()
+        }
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise CatalogError(
+                f"the catalog {self.path} has schema version {current}, newer than this "
+                f"program knows ({SCHEMA_VERSION}); upgrade photoanalyzer"
+            )
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            # One transaction per migration: a catalog is always at some whole version.
+            self._db.executescript(
+                f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+            )
+
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _table_columns(self, table: str) -> list[str]:
+        return [row[1] for row in self._db.execute(f"PRAGMA table_info({table})")]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, roots: list[str], phases: list[str]) -> int:
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO runs (started_at, status, roots, phases) VALUES (?, 'running', ?, ?)",
+                (_now(), json.dumps(roots), json.dumps(phases)),
+            )
+        return int(cursor.lastrowid)
+
+    def finish_phase(
+        self, run_id: int, phase: str, version: str, processed: int, errors: int, seconds: float
+    ) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_phases VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, phase, version, processed, errors, seconds),
+            )
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET ended_at = ?, status = ? WHERE id = ?", (_now(), status, run_id)
+            )
+
+    # -- reconciling a walk ----------------------------------------------------------------
+
+    def sync_scan(
+        self, run_id: int, roots: list[str], scan: ScanResult, seconds: float
+    ) -> SyncCounts:
+        """Bring `files` in line with a walk of `roots`: add new files, reset the results of
+        changed ones (size or mtime differ), and mark files missing that the walk did not see,
+        unless they lie below a folder the walk could not read."""
+        known = self._known_under(roots)
+        seen_paths = set()
+        new_rows, changed_rows, returned_ids = [], [], []
+        for entry in scan.files:
+            seen_paths.add(entry.path)
+            row = known.get(entry.path)
+            if row is None:
+                new_rows.append(
+                    (entry.path, entry.kind, entry.size, entry.mtime_ns, run_id, run_id)
+                )
+            elif (row[1], row[2]) != (entry.size, entry.mtime_ns):
+                changed_rows.append((entry.size, entry.mtime_ns, entry.kind, run_id, row[0]))
+            elif row[3]:
+                returned_ids.append((row[0],))
+        blocked = tuple(folder.rstrip("/") + "/" for folder in scan.incomplete)
+        gone_ids = [
+            (row[0],)
+            for path, row in known.items()
+            if not row[3]
+            and path not in seen_paths
+            and not path.startswith(blocked)
+            and path not in scan.incomplete
+        ]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                new_rows,
+            )
+            self._db.executemany(
+                "UPDATE files SET size = ?, mtime_ns = ?, kind = ?, missing = 0,"
+                " last_change_run = ? WHERE id = ?",
+                changed_rows,
+            )
+            self._db.executemany(
+                "DELETE FROM phase_status WHERE file_id = ?", [(r[4],) for r in changed_rows]
+            )
+            self._db.executemany("UPDATE files SET missing = 0 WHERE id = ?", returned_ids)
+            self._db.executemany("UPDATE files SET missing = 1 WHERE id = ?", gone_ids)
+            self._db.executemany(
+                "INSERT INTO scan_problems VALUES (?, ?, ?)",
+                [(run_id, p.path, p.message) for p in scan.problems],
+            )
+            counts = SyncCounts(len(scan.files), len(new_rows), len(changed_rows), len(gone_ids))
+            self._db.execute(
+                "UPDATE runs SET files_seen = ?, files_new = ?, files_changed = ?,"
+                " files_missing = ?, scan_seconds = ? WHERE id = ?",
+                (counts.seen, counts.new, counts.changed, counts.missing, seconds, run_id),
+            )
+        return counts
+
+    def _known_under(self, roots: list[str]) -> dict[str, tuple[int, int, int, int]]:
+        """path -> (id, size, mtime_ns, missing) for every known file at or below a root."""
+        known = {}
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            # '0' sorts right after '/', so this range is exactly the paths below the root.
+            rows = self._db.execute(
+                "SELECT path, id, size, mtime_ns, missing FROM files"
+                " WHERE path = ? OR (path >= ? AND path < ?)",
+                (root, prefix, prefix[:-1] + "0"),
+            )
+            known.update({row[0]: row[1:] for row in rows})
+        return known
+
+    # -- phase work ------------------------------------------------------------------------
+
+    def pending(
+        self, phase: str, version: str, kinds: Iterable[str], paths: set[str], full: bool
+    ) -> list[PendingFile]:
+        """Files among `paths` of the given kinds with no result of this phase version (all of
+        them when `full`), in path order."""
+        kinds = sorted(kinds)
+        marks = ",".join("?" * len(kinds))
+        if full:
+            sql = f"SELECT id, path FROM files WHERE missing = 0 AND kind IN ({marks})"
+            args: list[Any] = kinds
+        else:
+            sql = (
+                "SELECT f.id, f.path FROM files f LEFT JOIN phase_status s"
+                " ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+                f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL"
+            )
+            args = [phase, version, *kinds]
+        rows = self._db.execute(sql + " ORDER BY path", args)
+        return [PendingFile(file_id, path) for file_id, path in rows if path in paths]
+
+    def save_outcomes(
+        self, run_id: int, phase: str, version: str, outcomes: list[tuple[int, Outcome]]
+    ) -> None:
+        """Store one batch of results in one transaction: a crash keeps whole batches only."""
+        table, columns = RESULT_TABLES[phase], self._columns[phase]
+        upsert = (
+            f"INSERT OR REPLACE INTO {table} (file_id, {', '.join(columns)})"
+            f" VALUES (?{', ?' * len(columns)})"
+        )
+        with self._transaction():
+            for file_id, outcome in outcomes:
+                if outcome.record is None:
+                    self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
+                else:
+                    values = [outcome.record.get(c) for c in columns]
+                    self._db.execute(upsert, (file_id, *values))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
+                    (file_id, phase, version, outcome.error, run_id),
+                )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def export_rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per present file, in path order: path, kind, file_size, each phase's
+        fields, and `errors` (phase -> message)."""
+        columns = self._columns["metadata"]
+        select = ", ".join(f"m.{c}" for c in columns)
+        errors = self._errors_by_file()
+        rows = self._db.execute(
+            f"SELECT f.id, f.path, f.kind, f.size, {select} FROM files f"
+            " LEFT JOIN metadata m ON m.file_id = f.id WHERE f.missing = 0 ORDER BY f.path"
+        )
+        for file_id, path, kind, size, *values in rows:
+            yield {
+                "path": path,
+                "kind": kind,
+                "file_size": size,
+                **dict(zip(columns, values, strict=True)),
+                "errors": errors.get(file_id, {}),
+            }
+
+    def _errors_by_file(self) -> dict[int, dict[str, str]]:
+        errors: dict[int, dict[str, str]] = {}
+        for file_id, phase, error in self._db.execute(
+            "SELECT file_id, phase, error FROM phase_status WHERE error IS NOT NULL"
+        ):
+            errors.setdefault(file_id, {})[phase] = error
+        return errors
+
+    def field_names(self) -> list[str]:
+        return ["path", "kind", "file_size", *self._columns["metadata"], "errors"]
+
+    def file_counts(self) -> dict[str, dict[str, int]]:
+        """kind -> {"present": n, "missing": n}."""
+        counts: dict[str, dict[str, int]] = {}
+        for kind, missing, n in self._db.execute(
+            "SELECT kind, missing, COUNT(*) FROM files GROUP BY kind, missing"
+        ):
+            counts.setdefault(kind, {"present": 0, "missing": 0})[
+                "missing" if missing else "present"
+            ] = n
+        return counts
+
+    def phase_counts(self, phase: str, version: str, kinds: Iterable[str]) -> dict[str, int]:
+        """Present files of the phase's kinds: done, failed, and pending at this version."""
+        kinds = sorted(kinds)
+        marks = ",".join("?" * len(kinds))
+        done, failed, total = self._db.execute(
+            "SELECT COUNT(s.file_id), COUNT(s.error), COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+            f" WHERE f.missing = 0 AND f.kind IN ({marks})",
+            [phase, version, *kinds],
+        ).fetchone()
+        return {"done": done - failed, "failed": failed, "pending": total - done}
+
+    def recent_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        runs = []
+        for row in self._db.execute(
+            "SELECT id, started_at, ended_at, status, roots, files_seen, files_new, files_changed,"
+            " files_missing, scan_seconds FROM runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ):
+            run = dict(
+                zip(
+                    (
+                        "id",
+                        "started_at",
+                        "ended_at",
+                        "status",
+                        "roots",
+                        "files_seen",
+                        "files_new",
+                        "files_changed",
+                        "files_missing",
+                        "scan_seconds",
+                    ),
+                    row,
+                    strict=True,
+                )
+            )
+            run["roots"] = json.loads(run["roots"])
+            run["phases"] = self._run_phases(run["id"])
+            run["scan_problems"] = self._db.execute(
+                "SELECT COUNT(*) FROM scan_problems WHERE run_id = ?", (run["id"],)
+            ).fetchone()[0]
+            runs.append(run)
+        return runs
+
+    def _run_phases(self, run_id: int) -> list[dict[str, Any]]:
+        return [
+            {"phase": p, "version": v, "processed": n, "errors": e, "seconds": s}
+            for p, v, n, e, s in self._db.execute(
+                "SELECT phase, version, processed, errors, seconds FROM run_phases"
+                " WHERE run_id = ? ORDER BY rowid",
+                (run_id,),
+            )
+        ]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,224 @@
+"""Command line: parse, load the config, call one function, print. No logic lives here.
+Heavy modules are imported inside the commands, so `--help` and a rescan start fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from photoanalyzer import __version__
+from photoanalyzer.errors import FatalError, UsageError
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(
+    name="photoanalyze",
+    help="Index a photo library into a local SQLite catalog: metadata, content signals, ML.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Catalog file. Default: $PHOTOANALYZER_DB, else the config's `catalog`, else "
+        "~/.local/share/photoanalyzer/catalog.db (XDG_DATA_HOME).",
+        show_default=False,
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="YAML file merged over the built-in configs/default.yaml.",
+        show_default=False,
+    ),
+]
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"photoanalyze {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Index a photo library into a local SQLite catalog: metadata, content signals, ML."""
+
+
+@app.command()
+def run(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Folders (or single files) to index.", show_default=False)
+    ],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    phases: Annotated[
+        str | None,
+        typer.Option(
+            "--phases",
+            help="Comma-separated phases to run (metadata,content,ml). Default: the "
+            "config's `phases`.",
+            show_default=False,
+        ),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Analyze every file again, not only new, changed or pending ones."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars; print only the final summary.")
+    ] = False,
+) -> None:
+    """Walk PATHS and index every photo into the catalog.
+
+    Only new or changed files, and files whose phase results are out of date, are analyzed;
+    files that disappeared are marked missing, never deleted. Per-file problems are recorded
+    and listed in the summary; the exit code is 0 when the scan completed.
+    """
+    from photoanalyzer import pipeline, report
+    from photoanalyzer.phases import build_phases, parse_phase_list
+
+    cfg = _load_config(config)
+    names = parse_phase_list(phases) if phases is not None else cfg.phases
+    selected = build_phases(names, cfg)
+    catalog = _open_catalog(db, cfg)
+    show_progress = not quiet and sys.stderr.isatty()
+    try:
+        result = pipeline.run(
+            [str(p) for p in paths], selected, catalog, cfg, full=full, show_progress=show_progress
+        )
+    except KeyboardInterrupt:
+        typer.echo(
+            "\nInterrupted: finished files are saved; run the same command again to "
+            "continue where this one stopped.",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        catalog.close()
+    typer.echo(report.format_run(result))
+
+
+@app.command()
+def export(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="jsonl: one JSON object per line; csv: a header row, errors as JSON text.",
+        ),
+    ] = ExportFormat.jsonl,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of stdout.", show_default=False)
+    ] = None,
+) -> None:
+    """Write every file in the catalog with its fields, one record per file.
+
+    Fields: path, kind, file_size, file_type, width, height, orientation, taken_at, subsec,
+    make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
+    focal_length_35mm, gps_lat, gps_lon, gps_alt, errors. See docs/fields.md.
+    """
+    from photoanalyzer.export import write_export
+
+    catalog = _open_catalog(db, _load_config(config))
+    try:
+        if out is None:
+            _export_to_stdout(catalog, fmt.value)
+        else:
+            with open(out, "w", encoding="utf-8", newline="") as handle:
+                count = write_export(
+                    catalog.export_rows(), catalog.field_names(), fmt.value, handle
+                )
+            typer.echo(f"Wrote {count} records to {out}", err=True)
+    except OSError as exc:
+        raise FatalError(f"cannot write the export to {out}: {exc.strerror}") from exc
+    finally:
+        catalog.close()
+
+
+@app.command()
+def status(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Show what the catalog holds: files, per-phase done / failed / pending, recent runs."""
+    from photoanalyzer import report
+    from photoanalyzer.phases import IMPLEMENTED, build_phases
+
+    cfg = _load_config(config)
+    catalog = _open_catalog(db, cfg)
+    try:
+        phase_counts = {
+            phase.name: catalog.phase_counts(phase.name, phase.version, phase.kinds)
+            for phase in build_phases(IMPLEMENTED, cfg)
+        }
+        typer.echo(
+            report.format_status(
+                str(catalog.path),
+                catalog.schema_version(),
+                catalog.file_counts(),
+                phase_counts,
+                catalog.recent_runs(),
+            )
+        )
+    finally:
+        catalog.close()
+
+
+def _export_to_stdout(catalog, fmt: str) -> None:
+    from photoanalyzer.export import write_export
+
+    try:
+        write_export(catalog.export_rows(), catalog.field_names(), fmt, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`, say) has gone: not an error. Point stdout at devnull so the
+        # interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _load_config(path: Path | None):
+    from photoanalyzer.config import load_config, validate
+    from photoanalyzer.phases import PHASE_ORDER
+
+    return validate(load_config(path), PHASE_ORDER)
+
+
+def _open_catalog(db: Path | None, cfg):
+    from photoanalyzer.catalog import Catalog
+    from photoanalyzer.config import resolve_catalog_path
+
+    return Catalog(resolve_catalog_path(db, cfg))
+
+
+def main() -> None:
+    try:
+        app()
+    except UsageError as exc:
+        typer.echo(f"photoanalyze: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except FatalError as exc:
+        typer.echo(f"photoanalyze: error: {exc}", err=True)
+        sys.exit(EXIT_FATAL)

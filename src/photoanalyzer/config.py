@@ -1,0 +1,166 @@
+"""Typed configuration: built-in defaults from configs/default.yaml, a user file merged over
+them, then command-line overrides. Every problem is a ConfigError that names the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from photoanalyzer.errors import ConfigError
+
+ENV_DB = "PHOTOANALYZER_DB"
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    photo_extensions: tuple[str, ...]
+    video_extensions: tuple[str, ...]
+    follow_symlinked_folders: bool
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    workers: int
+
+
+@dataclass(frozen=True)
+class CatalogOptions:
+    commit_every: int
+
+
+@dataclass(frozen=True)
+class Config:
+    catalog: str | None
+    phases: tuple[str, ...]
+    scan: ScanConfig
+    metadata: MetadataConfig
+    catalog_options: CatalogOptions
+
+
+def default_config_text() -> str:
+    """The text of configs/default.yaml, as installed inside the package."""
+    packaged = resources.files("photoanalyzer").joinpath("configs/default.yaml")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # An editable install runs from the source tree, where the file sits at the repository root.
+    in_checkout = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    return in_checkout.read_text(encoding="utf-8")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Defaults, with the YAML file at `path` (if any) merged over them."""
+    data = _parse_yaml(default_config_text(), "built-in defaults")
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        user = _parse_yaml(text, str(path)) or {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys, not {user!r}")
+        data = _deep_merge(data, user)
+    return _build(Config, data, where=str(path) if path else "built-in defaults", prefix="")
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {where} is not valid YAML: {exc}") from exc
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _deep_merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(cls: type, data: Any, where: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config {where}: '{prefix.rstrip('.') or 'top level'}' must be a mapping"
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        names = ", ".join(sorted(known))
+        raise ConfigError(f"config {where}: unknown key '{prefix}{unknown[0]}' (known: {names})")
+    values = {}
+    for name in known:
+        key = prefix + name
+        if name not in data:
+            raise ConfigError(f"config {where}: missing key '{key}'")
+        values[name] = _coerce(hints[name], data[name], where, key)
+    return cls(**values)
+
+
+def _coerce(kind: Any, value: Any, where: str, key: str) -> Any:
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, where, key + ".")
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(inner, value, where, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"config {where}: '{key}' must be a list, got {value!r}")
+        (item_kind, _ellipsis) = typing.get_args(kind)
+        return tuple(_coerce(item_kind, item, where, f"{key}[]") for item in value)
+    # bool is a subclass of int: refuse `workers: true` and `follow: 1` alike.
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"config {where}: '{key}' must be a whole number, got {value!r}")
+    if kind is not int and not isinstance(value, kind):
+        raise ConfigError(f"config {where}: '{key}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
+    """Checks that need more than types: ranges and names."""
+    if config.metadata.workers < 0:
+        raise ConfigError("config: 'metadata.workers' must be 0 (one per core) or more")
+    if config.catalog_options.commit_every < 1:
+        raise ConfigError("config: 'catalog_options.commit_every' must be at least 1")
+    known = set(known_phases)
+    for phase in config.phases:
+        if phase not in known:
+            raise ConfigError(
+                f"config: unknown phase '{phase}' in 'phases' (known: {', '.join(sorted(known))})"
+            )
+    return config
+
+
+def xdg_dir(env_var: str, fallback: str) -> Path:
+    """An XDG base folder: the variable when it holds an absolute path, else ~/<fallback>."""
+    value = os.environ.get(env_var, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / fallback
+
+
+def resolve_catalog_path(cli_db: Path | None, config: Config) -> Path:
+    """--db, then $PHOTOANALYZER_DB, then the config's `catalog`, then the XDG data folder."""
+    if cli_db is not None:
+        chosen = Path(cli_db)
+    elif os.environ.get(ENV_DB):
+        chosen = Path(os.environ[ENV_DB])
+    elif config.catalog:
+        chosen = Path(config.catalog)
+    else:
+        chosen = xdg_dir("XDG_DATA_HOME", ".local/share") / "photoanalyzer" / "catalog.db"
+    return chosen.expanduser().absolute()

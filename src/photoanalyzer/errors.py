@@ -1,0 +1,17 @@
+"""Errors that end a command. Per-file problems are records, never these."""
+
+
+class FatalError(Exception):
+    """A problem that stops the whole command; the message names the problem and the fix."""
+
+
+class ConfigError(FatalError):
+    """The configuration file or an override is invalid."""
+
+
+class CatalogError(FatalError):
+    """The catalog cannot be opened, created or written."""
+
+
+class UsageError(FatalError):
+    """The command line asks for something that does not exist (an unknown phase, say)."""

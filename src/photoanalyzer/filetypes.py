@@ -1,0 +1,149 @@
+"""What a file is, from its first bytes rather than its name, and the few container facts
+that the image libraries hide (the HEIF rotation applied before they report a size)."""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+HEAD_BYTES = 32
+
+# ISO base media "ftyp" brands, mapped to the names exiftool reports.
+_BMFF_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"hevc": "HEIC",
+    b"hevx": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+    b"qt  ": "MOV",
+    b"isom": "MP4",
+    b"iso2": "MP4",
+    b"mp41": "MP4",
+    b"mp42": "MP4",
+    b"M4V ": "M4V",
+    b"3gp4": "3GP",
+    b"3gp5": "3GP",
+    b"3gp6": "3GP",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """The file type (JPEG, PNG, TIFF, WEBP, HEIC, HEIF, AVIF, GIF, ...) or None if unknown."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[4:8] == b"ftyp":
+        return _BMFF_BRANDS.get(head[8:12], "BMFF")
+    return None
+
+
+HEIF_TYPES = frozenset({"HEIC", "HEIF", "AVIF"})
+_MAX_META_BYTES = 16 * 1024 * 1024
+
+
+def heif_rotation(fh: BinaryIO) -> int | None:
+    """Degrees (0, 90, 180, 270, anticlockwise) of the `irot` property of the primary item of
+    a HEIF/AVIF file, 0 when it has none, None when the container cannot be parsed. pillow-heif
+    applies this rotation before it reports a size; the stored size swaps sides at 90 and 270."""
+    try:
+        meta = _find_top_level_box(fh, b"meta")
+        if meta is None:
+            return None
+        children = dict(_iter_boxes_grouped(meta[4:]))  # meta is a full box: skip version/flags
+        primary = _primary_item(children.get(b"pitm", [b""])[0])
+        iprp = children.get(b"iprp")
+        if primary is None or iprp is None:
+            return None
+        props = dict(_iter_boxes_grouped(iprp[0]))
+        properties = list(_iter_boxes(props.get(b"ipco", [b""])[0]))  # indexed from 1
+        for index in _associations(props.get(b"ipma", []), primary):
+            if 0 < index <= len(properties):
+                kind, body = properties[index - 1]
+                if kind == b"irot" and body:
+                    return (body[0] & 0x3) * 90
+        return 0
+    except (struct.error, ValueError, OSError):
+        return None
+
+
+def _find_top_level_box(fh: BinaryIO, wanted: bytes) -> bytes | None:
+    fh.seek(0)
+    while True:
+        header = fh.read(8)
+        if len(header) < 8:
+            return None
+        size, kind = struct.unpack(">I4s", header)
+        header_len = 8
+        if size == 1:
+            size = struct.unpack(">Q", fh.read(8))[0]
+            header_len = 16
+        if kind == wanted:
+            body_len = (size - header_len) if size else _MAX_META_BYTES
+            if body_len < 0 or body_len > _MAX_META_BYTES:
+                return None
+            return fh.read(body_len)
+        if size == 0 or size < header_len:
+            return None
+        fh.seek(size - header_len, 1)
+
+
+def _iter_boxes(data: bytes):
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size < 8 or pos + size > len(data):
+            raise ValueError("bad box size")
+        yield kind, data[pos + 8 : pos + size]
+        pos += size
+
+
+def _iter_boxes_grouped(data: bytes):
+    grouped: dict[bytes, list[bytes]] = {}
+    for kind, body in _iter_boxes(data):
+        grouped.setdefault(kind, []).append(body)
+    return grouped.items()
+
+
+def _primary_item(pitm: bytes) -> int | None:
+    if len(pitm) < 6:
+        return None
+    version = pitm[0]
+    return struct.unpack_from(">I" if version else ">H", pitm, 4)[0]
+
+
+def _associations(ipma_boxes: list[bytes], item_id: int):
+    for ipma in ipma_boxes:
+        version, flags = ipma[0], int.from_bytes(ipma[1:4], "big")
+        (count,) = struct.unpack_from(">I", ipma, 4)
+        pos = 8
+        for _ in range(count):
+            if version < 1:
+                (entry_item,) = struct.unpack_from(">H", ipma, pos)
+                pos += 2
+            else:
+                (entry_item,) = struct.unpack_from(">I", ipma, pos)
+                pos += 4
+            n = ipma[pos]
+            pos += 1
+            for _ in range(n):
+                if flags & 1:
+                    (value,) = struct.unpack_from(">H", ipma, pos)
+                    index = value & 0x7FFF
+                    pos += 2
+                else:
+                    index = ipma[pos] & 0x7F
+                    pos += 1
+                if entry_item == item_id:
+                    yield index

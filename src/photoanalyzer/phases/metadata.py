@@ -1,0 +1,122 @@
+"""Metadata phase: file type, stored pixel size and EXIF facts, without decoding pixels.
+
+exifread reads EXIF; Pillow reports the pixel size from the header, and its `getexif` fills in
+where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import exifread
+from PIL import Image, UnidentifiedImageError
+
+from photoanalyzer import exif
+from photoanalyzer.filetypes import HEAD_BYTES, HEIF_TYPES, heif_rotation, sniff
+from photoanalyzer.phases.base import Outcome, describe_exception
+
+# exifread logs every oddity of every file at WARNING; the phase reports problems itself.
+logging.getLogger("exifread").setLevel(logging.CRITICAL)
+
+# Export order of the fields this phase produces.
+METADATA_FIELDS = ("file_type", "width", "height", *exif.EXIF_FIELDS)
+
+_EXIFREAD_GROUPS = {"Image": exif.IFD0, "EXIF": exif.EXIF, "GPS": exif.GPS}
+_EXIF_IFD_POINTER, _GPS_IFD_POINTER = 0x8769, 0x8825
+
+
+@dataclass(frozen=True)
+class MetadataPhase:
+    workers: int = 0
+    name: str = "metadata"
+    version: str = "metadata-1"
+    kinds: frozenset[str] = frozenset({"photo"})
+
+    def analyze(self, path: str) -> Outcome:
+        return read_metadata(path)
+
+
+def read_metadata(path: str) -> Outcome:
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        if not head:
+            return Outcome(None, "empty file (0 bytes)")
+        file_type = sniff(head)
+        raw, exifread_error = _exifread_tags(fh)
+        size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
+    record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
+    if size:
+        record["width"], record["height"] = size
+    record.update(exif.normalize(raw or pillow_raw))
+    if open_error:
+        return Outcome(record, open_error)
+    if exifread_error and not pillow_raw:
+        return Outcome(record, f"EXIF could not be read: {exifread_error}")
+    return Outcome(record)
+
+
+def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
+    fh.seek(0)
+    try:
+        tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
+    except Exception as exc:  # exifread raises plain IndexError, ValueError ... on bad files
+        return {}, describe_exception(exc)
+    raw: exif.RawTags = {}
+    for key, tag in tags.items():
+        group = _EXIFREAD_GROUPS.get(key.split(" ", 1)[0])
+        if group is not None and hasattr(tag, "tag"):
+            raw[(group, tag.tag)] = tag.values
+    return raw, None
+
+
+def _pillow_facts(
+    fh: BinaryIO, file_type: str | None, want_exif: bool
+) -> tuple[tuple[int, int] | None, exif.RawTags, str | None]:
+    """(stored width and height, EXIF tags if asked for, error). Only the header is read."""
+    if file_type in HEIF_TYPES:
+        _register_heif()
+    fh.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data", bomb warnings: we report
+            with Image.open(fh) as image:
+                width, height = image.size
+                raw = _pillow_exif(image) if want_exif else {}
+    except UnidentifiedImageError:
+        kind = f"{file_type} " if file_type else ""
+        return (
+            None,
+            {},
+            f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
+        )
+    except Exception as exc:
+        return None, {}, describe_exception(exc)
+    if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
+        # pillow-heif reports the size after the container's rotation; store it as encoded.
+        width, height = height, width
+    return (width, height), raw, None
+
+
+def _pillow_exif(image: Image.Image) -> exif.RawTags:
+    # Not guarded: an exception here is the file's error, recorded by the caller.
+    tags = image.getexif()
+    raw: exif.RawTags = {(exif.IFD0, k): v for k, v in tags.items()}
+    raw.update({(exif.EXIF, k): v for k, v in tags.get_ifd(_EXIF_IFD_POINTER).items()})
+    raw.update({(exif.GPS, k): v for k, v in tags.get_ifd(_GPS_IFD_POINTER).items()})
+    pointers_only = set(raw) <= {(exif.IFD0, _EXIF_IFD_POINTER), (exif.IFD0, _GPS_IFD_POINTER)}
+    return {} if pointers_only else raw
+
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    # Registered on first use: importing pillow_heif costs start-up time that rescans skip.
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True

@@ -1,0 +1,151 @@
+"""One run: walk the folders, reconcile the walk with the catalog, then for each phase take
+the pending files, analyze them (in worker processes where that pays) and store the outcomes
+in batches. Data flows one way: scan -> catalog -> phase -> catalog."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from time import perf_counter
+
+from tqdm import tqdm
+
+from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
+from photoanalyzer.config import Config
+from photoanalyzer.phases.base import Outcome, Phase, analyze_safely
+from photoanalyzer.scan import ScanProblem, scan
+
+# Below this many files a worker pool costs more to start than it saves.
+MIN_FILES_FOR_WORKERS = 64
+# The run report keeps this many error examples per phase; the catalog keeps all of them.
+MAX_ERROR_SAMPLES = 50
+
+
+@dataclass
+class PhaseReport:
+    name: str
+    version: str
+    processed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    error_samples: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    catalog_path: str
+    roots: list[str]
+    sync: SyncCounts
+    scan_seconds: float
+    scan_problems: list[ScanProblem]
+    phases: list[PhaseReport]
+
+
+def run(
+    roots: list[str],
+    phases: list[Phase],
+    catalog: Catalog,
+    config: Config,
+    *,
+    full: bool = False,
+    show_progress: bool = False,
+) -> RunReport:
+    """Index `roots` into `catalog` with `phases`. A KeyboardInterrupt propagates after the
+    finished part of the current batch is stored and the run is recorded as interrupted."""
+    roots = [os.path.abspath(root) for root in roots]
+    run_id = catalog.start_run(roots, [phase.name for phase in phases])
+    status = "interrupted"
+    try:
+        started = perf_counter()
+        walk = scan(roots, config.scan)
+        scan_seconds = perf_counter() - started
+        sync = catalog.sync_scan(run_id, roots, walk, scan_seconds)
+        seen = {entry.path for entry in walk.files}
+        reports = []
+        for phase in phases:
+            pending = catalog.pending(phase.name, phase.version, phase.kinds, seen, full)
+            reports.append(
+                _run_phase(
+                    phase,
+                    pending,
+                    catalog,
+                    run_id,
+                    config.catalog_options.commit_every,
+                    show_progress,
+                )
+            )
+        status = "completed"
+    finally:
+        catalog.finish_run(run_id, status)
+    return RunReport(run_id, str(catalog.path), roots, sync, scan_seconds, walk.problems, reports)
+
+
+def _run_phase(
+    phase: Phase,
+    pending: list[PendingFile],
+    catalog: Catalog,
+    run_id: int,
+    commit_every: int,
+    show_progress: bool,
+) -> PhaseReport:
+    report = PhaseReport(phase.name, phase.version)
+    batch: list[tuple[int, Outcome]] = []
+    started = perf_counter()
+    bar = tqdm(
+        total=len(pending),
+        desc=phase.name,
+        unit="file",
+        disable=not show_progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    try:
+        outcomes = analyze_all(phase, [item.path for item in pending])
+        for item, outcome in zip(pending, outcomes, strict=True):
+            batch.append((item.file_id, outcome))
+            report.processed += 1
+            if outcome.error:
+                report.errors += 1
+                if len(report.error_samples) < MAX_ERROR_SAMPLES:
+                    report.error_samples.append((item.path, outcome.error))
+            if len(batch) >= commit_every:
+                catalog.save_outcomes(run_id, phase.name, phase.version, batch)
+                batch.clear()
+            bar.update()
+    finally:
+        # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
+        bar.close()
+        if batch:
+            catalog.save_outcomes(run_id, phase.name, phase.version, batch)
+        report.seconds = perf_counter() - started
+        catalog.finish_phase(
+            run_id, phase.name, phase.version, report.processed, report.errors, report.seconds
+        )
+    return report
+
+
+def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
+    """Outcomes for `paths`, in order; spread over worker processes when there are enough."""
+    workers = phase.workers or os.cpu_count() or 1
+    if workers <= 1 or len(paths) < MIN_FILES_FOR_WORKERS:
+        for path in paths:
+            yield analyze_safely(phase, path)
+        return
+    chunksize = max(1, min(64, len(paths) // (workers * 8)))
+    executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
+        yield from executor.map(partial(analyze_safely, phase), paths, chunksize=chunksize)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; only the parent handles it, so that it can store
+    # what is done and stop the workers in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,73 @@
+"""Plain-text rendering of run reports and catalog status for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from photoanalyzer.pipeline import RunReport
+
+MAX_LISTED_PROBLEMS = 10
+
+
+def format_run(report: RunReport) -> str:
+    sync = report.sync
+    lines = [
+        f"Scanned {sync.seen} files in {_plural(len(report.roots), 'folder')} "
+        f"({sync.new} new, {sync.changed} changed, {sync.missing} now missing) "
+        f"in {report.scan_seconds:.2f} s",
+    ]
+    for phase in report.phases:
+        rate = f", {phase.processed / phase.seconds:.0f} files/s" if phase.seconds > 0 else ""
+        lines.append(
+            f"  {phase.name:<9} {phase.processed} processed, {_plural(phase.errors, 'error')}, "
+            f"{phase.seconds:.2f} s{rate if phase.processed else ''}"
+        )
+    problems = [(p.path, "scan", p.message) for p in report.scan_problems]
+    problems += [(path, ph.name, msg) for ph in report.phases for path, msg in ph.error_samples]
+    total = len(report.scan_problems) + sum(ph.errors for ph in report.phases)
+    if problems:
+        lines.append(f"Problems ({total}; every file error is kept in the catalog, see export):")
+        lines += [
+            f"  [{phase}] {path}: {msg}" for path, phase, msg in problems[:MAX_LISTED_PROBLEMS]
+        ]
+        if total > MAX_LISTED_PROBLEMS:
+            lines.append(f"  ... and {total - MAX_LISTED_PROBLEMS} more")
+    lines.append(f"Catalog: {report.catalog_path}")
+    return "\n".join(lines)
+
+
+def format_status(
+    catalog_path: str,
+    schema: int,
+    files: dict[str, dict[str, int]],
+    phases: dict[str, dict[str, int]],
+    runs: list[dict[str, Any]],
+) -> str:
+    lines = [f"Catalog: {catalog_path} (schema {schema})"]
+    if not files:
+        lines.append("No files yet: run `photoanalyze run FOLDER` to index one.")
+    for kind, counts in sorted(files.items()):
+        lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
+    for name, counts in phases.items():
+        lines.append(
+            f"  {name:<9} {counts['done']} done, {counts['failed']} failed, "
+            f"{counts['pending']} pending"
+        )
+    if runs:
+        lines.append("Recent runs:")
+    for run in runs:
+        phase_text = "; ".join(
+            f"{p['phase']} {p['processed']} ({p['errors']} errors, {p['seconds']:.1f} s)"
+            for p in run["phases"]
+        )
+        lines.append(
+            f"  #{run['id']} {run['started_at']} {run['status']}: {run['files_seen']} seen, "
+            f"{run['files_new']} new, {run['files_changed']} changed, {run['files_missing']} "
+            f"missing, {run['scan_problems']} scan problems"
+            + (f"; {phase_text}" if phase_text else "")
+        )
+    return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,0 +1,137 @@
+"""Walk folders and list the photo and video files in them. Reads directory entries only:
+no file is opened here. Problems (an unreadable folder, a dangling link, a loop) are
+returned as ScanProblem records so the walk goes on."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+from photoanalyzer.config import ScanConfig
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # absolute, as reached from the root (symlinks are not resolved)
+    size: int
+    mtime_ns: int
+    kind: str  # "photo" or "video"
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    path: str
+    message: str
+
+
+@dataclass
+class ScanResult:
+    """Everything a walk found. `incomplete` lists folders whose contents are unknown, so
+    that files the catalog knows below them are not taken for missing."""
+
+    files: list[FileEntry]
+    problems: list[ScanProblem]
+    incomplete: list[str]
+
+
+def kinds_by_extension(config: ScanConfig) -> dict[str, str]:
+    kinds = {ext.lower().lstrip("."): "video" for ext in config.video_extensions}
+    kinds.update({ext.lower().lstrip("."): "photo" for ext in config.photo_extensions})
+    return kinds
+
+
+def is_hidden(name: str) -> bool:
+    # Dot files cover macOS "._*" resource forks, .DS_Store, .thumbnails and the like.
+    return name.startswith(".")
+
+
+def scan(roots: list[str], config: ScanConfig) -> ScanResult:
+    result = ScanResult(files=[], problems=[], incomplete=[])
+    kinds = kinds_by_extension(config)
+    visited: set[tuple[int, int]] = set()
+    for root in roots:
+        root_path = os.path.abspath(root)
+        try:
+            st = os.stat(root_path)
+        except OSError as exc:
+            result.problems.append(ScanProblem(root_path, _describe(exc)))
+            result.incomplete.append(root_path)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            _walk(root_path, config, kinds, visited, result)
+        elif (kind := kinds.get(_extension(root_path))) is not None:
+            result.files.append(FileEntry(root_path, st.st_size, st.st_mtime_ns, kind))
+        else:
+            result.problems.append(ScanProblem(root_path, "not a folder or a supported file"))
+    return result
+
+
+def _walk(
+    top: str,
+    config: ScanConfig,
+    kinds: dict[str, str],
+    visited: set[tuple[int, int]],
+    result: ScanResult,
+) -> None:
+    # An explicit stack instead of recursion: deep trees cannot exhaust Python's stack.
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            identity = (st.st_dev, st.st_ino)
+            if identity in visited:
+                continue  # a symlink loop, or a folder reached twice through links
+            visited.add(identity)
+            with os.scandir(folder) as entries:
+                listing = list(entries)
+        except OSError as exc:
+            result.problems.append(ScanProblem(folder, f"cannot read folder: {_describe(exc)}"))
+            result.incomplete.append(folder)
+            continue
+        subfolders = []
+        for entry in listing:
+            if is_hidden(entry.name):
+                continue
+            subfolder = _visit(entry, config, kinds, result)
+            if subfolder:
+                subfolders.append(subfolder)
+        # Reversed so that the stack pops folders in name order, for a stable walk.
+        stack.extend(sorted(subfolders, reverse=True))
+
+
+def _visit(
+    entry: os.DirEntry, config: ScanConfig, kinds: dict[str, str], result: ScanResult
+) -> str | None:
+    """Record a file entry; return the path when it is a folder to descend into."""
+    try:
+        is_link = entry.is_symlink()
+        if entry.is_dir(follow_symlinks=False):
+            return entry.path
+        kind = kinds.get(_extension(entry.name))
+        if kind is None and not is_link:
+            return None
+        st = entry.stat(follow_symlinks=True)  # a link to a file counts as that file
+    except FileNotFoundError:
+        result.problems.append(ScanProblem(entry.path, "broken symlink: its target does not exist"))
+        return None
+    except OSError as exc:
+        result.problems.append(ScanProblem(entry.path, _describe(exc)))
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return entry.path if config.follow_symlinked_folders else None
+    if kind is not None and stat.S_ISREG(st.st_mode):
+        result.files.append(FileEntry(entry.path, st.st_size, st.st_mtime_ns, kind))
+    return None
+
+
+def _extension(name: str) -> str:
+    return os.path.splitext(name)[1][1:].lower()
+
+
+def _describe(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    return exc.strerror or str(exc)
