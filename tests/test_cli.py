@@ -1,0 +1,158 @@
+"""End to end through the command line, in a child process as a user runs it."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from imagegen import full_spec, write_photo, write_truncated_jpeg, write_zero_byte
+
+
+def make_library(root: Path) -> Path:
+    write_photo(root / "2023" / "beach.jpg", full_spec())
+    write_photo(root / "2023" / "café ☕.jpg", full_spec(gps=(-33.8568, -151.2153, -2.0)))
+    write_zero_byte(root / "broken" / "empty.jpg")
+    write_truncated_jpeg(root / "broken" / "cut.jpg")
+    return root
+
+
+def test_help_lists_commands_and_each_command_explains_itself(cli):
+    top = cli("--help").stdout
+    for command in ("run", "export", "status"):
+        assert command in top
+        assert "Usage" in cli(command, "--help").stdout
+    run_help = cli("run", "--help").stdout
+    for option in ("--db", "--config", "--phases", "--full", "--quiet"):
+        assert option in run_help
+
+
+def test_run_then_export_jsonl_and_csv(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    db = tmp_path / "cat.db"
+    result = cli("run", str(library), "--db", str(db))
+    assert "Scanned 4 files" in result.stdout
+    assert "2 errors" in result.stdout and "empty file (0 bytes)" in result.stdout
+    rows = cli.export(db)
+    beach = rows[str(library / "2023" / "beach.jpg")]
+    assert list(beach) == [
+        "path",
+        "kind",
+        "file_size",
+        "file_type",
+        "width",
+        "height",
+        "orientation",
+        "taken_at",
+        "subsec",
+        "make",
+        "model",
+        "lens",
+        "lens_make",
+        "exposure_time",
+        "f_number",
+        "iso",
+        "focal_length",
+        "focal_length_35mm",
+        "gps_lat",
+        "gps_lon",
+        "gps_alt",
+        "errors",
+    ]
+    assert beach["taken_at"] == "2023-07-14T18:30:05+02:00" and beach["errors"] == {}
+    assert rows[str(library / "2023" / "café ☕.jpg")]["gps_lon"] < 0
+    assert rows[str(library / "broken" / "empty.jpg")]["errors"] == {
+        "metadata": "empty file (0 bytes)"
+    }
+    out = tmp_path / "out.csv"
+    cli("export", "--db", str(db), "--format", "csv", "--out", str(out))
+    table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(table) == 4
+    cut = next(r for r in table if r["path"].endswith("cut.jpg"))
+    assert "metadata" in json.loads(cut["errors"])
+
+
+def test_second_run_reports_no_work_and_status_shows_counts(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    db = str(tmp_path / "cat.db")
+    cli("run", str(library), "--db", db, "--quiet")
+    again = cli("run", str(library), "--db", db, "--quiet").stdout
+    assert "0 new, 0 changed" in again and "metadata  0 processed" in again
+    status = cli("status", "--db", db).stdout
+    assert "photos: 4 present, 0 missing" in status
+    assert "metadata  2 done, 2 failed, 0 pending" in status
+    assert status.count("completed") == 2
+
+
+def test_not_on_a_terminal_prints_no_progress_bar(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    result = cli("run", str(library), "--db", str(tmp_path / "c.db"))
+    assert "file/s" not in result.stderr and "it/s" not in result.stderr
+
+
+def test_default_catalog_is_in_the_xdg_data_folder_and_env_overrides_it(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    cli("run", str(library), "--quiet")
+    assert (cli.home / "data" / "photoanalyzer" / "catalog.db").is_file()
+    env_db = tmp_path / "env.db"
+    cli("run", str(library), "--quiet", env={"PHOTOANALYZER_DB": str(env_db)})
+    assert env_db.is_file()
+
+
+def test_phases_that_do_not_exist_yet_are_refused(cli, tmp_path):
+    result = cli(
+        "run",
+        str(tmp_path),
+        "--db",
+        str(tmp_path / "c.db"),
+        "--phases",
+        "metadata,content",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "'content' phase is not available" in result.stderr
+    assert not (tmp_path / "c.db").exists()  # refused before touching anything
+    unknown = cli("run", str(tmp_path), "--phases", "colour", check=False)
+    assert unknown.returncode == 2 and "unknown phase 'colour'" in unknown.stderr
+
+
+def test_fatal_problems_exit_1_with_one_line_naming_the_fix(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli("run", str(tmp_path), "--db", str(blocker / "cat.db"), check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "cannot open the catalog" in result.stderr and "--db" in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("metadata:\n  workers: many\n")
+    result = cli("run", str(tmp_path), "--config", str(bad), check=False)
+    assert result.returncode == 1
+    assert "'metadata.workers' must be a whole number" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_config_file_is_merged_over_defaults(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    config = tmp_path / "my.yaml"
+    config.write_text(f"catalog: {tmp_path / 'from-config.db'}\nscan:\n  photo_extensions: [png]\n")
+    result = cli("run", str(library), "--config", str(config), "--quiet")
+    assert "Scanned 0 files" in result.stdout  # only .png counts now; there are none
+    assert (tmp_path / "from-config.db").is_file()
+
+
+def test_cli_does_not_import_ml_libraries():
+    code = (
+        "import sys; from photoanalyzer import cli, pipeline, catalog, report;"
+        "from photoanalyzer.phases import metadata;"
+        "heavy = ('torch', 'open_clip', 'ultralytics', 'numpy');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("photoanalyze")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("photoanalyze ")

@@ -1,0 +1,133 @@
+"""The metadata reader on files written here with known EXIF, and on broken files."""
+
+from pathlib import Path
+
+import exifread
+import pytest
+
+from imagegen import (
+    full_spec,
+    write_photo,
+    write_random_bytes,
+    write_truncated_jpeg,
+    write_zero_byte,
+)
+from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
+
+EXPECTED = {
+    "file_type": "JPEG",
+    "width": 64,
+    "height": 48,
+    "orientation": 1,
+    "taken_at": "2023-07-14T18:30:05+02:00",
+    "subsec": "042",
+    "make": "Testmaker",
+    "model": "Model X 12",
+    "lens": "Testmaker 24-70mm F2.8",
+    "lens_make": "Testmaker",
+    "exposure_time": 0.004,
+    "f_number": 2.8,
+    "iso": 400,
+    "focal_length": 50.0,
+    "focal_length_35mm": 75,
+    "gps_lat": 48.858222,
+    "gps_lon": 2.2945,
+    "gps_alt": 35.5,
+}
+
+
+def assert_fields(record: dict, expected: dict) -> None:
+    for name, value in expected.items():
+        if isinstance(value, float):
+            assert record[name] == pytest.approx(value, abs=1e-6), name
+        else:
+            assert record[name] == value, name
+
+
+def test_every_field_of_a_jpeg(tmp_path: Path):
+    outcome = read_metadata(str(write_photo(tmp_path / "a.jpg", full_spec())))
+    assert outcome.error is None
+    assert set(outcome.record) == set(METADATA_FIELDS)
+    assert_fields(outcome.record, EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "alt"),
+    [(-33.8568, 151.2153, 58.0), (40.6892, -74.0445, -3.25), (-22.9519, -43.2105, 700.0)],
+)
+def test_gps_in_every_hemisphere_and_below_sea_level(tmp_path: Path, lat, lon, alt):
+    outcome = read_metadata(str(write_photo(tmp_path / "g.jpg", full_spec(gps=(lat, lon, alt)))))
+    assert_fields(outcome.record, {"gps_lat": lat, "gps_lon": lon, "gps_alt": alt})
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_orientation(tmp_path: Path, orientation: int):
+    path = write_photo(tmp_path / "o.jpg", full_spec(orientation=orientation), size=(80, 40))
+    record = read_metadata(str(path)).record
+    # The stored pixel size does not change with the orientation tag.
+    assert (record["orientation"], record["width"], record["height"]) == (orientation, 80, 40)
+
+
+def test_naive_time_without_offset(tmp_path: Path):
+    path = write_photo(tmp_path / "n.jpg", full_spec(offset_time_original=None))
+    assert read_metadata(str(path)).record["taken_at"] == "2023-07-14T18:30:05"
+
+
+def test_invalid_values_become_null_without_error(tmp_path: Path):
+    spec = full_spec(datetime_original="0000:00:00 00:00:00", orientation=0)
+    outcome = read_metadata(str(write_photo(tmp_path / "bad.jpg", spec)))
+    assert outcome.error is None
+    assert outcome.record["taken_at"] is None and outcome.record["orientation"] is None
+    assert outcome.record["make"] == "Testmaker"
+
+
+@pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("TIFF", "tif"), ("WEBP", "webp")])
+def test_other_formats(tmp_path: Path, fmt: str, ext: str):
+    outcome = read_metadata(str(write_photo(tmp_path / f"p.{ext}", full_spec(), fmt=fmt)))
+    assert outcome.error is None
+    assert_fields(outcome.record, {**EXPECTED, "file_type": fmt})
+
+
+def test_webp_exif_comes_from_pillow_where_exifread_finds_none(tmp_path: Path):
+    path = write_photo(tmp_path / "p.webp", full_spec(), fmt="WEBP")
+    with open(path, "rb") as fh:
+        assert exifread.process_file(fh, details=False) == {}  # why the fallback exists
+    assert read_metadata(str(path)).record["model"] == "Model X 12"
+
+
+def test_heic_written_by_pillow_heif(tmp_path: Path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    try:
+        path = write_photo(tmp_path / "p.heic", full_spec(), fmt="HEIF")
+    except (OSError, KeyError, ValueError) as exc:  # a libheif build without an encoder
+        pytest.skip(f"pillow-heif cannot encode HEIC here: {exc}")
+    outcome = read_metadata(str(path))
+    assert outcome.error is None
+    assert_fields(
+        outcome.record,
+        {
+            "file_type": "HEIC",
+            "width": 64,
+            "height": 48,
+            "model": "Model X 12",
+            "gps_lat": 48.858222,
+        },
+    )
+
+
+def test_zero_byte_file_is_an_error(tmp_path: Path):
+    outcome = read_metadata(str(write_zero_byte(tmp_path / "empty.jpg")))
+    assert outcome.error == "empty file (0 bytes)"
+
+
+def test_truncated_jpeg_is_an_error_that_keeps_what_was_read(tmp_path: Path):
+    outcome = read_metadata(str(write_truncated_jpeg(tmp_path / "cut.jpg", keep=300)))
+    assert outcome.error and "Truncated" in outcome.error
+    assert outcome.record["file_type"] == "JPEG" and outcome.record["width"] is None
+
+
+def test_random_bytes_named_jpg_is_an_error(tmp_path: Path):
+    outcome = read_metadata(str(write_random_bytes(tmp_path / "noise.jpg")))
+    assert outcome.error.startswith("cannot identify image")
+    assert outcome.record["file_type"] is None

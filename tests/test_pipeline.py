@@ -1,0 +1,190 @@
+"""Runs against a real catalog: incremental rescans, missing files, errors, resumption."""
+
+import dataclasses
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from imagegen import full_spec, write_photo, write_random_bytes, write_zero_byte
+from photoanalyzer import pipeline
+from photoanalyzer.catalog import SCHEMA_VERSION, Catalog
+from photoanalyzer.config import load_config
+from photoanalyzer.errors import CatalogError
+from photoanalyzer.phases.metadata import MetadataPhase
+
+CONFIG = load_config()
+
+
+@pytest.fixture
+def catalog(tmp_path: Path):
+    cat = Catalog(tmp_path / "catalog" / "test.db")
+    yield cat
+    cat.close()
+
+
+def index(catalog, root: Path, phase=None, full=False):
+    phase = phase or MetadataPhase(workers=1)
+    report = pipeline.run([str(root)], [phase], catalog, CONFIG, full=full)
+    return report
+
+
+def rows(catalog) -> dict[str, dict]:
+    return {Path(r["path"]).name: r for r in catalog.export_rows()}
+
+
+def test_second_run_on_unchanged_folder_does_no_phase_work(tmp_path, catalog):
+    for i in range(3):
+        write_photo(tmp_path / "lib" / f"{i}.jpg", full_spec(iso=100 + i))
+    first = index(catalog, tmp_path / "lib")
+    second = index(catalog, tmp_path / "lib")
+    assert (first.sync.new, first.phases[0].processed) == (3, 3)
+    assert (second.sync.new, second.sync.changed, second.phases[0].processed) == (0, 0, 0)
+    assert {r["iso"] for r in rows(catalog).values()} == {100, 101, 102}
+
+
+def test_changed_file_is_processed_again(tmp_path, catalog):
+    path = write_photo(tmp_path / "lib" / "a.jpg", full_spec(model="Before"))
+    write_photo(tmp_path / "lib" / "b.jpg", full_spec())
+    index(catalog, tmp_path / "lib")
+    write_photo(path, full_spec(model="After (longer name)"))  # new size and mtime
+    report = index(catalog, tmp_path / "lib")
+    assert (report.sync.changed, report.phases[0].processed) == (1, 1)
+    assert rows(catalog)["a.jpg"]["model"] == "After (longer name)"
+
+
+def test_touched_file_with_same_size_is_processed_again(tmp_path, catalog):
+    path = write_photo(tmp_path / "lib" / "a.jpg", full_spec())
+    index(catalog, tmp_path / "lib")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert index(catalog, tmp_path / "lib").phases[0].processed == 1
+
+
+def test_disappeared_file_is_marked_missing_not_deleted_and_can_return(tmp_path, catalog):
+    path = write_photo(tmp_path / "lib" / "a.jpg", full_spec())
+    write_photo(tmp_path / "lib" / "b.jpg", full_spec())
+    index(catalog, tmp_path / "lib")
+    moved_away = tmp_path / "a.jpg.away"
+    path.rename(moved_away)
+    report = index(catalog, tmp_path / "lib")
+    assert report.sync.missing == 1
+    assert sorted(rows(catalog)) == ["b.jpg"]
+    assert catalog.file_counts() == {"photo": {"present": 1, "missing": 1}}
+    moved_away.rename(path)
+    back = index(catalog, tmp_path / "lib")
+    assert (back.sync.missing, back.phases[0].processed) == (0, 0)  # results were kept
+    assert rows(catalog)["a.jpg"]["model"] == "Model X 12"
+
+
+def test_files_below_an_unreadable_folder_are_not_marked_missing(tmp_path, catalog, monkeypatch):
+    from test_scan import make_unreadable
+
+    write_photo(tmp_path / "lib" / "locked" / "a.jpg", full_spec())
+    write_photo(tmp_path / "lib" / "open" / "b.jpg", full_spec())
+    index(catalog, tmp_path / "lib")
+    make_unreadable(tmp_path / "lib" / "locked", monkeypatch)
+    try:
+        report = index(catalog, tmp_path / "lib")
+    finally:
+        (tmp_path / "lib" / "locked").chmod(0o755)
+    assert report.sync.missing == 0
+    assert [p.message for p in report.scan_problems] == ["cannot read folder: Permission denied"]
+    assert sorted(rows(catalog)) == ["a.jpg", "b.jpg"]
+
+
+def test_scanning_one_folder_leaves_files_of_another_alone(tmp_path, catalog):
+    write_photo(tmp_path / "one" / "a.jpg")
+    write_photo(tmp_path / "two" / "b.jpg")
+    write_photo(tmp_path / "one-more" / "c.jpg")  # shares the prefix "one"
+    index(catalog, tmp_path / "one")
+    index(catalog, tmp_path / "two")
+    index(catalog, tmp_path / "one-more")
+    assert index(catalog, tmp_path / "one").sync.missing == 0
+    assert sorted(rows(catalog)) == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_full_and_a_new_phase_version_process_everything_again(tmp_path, catalog):
+    for i in range(2):
+        write_photo(tmp_path / "lib" / f"{i}.jpg")
+    index(catalog, tmp_path / "lib")
+    assert index(catalog, tmp_path / "lib", full=True).phases[0].processed == 2
+    upgraded = dataclasses.replace(MetadataPhase(workers=1), version="metadata-next")
+    assert index(catalog, tmp_path / "lib", phase=upgraded).phases[0].processed == 2
+    assert index(catalog, tmp_path / "lib", phase=upgraded).phases[0].processed == 0
+
+
+def test_broken_files_are_recorded_per_file_and_the_run_completes(tmp_path, catalog):
+    write_photo(tmp_path / "lib" / "good.jpg", full_spec())
+    write_zero_byte(tmp_path / "lib" / "empty.jpg")
+    write_random_bytes(tmp_path / "lib" / "noise.jpg")
+    (tmp_path / "lib" / "clip.mov").write_bytes(b"video for a later phase")
+    report = index(catalog, tmp_path / "lib")
+    assert (report.phases[0].processed, report.phases[0].errors) == (3, 2)
+    found = rows(catalog)
+    assert found["good.jpg"]["errors"] == {}
+    assert found["empty.jpg"]["errors"] == {"metadata": "empty file (0 bytes)"}
+    assert found["noise.jpg"]["errors"]["metadata"].startswith("cannot identify image")
+    assert found["clip.mov"]["kind"] == "video" and found["clip.mov"]["errors"] == {}
+    # Failed files are not retried until they change.
+    assert index(catalog, tmp_path / "lib").phases[0].processed == 0
+
+
+def test_worker_processes_give_the_same_results(tmp_path, catalog):
+    count = pipeline.MIN_FILES_FOR_WORKERS + 6
+    for i in range(count):
+        write_photo(tmp_path / "lib" / f"{i:03}.jpg", full_spec(iso=i + 1), size=(16, 12))
+    write_zero_byte(tmp_path / "lib" / "zzz.jpg")
+    report = index(catalog, tmp_path / "lib", phase=MetadataPhase(workers=2))
+    assert (report.phases[0].processed, report.phases[0].errors) == (count + 1, 1)
+    found = rows(catalog)
+    assert all(found[f"{i:03}.jpg"]["iso"] == i + 1 for i in range(count))
+
+
+def test_run_history_is_recorded(tmp_path, catalog):
+    write_photo(tmp_path / "lib" / "a.jpg")
+    index(catalog, tmp_path / "lib")
+    (run,) = catalog.recent_runs()
+    assert run["status"] == "completed" and run["roots"] == [str(tmp_path / "lib")]
+    assert (run["files_seen"], run["files_new"]) == (1, 1)
+    assert [(p["phase"], p["processed"], p["errors"]) for p in run["phases"]] == [
+        ("metadata", 1, 0)
+    ]
+    assert run["ended_at"] >= run["started_at"]
+
+
+@dataclasses.dataclass(frozen=True)
+class InterruptedPhase(MetadataPhase):
+    """Metadata, but Ctrl-C arrives while the third file is being read."""
+
+    def analyze(self, path: str):
+        if path.endswith("2.jpg"):
+            raise KeyboardInterrupt
+        return super().analyze(path)
+
+
+def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path, catalog):
+    for i in range(5):
+        write_photo(tmp_path / "lib" / f"{i}.jpg")
+    with pytest.raises(KeyboardInterrupt):
+        index(catalog, tmp_path / "lib", phase=InterruptedPhase(workers=1))
+    assert catalog.recent_runs()[0]["status"] == "interrupted"
+    assert catalog.phase_counts("metadata", "metadata-1", ["photo"]) == {
+        "done": 2,
+        "failed": 0,
+        "pending": 3,
+    }
+    assert index(catalog, tmp_path / "lib").phases[0].processed == 3
+
+
+def test_catalog_is_migrated_and_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / "c.db"
+    Catalog(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(CatalogError, match="newer than this program knows"):
+        Catalog(path)
