@@ -3,6 +3,7 @@ the EXIF, so every value the tests expect is one they wrote themselves."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -138,4 +139,20 @@ def write_random_bytes(path: Path, n: int = 4096, seed: int = 1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Deterministic noise that starts with no known magic number.
     path.write_bytes(bytes((seed * 7919 + i * 104729) % 251 for i in range(n)))
+    return path
+
+
+def write_png_bomb(path: Path, side: int = 30_000) -> Path:
+    """A tiny PNG whose header declares side x side pixels: a decompression bomb."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))  # fmt: skip
     return path

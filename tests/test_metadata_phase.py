@@ -131,3 +131,11 @@ def test_random_bytes_named_jpg_is_an_error(tmp_path: Path):
     outcome = read_metadata(str(write_random_bytes(tmp_path / "noise.jpg")))
     assert outcome.error.startswith("cannot identify image")
     assert outcome.record["file_type"] is None
+
+
+def test_decompression_bomb_header_is_an_error_without_decoding(tmp_path: Path):
+    from imagegen import write_png_bomb
+
+    outcome = read_metadata(str(write_png_bomb(tmp_path / "bomb.png")))
+    assert "DecompressionBombError" in outcome.error and "exceeds limit" in outcome.error
+    assert outcome.record["file_type"] == "PNG"

@@ -188,3 +188,26 @@ def test_catalog_is_migrated_and_refuses_a_newer_schema(tmp_path):
     db.close()
     with pytest.raises(CatalogError, match="newer than this program knows"):
         Catalog(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class CrashingPhase(MetadataPhase):
+    """Metadata, but reading one file kills the process the way a segfault in a native
+    decoder would (no Python exception to catch)."""
+
+    def analyze(self, path: str):
+        if path.endswith("crash.jpg"):
+            os._exit(139)
+        return super().analyze(path)
+
+
+def test_a_file_that_kills_its_worker_is_an_error_and_the_rest_go_on(tmp_path, catalog):
+    count = pipeline.MIN_FILES_FOR_WORKERS * 2
+    for i in range(count):
+        write_photo(tmp_path / "lib" / f"{i:03}.jpg", full_spec(iso=i + 1), size=(16, 12))
+    write_photo(tmp_path / "lib" / "100-crash.jpg", size=(16, 12))
+    report = index(catalog, tmp_path / "lib", phase=CrashingPhase(workers=2))
+    assert (report.phases[0].processed, report.phases[0].errors) == (count + 1, 1)
+    found = rows(catalog)
+    assert found["100-crash.jpg"]["errors"] == {"metadata": pipeline.WORKER_CRASH}
+    assert all(found[f"{i:03}.jpg"]["iso"] == i + 1 for i in range(count))

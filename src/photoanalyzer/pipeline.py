@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter
@@ -22,6 +23,10 @@ from photoanalyzer.scan import ScanProblem, scan
 
 # Below this many files a worker pool costs more to start than it saves.
 MIN_FILES_FOR_WORKERS = 64
+WORKER_CRASH = (
+    "the reader crashed while reading this file (its worker process died); the file is "
+    "probably corrupt"
+)
 # The run report keeps this many error examples per phase; the catalog keeps all of them.
 MAX_ERROR_SAMPLES = 50
 
@@ -131,18 +136,45 @@ def _run_phase(
 
 
 def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
-    """Outcomes for `paths`, in order; spread over worker processes when there are enough."""
+    """Outcomes for `paths`, in order; spread over worker processes when there are enough.
+    A file that kills its worker (a crash inside a native decoder) becomes that file's error
+    and the rest go on."""
     workers = phase.workers or os.cpu_count() or 1
     if workers <= 1 or len(paths) < MIN_FILES_FOR_WORKERS:
         for path in paths:
             yield analyze_safely(phase, path)
         return
     chunksize = max(1, min(64, len(paths) // (workers * 8)))
+    done = 0
+    while done < len(paths):
+        try:
+            for outcome in _pool_map(phase, paths[done:], workers, chunksize):
+                yield outcome
+                done += 1
+        except BrokenProcessPool:
+            # The culprit is among the files that were handed to workers but not returned:
+            # at most (workers + 1) chunks. Read each of those alone to find it.
+            suspects = paths[done : done + (workers + 1) * chunksize]
+            for outcome in _isolated(phase, suspects):
+                yield outcome
+                done += 1
+
+
+def _pool_map(phase: Phase, paths: list[str], workers: int, chunksize: int) -> Iterator[Outcome]:
     executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
         yield from executor.map(partial(analyze_safely, phase), paths, chunksize=chunksize)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _isolated(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
+    for path in paths:
+        with ProcessPoolExecutor(max_workers=1, initializer=_ignore_sigint) as executor:
+            try:
+                yield executor.submit(analyze_safely, phase, path).result()
+            except BrokenProcessPool:
+                yield Outcome(None, WORKER_CRASH)
 
 
 def _ignore_sigint() -> None:
