@@ -3,6 +3,8 @@ pipeline decides what is pending and the catalog stores what comes back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from photoanalyzer.config import Config
 from photoanalyzer.errors import UsageError
 from photoanalyzer.phases.base import Outcome, Phase
@@ -10,7 +12,6 @@ from photoanalyzer.phases.base import Outcome, Phase
 # Every phase the program knows of, in the order they run. Later phases read what earlier ones
 # stored, so a run always performs the phases it was asked for in this order.
 PHASE_ORDER = ("metadata", "content", "ml")
-IMPLEMENTED = ("metadata",)
 
 __all__ = ["IMPLEMENTED", "PHASE_ORDER", "Outcome", "Phase", "build_phases", "parse_phase_list"]
 
@@ -28,15 +29,20 @@ def build_phases(names: tuple[str, ...], config: Config) -> list[Phase]:
     for name in names:
         if name not in PHASE_ORDER:
             raise UsageError(f"unknown phase '{name}' (phases: {', '.join(PHASE_ORDER)})")
-        if name not in IMPLEMENTED:
+        if name not in _FACTORIES:
             raise UsageError(
                 f"the '{name}' phase is not available in this version yet "
                 f"(available: {', '.join(IMPLEMENTED)}); run with --phases {','.join(IMPLEMENTED)}"
             )
-    phases: list[Phase] = []
-    for name in PHASE_ORDER:
-        if name in names and name == "metadata":
-            from photoanalyzer.phases.metadata import MetadataPhase
+    return [_FACTORIES[name](config) for name in PHASE_ORDER if name in names]
 
-            phases.append(MetadataPhase(workers=config.metadata.workers))
-    return phases
+
+def _metadata_phase(config: Config) -> Phase:
+    # Imported here: the phase pulls in exifread and Pillow, which `--help` skips.
+    from photoanalyzer.phases.metadata import MetadataPhase
+
+    return MetadataPhase(workers=config.metadata.workers)
+
+
+_FACTORIES: dict[str, Callable[[Config], Phase]] = {"metadata": _metadata_phase}
+IMPLEMENTED = tuple(name for name in PHASE_ORDER if name in _FACTORIES)
