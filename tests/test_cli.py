@@ -58,12 +58,27 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "gps_lat",
         "gps_lon",
         "gps_alt",
+        "thumbnail",
+        "sharpness",
+        "tenengrad",
+        "blurry",
+        "brightness",
+        "highlights_clipped",
+        "shadows_crushed",
+        "underexposed",
+        "overexposed",
+        "contrast",
+        "colorfulness",
+        "dominant_colors",
+        "phash",
+        "dhash",
         "errors",
     ]
     assert beach["taken_at"] == "2023-07-14T18:30:05+02:00" and beach["errors"] == {}
     assert rows[str(library / "2023" / "café ☕.jpg")]["gps_lon"] < 0
     assert rows[str(library / "broken" / "empty.jpg")]["errors"] == {
-        "metadata": "empty file (0 bytes)"
+        "metadata": "empty file (0 bytes)",
+        "content": "empty file (0 bytes)",
     }
     out = tmp_path / "out.csv"
     cli("export", "--db", str(db), "--format", "csv", "--out", str(out))
@@ -107,11 +122,11 @@ def test_phases_that_do_not_exist_yet_are_refused(cli, tmp_path):
         "--db",
         str(tmp_path / "c.db"),
         "--phases",
-        "metadata,content",
+        "metadata,ml",
         check=False,
     )
     assert result.returncode == 2
-    assert "'content' phase is not available" in result.stderr
+    assert "'ml' phase is not available" in result.stderr
     assert not (tmp_path / "c.db").exists()  # refused before touching anything
     unknown = cli("run", str(tmp_path), "--phases", "colour", check=False)
     assert unknown.returncode == 2 and "unknown phase 'colour'" in unknown.stderr

@@ -91,11 +91,34 @@ MIGRATIONS: tuple[str, ...] = (
         message TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE content (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        thumbnail TEXT,
+        sharpness REAL,
+        tenengrad REAL,
+        blurry INTEGER,
+        brightness REAL,
+        highlights_clipped REAL,
+        shadows_crushed REAL,
+        underexposed INTEGER,
+        overexposed INTEGER,
+        contrast REAL,
+        colorfulness REAL,
+        dominant_colors TEXT,
+        phash TEXT,
+        dhash TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Which table holds each phase's fields (keyed by file_id); its columns are the fields.
-RESULT_TABLES = {"metadata": "metadata"}
+# Which table holds each phase's fields (keyed by file_id), in export order; the table's
+# columns are the fields.
+RESULT_TABLES = {"metadata": "metadata", "content": "content"}
+# Columns stored as JSON text and as 0/1, given back as lists and booleans.
+JSON_COLUMNS = frozenset({"dominant_colors"})
+BOOL_COLUMNS = frozenset({"blurry", "underexposed", "overexposed"})
 
 
 @dataclass(frozen=True)
@@ -300,7 +323,7 @@ class Catalog:
                 if outcome.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
                 else:
-                    values = [outcome.record.get(c) for c in columns]
+                    values = [_to_sql(c, outcome.record.get(c)) for c in columns]
                     self._db.execute(upsert, (file_id, *values))
                 self._db.execute(
                     "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
@@ -312,19 +335,27 @@ class Catalog:
     def export_rows(self) -> Iterator[dict[str, Any]]:
         """One dict per present file, in path order: path, kind, file_size, each phase's
         fields, and `errors` (phase -> message)."""
-        columns = self._columns["metadata"]
-        select = ", ".join(f"m.{c}" for c in columns)
+        selects, joins, names = [], [], []
+        for phase, table in RESULT_TABLES.items():
+            alias = f"t_{phase}"
+            joins.append(f" LEFT JOIN {table} {alias} ON {alias}.file_id = f.id")
+            selects += [f"{alias}.{column}" for column in self._columns[phase]]
+            names += self._columns[phase]
         errors = self._errors_by_file()
         rows = self._db.execute(
-            f"SELECT f.id, f.path, f.kind, f.size, {select} FROM files f"
-            " LEFT JOIN metadata m ON m.file_id = f.id WHERE f.missing = 0 ORDER BY f.path"
+            f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
+            + "".join(joins)
+            + " WHERE f.missing = 0 ORDER BY f.path"
         )
         for file_id, path, kind, size, *values in rows:
+            fields = {
+                name: _from_sql(name, value) for name, value in zip(names, values, strict=True)
+            }
             yield {
                 "path": path,
                 "kind": kind,
                 "file_size": size,
-                **dict(zip(columns, values, strict=True)),
+                **fields,
                 "errors": errors.get(file_id, {}),
             }
 
@@ -337,7 +368,17 @@ class Catalog:
         return errors
 
     def field_names(self) -> list[str]:
-        return ["path", "kind", "file_size", *self._columns["metadata"], "errors"]
+        phase_fields = [column for phase in RESULT_TABLES for column in self._columns[phase]]
+        return ["path", "kind", "file_size", *phase_fields, "errors"]
+
+    def near_duplicate_candidates(self) -> list[tuple[int, str, str, float, int]]:
+        """(file_id, path, phash, sharpness, pixels) of present photos with a content result."""
+        return self._db.execute(
+            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0),"
+            " COALESCE(m.width * m.height, 0) FROM files f JOIN content c ON c.file_id = f.id"
+            " LEFT JOIN metadata m ON m.file_id = f.id"
+            " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
+        ).fetchall()
 
     def file_counts(self) -> dict[str, dict[str, int]]:
         """kind -> {"present": n, "missing": n}."""
@@ -404,6 +445,22 @@ class Catalog:
                 (run_id,),
             )
         ]
+
+
+def _to_sql(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS and value is not None:
+        return json.dumps(value)
+    return value
+
+
+def _from_sql(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in JSON_COLUMNS:
+        return json.loads(value)
+    if column in BOOL_COLUMNS:
+        return bool(value)
+    return value
 
 
 def _now() -> str:

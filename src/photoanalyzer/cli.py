@@ -103,7 +103,7 @@ def run(
 
     cfg = _load_config(config)
     names = parse_phase_list(phases) if phases is not None else cfg.phases
-    selected = build_phases(names, cfg)
+    selected = build_phases(names, _context(cfg, db))  # refuses unknown phases first
     catalog = _open_catalog(db, cfg)
     show_progress = not quiet and sys.stderr.isatty()
     try:
@@ -172,7 +172,7 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
     try:
         phase_counts = {
             phase.name: catalog.phase_counts(phase.name, phase.version, phase.kinds)
-            for phase in build_phases(IMPLEMENTED, cfg)
+            for phase in build_phases(IMPLEMENTED, _context(cfg, db))
         }
         typer.echo(
             report.format_status(
@@ -185,6 +185,54 @@ def status(db: DbOption = None, config: ConfigOption = None) -> None:
         )
     finally:
         catalog.close()
+
+
+@app.command()
+def duplicates(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+    distance: Annotated[
+        int | None,
+        typer.Option(
+            "--distance",
+            help="Most pHash bits two near-duplicates may differ in. Default: the "
+            "config's content.near_duplicate_distance.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
+    bursts) found by their perceptual hashes, each with the pick: the sharpest, then the
+    largest. Needs the content phase; nothing is deleted or moved.
+    """
+    from photoanalyzer import neardup, report
+
+    cfg = _load_config(config)
+    limit = cfg.content.near_duplicate_distance if distance is None else distance
+    if not 0 <= limit <= 32:
+        raise UsageError("--distance must be between 0 and 32 bits")
+    catalog = _open_catalog(db, cfg)
+    try:
+        candidates = [
+            neardup.Candidate(file_id, path, int(phash, 16), sharpness, pixels)
+            for file_id, path, phash, sharpness, pixels in catalog.near_duplicate_candidates()
+        ]
+    finally:
+        catalog.close()
+    groups = neardup.find_groups(candidates, limit)
+    if as_json:
+        typer.echo(report.groups_as_json(groups))
+    else:
+        typer.echo(report.format_groups(groups, limit, len(candidates)))
+
+
+def _context(cfg, db: Path | None):
+    from photoanalyzer.config import resolve_catalog_path, resolve_thumbnail_dir
+    from photoanalyzer.phases import PhaseContext
+
+    catalog_path = resolve_catalog_path(db, cfg)
+    return PhaseContext(cfg, resolve_thumbnail_dir(cfg, catalog_path, db is not None))
 
 
 def _export_to_stdout(catalog, fmt: str) -> None:

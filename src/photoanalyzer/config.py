@@ -32,6 +32,21 @@ class MetadataConfig:
 
 
 @dataclass(frozen=True)
+class ContentConfig:
+    workers: int
+    thumbnail_size: int
+    thumbnail_quality: int
+    thumbnail_dir: str | None
+    max_pixels: int
+    blur_threshold: float
+    underexposed_brightness: float
+    underexposed_shadows: float
+    overexposed_brightness: float
+    overexposed_highlights: float
+    near_duplicate_distance: int
+
+
+@dataclass(frozen=True)
 class CatalogOptions:
     commit_every: int
 
@@ -42,6 +57,7 @@ class Config:
     phases: tuple[str, ...]
     scan: ScanConfig
     metadata: MetadataConfig
+    content: ContentConfig
     catalog_options: CatalogOptions
 
 
@@ -125,6 +141,8 @@ def _coerce(kind: Any, value: Any, where: str, key: str) -> Any:
     # bool is a subclass of int: refuse `workers: true` and `follow: 1` alike.
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"config {where}: '{key}' must be a whole number, got {value!r}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if kind is not int and not isinstance(value, kind):
         raise ConfigError(f"config {where}: '{key}' must be {kind.__name__}, got {value!r}")
     return value
@@ -134,6 +152,17 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
     """Checks that need more than types: ranges and names."""
     if config.metadata.workers < 0:
         raise ConfigError("config: 'metadata.workers' must be 0 (one per core) or more")
+    content = config.content
+    if content.workers < 0:
+        raise ConfigError("config: 'content.workers' must be 0 (one per core) or more")
+    if not 32 <= content.thumbnail_size <= 4096:
+        raise ConfigError("config: 'content.thumbnail_size' must be between 32 and 4096 pixels")
+    if not 1 <= content.thumbnail_quality <= 95:
+        raise ConfigError("config: 'content.thumbnail_quality' must be between 1 and 95")
+    if content.max_pixels < 1:
+        raise ConfigError("config: 'content.max_pixels' must be positive")
+    if not 0 <= content.near_duplicate_distance <= 32:
+        raise ConfigError("config: 'content.near_duplicate_distance' must be between 0 and 32")
     if config.catalog_options.commit_every < 1:
         raise ConfigError("config: 'catalog_options.commit_every' must be at least 1")
     known = set(known_phases)
@@ -151,6 +180,16 @@ def xdg_dir(env_var: str, fallback: str) -> Path:
     if value and os.path.isabs(value):
         return Path(value)
     return Path.home() / fallback
+
+
+def resolve_thumbnail_dir(config: Config, catalog_path: Path, cli_db_given: bool) -> Path:
+    """The configured folder; else beside a catalog chosen with --db or PHOTOANALYZER_DB (so
+    that catalogs kept apart keep their thumbnails apart); else the XDG cache folder."""
+    if config.content.thumbnail_dir:
+        return Path(config.content.thumbnail_dir).expanduser().absolute()
+    if cli_db_given or os.environ.get(ENV_DB) or config.catalog:
+        return catalog_path.with_name(catalog_path.stem + "-thumbnails")
+    return xdg_dir("XDG_CACHE_HOME", ".cache") / "photoanalyzer" / "thumbnails"
 
 
 def resolve_catalog_path(cli_db: Path | None, config: Config) -> Path:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
-from photoanalyzer.pipeline import RunReport
+if TYPE_CHECKING:  # neardup pulls in numpy, which a rescan does not need
+    from photoanalyzer.neardup import Group
+    from photoanalyzer.pipeline import RunReport
 
 MAX_LISTED_PROBLEMS = 10
 
@@ -67,6 +70,50 @@ def format_status(
             + (f"; {phase_text}" if phase_text else "")
         )
     return "\n".join(lines)
+
+
+def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
+    if not groups:
+        return (
+            f"No near-duplicates among {photos} analyzed photos (pHash distance <= {max_distance})."
+        )
+    grouped = sum(len(g.members) for g in groups)
+    lines = [
+        f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
+        f"pHash distance <= {max_distance}); * marks the pick:"
+    ]
+    for number, group in enumerate(groups, 1):
+        lines.append(f"Group {number} ({len(group.members)} photos):")
+        lines += [
+            f"  {'*' if member is group.best else ' '} {member.path}  (sharpness "
+            f"{member.sharpness:.0f}, {member.pixels / 1e6:.1f} MP, distance "
+            f"{(member.phash ^ group.best.phash).bit_count()})"
+            for member in group.members
+        ]
+    return "\n".join(lines)
+
+
+def groups_as_json(groups: list[Group]) -> str:
+    return json.dumps(
+        [
+            {
+                "pick": group.best.path,
+                "members": [
+                    {
+                        "path": m.path,
+                        "sharpness": m.sharpness,
+                        "pixels": m.pixels,
+                        "phash": f"{m.phash:016x}",
+                        "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
+                    }
+                    for m in group.members
+                ],
+            }
+            for group in groups
+        ],
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 def _plural(n: int, word: str) -> str:

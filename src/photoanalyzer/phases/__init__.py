@@ -4,6 +4,8 @@ pipeline decides what is pending and the catalog stores what comes back."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from photoanalyzer.config import Config
 from photoanalyzer.errors import UsageError
@@ -13,7 +15,24 @@ from photoanalyzer.phases.base import Outcome, Phase
 # stored, so a run always performs the phases it was asked for in this order.
 PHASE_ORDER = ("metadata", "content", "ml")
 
-__all__ = ["IMPLEMENTED", "PHASE_ORDER", "Outcome", "Phase", "build_phases", "parse_phase_list"]
+
+@dataclass(frozen=True)
+class PhaseContext:
+    """What phases are built from: the configuration and the folders they may write to."""
+
+    config: Config
+    thumbnail_dir: Path
+
+
+__all__ = [
+    "IMPLEMENTED",
+    "PHASE_ORDER",
+    "Outcome",
+    "Phase",
+    "PhaseContext",
+    "build_phases",
+    "parse_phase_list",
+]
 
 
 def parse_phase_list(text: str) -> tuple[str, ...]:
@@ -24,7 +43,7 @@ def parse_phase_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def build_phases(names: tuple[str, ...], config: Config) -> list[Phase]:
+def build_phases(names: tuple[str, ...], context: PhaseContext) -> list[Phase]:
     """Phase objects for `names`, in run order; unknown and unbuilt phases are refused."""
     for name in names:
         if name not in PHASE_ORDER:
@@ -34,15 +53,24 @@ def build_phases(names: tuple[str, ...], config: Config) -> list[Phase]:
                 f"the '{name}' phase is not available in this version yet "
                 f"(available: {', '.join(IMPLEMENTED)}); run with --phases {','.join(IMPLEMENTED)}"
             )
-    return [_FACTORIES[name](config) for name in PHASE_ORDER if name in names]
+    return [_FACTORIES[name](context) for name in PHASE_ORDER if name in names]
 
 
-def _metadata_phase(config: Config) -> Phase:
+def _metadata_phase(context: PhaseContext) -> Phase:
     # Imported here: the phase pulls in exifread and Pillow, which `--help` skips.
     from photoanalyzer.phases.metadata import MetadataPhase
 
-    return MetadataPhase(workers=config.metadata.workers)
+    return MetadataPhase(workers=context.config.metadata.workers)
 
 
-_FACTORIES: dict[str, Callable[[Config], Phase]] = {"metadata": _metadata_phase}
+def _content_phase(context: PhaseContext) -> Phase:
+    from photoanalyzer.phases.content import ContentPhase
+
+    return ContentPhase(context.config.content, str(context.thumbnail_dir))
+
+
+_FACTORIES: dict[str, Callable[[PhaseContext], Phase]] = {
+    "metadata": _metadata_phase,
+    "content": _content_phase,
+}
 IMPLEMENTED = tuple(name for name in PHASE_ORDER if name in _FACTORIES)

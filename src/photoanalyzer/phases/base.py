@@ -3,8 +3,11 @@ into a per-file error record."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from PIL import UnidentifiedImageError
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,13 @@ class Phase(Protocol):
     def analyze(self, path: str) -> Outcome: ...
 
 
+EMPTY_FILE = "empty file (0 bytes)"
+
+
 def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        # Pillow's own text repeats the path (already in the record) or a file object's repr.
+        return "cannot identify image: not a readable image (corrupt or mislabelled)"
     message = str(exc).strip() or "(no message)"
     return f"{type(exc).__name__}: {message}"
 
@@ -36,6 +45,11 @@ def analyze_safely(phase: Phase, path: str) -> Outcome:
     untrusted files raise anything (IndexError, struct.error, MemoryError, ...): none may stop
     the scan."""
     try:
-        return phase.analyze(path)
+        with warnings.catch_warnings():
+            # Decoders warn about what they find odd in a file ("Truncated File Read",
+            # "Corrupt EXIF data"); the outcome reports what matters, and warnings printed by
+            # worker processes would only tear the progress bar.
+            warnings.simplefilter("ignore")
+            return phase.analyze(path)
     except Exception as exc:
         return Outcome(None, describe_exception(exc))

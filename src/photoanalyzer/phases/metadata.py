@@ -6,7 +6,6 @@ where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment)."""
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -15,7 +14,8 @@ from PIL import Image, UnidentifiedImageError
 
 from photoanalyzer import exif
 from photoanalyzer.filetypes import HEAD_BYTES, HEIF_TYPES, heif_rotation, sniff
-from photoanalyzer.phases.base import Outcome, describe_exception
+from photoanalyzer.imaging import ensure_heif_support
+from photoanalyzer.phases.base import EMPTY_FILE, Outcome, describe_exception
 
 # exifread logs every oddity of every file at WARNING; the phase reports problems itself.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -42,7 +42,7 @@ def read_metadata(path: str) -> Outcome:
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
         if not head:
-            return Outcome(None, "empty file (0 bytes)")
+            return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
         raw, exifread_error = _exifread_tags(fh)
         size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
@@ -76,14 +76,12 @@ def _pillow_facts(
 ) -> tuple[tuple[int, int] | None, exif.RawTags, str | None]:
     """(stored width and height, EXIF tags if asked for, error). Only the header is read."""
     if file_type in HEIF_TYPES:
-        _register_heif()
+        ensure_heif_support()
     fh.seek(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Corrupt EXIF data", bomb warnings: we report
-            with Image.open(fh) as image:
-                width, height = image.size
-                raw = _pillow_exif(image) if want_exif else {}
+        with Image.open(fh) as image:
+            width, height = image.size
+            raw = _pillow_exif(image) if want_exif else {}
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
         return (
@@ -100,6 +98,10 @@ def _pillow_facts(
 
 
 def _pillow_exif(image: Image.Image) -> exif.RawTags:
+    if image.format == "PNG" and "exif" not in image.info:
+        # Pillow would decode the whole image to look for an eXIf chunk after the pixel data:
+        # never decode in the metadata phase (a decompression bomb would be decoded here).
+        return {}
     # Not guarded: an exception here is the file's error, recorded by the caller.
     tags = image.getexif()
     raw: exif.RawTags = {(exif.IFD0, k): v for k, v in tags.items()}
@@ -107,16 +109,3 @@ def _pillow_exif(image: Image.Image) -> exif.RawTags:
     raw.update({(exif.GPS, k): v for k, v in tags.get_ifd(_GPS_IFD_POINTER).items()})
     pointers_only = set(raw) <= {(exif.IFD0, _EXIF_IFD_POINTER), (exif.IFD0, _GPS_IFD_POINTER)}
     return {} if pointers_only else raw
-
-
-_heif_registered = False
-
-
-def _register_heif() -> None:
-    # Registered on first use: importing pillow_heif costs start-up time that rescans skip.
-    global _heif_registered
-    if not _heif_registered:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-        _heif_registered = True

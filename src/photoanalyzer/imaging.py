@@ -1,0 +1,146 @@
+"""Open and decode photos: reduced JPEG decoding, EXIF orientation applied once, every mode
+turned into plain RGB, a pixel cap checked before decoding, thumbnails written atomically.
+
+Pillow's own decompression-bomb check is switched off here in favour of the configurable
+cap: it would refuse even to read the header of a large photo, and the metadata phase reads
+headers only."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFile
+
+Image.MAX_IMAGE_PIXELS = None  # see the module docstring; load_upright_rgb enforces the cap
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a grey half
+
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Decoders that apply the container's rotation themselves (pillow-heif applies irot/imir).
+_ROTATED_BY_DECODER = frozenset({"HEIF", "AVIF"})
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+
+
+class ImageTooLarge(ValueError):
+    """The header declares more pixels than the configured cap."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # RGB, upright, longest side at most the size asked for
+    stored_size: tuple[int, int]  # width, height as stored in the file
+    orientation: int  # EXIF orientation that was applied (1 when none)
+
+
+_heif_registered = False
+
+
+def ensure_heif_support() -> None:
+    """Register pillow-heif on first use; importing it costs start-up time rescans skip."""
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
+
+
+def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> Decoded:
+    """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
+    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size."""
+    ensure_heif_support()
+    with Image.open(path) as image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"image declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), over "
+                f"the cap of {max_pixels / 1e6:.0f} MP (content.max_pixels); not decoded"
+            )
+        orientation = _orientation(image)
+        if image.format == "JPEG":
+            image.draft(
+                image.mode if image.mode != "CMYK" else None,
+                _draft_size(width, height, longest_side),
+            )
+        image.load()
+        rgb = to_rgb(image)
+    if max(rgb.size) > longest_side:
+        rgb = rgb.resize(_fit(rgb.size, longest_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if orientation in _UPRIGHT:
+        rgb = rgb.transpose(_UPRIGHT[orientation])
+    return Decoded(rgb, (width, height), orientation if orientation in _UPRIGHT else 1)
+
+
+def _orientation(image: Image.Image) -> int:
+    if image.format in _ROTATED_BY_DECODER:
+        return 1
+    value = image.getexif().get(0x0112, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _draft_size(width: int, height: int, longest_side: int) -> tuple[int, int]:
+    """The size to ask `draft` for: the stored image scaled so its longest side is exactly
+    `longest_side`. draft picks the largest DCT scale that stays at or above it."""
+    factor = longest_side / max(width, height)
+    return max(1, math.ceil(width * factor)), max(1, math.ceil(height * factor))
+
+
+def _fit(size: tuple[int, int], longest_side: int) -> tuple[int, int]:
+    factor = longest_side / max(size)
+    return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB: 16- and 32-bit grey scaled (not clipped), alpha composited
+    over white, palettes and CMYK converted."""
+    mode = image.mode
+    if mode == "RGB":
+        return image.copy()
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return Image.fromarray(_to_8bit(image, mode), "L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _to_8bit(values, mode: str):
+    import numpy as np  # only deep images need it; rescans never get here
+
+    values = np.asarray(values)
+    if mode == "F":
+        top = float(values.max()) if values.size else 1.0
+        scaled = values / (top if top > 1.0 else 1.0) * 255.0
+    else:
+        # 16-bit data (I;16, and PNG/TIFF 16-bit grey that Pillow opens as I) spans 0..65535.
+        scaled = values.astype(np.float32) / 257.0
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+def write_thumbnail(image: Image.Image, destination: Path, quality: int) -> None:
+    """Save as JPEG through a temporary file and a rename, so a crash never leaves half a
+    thumbnail under the final name."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            image.save(out, "JPEG", quality=quality, optimize=False)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
