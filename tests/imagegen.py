@@ -153,6 +153,29 @@ def write_png_bomb(path: Path, side: int = 30_000) -> Path:
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-                     + chunk(b"IEND", b""))  # fmt: skip
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
     return path
+
+
+def textured_photo(size: tuple[int, int] = (800, 600), seed: int = 0) -> Image.Image:
+    """A picture with edges and texture at full resolution (shapes, stripes, a gradient), so
+    that blur, exposure and hashes have something to measure. Asymmetric, so that any wrong
+    rotation or flip shows."""
+    import numpy as np
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width * 3 // 4)), int(rng.integers(0, height * 3 // 4))
+        x1 = x0 + int(rng.integers(width // 10, width // 3))
+        y1 = y0 + int(rng.integers(height // 10, height // 3))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
+    for x in range(0, width // 4, 6):  # fine stripes in the top-left corner only
+        draw.line([(x, 0), (x, height // 4)], fill=(250, 250, 250), width=2)
+    return image

@@ -132,7 +132,7 @@ def test_broken_files_are_recorded_per_file_and_the_run_completes(tmp_path, cata
 
 
 def test_worker_processes_give_the_same_results(tmp_path, catalog):
-    count = pipeline.MIN_FILES_FOR_WORKERS + 6
+    count = MetadataPhase.min_files_for_workers + 6
     for i in range(count):
         write_photo(tmp_path / "lib" / f"{i:03}.jpg", full_spec(iso=i + 1), size=(16, 12))
     write_zero_byte(tmp_path / "lib" / "zzz.jpg")
@@ -202,7 +202,7 @@ class CrashingPhase(MetadataPhase):
 
 
 def test_a_file_that_kills_its_worker_is_an_error_and_the_rest_go_on(tmp_path, catalog):
-    count = pipeline.MIN_FILES_FOR_WORKERS * 2
+    count = MetadataPhase.min_files_for_workers * 2
     for i in range(count):
         write_photo(tmp_path / "lib" / f"{i:03}.jpg", full_spec(iso=i + 1), size=(16, 12))
     write_photo(tmp_path / "lib" / "100-crash.jpg", size=(16, 12))

@@ -21,8 +21,6 @@ from photoanalyzer.config import Config
 from photoanalyzer.phases.base import Outcome, Phase, analyze_safely
 from photoanalyzer.scan import ScanProblem, scan
 
-# Below this many files a worker pool costs more to start than it saves.
-MIN_FILES_FOR_WORKERS = 64
 WORKER_CRASH = (
     "the reader crashed while reading this file (its worker process died); the file is "
     "probably corrupt"
@@ -140,7 +138,7 @@ def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
     A file that kills its worker (a crash inside a native decoder) becomes that file's error
     and the rest go on."""
     workers = phase.workers or os.cpu_count() or 1
-    if workers <= 1 or len(paths) < MIN_FILES_FOR_WORKERS:
+    if workers <= 1 or len(paths) < phase.min_files_for_workers:
         for path in paths:
             yield analyze_safely(phase, path)
         return

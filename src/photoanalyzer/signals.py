@@ -12,8 +12,10 @@ from PIL import Image
 # Sharpness is measured on a grey image of this longest side, so it does not depend on the
 # resolution of the original (nor on the thumbnail size).
 ANALYSIS_SIDE = 512
-# Colours and clipping are counted on a smaller copy: shares do not need every pixel.
+# Colours, clipping and hashes use smaller copies: shares and a 32 x 32 DCT do not need every
+# pixel, and each resize of a 640 px picture costs milliseconds.
 COLOUR_SIDE = 128
+PALETTE_SIDE = 64
 HIGHLIGHT_LEVEL, SHADOW_LEVEL = 250 / 255, 5 / 255
 # ITU-R BT.601 luma, as JPEG's YCbCr uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -34,9 +36,9 @@ class Signals:
 
 
 def measure(image: Image.Image) -> Signals:
-    grey_image = resize_longest(image.convert("L"), ANALYSIS_SIDE)
-    grey = np.asarray(grey_image, dtype=np.float32)
+    grey = np.asarray(resize_longest(image.convert("L"), ANALYSIS_SIDE), dtype=np.float32)
     small = resize_longest(image, COLOUR_SIDE)
+    small_grey = small.convert("L")
     rgb = np.asarray(small, dtype=np.float32) / 255.0
     luma = rgb @ _LUMA
     return Signals(
@@ -47,9 +49,9 @@ def measure(image: Image.Image) -> Signals:
         shadows_crushed=float((luma <= SHADOW_LEVEL).mean()),
         contrast=float(luma.std()),
         colorfulness=colorfulness(rgb * 255.0),
-        dominant_colors=dominant_colors(small),
-        phash=str(imagehash.phash(grey_image)),
-        dhash=str(imagehash.dhash(grey_image)),
+        dominant_colors=dominant_colors(resize_longest(small, PALETTE_SIDE)),
+        phash=str(imagehash.phash(small_grey)),
+        dhash=str(imagehash.dhash(small_grey)),
     )
 
 
@@ -57,7 +59,11 @@ def resize_longest(image: Image.Image, side: int) -> Image.Image:
     """Scale so the longest side is exactly `side` (up or down): a fixed measuring scale."""
     factor = side / max(image.size)
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if size == image.size:
+        return image
+    if factor > 1:  # small originals: interpolate, since BOX would draw blocks with hard edges
+        return image.resize(size, Image.Resampling.BILINEAR)
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
 
 
 def laplacian_variance(grey: np.ndarray) -> float:

@@ -24,7 +24,10 @@ class Phase(Protocol):
     # phase while it has no result of this exact version.
     version: str
     kinds: frozenset[str]  # which file kinds ("photo", "video") the phase handles
-    workers: int  # processes to spread files over; 1 runs in the calling process
+    workers: int  # processes to spread files over; 0 one per core, 1 the calling process
+    # Below this many pending files a worker pool costs more to start than it saves: many
+    # for a phase that takes a millisecond a file, few for one that takes a hundred.
+    min_files_for_workers: int
 
     def analyze(self, path: str) -> Outcome: ...
 

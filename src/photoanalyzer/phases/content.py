@@ -45,6 +45,7 @@ class ContentPhase:
     thumbnail_dir: str
     name: str = "content"
     kinds: frozenset[str] = frozenset({"photo"})
+    min_files_for_workers: int = 2
 
     @property
     def version(self) -> str:

@@ -33,6 +33,7 @@ class MetadataPhase:
     name: str = "metadata"
     version: str = "metadata-1"
     kinds: frozenset[str] = frozenset({"photo"})
+    min_files_for_workers: int = 64
 
     def analyze(self, path: str) -> Outcome:
         return read_metadata(path)
