@@ -38,7 +38,7 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         assert "0 new, 0 changed" in out and "0 processed" in out, out
         help_s = min(_time([photoanalyze, "--help"]) for _ in range(5))
-    print(f"files: {args.count}; first run (metadata phase): {first_s:.2f} s")
+    print(f"files: {args.count}; first run (default phases: metadata, content): {first_s:.2f} s")
     print(
         f"unchanged rescan, whole process: median {statistics.median(times):.2f} s, "
         f"max {max(times):.2f} s over {args.repeat} runs"
