@@ -110,15 +110,32 @@ MIGRATIONS: tuple[str, ...] = (
         dhash TEXT
     );
     """,
+    """
+    CREATE TABLE ml (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        top_scene TEXT,
+        scenes TEXT,
+        objects TEXT,
+        object_counts TEXT,
+        ml_random_weights INTEGER,
+        embedding BLOB
+    );
+    -- What a phase reports about a run as a whole: why it could not run, and its details
+    -- (the ML backend and why faster ones were skipped, weights, batch size, GPU use).
+    ALTER TABLE run_phases ADD COLUMN failure TEXT;
+    ALTER TABLE run_phases ADD COLUMN details TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Which table holds each phase's fields (keyed by file_id), in export order; the table's
 # columns are the fields.
-RESULT_TABLES = {"metadata": "metadata", "content": "content"}
+RESULT_TABLES = {"metadata": "metadata", "content": "content", "ml": "ml"}
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
-JSON_COLUMNS = frozenset({"dominant_colors"})
-BOOL_COLUMNS = frozenset({"blurry", "underexposed", "overexposed"})
+JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
+BOOL_COLUMNS = frozenset({"blurry", "underexposed", "overexposed", "ml_random_weights"})
+# Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
+HIDDEN_COLUMNS = frozenset({"embedding"})
 
 
 @dataclass(frozen=True)
@@ -200,12 +217,29 @@ class Catalog:
         return int(cursor.lastrowid)
 
     def finish_phase(
-        self, run_id: int, phase: str, version: str, processed: int, errors: int, seconds: float
+        self,
+        run_id: int,
+        phase: str,
+        version: str,
+        processed: int,
+        errors: int,
+        seconds: float,
+        failure: str | None = None,
+        details: dict | None = None,
     ) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT OR REPLACE INTO run_phases VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, phase, version, processed, errors, seconds),
+                "INSERT OR REPLACE INTO run_phases VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    phase,
+                    version,
+                    processed,
+                    errors,
+                    seconds,
+                    failure,
+                    json.dumps(details) if details else None,
+                ),
             )
 
     def finish_run(self, run_id: int, status: str) -> None:
@@ -325,9 +359,11 @@ class Catalog:
                 else:
                     values = [_to_sql(c, outcome.record.get(c)) for c in columns]
                     self._db.execute(upsert, (file_id, *values))
+                # A failure that was not the file's fault is stored under no version, so the
+                # file stays pending and the next run tries it again.
                 self._db.execute(
                     "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
-                    (file_id, phase, version, outcome.error, run_id),
+                    (file_id, phase, version if outcome.final else "", outcome.error, run_id),
                 )
 
     # -- reading ---------------------------------------------------------------------------
@@ -339,8 +375,8 @@ class Catalog:
         for phase, table in RESULT_TABLES.items():
             alias = f"t_{phase}"
             joins.append(f" LEFT JOIN {table} {alias} ON {alias}.file_id = f.id")
-            selects += [f"{alias}.{column}" for column in self._columns[phase]]
-            names += self._columns[phase]
+            selects += [f"{alias}.{column}" for column in self._exported(phase)]
+            names += self._exported(phase)
         errors = self._errors_by_file()
         rows = self._db.execute(
             f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
@@ -367,8 +403,11 @@ class Catalog:
             errors.setdefault(file_id, {})[phase] = error
         return errors
 
+    def _exported(self, phase: str) -> list[str]:
+        return [c for c in self._columns[phase] if c not in HIDDEN_COLUMNS]
+
     def field_names(self) -> list[str]:
-        phase_fields = [column for phase in RESULT_TABLES for column in self._columns[phase]]
+        phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
         return ["path", "kind", "file_size", *phase_fields, "errors"]
 
     def near_duplicate_candidates(self) -> list[tuple[int, str, str, float, int]]:
@@ -438,13 +477,28 @@ class Catalog:
 
     def _run_phases(self, run_id: int) -> list[dict[str, Any]]:
         return [
-            {"phase": p, "version": v, "processed": n, "errors": e, "seconds": s}
-            for p, v, n, e, s in self._db.execute(
-                "SELECT phase, version, processed, errors, seconds FROM run_phases"
-                " WHERE run_id = ? ORDER BY rowid",
+            {
+                "phase": p,
+                "version": v,
+                "processed": n,
+                "errors": e,
+                "seconds": s,
+                "failure": f,
+                "details": json.loads(d) if d else {},
+            }
+            for p, v, n, e, s, f, d in self._db.execute(
+                "SELECT phase, version, processed, errors, seconds, failure, details"
+                " FROM run_phases WHERE run_id = ? ORDER BY rowid",
                 (run_id,),
             )
         ]
+
+    def embeddings(self) -> list[tuple[str, bytes]]:
+        """(path, float16 embedding bytes) of present photos with an ML result."""
+        return self._db.execute(
+            "SELECT f.path, m.embedding FROM files f JOIN ml m ON m.file_id = f.id"
+            " WHERE f.missing = 0 AND m.embedding IS NOT NULL ORDER BY f.path"
+        ).fetchall()
 
 
 def _to_sql(column: str, value: Any) -> Any:

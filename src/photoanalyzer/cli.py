@@ -15,6 +15,7 @@ from photoanalyzer import __version__
 from photoanalyzer.errors import FatalError, UsageError
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PHASE_FAILED = 4  # the scan completed, but a whole phase could not run (see the summary)
 
 app = typer.Typer(
     name="photoanalyze",
@@ -91,6 +92,28 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars; print only the final summary.")
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="ML backend: auto, fp32, tensorrt, cuda-amp-fp16, cuda-fp32, cpu-bf16 "
+            "or cpu-fp32. A named backend that is unavailable fails the ML phase with the reason. "
+            "Default: the config's ml.backend (auto).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Images per ML inference batch. Default: the config's ml.batch_size (16).",
+            show_default=False,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never try to download model weights.")
+    ] = False,
 ) -> None:
     """Walk PATHS and index every photo into the catalog.
 
@@ -99,9 +122,10 @@ def run(
     and listed in the summary; the exit code is 0 when the scan completed.
     """
     from photoanalyzer import pipeline, report
+    from photoanalyzer.config import with_ml_overrides
     from photoanalyzer.phases import build_phases, parse_phase_list
 
-    cfg = _load_config(config)
+    cfg = with_ml_overrides(_load_config(config), backend, batch_size, offline)
     names = parse_phase_list(phases) if phases is not None else cfg.phases
     selected = build_phases(names, _context(cfg, db))  # refuses unknown phases first
     catalog = _open_catalog(db, cfg)
@@ -120,6 +144,8 @@ def run(
     finally:
         catalog.close()
     typer.echo(report.format_run(result))
+    if any(phase.failure for phase in result.phases):
+        raise typer.Exit(EXIT_PHASE_FAILED)
 
 
 @app.command()
@@ -227,12 +253,88 @@ def duplicates(
         typer.echo(report.format_groups(groups, limit, len(candidates)))
 
 
+models_app = typer.Typer(
+    help="Manage the model weights cache, so a machine without network can be given files "
+    "fetched elsewhere.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+
+class WeightsKind(StrEnum):
+    clip = "clip"
+    yolo = "yolo"
+
+
+@models_app.command("list")
+def models_list(config: ConfigOption = None) -> None:
+    """Show where each configured model's weights are, or what is missing."""
+    from photoanalyzer.config import resolve_models_dir
+    from photoanalyzer.ml.doctor import models_report
+
+    cfg = _load_config(config)
+    typer.echo(models_report(cfg, resolve_models_dir(cfg)))
+
+
+@models_app.command("fetch")
+def models_fetch(config: ConfigOption = None) -> None:
+    """Download the configured weights into the cache (needs network)."""
+    from photoanalyzer.config import resolve_models_dir
+    from photoanalyzer.ml.doctor import fetch
+    from photoanalyzer.ml.weights import WeightsUnavailable
+
+    cfg = _load_config(config)
+    try:
+        typer.echo(fetch(cfg, resolve_models_dir(cfg)))
+    except WeightsUnavailable as exc:
+        raise FatalError(str(exc)) from exc
+
+
+@models_app.command("import")
+def models_import(
+    path: Annotated[Path, typer.Argument(help="A weights file fetched elsewhere.")],
+    kind: Annotated[
+        WeightsKind,
+        typer.Option(
+            "--for",
+            help="Which model the file is for: clip "
+            "(stored for the configured ml.clip model and tag) or yolo.",
+        ),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Copy a weights file into the model cache, where runs will find it."""
+    from photoanalyzer.config import resolve_models_dir
+    from photoanalyzer.ml.weights import WeightsUnavailable, import_file
+
+    cfg = _load_config(config)
+    clip = cfg.ml.clip
+    try:
+        target = import_file(path, kind.value, resolve_models_dir(cfg), clip.model, clip.pretrained)
+    except WeightsUnavailable as exc:
+        raise FatalError(str(exc)) from exc
+    typer.echo(f"Imported {path} as {target}")
+
+
+@app.command()
+def doctor(config: ConfigOption = None) -> None:
+    """Check the ML setup: torch and CUDA versions, the GPU, TensorRT (and why not), the
+    backend auto would pick and why, and whether each model's weights are available."""
+    from photoanalyzer.config import resolve_models_dir
+    from photoanalyzer.ml.doctor import doctor as report
+
+    cfg = _load_config(config)
+    typer.echo(report(cfg, resolve_models_dir(cfg)))
+
+
 def _context(cfg, db: Path | None):
-    from photoanalyzer.config import resolve_catalog_path, resolve_thumbnail_dir
+    from photoanalyzer.config import resolve_catalog_path, resolve_models_dir, resolve_thumbnail_dir
     from photoanalyzer.phases import PhaseContext
 
     catalog_path = resolve_catalog_path(db, cfg)
-    return PhaseContext(cfg, resolve_thumbnail_dir(cfg, catalog_path, db is not None))
+    return PhaseContext(
+        cfg, resolve_thumbnail_dir(cfg, catalog_path, db is not None), resolve_models_dir(cfg)
+    )
 
 
 def _export_to_stdout(catalog, fmt: str) -> None:

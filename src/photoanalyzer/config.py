@@ -47,6 +47,34 @@ class ContentConfig:
 
 
 @dataclass(frozen=True)
+class ClipConfig:
+    model: str
+    pretrained: str
+    top_k: int
+    labels: tuple[str, ...]
+    templates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class YoloConfig:
+    model: str
+    weights: str
+    confidence: float
+    image_size: int
+
+
+@dataclass(frozen=True)
+class MlConfig:
+    backend: str
+    batch_size: int
+    loader_threads: int
+    offline: bool
+    models_dir: str | None
+    clip: ClipConfig
+    yolo: YoloConfig
+
+
+@dataclass(frozen=True)
 class CatalogOptions:
     commit_every: int
 
@@ -58,6 +86,7 @@ class Config:
     scan: ScanConfig
     metadata: MetadataConfig
     content: ContentConfig
+    ml: MlConfig
     catalog_options: CatalogOptions
 
 
@@ -163,6 +192,7 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
         raise ConfigError("config: 'content.max_pixels' must be positive")
     if not 0 <= content.near_duplicate_distance <= 32:
         raise ConfigError("config: 'content.near_duplicate_distance' must be between 0 and 32")
+    _validate_ml(config.ml)
     if config.catalog_options.commit_every < 1:
         raise ConfigError("config: 'catalog_options.commit_every' must be at least 1")
     known = set(known_phases)
@@ -172,6 +202,48 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
                 f"config: unknown phase '{phase}' in 'phases' (known: {', '.join(sorted(known))})"
             )
     return config
+
+
+ML_BACKENDS = ("auto", "fp32", "tensorrt", "cuda-amp-fp16", "cuda-fp32", "cpu-bf16", "cpu-fp32")
+
+
+def _validate_ml(ml: MlConfig) -> None:
+    if ml.backend not in ML_BACKENDS:
+        raise ConfigError(f"config: 'ml.backend' must be one of {', '.join(ML_BACKENDS)}")
+    if ml.batch_size < 1 or ml.loader_threads < 1:
+        raise ConfigError("config: 'ml.batch_size' and 'ml.loader_threads' must be at least 1")
+    if not ml.clip.labels:
+        raise ConfigError("config: 'ml.clip.labels' needs at least one label")
+    if not ml.clip.templates or any("{}" not in t for t in ml.clip.templates):
+        raise ConfigError("config: every 'ml.clip.templates' entry must contain {} for the label")
+    if not 1 <= ml.clip.top_k <= len(ml.clip.labels):
+        raise ConfigError("config: 'ml.clip.top_k' must be between 1 and the number of labels")
+    if not 0.0 <= ml.yolo.confidence <= 1.0:
+        raise ConfigError("config: 'ml.yolo.confidence' must be between 0 and 1")
+    if ml.yolo.image_size < 32 or ml.yolo.image_size % 32:
+        raise ConfigError("config: 'ml.yolo.image_size' must be a multiple of 32")
+
+
+def with_ml_overrides(
+    config: Config, backend: str | None = None, batch_size: int | None = None, offline: bool = False
+) -> Config:
+    """The config with the run command's --backend, --batch-size and --offline applied."""
+    ml = config.ml
+    ml = dataclasses.replace(
+        ml,
+        backend=backend if backend is not None else ml.backend,
+        batch_size=batch_size if batch_size is not None else ml.batch_size,
+        offline=offline or ml.offline,
+    )
+    updated = dataclasses.replace(config, ml=ml)
+    _validate_ml(updated.ml)
+    return updated
+
+
+def resolve_models_dir(config: Config) -> Path:
+    if config.ml.models_dir:
+        return Path(config.ml.models_dir).expanduser().absolute()
+    return xdg_dir("XDG_CACHE_HOME", ".cache") / "photoanalyzer" / "models"
 
 
 def xdg_dir(env_var: str, fallback: str) -> Path:

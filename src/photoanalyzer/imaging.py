@@ -87,6 +87,21 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
     return Decoded(rgb, (width, height), orientation if orientation in _UPRIGHT else 1)
 
 
+def upright_of(decoded: Decoded) -> tuple[int, int]:
+    """The displayed (width, height) of a decoded photo's original."""
+    width, height = decoded.stored_size
+    return (height, width) if decoded.orientation in (5, 6, 7, 8) else (width, height)
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the picture as displayed: the stored size, sides swapped when the
+    EXIF orientation turns it by 90 degrees. Reads the header only."""
+    ensure_heif_support()
+    with Image.open(path) as image:
+        (width, height), orientation = image.size, _orientation(image)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def _orientation(image: Image.Image) -> int:
     if image.format in _ROTATED_BY_DECODER:
         return 1

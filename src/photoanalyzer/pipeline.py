@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
 from photoanalyzer.config import Config
-from photoanalyzer.phases.base import Outcome, Phase, analyze_safely
+from photoanalyzer.phases.base import Outcome, Phase, PhaseUnavailable, analyze_safely
 from photoanalyzer.scan import ScanProblem, scan
 
 WORKER_CRASH = (
@@ -37,6 +37,9 @@ class PhaseReport:
     errors: int = 0
     seconds: float = 0.0
     error_samples: list[tuple[str, str]] = field(default_factory=list)
+    failure: str | None = None  # why the whole phase could not run, if it could not
+    left_pending: int = 0  # files the failure left for the next run
+    details: dict = field(default_factory=dict)  # backend, weights, GPU: what the phase reports
 
 
 @dataclass
@@ -109,28 +112,50 @@ def _run_phase(
         dynamic_ncols=True,
     )
     try:
-        outcomes = analyze_all(phase, [item.path for item in pending])
-        for item, outcome in zip(pending, outcomes, strict=True):
-            batch.append((item.file_id, outcome))
-            report.processed += 1
-            if outcome.error:
-                report.errors += 1
-                if len(report.error_samples) < MAX_ERROR_SAMPLES:
-                    report.error_samples.append((item.path, outcome.error))
-            if len(batch) >= commit_every:
-                catalog.save_outcomes(run_id, phase.name, phase.version, batch)
-                batch.clear()
-            bar.update()
+        outcomes = _outcomes(phase, [item.path for item in pending])
+        try:
+            for item, outcome in zip(pending, outcomes, strict=True):
+                batch.append((item.file_id, outcome))
+                report.processed += 1
+                if outcome.error:
+                    report.errors += 1
+                    if len(report.error_samples) < MAX_ERROR_SAMPLES:
+                        report.error_samples.append((item.path, outcome.error))
+                if len(batch) >= commit_every:
+                    catalog.save_outcomes(run_id, phase.name, phase.version, batch)
+                    batch.clear()
+                bar.update()
+        except PhaseUnavailable as exc:
+            # Every file not yet done carries the reason, and stays pending for the next run.
+            report.failure = str(exc)
+            unavailable = Outcome(None, str(exc), final=False)
+            left = pending[report.processed :]
+            report.left_pending = len(left)
+            batch += [(item.file_id, unavailable) for item in left]
     finally:
         # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
         bar.close()
         if batch:
             catalog.save_outcomes(run_id, phase.name, phase.version, batch)
         report.seconds = perf_counter() - started
+        report.details = dict(getattr(phase, "details", {}))
         catalog.finish_phase(
-            run_id, phase.name, phase.version, report.processed, report.errors, report.seconds
+            run_id,
+            phase.name,
+            phase.version,
+            report.processed,
+            report.errors,
+            report.seconds,
+            report.failure,
+            report.details,
         )
     return report
+
+
+def _outcomes(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
+    """Batch phases stream their own outcomes; per-file phases go through worker processes."""
+    stream = getattr(phase, "analyze_stream", None)
+    return stream(paths) if stream is not None else analyze_all(phase, paths)
 
 
 def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # neardup pulls in numpy, which a rescan does not need
     from photoanalyzer.neardup import Group
-    from photoanalyzer.pipeline import RunReport
+    from photoanalyzer.pipeline import PhaseReport, RunReport
 
 MAX_LISTED_PROBLEMS = 10
 
@@ -20,11 +20,12 @@ def format_run(report: RunReport) -> str:
         f"in {report.scan_seconds:.2f} s",
     ]
     for phase in report.phases:
-        rate = f", {phase.processed / phase.seconds:.0f} files/s" if phase.seconds > 0 else ""
+        rate = f", {phase.processed / phase.seconds:.1f} files/s" if phase.seconds > 0 else ""
         lines.append(
             f"  {phase.name:<9} {phase.processed} processed, {_plural(phase.errors, 'error')}, "
             f"{phase.seconds:.2f} s{rate if phase.processed else ''}"
         )
+        lines += [f"            {line}" for line in _phase_details(phase)]
     problems = [(p.path, "scan", p.message) for p in report.scan_problems]
     problems += [(path, ph.name, msg) for ph in report.phases for path, msg in ph.error_samples]
     total = len(report.scan_problems) + sum(ph.errors for ph in report.phases)
@@ -37,6 +38,38 @@ def format_run(report: RunReport) -> str:
             lines.append(f"  ... and {total - MAX_LISTED_PROBLEMS} more")
     lines.append(f"Catalog: {report.catalog_path}")
     return "\n".join(lines)
+
+
+def _phase_details(phase: PhaseReport) -> list[str]:
+    lines = []
+    if phase.failure:
+        lines.append(f"FAILED: {phase.failure}")
+        lines.append(f"({phase.left_pending} files left pending; the next run tries them again)")
+    details = phase.details
+    backend = details.get("backend")
+    if backend:
+        versions = f"torch {backend['torch']}" + (
+            f", CUDA {backend['cuda']}" if backend["cuda"] else ""
+        )
+        lines.append(
+            f"backend {backend['name']} on {backend['device_name']} ({versions}), "
+            f"batch {details.get('batch_size_used', details.get('batch_size'))}"
+        )
+        lines += [f"skipped {name}: {why}" for name, why in backend["skipped"].items()]
+    if details.get("gpu"):
+        gpu = details["gpu"]
+        lines.append(
+            f"GPU utilization mean {gpu['utilization_mean']}% (peak "
+            f"{gpu['utilization_peak']}%), memory peak {gpu['memory_peak_mib']:.0f} MiB"
+        )
+    elif details.get("gpu_note"):
+        lines.append(details["gpu_note"])
+    if details.get("random_weights"):
+        lines.append(
+            "WARNING: these results were made with RANDOM model weights (configured "
+            "for testing): the scene labels and objects are meaningless"
+        )
+    return lines
 
 
 def format_status(

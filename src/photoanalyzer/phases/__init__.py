@@ -22,6 +22,7 @@ class PhaseContext:
 
     config: Config
     thumbnail_dir: Path
+    models_dir: Path
 
 
 __all__ = [
@@ -69,8 +70,16 @@ def _content_phase(context: PhaseContext) -> Phase:
     return ContentPhase(context.config.content, str(context.thumbnail_dir))
 
 
+def _ml_phase(context: PhaseContext) -> Phase:
+    from photoanalyzer.phases.ml import MlPhase
+
+    config = context.config
+    return MlPhase(config.ml, config.content, str(context.thumbnail_dir), str(context.models_dir))
+
+
 _FACTORIES: dict[str, Callable[[PhaseContext], Phase]] = {
     "metadata": _metadata_phase,
     "content": _content_phase,
+    "ml": _ml_phase,
 }
 IMPLEMENTED = tuple(name for name in PHASE_ORDER if name in _FACTORIES)

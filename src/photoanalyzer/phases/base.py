@@ -4,6 +4,7 @@ into a per-file error record."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,6 +17,14 @@ class Outcome:
 
     record: dict[str, Any] | None
     error: str | None = None
+    # False: the failure was not the file's fault (the phase could not run at all), so the
+    # file stays pending and the next run tries it again.
+    final: bool = True
+
+
+class PhaseUnavailable(RuntimeError):
+    """The whole phase cannot run (weights missing, no backend); the message says how to
+    fix it. Its pending files are marked with the message and stay pending."""
 
 
 class Phase(Protocol):
@@ -30,6 +39,15 @@ class Phase(Protocol):
     min_files_for_workers: int
 
     def analyze(self, path: str) -> Outcome: ...
+
+
+class BatchPhase(Phase, Protocol):
+    """A phase that works on batches in the calling process (the ML phase): it streams one
+    outcome per path, in order, and may raise PhaseUnavailable before the first."""
+
+    details: dict[str, Any]  # what the run record keeps: backend, weights, batch size, GPU
+
+    def analyze_stream(self, paths: list[str]) -> Iterator[Outcome]: ...
 
 
 EMPTY_FILE = "empty file (0 bytes)"

@@ -1,0 +1,78 @@
+"""Keeping the model busy: images are loaded and preprocessed by background threads a few
+batches ahead (memory stays bounded), and a batch that runs out of GPU memory is halved and
+retried."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def prefetch_map(
+    function: Callable[[T], R], items: Iterable[T], threads: int, ahead: int
+) -> Iterator[R]:
+    """function(item) for each item, in order, computed by `threads` threads at most `ahead`
+    items before the consumer. Exceptions are returned by the caller's function, not raised
+    here: `function` should turn per-item failures into values."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="loader") as pool:
+        pending: deque[Future[R]] = deque()
+        iterator = iter(items)
+        for item in iterator:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= ahead:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for item in iterator:
+                pending.append(pool.submit(function, item))
+                break
+            yield result
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class OomBackoff:
+    """Runs `infer` on a batch; on out-of-memory, halves the batch size (down to 1) and runs
+    the batch again in halves. `batch_size` is the size that last worked."""
+
+    def __init__(self, batch_size: int, release: Callable[[], None] = lambda: None):
+        self.batch_size = batch_size
+        self.halvings = 0
+        self._release = release  # frees cached GPU memory before a retry
+
+    def run(self, infer: Callable[[list[T]], list[R]], batch: list[T]) -> list[R]:
+        results: list[R] = []
+        start = 0
+        while start < len(batch):
+            chunk = batch[start : start + self.batch_size]
+            try:
+                results.extend(infer(chunk))
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc) or self.batch_size == 1:
+                    raise
+                self._release()
+                self.batch_size = max(1, self.batch_size // 2)
+                self.halvings += 1
+                continue
+            start += len(chunk)
+        return results

@@ -1,0 +1,64 @@
+"""GPU utilization and memory while the ML phase runs, sampled in a background thread through
+NVML (nvidia-ml-py). Without an NVIDIA GPU it records nothing and says so once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GpuSampler:
+    interval: float = 0.5
+    note: str | None = None  # why nothing is recorded, when that is the case
+    _utilization: list[int] = field(default_factory=list)
+    _memory_mib: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> GpuSampler:
+        handle = self._open()
+        if handle is not None:
+            self._thread = threading.Thread(target=self._sample, args=(handle,), daemon=True)
+            self._thread.start()
+        return self
+
+    def _open(self):
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            if pynvml.nvmlDeviceGetCount() == 0:
+                self.note = "no NVIDIA GPU: GPU utilization is not recorded"
+                return None
+            return pynvml.nvmlDeviceGetHandleByIndex(0)
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
+            self.note = f"no NVIDIA GPU ({type(exc).__name__}): GPU utilization is not recorded"
+            return None
+
+    def _sample(self, handle) -> None:
+        import pynvml
+
+        while not self._stop.is_set():
+            try:
+                self._utilization.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+                self._memory_mib.append(pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20)
+            except pynvml.NVMLError:
+                return
+            self._stop.wait(self.interval)
+
+    def stop(self) -> dict | None:
+        """{"utilization_mean": %, "utilization_peak": %, "memory_mean_mib", "memory_peak_mib",
+        "samples"}, or None when nothing was sampled."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if not self._utilization:
+            return None
+        return {
+            "utilization_mean": round(sum(self._utilization) / len(self._utilization), 1),
+            "utilization_peak": max(self._utilization),
+            "memory_mean_mib": round(sum(self._memory_mib) / len(self._memory_mib), 1),
+            "memory_peak_mib": round(max(self._memory_mib), 1),
+            "samples": len(self._utilization),
+        }

@@ -1,0 +1,225 @@
+"""ML phase: CLIP zero-shot scenes with an image embedding, and YOLO objects, in batches on
+the fastest backend. Reads the content phase's thumbnail when there is one, else decodes the
+original once at reduced size. Background threads load the next batches while the models run.
+
+Results made with random weights carry `ml_random_weights: true`, and the run summary says
+so; random weights are used only when the configuration asks for them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from photoanalyzer.config import ContentConfig, MlConfig
+from photoanalyzer.phases.base import Outcome, PhaseUnavailable, describe_exception
+
+CODE_VERSION = "ml-1"
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    image: Any  # PIL RGB, upright, at most the thumbnail size
+    original: tuple[int, int]  # the upright original's width and height
+    clip_pixels: Any  # the CLIP-preprocessed tensor
+
+
+@dataclass(frozen=True)
+class MlPhase:
+    settings: MlConfig
+    content: ContentConfig
+    thumbnail_dir: str
+    models_dir: str
+    name: str = "ml"
+    kinds: frozenset[str] = frozenset({"photo"})
+    workers: int = 1  # batches run in this process; loader threads feed them
+    min_files_for_workers: int = 2**62
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def version(self) -> str:
+        clip, yolo = self.settings.clip, self.settings.yolo
+        identity = [
+            clip.model,
+            clip.pretrained,
+            clip.top_k,
+            clip.labels,
+            clip.templates,
+            yolo.model,
+            yolo.weights,
+            yolo.confidence,
+            yolo.image_size,
+        ]
+        digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
+        return f"{CODE_VERSION}-{digest}"
+
+    @property
+    def random_weights(self) -> bool:
+        return "random" in (self.settings.clip.pretrained, self.settings.yolo.weights)
+
+    def analyze(self, path: str) -> Outcome:
+        return next(self.analyze_stream([path]))
+
+    def analyze_stream(self, paths: list[str]) -> Iterator[Outcome]:
+        if not paths:
+            return
+        engine = self._start()
+        from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map
+        from photoanalyzer.ml.gpu import GpuSampler
+
+        sampler = GpuSampler().start()
+        backoff = OomBackoff(self.settings.batch_size, release=engine.release_memory)
+        size = self.settings.batch_size
+        loaded = prefetch_map(engine.load, paths, self.settings.loader_threads, ahead=3 * size)
+        try:
+            for batch in batches(loaded, size):
+                good = [item for item in batch if isinstance(item, LoadedImage)]
+                records = iter(backoff.run(engine.infer, good) if good else [])
+                for item in batch:
+                    if isinstance(item, LoadedImage):
+                        yield Outcome(next(records))
+                    else:
+                        yield Outcome(None, item)
+        finally:
+            self.details.update(
+                batch_size_used=backoff.batch_size,
+                oom_halvings=backoff.halvings,
+                gpu=sampler.stop(),
+                gpu_note=sampler.note,
+            )
+
+    def _start(self) -> _Engine:
+        """Resolve weights, choose the backend, build the models: PhaseUnavailable with the
+        reason if any of it cannot be done."""
+        from photoanalyzer.ml.weights import is_online, prepare_environment
+
+        models_dir = Path(self.models_dir)
+        offline = self.settings.offline or not is_online()
+        prepare_environment(models_dir, offline)
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise PhaseUnavailable(
+                "the ML phase needs torch, open_clip_torch and ultralytics: install them with "
+                "pip install 'photoanalyzer[ml]'"
+            ) from exc
+        from photoanalyzer.ml.backends import BackendUnavailable, select_backend
+        from photoanalyzer.ml.weights import WeightsUnavailable, resolve_clip, resolve_yolo
+
+        clip, yolo = self.settings.clip, self.settings.yolo
+        try:
+            clip_weights = resolve_clip(clip.model, clip.pretrained, models_dir, offline)
+            yolo_weights = resolve_yolo(yolo.model, yolo.weights, models_dir, offline)
+            backend = select_backend(self.settings.backend)
+        except (WeightsUnavailable, BackendUnavailable) as exc:
+            raise PhaseUnavailable(str(exc)) from exc
+        engine = _build_engine(self, clip_weights, yolo_weights, backend, models_dir)
+        self.details.update(
+            backend=engine.backend.as_dict(),
+            weights={"clip": clip_weights.describe(), "yolo": yolo_weights.describe()},
+            random_weights=self.random_weights,
+            batch_size=self.settings.batch_size,
+        )
+        return engine
+
+
+def _build_engine(phase: MlPhase, clip_weights, yolo_weights, backend, models_dir: Path) -> _Engine:
+    """Build both models on `backend`. If TensorRT compilation fails, record why and build on
+    the next backend in the auto order instead."""
+    from dataclasses import replace
+
+    from photoanalyzer.ml.backends import select_backend
+
+    try:
+        return _Engine(phase, clip_weights, yolo_weights, backend, models_dir)
+    except Exception as exc:
+        if not backend.tensorrt:
+            raise PhaseUnavailable(
+                f"building the models failed: {describe_exception(exc)}"
+            ) from exc
+        fallback = select_backend("cuda-amp-fp16")
+        skipped = {**backend.skipped, "tensorrt": f"compiling failed: {describe_exception(exc)}"}
+        return _Engine(
+            phase, clip_weights, yolo_weights, replace(fallback, skipped=skipped), models_dir
+        )
+
+
+class _Engine:
+    """The two models on one backend, with the per-image load and the per-batch inference."""
+
+    def __init__(self, phase: MlPhase, clip_weights, yolo_weights, backend, models_dir: Path):
+        from photoanalyzer.ml.clip_scenes import ClipScenes
+        from photoanalyzer.ml.yolo_objects import YoloObjects
+
+        settings = phase.settings
+        self.phase, self.backend = phase, backend
+        self.clip = ClipScenes(
+            clip_weights,
+            backend,
+            settings.clip.labels,
+            settings.clip.templates,
+            models_dir / "text",
+        )
+        self.yolo = YoloObjects(
+            yolo_weights,
+            backend,
+            settings.yolo.confidence,
+            settings.yolo.image_size,
+            models_dir / "engines",
+        )
+        self.random_weights = clip_weights.random or yolo_weights.random
+
+    def load(self, path: str) -> LoadedImage | str:
+        """The image to analyze (thumbnail if the content phase made one), or an error text."""
+        from PIL import Image
+
+        from photoanalyzer.imaging import load_upright_rgb, upright_of, upright_size
+        from photoanalyzer.phases.content import thumbnail_key
+
+        try:
+            st = os.stat(path)
+            thumbnail = Path(self.phase.thumbnail_dir) / thumbnail_key(
+                path, st.st_size, st.st_mtime_ns
+            )
+            if thumbnail.is_file():
+                with Image.open(thumbnail) as opened:
+                    image = opened.convert("RGB")
+                original = upright_size(path)
+            else:
+                content = self.phase.content
+                decoded = load_upright_rgb(path, content.thumbnail_size, content.max_pixels)
+                image, original = decoded.image, upright_of(decoded)
+            return LoadedImage(image, original, self.clip.preprocess(image))
+        except Exception as exc:
+            return describe_exception(exc)
+
+    def infer(self, items: list[LoadedImage]) -> list[dict[str, Any]]:
+        import numpy as np
+        import torch
+
+        embeddings = self.clip.embed(torch.stack([item.clip_pixels for item in items]))
+        scenes = self.clip.scenes(embeddings, self.phase.settings.clip.top_k)
+        detections = self.yolo.detect([i.image for i in items], [i.original for i in items])
+        vectors = embeddings.cpu().numpy().astype(np.float16)
+        return [
+            {
+                "top_scene": scene[0][0],
+                "scenes": scene,
+                "objects": [d.as_dict() for d in found],
+                "object_counts": dict(Counter(d.label for d in found).most_common()),
+                "ml_random_weights": self.random_weights,
+                "embedding": vector.tobytes(),
+            }
+            for scene, found, vector in zip(scenes, detections, vectors, strict=True)
+        ]
+
+    def release_memory(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
