@@ -71,7 +71,7 @@ def corpus_export(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     cli = Cli(home)
     db = home / "corpus.db"
-    run = cli("run", str(CORPUS / "images"), "--db", str(db))
+    run = cli("run", str(CORPUS / "images"), "--db", str(db), "--phases", "metadata,content")
     reference = json.loads((CORPUS / "reference.json").read_text())["files"]
     return run, cli.export(db), reference
 

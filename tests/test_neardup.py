@@ -67,7 +67,7 @@ def test_duplicates_command_lists_groups_with_the_pick(cli, tmp_path):
     )
     textured_photo((1200, 900), seed=6).save(library / "different.jpg", quality=95)
     db = str(tmp_path / "c.db")
-    cli("run", str(library), "--db", db, "--quiet")
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "metadata,content")
     groups = json.loads(cli("duplicates", "--db", db, "--json").stdout)
     assert len(groups) == 1
     assert groups[0]["pick"] == str(library / "original.jpg")

@@ -43,6 +43,7 @@ def prepare_environment(models_dir: Path, offline: bool) -> None:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(models_dir / "ultralytics-settings"))
     os.environ.setdefault("YOLO_VERBOSE", "False")
     os.environ["YOLO_OFFLINE"] = "1"  # ultralytics probes DNS on import; we download ourselves
+    os.environ["YOLO_AUTOINSTALL"] = "False"  # never pip-install packages in the middle of a run
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
 

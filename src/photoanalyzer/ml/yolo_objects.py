@@ -102,6 +102,24 @@ class YoloObjects:
         return out
 
 
+def import_yolo():
+    """ultralytics' YOLO class, with PIL.Image.open given back to Pillow. Importing
+    ultralytics replaces Image.open process-wide with a wrapper that, on the first file Pillow
+    cannot identify, tries to install and register pi-heif; here pillow-heif is registered
+    already and an unidentifiable file must stay a plain per-file error."""
+    from PIL import Image
+    from ultralytics import YOLO
+
+    if getattr(Image.open, "__module__", "").startswith("ultralytics"):
+        from ultralytics.utils import patches
+
+        original = getattr(patches, "_image_open", None)  # where ultralytics keeps Pillow's
+        if original is None:
+            raise RuntimeError("cannot undo ultralytics' PIL.Image.open patch in this version")
+        Image.open = original
+    return YOLO
+
+
 def _coco_names() -> dict[int, str]:
     """The 80 COCO class names that the official weights use, so random-weight results look
     like real ones in shape (they are marked random everywhere)."""
