@@ -13,8 +13,10 @@ from imagegen import textured_photo, write_zero_byte
 
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
-pytest.importorskip("ultralytics")  # noqa: the import below undoes its Image.open patch
-from photoanalyzer.ml.yolo_objects import import_yolo
+pytest.importorskip("ultralytics")
+# Importing ultralytics patches PIL.Image.open for the whole test process; give it back, as
+# the ML phase does, so the other test modules see Pillow's own behaviour.
+from photoanalyzer.ml.yolo_objects import import_yolo  # noqa: E402
 
 import_yolo()
 
