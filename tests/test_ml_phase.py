@@ -16,7 +16,7 @@ pytest.importorskip("open_clip")
 pytest.importorskip("ultralytics")
 # Importing ultralytics patches PIL.Image.open for the whole test process; give it back, as
 # the ML phase does, so the other test modules see Pillow's own behaviour.
-from photoanalyzer.ml.yolo_objects import import_yolo  # noqa: E402
+from photoanalyzer.ml.yolo_objects import import_yolo
 
 import_yolo()
 
