@@ -50,8 +50,19 @@ class YoloObjects:
         if backend.tensorrt:
             self.model = YOLO(str(self._engine(weights, engine_dir)), task="detect")
         self.device = "cuda:0" if backend.device == "cuda" else "cpu"
-        # ultralytics' half mode is CUDA-only: on the CPU YOLO runs in float32.
+        # ultralytics' half mode is CUDA-only; on a bfloat16 CPU the convolutions run under
+        # CPU autocast instead (about twice as fast as float32 with AVX512-BF16).
         self.half = backend.device == "cuda" and backend.dtype == "float16"
+        self.cpu_bf16 = backend.device == "cpu" and backend.dtype == "bfloat16"
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One tiny prediction, so that ultralytics sets up its predictor now. On the CPU that
+        setup calls torch.set_num_threads(cpu_count - 1), which on a 2-core machine halves the
+        speed of both models: the thread count is put back afterwards."""
+        threads = torch.get_num_threads()
+        self.detect([Image.new("RGB", (64, 64))], [(64, 64)])
+        torch.set_num_threads(threads)
 
     def _engine(self, weights: Weights, engine_dir: Path) -> Path:
         """ultralytics' own TensorRT export, cached per GPU and weights file."""
@@ -77,14 +88,15 @@ class YoloObjects:
         self, images: list[Image.Image], originals: list[tuple[int, int]]
     ) -> list[list[Detection]]:
         """Detections per image; `originals` are the upright originals' (width, height)."""
-        results = self.model.predict(
-            images,
-            imgsz=self.image_size,
-            conf=self.confidence,
-            device=self.device,
-            half=self.half,
-            verbose=False,
-        )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+            results = self.model.predict(
+                images,
+                imgsz=self.image_size,
+                conf=self.confidence,
+                device=self.device,
+                half=self.half,
+                verbose=False,
+            )
         names = self.model.names
         out = []
         for image, original, result in zip(images, originals, results, strict=True):

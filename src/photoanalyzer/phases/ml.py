@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class MlPhase:
     def analyze_stream(self, paths: list[str]) -> Iterator[Outcome]:
         if not paths:
             return
+        started = time.perf_counter()
         engine = self._start()
         from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map
         from photoanalyzer.ml.gpu import GpuSampler
@@ -76,10 +78,12 @@ class MlPhase:
         backoff = OomBackoff(self.settings.batch_size, release=engine.release_memory)
         size = self.settings.batch_size
         loaded = prefetch_map(engine.load, paths, self.settings.loader_threads, ahead=3 * size)
+        clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
             for batch in batches(loaded, size):
                 good = [item for item in batch if isinstance(item, LoadedImage)]
                 records = iter(backoff.run(engine.infer, good) if good else [])
+                clock.batch_done(len(good))
                 for item in batch:
                     if isinstance(item, LoadedImage):
                         yield Outcome(next(records))
@@ -91,6 +95,8 @@ class MlPhase:
                 oom_halvings=backoff.halvings,
                 gpu=sampler.stop(),
                 gpu_note=sampler.note,
+                **clock.summary(),
+                **engine.timings(),
             )
 
     def _start(self) -> _Engine:
@@ -126,6 +132,32 @@ class MlPhase:
             batch_size=self.settings.batch_size,
         )
         return engine
+
+
+class _Throughput:
+    """Start-up (weights, backend, model build) apart from steady inference: the first batch
+    also pays one-off kernel selection, so the steady rate counts from the second batch."""
+
+    def __init__(self, startup_seconds: float):
+        self.startup_seconds = startup_seconds
+        self.first_done: float | None = None
+        self.last_done = time.perf_counter()
+        self.first_images = self.images = 0
+
+    def batch_done(self, images: int) -> None:
+        self.last_done = time.perf_counter()
+        self.images += images
+        if self.first_done is None:
+            self.first_done, self.first_images = self.last_done, images
+
+    def summary(self) -> dict[str, float]:
+        result = {"startup_seconds": round(self.startup_seconds, 2)}
+        steady = self.images - self.first_images
+        if self.first_done is not None and steady > 0 and self.last_done > self.first_done:
+            result["steady_images_per_second"] = round(
+                steady / (self.last_done - self.first_done), 2
+            )
+        return result
 
 
 def _build_engine(phase: MlPhase, clip_weights, yolo_weights, backend, models_dir: Path) -> _Engine:
@@ -173,6 +205,7 @@ class _Engine:
             models_dir / "engines",
         )
         self.random_weights = clip_weights.random or yolo_weights.random
+        self.clip_seconds = self.yolo_seconds = 0.0
 
     def load(self, path: str) -> LoadedImage | str:
         """The image to analyze (thumbnail if the content phase made one), or an error text."""
@@ -202,9 +235,13 @@ class _Engine:
         import numpy as np
         import torch
 
+        started = time.perf_counter()
         embeddings = self.clip.embed(torch.stack([item.clip_pixels for item in items]))
         scenes = self.clip.scenes(embeddings, self.phase.settings.clip.top_k)
+        middle = time.perf_counter()
         detections = self.yolo.detect([i.image for i in items], [i.original for i in items])
+        self.clip_seconds += middle - started
+        self.yolo_seconds += time.perf_counter() - middle
         vectors = embeddings.cpu().numpy().astype(np.float16)
         return [
             {
@@ -217,6 +254,12 @@ class _Engine:
             }
             for scene, found, vector in zip(scenes, detections, vectors, strict=True)
         ]
+
+    def timings(self) -> dict[str, float]:
+        return {
+            "clip_seconds": round(self.clip_seconds, 2),
+            "yolo_seconds": round(self.yolo_seconds, 2),
+        }
 
     def release_memory(self) -> None:
         import torch
