@@ -145,7 +145,9 @@ def test_fatal_problems_exit_1_with_one_line_naming_the_fix(cli, tmp_path):
     result = cli("run", str(tmp_path), "--db", str(blocker / "cat.db"), check=False)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
-    assert "cannot open the catalog" in result.stderr and "--db" in result.stderr
+    assert str(blocker / "cat.db") in result.stderr and "choose a writable location with --db" in (
+        result.stderr
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("metadata:\n  workers: many\n")
     result = cli("run", str(tmp_path), "--config", str(bad), check=False)

@@ -8,14 +8,14 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from photoanalyzer.errors import CatalogError
 from photoanalyzer.phases.base import Outcome
-from photoanalyzer.scan import ScanResult
+from photoanalyzer.scan import FileEntry, ScanResult
 
 # Migration N brings a catalog from schema version N-1 to N. Append only; never edit one
 # that has shipped.
@@ -125,6 +125,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE run_phases ADD COLUMN failure TEXT;
     ALTER TABLE run_phases ADD COLUMN details TEXT;
     """,
+    """
+    -- Rename and move detection: a file that reappears under a new path with the same
+    -- fingerprint keeps its row, and so its results. full_hash is filled in only where two
+    -- files share a fingerprint.
+    ALTER TABLE files ADD COLUMN fingerprint TEXT;
+    ALTER TABLE files ADD COLUMN full_hash TEXT;
+    CREATE INDEX files_by_fingerprint ON files (fingerprint);
+    ALTER TABLE runs ADD COLUMN files_moved INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -144,6 +153,36 @@ class SyncCounts:
     new: int
     changed: int
     missing: int
+    moved: int = 0
+
+
+@dataclass
+class WalkDiff:
+    seen: int
+    new: list[FileEntry] = field(default_factory=list)
+    changed: list[tuple[int, FileEntry]] = field(default_factory=list)  # (file id, entry)
+    returned: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SyncPlan:
+    """What reconcile worked out from file contents: fingerprints of new and changed files,
+    moves (known row -> new path), and full hashes where fingerprints collide."""
+
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    moves: list[tuple[int, FileEntry]] = field(default_factory=list)
+    full_hashes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FingerprintRow:
+    file_id: int
+    path: str
+    size: int
+    fingerprint: str
+    full_hash: str | None
+    missing: bool
 
 
 @dataclass(frozen=True)
@@ -242,6 +281,13 @@ class Catalog:
                 ),
             )
 
+    def mark_abandoned_runs(self) -> int:
+        """Runs still marked running belong to processes that died (kill -9, power loss):
+        call only while holding the run lock. Their committed results are kept."""
+        with self._transaction():
+            cursor = self._db.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+        return cursor.rowcount
+
     def finish_run(self, run_id: int, status: str) -> None:
         with self._transaction():
             self._db.execute(
@@ -250,60 +296,119 @@ class Catalog:
 
     # -- reconciling a walk ----------------------------------------------------------------
 
-    def sync_scan(
-        self, run_id: int, roots: list[str], scan: ScanResult, seconds: float
-    ) -> SyncCounts:
-        """Bring `files` in line with a walk of `roots`: add new files, reset the results of
-        changed ones (size or mtime differ), and mark files missing that the walk did not see,
-        unless they lie below a folder the walk could not read."""
+    def compare_walk(self, roots: list[str], scan: ScanResult) -> WalkDiff:
+        """What a walk of `roots` changes, without writing: new files, changed ones (size or
+        mtime differ), returned ones, and gone ones (not seen, and not below a folder the walk
+        could not read)."""
         known = self._known_under(roots)
+        diff = WalkDiff(seen=len(scan.files))
         seen_paths = set()
-        new_rows, changed_rows, returned_ids = [], [], []
         for entry in scan.files:
             seen_paths.add(entry.path)
             row = known.get(entry.path)
             if row is None:
-                new_rows.append(
-                    (entry.path, entry.kind, entry.size, entry.mtime_ns, run_id, run_id)
-                )
+                diff.new.append(entry)
             elif (row[1], row[2]) != (entry.size, entry.mtime_ns):
-                changed_rows.append((entry.size, entry.mtime_ns, entry.kind, run_id, row[0]))
+                diff.changed.append((row[0], entry))
             elif row[3]:
-                returned_ids.append((row[0],))
+                diff.returned.append(row[0])
         blocked = tuple(folder.rstrip("/") + "/" for folder in scan.incomplete)
-        gone_ids = [
-            (row[0],)
+        diff.gone = [
+            row[0]
             for path, row in known.items()
             if not row[3]
             and path not in seen_paths
             and not path.startswith(blocked)
             and path not in scan.incomplete
         ]
+        return diff
+
+    def files_with_fingerprints(self, fingerprints: Iterable[str]) -> list[FingerprintRow]:
+        """Every known file (present or missing) whose fingerprint is one of these."""
+        wanted = sorted(set(fingerprints))
+        rows: list[FingerprintRow] = []
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start : start + 500]
+            rows += [
+                FingerprintRow(*row)
+                for row in self._db.execute(
+                    "SELECT id, path, size, fingerprint, full_hash, missing FROM files"
+                    f" WHERE fingerprint IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            ]
+        return rows
+
+    def apply_sync(
+        self, run_id: int, diff: WalkDiff, plan: SyncPlan, problems: list, seconds: float
+    ) -> SyncCounts:
+        """Write a reconciled walk in one transaction: moves keep their row (and results),
+        new files are added, changed files lose their results, gone files become missing."""
+        moved_ids = {file_id for file_id, _ in plan.moves}
+        moved_paths = {entry.path for _, entry in plan.moves}
+        new = [e for e in diff.new if e.path not in moved_paths]
+        gone = [file_id for file_id in diff.gone if file_id not in moved_ids]
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                new_rows,
+                "UPDATE files SET path = ?, size = ?, mtime_ns = ?, kind = ?, missing = 0,"
+                " last_change_run = ? WHERE id = ?",
+                [
+                    (e.path, e.size, e.mtime_ns, e.kind, run_id, file_id)
+                    for file_id, e in plan.moves
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run,"
+                " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.path,
+                        e.kind,
+                        e.size,
+                        e.mtime_ns,
+                        run_id,
+                        run_id,
+                        plan.fingerprints.get(e.path),
+                    )
+                    for e in new
+                ],
             )
             self._db.executemany(
                 "UPDATE files SET size = ?, mtime_ns = ?, kind = ?, missing = 0,"
-                " last_change_run = ? WHERE id = ?",
-                changed_rows,
+                " last_change_run = ?, fingerprint = ?, full_hash = NULL WHERE id = ?",
+                [
+                    (e.size, e.mtime_ns, e.kind, run_id, plan.fingerprints.get(e.path), file_id)
+                    for file_id, e in diff.changed
+                ],
             )
             self._db.executemany(
-                "DELETE FROM phase_status WHERE file_id = ?", [(r[4],) for r in changed_rows]
+                "DELETE FROM phase_status WHERE file_id = ?", [(i,) for i, _ in diff.changed]
             )
-            self._db.executemany("UPDATE files SET missing = 0 WHERE id = ?", returned_ids)
-            self._db.executemany("UPDATE files SET missing = 1 WHERE id = ?", gone_ids)
+            self._db.executemany(
+                "UPDATE files SET full_hash = ? WHERE path = ?",
+                [(digest, path) for path, digest in plan.full_hashes.items() if digest],
+            )
+            self._db.executemany(
+                "UPDATE files SET missing = 0 WHERE id = ?", [(i,) for i in diff.returned]
+            )
+            self._db.executemany("UPDATE files SET missing = 1 WHERE id = ?", [(i,) for i in gone])
             self._db.executemany(
                 "INSERT INTO scan_problems VALUES (?, ?, ?)",
-                [(run_id, p.path, p.message) for p in scan.problems],
+                [(run_id, p.path, p.message) for p in problems],
             )
-            counts = SyncCounts(len(scan.files), len(new_rows), len(changed_rows), len(gone_ids))
+            counts = SyncCounts(diff.seen, len(new), len(diff.changed), len(gone), len(plan.moves))
             self._db.execute(
                 "UPDATE runs SET files_seen = ?, files_new = ?, files_changed = ?,"
-                " files_missing = ?, scan_seconds = ? WHERE id = ?",
-                (counts.seen, counts.new, counts.changed, counts.missing, seconds, run_id),
+                " files_missing = ?, files_moved = ?, scan_seconds = ? WHERE id = ?",
+                (
+                    counts.seen,
+                    counts.new,
+                    counts.changed,
+                    counts.missing,
+                    counts.moved,
+                    seconds,
+                    run_id,
+                ),
             )
         return counts
 
@@ -446,7 +551,7 @@ class Catalog:
         runs = []
         for row in self._db.execute(
             "SELECT id, started_at, ended_at, status, roots, files_seen, files_new, files_changed,"
-            " files_missing, scan_seconds FROM runs ORDER BY id DESC LIMIT ?",
+            " files_missing, files_moved, scan_seconds FROM runs ORDER BY id DESC LIMIT ?",
             (limit,),
         ):
             run = dict(
@@ -461,6 +566,7 @@ class Catalog:
                         "files_new",
                         "files_changed",
                         "files_missing",
+                        "files_moved",
                         "scan_seconds",
                     ),
                     row,

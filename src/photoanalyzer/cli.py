@@ -4,7 +4,10 @@ Heavy modules are imported inside the commands, so `--help` and a rescan start f
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +18,7 @@ from photoanalyzer import __version__
 from photoanalyzer.errors import FatalError, UsageError
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_LOCKED = 3  # another run holds the catalog (see --wait)
 EXIT_PHASE_FAILED = 4  # the scan completed, but a whole phase could not run (see the summary)
 
 app = typer.Typer(
@@ -114,38 +118,108 @@ def run(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never try to download model weights.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another run holds the catalog, wait for it instead of exiting with code 3.",
+        ),
+    ] = False,
+    log: Annotated[
+        Path | None,
+        typer.Option(
+            "--log",
+            help="Also append the summary (or the error) with a timestamp to this file.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Walk PATHS and index every photo into the catalog.
 
     Only new or changed files, and files whose phase results are out of date, are analyzed;
-    files that disappeared are marked missing, never deleted. Per-file problems are recorded
-    and listed in the summary; the exit code is 0 when the scan completed.
+    renamed or moved files keep their results; files that disappeared are marked missing,
+    never deleted. Per-file problems are recorded and listed in the summary.
+
+    Exit codes: 0 done (per-file errors included), 1 fatal problem, 2 usage error, 3 another
+    run holds the catalog, 4 a whole phase could not run, 130 interrupted (Ctrl-C or SIGTERM;
+    finished files are kept and the same command continues).
     """
-    from photoanalyzer import pipeline, report
     from photoanalyzer.config import with_ml_overrides
     from photoanalyzer.phases import build_phases, parse_phase_list
 
-    cfg = with_ml_overrides(_load_config(config), backend, batch_size, offline)
-    names = parse_phase_list(phases) if phases is not None else cfg.phases
-    selected = build_phases(names, _context(cfg, db))  # refuses unknown phases first
-    catalog = _open_catalog(db, cfg)
-    show_progress = not quiet and sys.stderr.isatty()
-    try:
-        result = pipeline.run(
-            [str(p) for p in paths], selected, catalog, cfg, full=full, show_progress=show_progress
-        )
-    except KeyboardInterrupt:
-        typer.echo(
-            "\nInterrupted: finished files are saved; run the same command again to "
-            "continue where this one stopped.",
-            err=True,
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        catalog.close()
-    typer.echo(report.format_run(result))
-    if any(phase.failure for phase in result.phases):
+    with _logged_to(log, ["run", *map(str, paths)]) as record:
+        cfg = with_ml_overrides(_load_config(config), backend, batch_size, offline)
+        names = parse_phase_list(phases) if phases is not None else cfg.phases
+        context = _context(cfg, db)
+        selected = build_phases(names, context)  # refuses unknown phases before any writing
+        summary, failed = _index(paths, selected, cfg, db, full, quiet, wait)
+        typer.echo(summary)
+        record(summary)
+    if failed:
         raise typer.Exit(EXIT_PHASE_FAILED)
+
+
+def _index(paths, selected, cfg, db, full: bool, quiet: bool, wait: bool) -> tuple[str, bool]:
+    """Take the catalog's lock, run the pipeline, and return (summary, a phase failed)."""
+    from photoanalyzer import pipeline, report
+    from photoanalyzer.catalog import Catalog
+    from photoanalyzer.config import resolve_catalog_path
+    from photoanalyzer.locking import RunLock, lock_path
+
+    catalog_path = resolve_catalog_path(db, cfg)
+    with RunLock(lock_path(catalog_path)).acquire(wait=wait) as lock:
+        if lock.previous_holder and not quiet:
+            typer.echo(
+                f"note: the previous run (pid {lock.previous_holder.get('pid')}) ended "
+                "without finishing; its committed work is kept",
+                err=True,
+            )
+        catalog = Catalog(catalog_path)
+        catalog.mark_abandoned_runs()
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # cron or systemd stopping us
+        try:
+            result = pipeline.run(
+                [str(p) for p in paths],
+                selected,
+                catalog,
+                cfg,
+                full=full,
+                show_progress=not quiet and sys.stderr.isatty(),
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted: finished files are saved; run the same command again to "
+                "continue where this one stopped"
+            ) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            catalog.close()
+    return report.format_run(result), any(phase.failure for phase in result.phases)
+
+
+class Interrupted(FatalError):
+    """Ctrl-C or SIGTERM during a run (exit code 130)."""
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _logged_to(log: Path | None, command: list[str]):
+    """Yields a function that appends text to the --log file; a fatal error is appended too."""
+
+    def record(text: str) -> None:
+        if log is not None:
+            stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(f"[{stamp}] photoanalyze {' '.join(command)}\n{text}\n")
+
+    try:
+        yield record
+    except FatalError as exc:
+        record(f"error: {exc}")
+        raise
 
 
 @app.command()
@@ -364,8 +438,16 @@ def _open_catalog(db: Path | None, cfg):
 
 
 def main() -> None:
+    from photoanalyzer.locking import CatalogLocked
+
     try:
         app()
+    except CatalogLocked as exc:
+        typer.echo(f"photoanalyze: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except Interrupted as exc:
+        typer.echo(f"\nphotoanalyze: {exc}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except UsageError as exc:
         typer.echo(f"photoanalyze: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

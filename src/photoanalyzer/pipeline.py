@@ -19,6 +19,7 @@ from tqdm import tqdm
 from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
 from photoanalyzer.config import Config
 from photoanalyzer.phases.base import Outcome, Phase, PhaseUnavailable, analyze_safely
+from photoanalyzer.reconcile import reconcile
 from photoanalyzer.scan import ScanProblem, scan
 
 WORKER_CRASH = (
@@ -71,7 +72,7 @@ def run(
         started = perf_counter()
         walk = scan(roots, config.scan)
         scan_seconds = perf_counter() - started
-        sync = catalog.sync_scan(run_id, roots, walk, scan_seconds)
+        sync = reconcile(catalog, run_id, roots, walk, scan_seconds)
         seen = {entry.path for entry in walk.files}
         reports = []
         for phase in phases:

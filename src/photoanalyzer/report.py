@@ -16,7 +16,7 @@ def format_run(report: RunReport) -> str:
     sync = report.sync
     lines = [
         f"Scanned {sync.seen} files in {_plural(len(report.roots), 'folder')} "
-        f"({sync.new} new, {sync.changed} changed, {sync.missing} now missing) "
+        f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing) "
         f"in {report.scan_seconds:.2f} s",
     ]
     for phase in report.phases:
