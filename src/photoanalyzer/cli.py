@@ -262,29 +262,33 @@ def export(
 
 
 @app.command()
-def status(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Show what the catalog holds: files, per-phase done / failed / pending, recent runs."""
+def status(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    runs: Annotated[int, typer.Option("--runs", min=0, help="How many recent runs to show.")] = 5,
+) -> None:
+    """Show what the catalog holds and what is pending per phase, and the last runs: start,
+    duration, files new / changed / moved / missing, and per phase processed / failed."""
     from photoanalyzer import report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
     cfg = _load_config(config)
     catalog = _open_catalog(db, cfg)
     try:
-        phase_counts = {
-            phase.name: catalog.phase_counts(phase.name, phase.version, phase.kinds)
-            for phase in build_phases(IMPLEMENTED, _context(cfg, db))
-        }
-        typer.echo(
-            report.format_status(
-                str(catalog.path),
-                catalog.schema_version(),
-                catalog.file_counts(),
-                phase_counts,
-                catalog.recent_runs(),
-            )
+        state = report.CatalogState(
+            catalog=str(catalog.path),
+            schema=catalog.schema_version(),
+            files=catalog.file_counts(),
+            phases={
+                phase.name: catalog.phase_counts(phase.name, phase.version, phase.kinds)
+                for phase in build_phases(IMPLEMENTED, _context(cfg, db))
+            },
+            runs=catalog.recent_runs(runs),
         )
     finally:
         catalog.close()
+    typer.echo(report.status_as_json(state) if as_json else report.format_status(state))
 
 
 @app.command()

@@ -77,6 +77,7 @@ class MlConfig:
 @dataclass(frozen=True)
 class CatalogOptions:
     commit_every: int
+    commit_seconds: float
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,11 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
     if not 0 <= content.near_duplicate_distance <= 32:
         raise ConfigError("config: 'content.near_duplicate_distance' must be between 0 and 32")
     _validate_ml(config.ml)
-    if config.catalog_options.commit_every < 1:
-        raise ConfigError("config: 'catalog_options.commit_every' must be at least 1")
+    if config.catalog_options.commit_every < 1 or config.catalog_options.commit_seconds <= 0:
+        raise ConfigError(
+            "config: 'catalog_options.commit_every' must be at least 1 and "
+            "'catalog_options.commit_seconds' above 0"
+        )
     known = set(known_phases)
     for phase in config.phases:
         if phase not in known:

@@ -47,6 +47,7 @@ class RunLock:
         self.previous_holder = _stale_holder(_read_holder(fd))
         _write_holder(fd)
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def release(self) -> None:
@@ -54,6 +55,7 @@ class RunLock:
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
+            _HELD.discard(self._fd)
             self._fd = None
 
     def __enter__(self) -> RunLock:
@@ -61,6 +63,24 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+# Worker processes are forked while the lock is held and would inherit its descriptor: if the
+# run were then killed, orphaned workers would keep the catalog locked until they exit.
+# Children close their copies at once (closing a copy does not release the parent's lock).
+_HELD: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def lock_path(catalog_path: Path) -> Path:

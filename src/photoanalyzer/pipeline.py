@@ -17,7 +17,7 @@ from time import perf_counter
 from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
-from photoanalyzer.config import Config
+from photoanalyzer.config import CatalogOptions, Config
 from photoanalyzer.phases.base import Outcome, Phase, PhaseUnavailable, analyze_safely
 from photoanalyzer.reconcile import reconcile
 from photoanalyzer.scan import ScanProblem, scan
@@ -78,14 +78,7 @@ def run(
         for phase in phases:
             pending = catalog.pending(phase.name, phase.version, phase.kinds, seen, full)
             reports.append(
-                _run_phase(
-                    phase,
-                    pending,
-                    catalog,
-                    run_id,
-                    config.catalog_options.commit_every,
-                    show_progress,
-                )
+                _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
             )
         status = "completed"
     finally:
@@ -98,12 +91,12 @@ def _run_phase(
     pending: list[PendingFile],
     catalog: Catalog,
     run_id: int,
-    commit_every: int,
+    commits: CatalogOptions,
     show_progress: bool,
 ) -> PhaseReport:
     report = PhaseReport(phase.name, phase.version)
     batch: list[tuple[int, Outcome]] = []
-    started = perf_counter()
+    started = last_commit = perf_counter()
     bar = tqdm(
         total=len(pending),
         desc=phase.name,
@@ -122,9 +115,14 @@ def _run_phase(
                     report.errors += 1
                     if len(report.error_samples) < MAX_ERROR_SAMPLES:
                         report.error_samples.append((item.path, outcome.error))
-                if len(batch) >= commit_every:
+                now = perf_counter()
+                if (
+                    len(batch) >= commits.commit_every
+                    or now - last_commit >= commits.commit_seconds
+                ):
                     catalog.save_outcomes(run_id, phase.name, phase.version, batch)
                     batch.clear()
+                    last_commit = now
                 bar.update()
         except PhaseUnavailable as exc:
             # Every file not yet done carries the reason, and stays pending for the next run.

@@ -29,6 +29,7 @@ def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
             plan.fingerprints[entry.path] = digest
     if not plan.fingerprints:
         return plan
+    _hash_collisions_among_new(plan)
     known = defaultdict(list)
     for row in catalog.files_with_fingerprints(plan.fingerprints.values()):
         known[row.fingerprint].append(row)
@@ -45,6 +46,17 @@ def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
         elif rows:
             _record_collision(entry, rows, plan)
     return plan
+
+
+def _hash_collisions_among_new(plan: SyncPlan) -> None:
+    """Files arriving together that share a fingerprint (copies, usually) get full hashes."""
+    by_fingerprint = defaultdict(list)
+    for path, digest in plan.fingerprints.items():
+        by_fingerprint[digest].append(path)
+    for paths in by_fingerprint.values():
+        if len(paths) > 1:
+            for path in paths:
+                plan.full_hashes.setdefault(path, full_hash(path) or "")
 
 
 def _pick(entry: FileEntry, vacated: list[FingerprintRow], plan: SyncPlan) -> FingerprintRow | None:

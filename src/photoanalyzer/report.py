@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # neardup pulls in numpy, which a rescan does not need
@@ -72,37 +74,56 @@ def _phase_details(phase: PhaseReport) -> list[str]:
     return lines
 
 
-def format_status(
-    catalog_path: str,
-    schema: int,
-    files: dict[str, dict[str, int]],
-    phases: dict[str, dict[str, int]],
-    runs: list[dict[str, Any]],
-) -> str:
-    lines = [f"Catalog: {catalog_path} (schema {schema})"]
-    if not files:
+@dataclass(frozen=True)
+class CatalogState:
+    catalog: str
+    schema: int
+    files: dict[str, dict[str, int]]  # kind -> present / missing
+    phases: dict[str, dict[str, int]]  # phase -> done / failed / pending
+    runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
+
+
+def status_as_json(state: CatalogState) -> str:
+    runs = [{**run, "duration_seconds": _duration(run)} for run in state.runs]
+    return json.dumps({**asdict(state), "runs": runs}, indent=2, ensure_ascii=False)
+
+
+def format_status(state: CatalogState) -> str:
+    lines = [f"Catalog: {state.catalog} (schema {state.schema})"]
+    if not state.files:
         lines.append("No files yet: run `photoanalyze run FOLDER` to index one.")
-    for kind, counts in sorted(files.items()):
+    for kind, counts in sorted(state.files.items()):
         lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
-    for name, counts in phases.items():
+    for name, counts in state.phases.items():
         lines.append(
             f"  {name:<9} {counts['done']} done, {counts['failed']} failed, "
             f"{counts['pending']} pending"
         )
-    if runs:
-        lines.append("Recent runs:")
-    for run in runs:
-        phase_text = "; ".join(
-            f"{p['phase']} {p['processed']} ({p['errors']} errors, {p['seconds']:.1f} s)"
-            for p in run["phases"]
-        )
+    if state.runs:
+        lines.append("Recent runs (newest first):")
+    for run in state.runs:
+        duration = _duration(run)
         lines.append(
-            f"  #{run['id']} {run['started_at']} {run['status']}: {run['files_seen']} seen, "
-            f"{run['files_new']} new, {run['files_changed']} changed, {run['files_missing']} "
-            f"missing, {run['scan_problems']} scan problems"
-            + (f"; {phase_text}" if phase_text else "")
+            f"  #{run['id']} {run['started_at']} {run['status']}"
+            + (f" in {duration:.1f} s" if duration is not None else "")
+            + f": {run['files_seen']} seen, {run['files_new']} new, {run['files_changed']} "
+            f"changed, {run['files_moved']} moved, {run['files_missing']} missing, "
+            f"{run['scan_problems']} scan problems"
         )
+        for p in run["phases"]:
+            failure = f"; FAILED: {p['failure']}" if p.get("failure") else ""
+            lines.append(
+                f"      {p['phase']:<9} {p['processed']} processed, {p['errors']} failed, "
+                f"{p['seconds']:.1f} s{failure}"
+            )
     return "\n".join(lines)
+
+
+def _duration(run: dict[str, Any]) -> float | None:
+    if not run.get("ended_at"):
+        return None
+    started = datetime.fromisoformat(run["started_at"])
+    return (datetime.fromisoformat(run["ended_at"]) - started).total_seconds()
 
 
 def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
