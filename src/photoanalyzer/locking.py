@@ -4,6 +4,7 @@ over at once. The lock file names its holder, for the message the second run pri
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -73,10 +74,8 @@ _HELD: set[int] = set()
 
 def _close_inherited_locks() -> None:
     for fd in list(_HELD):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     _HELD.clear()
 
 
