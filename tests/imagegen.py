@@ -4,104 +4,13 @@ the EXIF, so every value the tests expect is one they wrote themselves."""
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
-from PIL.TiffImagePlugin import IFDRational
 
-EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+from photoanalyzer.synthetic import ExifSpec, exif_of, full_spec
 
-
-@dataclass
-class ExifSpec:
-    make: str | None = None
-    model: str | None = None
-    orientation: int | None = None
-    datetime_original: str | None = None
-    offset_time_original: str | None = None
-    subsec: str | None = None
-    lens: str | None = None
-    lens_make: str | None = None
-    exposure_time: Fraction | None = None
-    f_number: Fraction | None = None
-    iso: int | None = None
-    focal_length: Fraction | None = None
-    focal_length_35mm: int | None = None
-    gps: tuple[float, float, float | None] | None = None  # signed lat, lon, alt (metres)
-
-
-def full_spec(**overrides) -> ExifSpec:
-    """Every field set, as a phone would write them."""
-    values = dict(
-        make="Testmaker",
-        model="Model X 12",
-        orientation=1,
-        datetime_original="2023:07:14 18:30:05",
-        offset_time_original="+02:00",
-        subsec="042",
-        lens="Testmaker 24-70mm F2.8",
-        lens_make="Testmaker",
-        exposure_time=Fraction(1, 250),
-        f_number=Fraction(28, 10),
-        iso=400,
-        focal_length=Fraction(50, 1),
-        focal_length_35mm=75,
-        gps=(48.858222, 2.2945, 35.5),
-    )
-    values.update(overrides)
-    return ExifSpec(**values)
-
-
-def _rational(value: Fraction | float) -> IFDRational:
-    fraction = Fraction(value).limit_denominator(1_000_000)
-    return IFDRational(fraction.numerator, fraction.denominator)
-
-
-def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
-    value = abs(value)
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    seconds = (value - degrees - minutes / 60) * 3600
-    return (IFDRational(degrees, 1), IFDRational(minutes, 1), _rational(round(seconds, 4)))
-
-
-def exif_of(spec: ExifSpec) -> Image.Exif:
-    exif = Image.Exif()
-    ifd0 = {0x010F: spec.make, 0x0110: spec.model, 0x0112: spec.orientation}
-    for tag, value in ifd0.items():
-        if value is not None:
-            exif[tag] = value
-    sub = exif.get_ifd(EXIF_IFD)
-    fields = {
-        0x9003: spec.datetime_original,
-        0x9011: spec.offset_time_original,
-        0x9291: spec.subsec,
-        0xA434: spec.lens,
-        0xA433: spec.lens_make,
-        0x8827: spec.iso,
-        0xA405: spec.focal_length_35mm,
-    }
-    for tag, value in fields.items():
-        if value is not None:
-            sub[tag] = value
-    for tag, value in {
-        0x829A: spec.exposure_time,
-        0x829D: spec.f_number,
-        0x920A: spec.focal_length,
-    }.items():
-        if value is not None:
-            sub[tag] = _rational(value)
-    if spec.gps is not None:
-        lat, lon, alt = spec.gps
-        gps = exif.get_ifd(GPS_IFD)
-        gps.update(
-            {1: "N" if lat >= 0 else "S", 2: _dms(lat), 3: "E" if lon >= 0 else "W", 4: _dms(lon)}
-        )
-        if alt is not None:
-            gps.update({5: b"\x01" if alt < 0 else b"\x00", 6: _rational(abs(alt))})
-    return exif
+__all__ = ["ExifSpec", "exif_of", "full_spec"]  # re-exported for the tests
 
 
 def photo(size: tuple[int, int] = (64, 48), seed: int = 0) -> Image.Image:

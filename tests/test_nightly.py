@@ -178,6 +178,24 @@ def wait_for_content_rows(db: Path, at_least: int, process: subprocess.Popen) ->
     pytest.fail("no content results appeared")
 
 
+def assert_no_process_left(marker: str, timeout: float = 10.0) -> None:
+    """No process of the killed run (its worker processes included) is still alive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                alive.append(pid)
+        if not alive:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"processes of the killed run are still alive: {alive}")
+
+
 def export(cli, db: Path) -> list[dict]:
     return sorted(cli.export(db).values(), key=lambda r: r["path"])
 
@@ -190,6 +208,7 @@ def test_kill_9_mid_phase_loses_nothing_committed_and_rerun_matches_a_clean_run(
     committed = wait_for_content_rows(db, 6, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert_no_process_left(str(db))
     check = sqlite3.connect(db)
     assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert check.execute("SELECT COUNT(*) FROM content").fetchone()[0] >= committed

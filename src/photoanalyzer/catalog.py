@@ -599,12 +599,15 @@ class Catalog:
             )
         ]
 
-    def embeddings(self) -> list[tuple[str, bytes]]:
-        """(path, float16 embedding bytes) of present photos with an ML result."""
-        return self._db.execute(
-            "SELECT f.path, m.embedding FROM files f JOIN ml m ON m.file_id = f.id"
-            " WHERE f.missing = 0 AND m.embedding IS NOT NULL ORDER BY f.path"
-        ).fetchall()
+    def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
+        """path -> (top scene, float16 embedding bytes, objects) for present photos."""
+        return {
+            path: (scene, embedding, json.loads(objects) if objects else [])
+            for path, scene, embedding, objects in self._db.execute(
+                "SELECT f.path, m.top_scene, m.embedding, m.objects FROM files f"
+                " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
+            )
+        }
 
 
 def _to_sql(column: str, value: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from photoanalyzer import __version__
-from photoanalyzer.errors import FatalError, UsageError
+from photoanalyzer.errors import CatalogLocked, FatalError, Interrupted, UsageError
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_LOCKED = 3  # another run holds the catalog (see --wait)
@@ -197,10 +197,6 @@ def _index(paths, selected, cfg, db, full: bool, quiet: bool, wait: bool) -> tup
     return report.format_run(result), any(phase.failure for phase in result.phases)
 
 
-class Interrupted(FatalError):
-    """Ctrl-C or SIGTERM during a run (exit code 130)."""
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -331,6 +327,105 @@ def duplicates(
         typer.echo(report.format_groups(groups, limit, len(candidates)))
 
 
+@app.command()
+def benchmark(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Take a deterministic sample of the photos under this folder (read only). "
+            "Default: generate synthetic 12 MP photos in a temporary folder.",
+            show_default=False,
+        ),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Photos to measure.")] = 20,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="Baseline config. Default: configs/baseline.yaml (FP32, batch 8).",
+            show_default=False,
+        ),
+    ] = None,
+    optimized: Annotated[
+        Path | None,
+        typer.Option(
+            "--optimized",
+            help="Optimized config. Default: configs/optimized.yaml (auto backend, batch 16).",
+            show_default=False,
+        ),
+    ] = None,
+    batch_sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-sizes",
+            help="Also sweep the "
+            "optimized ML phase over these batch sizes, e.g. 8,12,16,20,24, and "
+            "recommend the fastest that fits.",
+            show_default=False,
+        ),
+    ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat",
+            min=1,
+            help="Alternating repeats of each configuration; figures are medians.",
+        ),
+    ] = 3,
+    library_size: Annotated[
+        int | None,
+        typer.Option(
+            "--library-size",
+            min=1,
+            help="Estimate the total time per phase for a library of this many photos.",
+            show_default=False,
+        ),
+    ] = None,
+    random_weights: Annotated[
+        bool,
+        typer.Option(
+            "--random-weights",
+            help="Build both models "
+            "with random weights (for speed only, when real weights are not "
+            "available); every figure says so.",
+        ),
+    ] = False,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Also write the whole result as JSON to this file.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Measure the optimized configuration against the baseline on the same photos, per
+    phase (images/s, speed-up and its spread, backend, GPU use), and check that both give the
+    same answers (scene top-1, embedding cosine, detections at IoU 0.5). Writes nothing to
+    your catalog or photo folders."""
+    import json
+
+    from photoanalyzer.benchmark import BenchmarkOptions, run_benchmark
+    from photoanalyzer.report import format_benchmark
+
+    sizes = tuple(int(v) for v in batch_sizes.split(",") if v.strip()) if batch_sizes else ()
+    if any(size < 1 for size in sizes):
+        raise UsageError("--batch-sizes takes positive whole numbers, e.g. 8,16,24")
+    options = BenchmarkOptions(
+        samples=samples,
+        path=path,
+        baseline=baseline,
+        optimized=optimized,
+        batch_sizes=sizes,
+        repeat=repeat,
+        library_size=library_size,
+        random_weights=random_weights,
+    )
+    result = run_benchmark(options, say=lambda text: typer.echo(text, err=True))
+    typer.echo(format_benchmark(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        typer.echo(f"Wrote {json_out}", err=True)
+
+
 models_app = typer.Typer(
     help="Manage the model weights cache, so a machine without network can be given files "
     "fetched elsewhere.",
@@ -441,20 +536,19 @@ def _open_catalog(db: Path | None, cfg):
     return Catalog(resolve_catalog_path(db, cfg))
 
 
-def main() -> None:
-    from photoanalyzer.locking import CatalogLocked
+# Fatal errors, most specific first: the exit code and the prefix of the one-line message.
+_EXITS: tuple[tuple[type[FatalError], int, str], ...] = (
+    (CatalogLocked, EXIT_LOCKED, ""),
+    (Interrupted, EXIT_INTERRUPTED, ""),
+    (UsageError, EXIT_USAGE, "error: "),
+    (FatalError, EXIT_FATAL, "error: "),
+)
 
+
+def main() -> None:
     try:
         app()
-    except CatalogLocked as exc:
-        typer.echo(f"photoanalyze: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
-    except Interrupted as exc:
-        typer.echo(f"\nphotoanalyze: {exc}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except UsageError as exc:
-        typer.echo(f"photoanalyze: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
     except FatalError as exc:
-        typer.echo(f"photoanalyze: error: {exc}", err=True)
-        sys.exit(EXIT_FATAL)
+        code, prefix = next((c, p) for kind, c, p in _EXITS if isinstance(exc, kind))
+        typer.echo(f"photoanalyze: {prefix}{exc}", err=True)
+        sys.exit(code)

@@ -91,14 +91,18 @@ class Config:
     catalog_options: CatalogOptions
 
 
-def default_config_text() -> str:
-    """The text of configs/default.yaml, as installed inside the package."""
-    packaged = resources.files("photoanalyzer").joinpath("configs/default.yaml")
+def shipped_config(name: str) -> Path:
+    """configs/NAME.yaml as installed inside the package (default, baseline, optimized)."""
+    packaged = resources.files("photoanalyzer").joinpath(f"configs/{name}.yaml")
     if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    # An editable install runs from the source tree, where the file sits at the repository root.
-    in_checkout = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
-    return in_checkout.read_text(encoding="utf-8")
+        return Path(str(packaged))
+    # An editable install runs from the source tree, where configs/ is at the repository root.
+    return Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml"
+
+
+def default_config_text() -> str:
+    """The text of configs/default.yaml: the built-in defaults."""
+    return shipped_config("default").read_text(encoding="utf-8")
 
 
 def load_config(path: Path | None = None) -> Config:

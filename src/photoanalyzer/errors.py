@@ -15,3 +15,11 @@ class CatalogError(FatalError):
 
 class UsageError(FatalError):
     """The command line asks for something that does not exist (an unknown phase, say)."""
+
+
+class CatalogLocked(FatalError):
+    """Another run holds the catalog's lock."""
+
+
+class Interrupted(FatalError):
+    """Ctrl-C or SIGTERM stopped a run; what was finished is kept."""

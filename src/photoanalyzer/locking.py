@@ -13,11 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from photoanalyzer.errors import CatalogError, FatalError
-
-
-class CatalogLocked(FatalError):
-    """Another run holds the catalog (exit code 3)."""
+from photoanalyzer.errors import CatalogError, CatalogLocked
 
 
 @dataclass

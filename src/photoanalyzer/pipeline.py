@@ -183,7 +183,7 @@ def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
 
 
 def _pool_map(phase: Phase, paths: list[str], workers: int, chunksize: int) -> Iterator[Outcome]:
-    executor = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    executor = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
     try:
         yield from executor.map(partial(analyze_safely, phase), paths, chunksize=chunksize)
     finally:
@@ -192,14 +192,31 @@ def _pool_map(phase: Phase, paths: list[str], workers: int, chunksize: int) -> I
 
 def _isolated(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
     for path in paths:
-        with ProcessPoolExecutor(max_workers=1, initializer=_ignore_sigint) as executor:
+        with ProcessPoolExecutor(max_workers=1, initializer=_init_worker) as executor:
             try:
                 yield executor.submit(analyze_safely, phase, path).result()
             except BrokenProcessPool:
                 yield Outcome(None, WORKER_CRASH)
 
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
     # Ctrl-C reaches the whole process group; only the parent handles it, so that it can store
     # what is done and stop the workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """If the run is killed (kill -9), its workers would wait for work forever: the other
+    workers hold the task pipe open. On Linux, ask the kernel to end this worker with its
+    parent; elsewhere the workers end when their pipe breaks."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)

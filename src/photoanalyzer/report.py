@@ -172,3 +172,87 @@ def groups_as_json(groups: list[Group]) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def format_benchmark(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    lines = [
+        f"Benchmark: {result['samples']} photos ({result['source']}), median of "
+        f"{result['repeat']} alternating repeats",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['gpu'] or 'none'}; "
+        f"torch {machine['torch']}, CUDA {machine['cuda'] or 'none'}",
+        f"Backends: baseline {result['backends']['baseline']}, optimized "
+        f"{result['backends']['optimized']}",
+    ]
+    if result["random_weights"]:
+        lines.append(
+            "WARNING: RANDOM model weights: speeds are real, labels meaningless; the "
+            "agreement compares the same random weights under two precisions"
+        )
+    lines.append(
+        f"{'phase':<9} {'baseline img/s':>15} {'optimized img/s':>16} {'speedup':>8}  spread"
+    )
+    for phase, row in result["phases"].items():
+        spread = row["speedup_spread"]
+        lines.append(
+            f"{phase:<9} {_number(row['baseline']['images_per_second']):>15} "
+            f"{_number(row['optimized']['images_per_second']):>16} "
+            f"{_number(row['speedup'], 'x'):>8}  "
+            + (f"{spread[0]:.2f}x to {spread[1]:.2f}x" if spread else "-")
+        )
+    ml = result["phases"].get("ml", {})
+    if ml:
+        lines.append(
+            f"(ML: steady rate after the first batch; start-up baseline "
+            f"{ml['baseline']['startup_seconds']:.1f} s, optimized "
+            f"{ml['optimized']['startup_seconds']:.1f} s)"
+        )
+    for name, gpu in result["gpu"].items():
+        if gpu:
+            lines.append(
+                f"GPU {name}: utilization mean {gpu['utilization_mean']}% peak "
+                f"{gpu['utilization_peak']}%, memory mean {gpu['memory_mean_mib']:.0f} "
+                f"MiB peak {gpu['memory_peak_mib']:.0f} MiB"
+            )
+    agree = result["agreement"]
+    detections = (
+        f"{agree['detections_matched_pct']}% of {agree['detections_baseline']} matched"
+        if agree["detections_matched_pct"] is not None
+        else "no baseline detections to match"
+    )
+    lines.append(
+        f"Agreement over {agree['photos']} photos: scene top-1 "
+        f"{_number(agree['top1_agreement_pct'], '%')}, embedding cosine "
+        f"{_number(agree['mean_cosine'])}, detections {detections}"
+    )
+    lines += [f"WARNING: {warning}" for warning in result["agreement_warnings"]]
+    sweep = result.get("batch_sweep") or {}
+    for run in sweep.get("runs", []):
+        memory = run["peak_memory_mib"]
+        peak = memory["gpu"] if memory["gpu"] is not None else memory["process_resident"]
+        where = "GPU" if memory["gpu"] is not None else "process"
+        lines.append(
+            f"  batch {run['batch_size']:>3}: {_number(run['images_per_second'])} img/s, "
+            f"peak {where} memory {_number(peak)} MiB"
+            + (" (ran out of memory)" if run["out_of_memory"] else "")
+        )
+    if sweep:
+        lines.append(f"Recommended batch size: {sweep['recommended_batch_size']}")
+    estimate = result.get("library_estimate")
+    if estimate:
+        lines.append(f"Estimated time for {estimate['photos']} photos:")
+        for name, phases in estimate["seconds"].items():
+            parts = ", ".join(f"{phase} {_duration_text(s)}" for phase, s in phases.items())
+            lines.append(f"  {name}: {parts}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.2f}{unit}"
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
