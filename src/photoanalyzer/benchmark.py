@@ -148,7 +148,7 @@ def _run(
         if phase.name == "ml":
             details = phase.details
             run["phases"]["ml"].update(
-                steady_images_per_second=details.get("steady_images_per_second"),
+                inference_images_per_second=details.get("images_per_second"),
                 startup_seconds=details.get("startup_seconds"),
             )
             run.update(
@@ -161,9 +161,9 @@ def _run(
 
 
 def _rate(phase: dict) -> float | None:
-    """Images/s of one phase run: the ML phase's steady rate when it has one."""
-    if phase.get("steady_images_per_second"):
-        return phase["steady_images_per_second"]
+    """Images/s of one phase run; for the ML phase, of its inference (model start-up apart)."""
+    if phase.get("inference_images_per_second"):
+        return phase["inference_images_per_second"]
     return phase["images"] / phase["seconds"] if phase["seconds"] > 0 else None
 
 

@@ -203,7 +203,7 @@ def format_benchmark(result: dict[str, Any]) -> str:
     ml = result["phases"].get("ml", {})
     if ml:
         lines.append(
-            f"(ML: steady rate after the first batch; start-up baseline "
+            f"(ML: rate of inference, model start-up apart: baseline "
             f"{ml['baseline']['startup_seconds']:.1f} s, optimized "
             f"{ml['optimized']['startup_seconds']:.1f} s)"
         )
@@ -223,7 +223,7 @@ def format_benchmark(result: dict[str, Any]) -> str:
     lines.append(
         f"Agreement over {agree['photos']} photos: scene top-1 "
         f"{_number(agree['top1_agreement_pct'], '%')}, embedding cosine "
-        f"{_number(agree['mean_cosine'])}, detections {detections}"
+        f"{_number(agree['mean_cosine'], digits=4)}, detections {detections}"
     )
     lines += [f"WARNING: {warning}" for warning in result["agreement_warnings"]]
     sweep = result.get("batch_sweep") or {}
@@ -247,8 +247,8 @@ def format_benchmark(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _number(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.2f}{unit}"
+def _number(value: float | None, unit: str = "", digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
 
 
 def _duration_text(seconds: float | None) -> str:

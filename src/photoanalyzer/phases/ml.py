@@ -135,13 +135,14 @@ class MlPhase:
 
 
 class _Throughput:
-    """Start-up (weights, backend, model build) apart from steady inference: the first batch
-    also pays one-off kernel selection, so the steady rate counts from the second batch."""
+    """Start-up (weights, backend, model build) apart from inference. Two rates: over every
+    batch (`images_per_second`), and from the second batch on (`steady_images_per_second`),
+    since the first also pays one-off kernel selection; a run of one batch has only the first."""
 
     def __init__(self, startup_seconds: float):
         self.startup_seconds = startup_seconds
+        self.ready = self.last_done = time.perf_counter()
         self.first_done: float | None = None
-        self.last_done = time.perf_counter()
         self.first_images = self.images = 0
 
     def batch_done(self, images: int) -> None:
@@ -152,6 +153,8 @@ class _Throughput:
 
     def summary(self) -> dict[str, float]:
         result = {"startup_seconds": round(self.startup_seconds, 2)}
+        if self.images and self.last_done > self.ready:
+            result["images_per_second"] = round(self.images / (self.last_done - self.ready), 2)
         steady = self.images - self.first_images
         if self.first_done is not None and steady > 0 and self.last_done > self.first_done:
             result["steady_images_per_second"] = round(
