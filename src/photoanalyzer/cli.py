@@ -418,6 +418,11 @@ def benchmark(
         repeat=repeat,
         library_size=library_size,
         random_weights=random_weights,
+        thresholds={
+            "top1_agreement_pct": min_top1,
+            "mean_cosine": min_cosine,
+            "detections_matched_pct": min_detections,
+        },
     )
     result = run_benchmark(options, say=lambda text: typer.echo(text, err=True))
     typer.echo(format_benchmark(result))
