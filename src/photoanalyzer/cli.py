@@ -396,6 +396,19 @@ def benchmark(
             "--json", help="Also write the whole result as JSON to this file.", show_default=False
         ),
     ] = None,
+    min_top1: Annotated[
+        float, typer.Option("--min-top1", help="Warn below this scene top-1 agreement (%).")
+    ] = 95.0,
+    min_cosine: Annotated[
+        float, typer.Option("--min-cosine", help="Warn below this mean embedding cosine.")
+    ] = 0.99,
+    min_detections: Annotated[
+        float,
+        typer.Option(
+            "--min-detections",
+            help="Warn below this share of baseline detections matched at IoU 0.5 (%).",
+        ),
+    ] = 90.0,
 ) -> None:
     """Measure the optimized configuration against the baseline on the same photos, per
     phase (images/s, speed-up and its spread, backend, GPU use), and check that both give the
