@@ -62,7 +62,17 @@ def test_benchmark_on_a_folder_reads_it_and_writes_nothing_there(cli, tmp_path):
     for i in range(3):
         textured_photo((400, 300), seed=i).save(library / f"{i}.jpg")
     before = sorted(p.name for p in library.iterdir())
-    result = cli("benchmark", str(library), "--samples", "2", "--repeat", "1", "--random-weights")
+    result = cli(
+        "benchmark",
+        str(library),
+        "--samples",
+        "2",
+        "--repeat",
+        "1",
+        "--random-weights",
+        "--min-cosine",
+        "1.5",
+    )
     assert "Benchmark: 2 photos" in result.stdout
     # No cosine reaches 1.5: the configurable threshold must produce the plain warning.
     assert "WARNING: mean_cosine is" in result.stdout and "below the threshold 1.5" in result.stdout
