@@ -42,6 +42,13 @@ class PhaseReport:
     left_pending: int = 0  # files the failure left for the next run
     details: dict = field(default_factory=dict)  # backend, weights, GPU: what the phase reports
 
+    def count(self, path: str, outcome: Outcome) -> None:
+        self.processed += 1
+        if outcome.error:
+            self.errors += 1
+            if len(self.error_samples) < MAX_ERROR_SAMPLES:
+                self.error_samples.append((path, outcome.error))
+
 
 @dataclass
 class RunReport:
@@ -95,8 +102,8 @@ def _run_phase(
     show_progress: bool,
 ) -> PhaseReport:
     report = PhaseReport(phase.name, phase.version)
-    batch: list[tuple[int, Outcome]] = []
-    started = last_commit = perf_counter()
+    writer = _BatchWriter(catalog, run_id, phase, commits)
+    started = perf_counter()
     bar = tqdm(
         total=len(pending),
         desc=phase.name,
@@ -109,33 +116,20 @@ def _run_phase(
         outcomes = _outcomes(phase, [item.path for item in pending])
         try:
             for item, outcome in zip(pending, outcomes, strict=True):
-                batch.append((item.file_id, outcome))
-                report.processed += 1
-                if outcome.error:
-                    report.errors += 1
-                    if len(report.error_samples) < MAX_ERROR_SAMPLES:
-                        report.error_samples.append((item.path, outcome.error))
-                now = perf_counter()
-                if (
-                    len(batch) >= commits.commit_every
-                    or now - last_commit >= commits.commit_seconds
-                ):
-                    catalog.save_outcomes(run_id, phase.name, phase.version, batch)
-                    batch.clear()
-                    last_commit = now
+                writer.add(item.file_id, outcome)
+                report.count(item.path, outcome)
                 bar.update()
         except PhaseUnavailable as exc:
             # Every file not yet done carries the reason, and stays pending for the next run.
             report.failure = str(exc)
-            unavailable = Outcome(None, str(exc), final=False)
             left = pending[report.processed :]
             report.left_pending = len(left)
-            batch += [(item.file_id, unavailable) for item in left]
+            for item in left:
+                writer.add(item.file_id, Outcome(None, str(exc), final=False))
     finally:
         # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
         bar.close()
-        if batch:
-            catalog.save_outcomes(run_id, phase.name, phase.version, batch)
+        writer.flush()
         report.seconds = perf_counter() - started
         report.details = dict(getattr(phase, "details", {}))
         catalog.finish_phase(
@@ -149,6 +143,28 @@ def _run_phase(
             report.details,
         )
     return report
+
+
+class _BatchWriter:
+    """Collects outcomes and commits them every `commit_every` files or `commit_seconds`,
+    whichever comes first: a crash loses at most one batch, and a slow phase still commits."""
+
+    def __init__(self, catalog: Catalog, run_id: int, phase: Phase, commits: CatalogOptions):
+        self.catalog, self.run_id, self.phase, self.commits = catalog, run_id, phase, commits
+        self.batch: list[tuple[int, Outcome]] = []
+        self.last_commit = perf_counter()
+
+    def add(self, file_id: int, outcome: Outcome) -> None:
+        self.batch.append((file_id, outcome))
+        due = perf_counter() - self.last_commit >= self.commits.commit_seconds
+        if len(self.batch) >= self.commits.commit_every or due:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.catalog.save_outcomes(self.run_id, self.phase.name, self.phase.version, self.batch)
+            self.batch = []
+        self.last_commit = perf_counter()
 
 
 def _outcomes(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
