@@ -134,6 +134,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX files_by_fingerprint ON files (fingerprint);
     ALTER TABLE runs ADD COLUMN files_moved INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- Videos: the metadata phase reads them too.
+    ALTER TABLE metadata ADD COLUMN duration REAL;
+    ALTER TABLE metadata ADD COLUMN frame_rate REAL;
+    ALTER TABLE metadata ADD COLUMN video_codec TEXT;
+    ALTER TABLE metadata ADD COLUMN rotation INTEGER;
+    ALTER TABLE metadata ADD COLUMN has_audio INTEGER;
+    ALTER TABLE metadata ADD COLUMN bitrate INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -142,7 +151,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 RESULT_TABLES = {"metadata": "metadata", "content": "content", "ml": "ml"}
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
-BOOL_COLUMNS = frozenset({"blurry", "underexposed", "overexposed", "ml_random_weights"})
+BOOL_COLUMNS = frozenset(
+    {"blurry", "underexposed", "overexposed", "ml_random_weights", "has_audio"}
+)
 # Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
 HIDDEN_COLUMNS = frozenset({"embedding"})
 

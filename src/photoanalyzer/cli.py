@@ -118,6 +118,14 @@ def run(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never try to download model weights.")
     ] = False,
+    kinds: Annotated[
+        str | None,
+        typer.Option(
+            "--kinds",
+            help="What this run covers: photo, video or photo,video. Default: the config's kinds.",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[
         bool,
         typer.Option(
@@ -144,11 +152,13 @@ def run(
     run holds the catalog, 4 a whole phase could not run, 130 interrupted (Ctrl-C or SIGTERM;
     finished files are kept and the same command continues).
     """
-    from photoanalyzer.config import with_ml_overrides
+    from photoanalyzer.config import with_kinds, with_ml_overrides
     from photoanalyzer.phases import build_phases, parse_phase_list
 
     with _logged_to(log, ["run", *map(str, paths)]) as record:
         cfg = with_ml_overrides(_load_config(config), backend, batch_size, offline)
+        if kinds is not None:
+            cfg = with_kinds(cfg, kinds)
         names = parse_phase_list(phases) if phases is not None else cfg.phases
         context = _context(cfg, db)
         selected = build_phases(names, context)  # refuses unknown phases before any writing

@@ -14,9 +14,10 @@ from typing import Any
 
 import yaml
 
-from photoanalyzer.errors import ConfigError
+from photoanalyzer.errors import ConfigError, UsageError
 
 ENV_DB = "PHOTOANALYZER_DB"
+KINDS = frozenset({"photo", "video"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class CatalogOptions:
 class Config:
     catalog: str | None
     phases: tuple[str, ...]
+    kinds: tuple[str, ...]
     scan: ScanConfig
     metadata: MetadataConfig
     content: ContentConfig
@@ -186,6 +188,8 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
     """Checks that need more than types: ranges and names."""
     if config.metadata.workers < 0:
         raise ConfigError("config: 'metadata.workers' must be 0 (one per core) or more")
+    if not config.kinds or set(config.kinds) - KINDS:
+        raise ConfigError(f"config: 'kinds' must list some of {', '.join(sorted(KINDS))}")
     content = config.content
     if content.workers < 0:
         raise ConfigError("config: 'content.workers' must be 0 (one per core) or more")
@@ -246,6 +250,14 @@ def with_ml_overrides(
     updated = dataclasses.replace(config, ml=ml)
     _validate_ml(updated.ml)
     return updated
+
+
+def with_kinds(config: Config, text: str) -> Config:
+    """The config covering the kinds named in `text` ("photo,video")."""
+    kinds = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not kinds or set(kinds) - KINDS:
+        raise UsageError(f"--kinds takes {', '.join(sorted(KINDS))} or both, comma-separated")
+    return dataclasses.replace(config, kinds=kinds)
 
 
 def resolve_models_dir(config: Config) -> Path:

@@ -46,10 +46,15 @@ def sniff(head: bytes) -> str | None:
         return "GIF"
     if head[4:8] == b"ftyp":
         return _BMFF_BRANDS.get(head[8:12], "BMFF")
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska and WebM
+        return "MKV"
     return None
 
 
 HEIF_TYPES = frozenset({"HEIC", "HEIF", "AVIF"})
+VIDEO_TYPES = frozenset({"MOV", "MP4", "M4V", "3GP", "AVI", "MKV"})
 _MAX_META_BYTES = 16 * 1024 * 1024
 
 

@@ -83,7 +83,8 @@ def run(
         seen = {entry.path for entry in walk.files}
         reports = []
         for phase in phases:
-            pending = catalog.pending(phase.name, phase.version, phase.kinds, seen, full)
+            kinds = phase.kinds & set(config.kinds)
+            pending = catalog.pending(phase.name, phase.version, kinds, seen, full) if kinds else []
             reports.append(
                 _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
             )

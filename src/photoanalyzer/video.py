@@ -1,0 +1,105 @@
+"""Video facts through PyAV (its wheels carry FFmpeg): duration, frame rate, codec, size,
+rotation, creation time with its zone, GPS, maker and model, audio, bit rate. Reads the
+container headers and decodes one frame (the display rotation comes with the frames)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from photoanalyzer.exif import parse_offset
+
+# ISO 6709 as phones write it: +48.8582+002.2945+035.000/ (altitude optional).
+_ISO6709 = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?/?\s*$")
+_LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
+_MAKE_KEYS = ("com.apple.quicktime.make", "make", "manufacturer")
+_MODEL_KEYS = ("com.apple.quicktime.model", "model")
+
+VIDEO_FIELDS = ("duration", "frame_rate", "video_codec", "rotation", "has_audio", "bitrate")
+
+
+class NotAVideo(ValueError):
+    """The file opens, but holds no video stream (an audio-only file, say)."""
+
+
+def read_video_metadata(path: str) -> dict[str, Any]:
+    import av
+
+    with av.open(path, metadata_errors="ignore") as container:
+        if not container.streams.video:
+            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+            raise NotAVideo(f"no video stream ({kinds}): not a video")
+        stream = container.streams.video[0]
+        tags = {**dict(stream.metadata), **dict(container.metadata)}
+        lat, lon, alt = parse_iso6709(_first(tags, _LOCATION_KEYS))
+        return {
+            "width": stream.codec_context.width or None,
+            "height": stream.codec_context.height or None,
+            "duration": _duration(container, stream),
+            "frame_rate": round(float(stream.average_rate), 3) if stream.average_rate else None,
+            "video_codec": stream.codec_context.name,
+            "rotation": _display_rotation(container, stream),
+            "has_audio": bool(container.streams.audio),
+            "bitrate": container.bit_rate or None,
+            "taken_at": creation_time(tags),
+            "make": _first(tags, _MAKE_KEYS),
+            "model": _first(tags, _MODEL_KEYS),
+            "gps_lat": lat,
+            "gps_lon": lon,
+            "gps_alt": alt,
+        }
+
+
+def _first(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = (tags.get(key) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def _duration(container, stream) -> float | None:
+    if container.duration:
+        return round(container.duration / 1_000_000, 3)  # microseconds (AV_TIME_BASE)
+    if stream.duration and stream.time_base:
+        return round(float(stream.duration * stream.time_base), 3)
+    return None
+
+
+def _display_rotation(container, stream) -> int:
+    """Degrees clockwise to turn the picture upright, as exiftool's Rotation reports it.
+    FFmpeg hands the display matrix to the decoded frames (counter-clockwise degrees)."""
+    for frame in container.decode(stream):
+        return int(-frame.rotation) % 360
+    return 0
+
+
+def creation_time(tags: dict[str, str]) -> str | None:
+    """ISO 8601 capture time. Apple's creationdate carries the local zone
+    (2023-07-14T18:30:05+0200); the plain creation_time is UTC."""
+    apple = tags.get("com.apple.quicktime.creationdate", "").strip()
+    match = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})([+-]\d{2}):?(\d{2})$", apple)
+    if match:
+        stamp, hours, minutes = match.groups()
+        zone = parse_offset(f"{hours}:{minutes}")
+        if zone is not None:
+            return datetime.fromisoformat(stamp).replace(tzinfo=zone).isoformat()
+    utc = tags.get("creation_time", "").strip()
+    try:
+        when = datetime.fromisoformat(utc.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.year < 1971:  # 1904-01-01 or 1970-01-01: a camera that never set its clock
+        return None
+    return when.replace(microsecond=0).isoformat()
+
+
+def parse_iso6709(text: str | None) -> tuple[float | None, float | None, float | None]:
+    match = _ISO6709.match(text or "")
+    if not match:
+        return None, None, None
+    lat, lon, alt = (float(v) if v is not None else None for v in match.groups())
+    if abs(lat) > 90 or abs(lon) > 180:
+        return None, None, None
+    return lat, lon, alt

@@ -1,0 +1,160 @@
+"""Video metadata, on small videos written here with PyAV (H.264 in MP4 and MOV, with a
+display rotation and a location tag), and on broken ones."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photoanalyzer.phases.base import analyze_safely
+from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
+from photoanalyzer.video import creation_time, parse_iso6709
+
+av = pytest.importorskip("av")
+
+
+def write_video(
+    path: Path,
+    *,
+    rotation=0,
+    location=None,
+    seconds=2,
+    fps=10,
+    audio=True,
+    tags: dict | None = None,
+    size=(320, 240),
+) -> Path:
+    # use_metadata_tags lets the MOV/MP4 muxers write any key, as phones do.
+    container = av.open(str(path), "w", options={"movflags": "use_metadata_tags"})
+    for key, value in {**(tags or {}), **({"location": location} if location else {})}.items():
+        container.metadata[key] = value
+    video = container.add_stream("libx264", rate=fps)
+    video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+    if rotation:
+        video.set_display_rotation(rotation)
+    sound = container.add_stream("aac", rate=44100) if audio else None
+    for i in range(seconds * fps):
+        pixels = np.full((size[1], size[0], 3), (i * 9) % 256, np.uint8)
+        for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+            container.mux(packet)
+    for packet in video.encode():
+        container.mux(packet)
+    if sound is not None:
+        for i in range(seconds * 44100 // 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = 44100, i * 1024, Fraction(1, 44100)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
+    container.close()
+    return path
+
+
+IPHONE_TAGS = {
+    "com.apple.quicktime.make": "Apple",
+    "com.apple.quicktime.model": "iPhone 15",
+    "com.apple.quicktime.creationdate": "2023-07-14T18:30:05+0200",
+    "creation_time": "2023-07-14T16:30:05.000000Z",
+}
+
+
+def test_iphone_style_mov_gives_every_field(tmp_path):
+    path = write_video(
+        tmp_path / "IMG_0001.MOV",
+        rotation=-90,
+        tags=IPHONE_TAGS,
+        location="+48.8582+002.2945+035.000/",
+    )
+    outcome = read_metadata(str(path))
+    assert outcome.error is None
+    record = outcome.record
+    assert record["file_type"] == "MOV" and record["video_codec"] == "h264"
+    assert (record["width"], record["height"]) == (320, 240)  # as stored
+    assert record["rotation"] == 90  # shown portrait: turn 90 degrees clockwise (exiftool)
+    assert record["duration"] == pytest.approx(2.0, abs=0.1)
+    assert record["frame_rate"] == pytest.approx(10.0)
+    assert record["taken_at"] == "2023-07-14T18:30:05+02:00"  # Apple's local time and zone
+    assert (record["make"], record["model"]) == ("Apple", "iPhone 15")
+    assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (48.8582, 2.2945, 35.0)
+    assert record["has_audio"] is True and record["bitrate"] > 0
+
+
+def test_android_style_mp4_with_utc_time_southern_location_and_no_audio(tmp_path):
+    path = write_video(
+        tmp_path / "VID_0002.mp4",
+        audio=False,
+        location="-33.8568+151.2153/",
+        tags={"creation_time": "2024-01-02T03:04:05.000000Z"},
+        seconds=3,
+    )
+    record = read_metadata(str(path)).record
+    assert record["file_type"] == "MP4" and record["rotation"] == 0
+    assert record["duration"] == pytest.approx(3.0, abs=0.1)
+    assert record["taken_at"] == "2024-01-02T03:04:05+00:00"
+    assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (-33.8568, 151.2153, None)
+    assert record["has_audio"] is False and record["make"] is None
+
+
+def test_broken_videos_are_per_file_errors(tmp_path):
+    good = write_video(tmp_path / "good.mp4")
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    (tmp_path / "empty.mov").write_bytes(b"")
+    audio_only = tmp_path / "voice.mp4"
+    container = av.open(str(audio_only), "w")
+    sound = container.add_stream("aac", rate=44100)
+    for i in range(20):
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts, frame.time_base = 44100, i * 1024, Fraction(1, 44100)
+        for packet in sound.encode(frame):
+            container.mux(packet)
+    for packet in sound.encode():
+        container.mux(packet)
+    container.close()
+    phase = MetadataPhase(workers=1)
+    assert analyze_safely(phase, str(truncated)).error
+    assert analyze_safely(phase, str(tmp_path / "empty.mov")).error == "empty file (0 bytes)"
+    assert "no video stream (audio)" in analyze_safely(phase, str(audio_only)).error
+
+
+def test_videos_are_indexed_beside_photos_and_kinds_selects(cli, tmp_path):
+    from imagegen import full_spec, write_photo
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    write_photo(library / "a.jpg", full_spec())
+    write_video(library / "b.mov", tags=IPHONE_TAGS)
+    broken = library / "c.mp4"
+    broken.write_bytes(write_video(tmp_path / "src.mp4").read_bytes()[:2000])
+    db = tmp_path / "c.db"
+    photos_only = cli(
+        "run", str(library), "--db", str(db), "--phases", "metadata", "--kinds", "photo"
+    ).stdout
+    assert "metadata  1 processed" in photos_only
+    both = cli("run", str(library), "--db", str(db), "--phases", "metadata").stdout
+    assert "metadata  2 processed, 1 error" in both  # the videos; the scan went on
+    rows = cli.export(db)
+    video = rows[str(library / "b.mov")]
+    assert video["kind"] == "video" and video["model"] == "iPhone 15"
+    assert video["duration"] == pytest.approx(2.0, abs=0.1) and video["errors"] == {}
+    assert "metadata" in rows[str(broken)]["errors"]
+    assert rows[str(library / "a.jpg")]["duration"] is None
+    bad = cli("run", str(library), "--db", str(db), "--kinds", "audio", check=False)
+    assert bad.returncode == 2 and "--kinds takes photo, video" in bad.stderr
+
+
+def test_iso6709_and_creation_time_parsing():
+    assert parse_iso6709("+40.6892-074.0445+010.5/") == (40.6892, -74.0445, 10.5)
+    assert parse_iso6709("-22.9519-043.2105/") == (-22.9519, -43.2105, None)
+    assert parse_iso6709("garbage") == (None, None, None)
+    assert parse_iso6709("+95.0+010.0/") == (None, None, None)
+    assert creation_time({"creation_time": "1904-01-01T00:00:00.000000Z"}) is None
+    assert creation_time({"com.apple.quicktime.creationdate": "2020-02-29T23:59:59-0330"}) == (
+        "2020-02-29T23:59:59-03:30"
+    )
