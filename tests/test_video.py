@@ -41,17 +41,22 @@ def write_video(
     for packet in video.encode():
         container.mux(packet)
     if sound is not None:
-        for i in range(seconds * 44100 // 1024):
-            frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            frame.sample_rate, frame.pts, frame.time_base = 44100, i * 1024, Fraction(1, 44100)
-            for packet in sound.encode(frame):
-                container.mux(packet)
-        for packet in sound.encode():
-            container.mux(packet)
+        write_silence(container, sound, seconds * 44100 // 1024)
     container.close()
     return path
+
+
+def write_silence(container, sound, frames: int) -> None:
+    """`frames` frames of 1024 silent mono AAC samples."""
+    for i in range(frames):
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts, frame.time_base = 44100, i * 1024, Fraction(1, 44100)
+        for packet in sound.encode(frame):
+            container.mux(packet)
+    for packet in sound.encode():
+        container.mux(packet)
 
 
 IPHONE_TAGS = {
@@ -106,16 +111,7 @@ def test_broken_videos_are_per_file_errors(tmp_path):
     (tmp_path / "empty.mov").write_bytes(b"")
     audio_only = tmp_path / "voice.mp4"
     container = av.open(str(audio_only), "w")
-    sound = container.add_stream("aac", rate=44100)
-    for i in range(20):
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-        )
-        frame.sample_rate, frame.pts, frame.time_base = 44100, i * 1024, Fraction(1, 44100)
-        for packet in sound.encode(frame):
-            container.mux(packet)
-    for packet in sound.encode():
-        container.mux(packet)
+    write_silence(container, container.add_stream("aac", rate=44100), 20)
     container.close()
     phase = MetadataPhase(workers=1)
     assert analyze_safely(phase, str(truncated)).error
