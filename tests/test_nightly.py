@@ -273,3 +273,19 @@ def test_log_file_collects_summaries_and_errors(cli, tmp_path):
     text = log.read_text()
     assert "photoanalyze run" in text and "Scanned 1 files" in text
     assert "error: config" in text and text.count("] photoanalyze run") == 2
+
+
+def test_two_real_runs_at_once_the_second_exits_3(cli, tmp_path):
+    library = library_of(tmp_path / "lib", 40)
+    config = no_ml(tmp_path, commit_every=3)
+    db = tmp_path / "c.db"
+    first = start_run(cli, library, db, config)
+    wait_for_content_rows(db, 1, first)  # the first run is in its content phase, lock held
+    first.send_signal(signal.SIGSTOP)  # and stays there, however fast this machine is
+    try:
+        second = cli("run", str(library), "--db", str(db), "--config", str(config), check=False)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 3 and f"pid {first.pid}" in second.stderr
+    first.communicate(timeout=120)
+    assert first.returncode == 0
