@@ -1,6 +1,7 @@
 """Video metadata, on small videos written here with PyAV (H.264 in MP4 and MOV, with a
 display rotation and a location tag), and on broken ones."""
 
+import importlib.util
 from fractions import Fraction
 from pathlib import Path
 
@@ -154,3 +155,82 @@ def test_iso6709_and_creation_time_parsing():
     assert creation_time({"com.apple.quicktime.creationdate": "2020-02-29T23:59:59-0330"}) == (
         "2020-02-29T23:59:59-03:30"
     )
+
+
+def test_frame_times_one_per_interval_between_one_and_the_maximum():
+    from photoanalyzer.video import frame_times
+
+    assert frame_times(5.0, 10.0, 8) == [2.5]
+    assert frame_times(60.0, 10.0, 8) == [5.0, 15.0, 25.0, 35.0, 45.0, 55.0]
+    assert len(frame_times(600.0, 10.0, 8)) == 8
+    assert frame_times(None, 10.0, 8) == [0.0]
+
+
+def test_video_summary_votes_scenes_and_keeps_the_best_detection_per_class():
+    from photoanalyzer.phases.ml import video_summary
+
+    unit = np.array([1.0, 0.0], dtype=np.float16).tobytes()
+    other = np.array([0.0, 1.0], dtype=np.float16).tobytes()
+
+    def frame(scene, objects, embedding=unit):
+        counts = {}
+        for found in objects:
+            counts[found["class"]] = counts.get(found["class"], 0) + 1
+        return {
+            "top_scene": scene,
+            "scenes": [(scene, 0.9)],
+            "objects": objects,
+            "object_counts": counts,
+            "ml_random_weights": False,
+            "embedding": embedding,
+        }
+
+    dog = {"class": "dog", "confidence": 0.5, "box": [0, 0, 1, 1]}
+    best_dog = {"class": "dog", "confidence": 0.9, "box": [2, 2, 3, 3]}
+    summary = video_summary(
+        [1.0, 2.0, 3.0],
+        [frame("a beach", [dog, dog]), frame("a beach", [best_dog], other), frame("snow", [])],
+        top_k=2,
+    )
+    assert summary["top_scene"] == "a beach"
+    assert summary["scenes"] == [("a beach", 0.6667), ("snow", 0.3333)]
+    assert summary["objects"] == [{**best_dog, "timestamp": 2.0}]
+    assert summary["object_counts"] == {"dog": 2}  # the most in any one frame
+    mean = np.frombuffer(summary["embedding"], dtype=np.float16).astype(np.float32)
+    assert np.allclose(mean, [2 / np.sqrt(5), 1 / np.sqrt(5)], atol=1e-3)
+    assert [f["timestamp"] for f in summary["frames"]] == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
+    reason="the ML phase needs torch and open_clip (the ml extra)",
+)
+def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tmp_path):
+    from photoanalyzer.catalog import Catalog
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    video = write_video(library / "clip.mov", rotation=-90, seconds=25, fps=4, audio=False)
+    config = tmp_path / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n"
+    )
+    db = tmp_path / "c.db"
+    result = cli("run", str(library), "--db", str(db), "--config", str(config))
+    assert "content   1 processed, 0 errors" in result.stdout
+    catalog = Catalog(db)
+    frames = catalog.video_frames(str(video))
+    catalog.close()
+    assert [f["frame"] for f in frames] == [0, 1, 2]  # 25 s: one frame per 10 s, rounded up
+    assert [f["timestamp"] for f in frames] == pytest.approx([4.17, 12.5, 20.83], abs=0.3)
+    from PIL import Image
+
+    for found in frames:
+        thumbnail = Image.open(tmp_path / "c-thumbnails" / found["thumbnail"])
+        assert thumbnail.height > thumbnail.width  # rotation applied: shown portrait
+        assert found["top_scene"] and found["embedding"] and found["sharpness"] is not None
+    row = cli.export(db)[str(video)]
+    assert row["kind"] == "video" and row["errors"] == {}
+    assert abs(sum(share for _, share in row["scenes"]) - 1.0) < 0.01  # votes of 3 frames
+    assert row["top_scene"] == row["scenes"][0][0] and row["ml_random_weights"] is True

@@ -143,6 +143,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE metadata ADD COLUMN has_audio INTEGER;
     ALTER TABLE metadata ADD COLUMN bitrate INTEGER;
     """,
+    """
+    -- The frames of a video that the content and ML phases analyze, linked to the video's row
+    -- (so they follow it through renames and go with it when it changes).
+    CREATE TABLE video_frames (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        frame INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        thumbnail TEXT,
+        sharpness REAL,
+        brightness REAL,
+        colorfulness REAL,
+        phash TEXT,
+        top_scene TEXT,
+        scenes TEXT,
+        objects TEXT,
+        embedding BLOB,
+        PRIMARY KEY (file_id, frame)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -470,6 +489,8 @@ class Catalog:
         )
         with self._transaction():
             for file_id, outcome in outcomes:
+                if outcome.record is not None and "frames" in outcome.record:
+                    self._save_frames(file_id, outcome.record["frames"])
                 if outcome.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (file_id,))
                 else:
@@ -481,6 +502,31 @@ class Catalog:
                     "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
                     (file_id, phase, version if outcome.final else "", outcome.error, run_id),
                 )
+
+    def _save_frames(self, file_id: int, frames: list[dict[str, Any]]) -> None:
+        """Upsert a video's per-frame results: each phase fills its own columns and leaves the
+        other's; frames beyond the current count (a shorter video now) are dropped."""
+        for frame in frames:
+            columns = [c for c in frame if c != "frame"]
+            self._db.execute(
+                f"INSERT INTO video_frames (file_id, frame, {', '.join(columns)})"
+                f" VALUES (?, ?{', ?' * len(columns)}) ON CONFLICT (file_id, frame) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in columns),
+                (file_id, frame["frame"], *(_to_sql(c, frame[c]) for c in columns)),
+            )
+        self._db.execute(
+            "DELETE FROM video_frames WHERE file_id = ? AND frame >= ?", (file_id, len(frames))
+        )
+
+    def video_frames(self, path: str) -> list[dict[str, Any]]:
+        """The analyzed frames of the video at `path`, in order."""
+        cursor = self._db.execute(
+            "SELECT v.* FROM video_frames v JOIN files f ON f.id = v.file_id WHERE f.path = ?"
+            " ORDER BY v.frame",
+            (path,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [{n: _from_sql(n, v) for n, v in zip(names, row, strict=True)} for row in cursor]
 
     # -- reading ---------------------------------------------------------------------------
 

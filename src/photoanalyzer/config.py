@@ -45,6 +45,8 @@ class ContentConfig:
     overexposed_brightness: float
     overexposed_highlights: float
     near_duplicate_distance: int
+    video_frame_interval: float
+    video_max_frames: int
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,11 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
         raise ConfigError("config: 'content.thumbnail_quality' must be between 1 and 95")
     if content.max_pixels < 1:
         raise ConfigError("config: 'content.max_pixels' must be positive")
+    if content.video_frame_interval <= 0 or not 1 <= content.video_max_frames <= 64:
+        raise ConfigError(
+            "config: 'content.video_frame_interval' must be above 0 and "
+            "'content.video_max_frames' between 1 and 64"
+        )
     if not 0 <= content.near_duplicate_distance <= 32:
         raise ConfigError("config: 'content.near_duplicate_distance' must be between 0 and 32")
     _validate_ml(config.ml)

@@ -4,9 +4,12 @@ container headers and decodes one frame (the display rotation comes with the fra
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any
+
+from PIL import Image
 
 from photoanalyzer.exif import parse_offset
 
@@ -103,3 +106,76 @@ def parse_iso6709(text: str | None) -> tuple[float | None, float | None, float |
     if abs(lat) > 90 or abs(lon) > 180:
         return None, None, None
     return lat, lon, alt
+
+
+def frame_times(duration: float | None, interval: float, max_frames: int) -> list[float]:
+    """Seconds of the frames to analyze: one per `interval` seconds (at least 1, at most
+    `max_frames`), each in the middle of its share of the video."""
+    if not duration or duration <= 0:
+        return [0.0]
+    count = max(1, min(max_frames, math.ceil(duration / interval)))
+    return [round((i + 0.5) * duration / count, 3) for i in range(count)]
+
+
+def extract_frames(
+    path: str, interval: float, max_frames: int, longest_side: int
+) -> list[tuple[float, Image.Image]]:
+    """(seconds, upright RGB picture at most `longest_side`) for each frame to analyze. Seeks
+    to each time instead of decoding the whole video, so memory does not grow with length."""
+    import av
+
+    with av.open(path, metadata_errors="ignore") as container:
+        if not container.streams.video:
+            raise NotAVideo("no video stream: not a video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = _duration(container, stream)
+        frames = []
+        for when in frame_times(duration, interval, max_frames):
+            frame = _frame_at(container, stream, when)
+            if frame is not None:
+                frames.append(
+                    (
+                        round(frame.time if frame.time is not None else when, 3),
+                        _upright_picture(frame, longest_side),
+                    )
+                )
+        if not frames:
+            raise ValueError("no frame could be decoded")
+        return frames
+
+
+def _frame_at(container, stream, seconds: float):
+    """The first frame at or after `seconds` (seek to the keyframe before, decode forward)."""
+    start = stream.start_time or 0
+    target = start + int(seconds / stream.time_base)
+    container.seek(target, stream=stream, backward=True, any_frame=False)
+    last = None
+    for frame in container.decode(stream):
+        last = frame
+        if frame.pts is None or frame.pts >= target:
+            return frame
+    return last  # past the end: the last frame there is
+
+
+def _upright_picture(frame, longest_side: int) -> Image.Image:
+    scale = min(1.0, longest_side / max(frame.width, frame.height))
+    width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+    picture = frame.reformat(width=width, height=height, format="rgb24").to_image()
+    rotation = frame.rotation % 360  # counter-clockwise degrees, as PIL's rotate takes them
+    return picture.rotate(rotation, expand=True) if rotation else picture
+
+
+def frame_plan(path: str, interval: float, max_frames: int) -> tuple[list[float], tuple[int, int]]:
+    """The frame times the content phase analyzes for this video, and the displayed
+    (width, height) of its pictures, from the headers and one decoded frame."""
+    import av
+
+    with av.open(path, metadata_errors="ignore") as container:
+        if not container.streams.video:
+            raise NotAVideo("no video stream: not a video")
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        turned = _display_rotation(container, stream) in (90, 270)
+        times = frame_times(_duration(container, stream), interval, max_frames)
+    return times, ((height, width) if turned else (width, height))

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
+from photoanalyzer.filetypes import is_video_path
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
@@ -24,7 +25,17 @@ _OUTPUT_SETTINGS = (
     "underexposed_shadows",
     "overexposed_brightness",
     "overexposed_highlights",
+    "video_frame_interval",
+    "video_max_frames",
 )
+
+
+# What video_frames keeps of each frame's content analysis.
+FRAME_CONTENT_FIELDS = ("thumbnail", "sharpness", "brightness", "colorfulness", "phash")
+
+
+def frame_thumbnail_key(path: str, frame: int, size: int, mtime_ns: int) -> str:
+    return thumbnail_key(f"{path}#frame={frame}", size, mtime_ns)
 
 
 def settings_digest(settings: ContentConfig) -> str:
@@ -44,7 +55,7 @@ class ContentPhase:
     settings: ContentConfig
     thumbnail_dir: str
     name: str = "content"
-    kinds: frozenset[str] = frozenset({"photo"})
+    kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 2
 
     @property
@@ -56,20 +67,28 @@ class ContentPhase:
         return self.settings.workers
 
     def analyze(self, path: str) -> Outcome:
-        # Imported here, in the worker: numpy, Pillow and imagehash cost a quarter of a second
-        # that a rescan with nothing to analyze should not pay.
-        from photoanalyzer.imaging import load_upright_rgb, write_thumbnail
-        from photoanalyzer.signals import measure
-
         st = os.stat(path)
         if st.st_size == 0:
             return Outcome(None, EMPTY_FILE)
-        decoded = load_upright_rgb(path, self.settings.thumbnail_size, self.settings.max_pixels)
-        key = thumbnail_key(path, st.st_size, st.st_mtime_ns)
-        write_thumbnail(
-            decoded.image, Path(self.thumbnail_dir) / key, self.settings.thumbnail_quality
+        if is_video_path(path):
+            return Outcome(self._video_record(path, st))
+        # Imported here, in the worker: numpy, Pillow and imagehash cost a quarter of a second
+        # that a rescan with nothing to analyze should not pay.
+        from photoanalyzer.imaging import load_upright_rgb
+
+        settings = self.settings
+        decoded = load_upright_rgb(path, settings.thumbnail_size, settings.max_pixels)
+        return Outcome(
+            self._picture_record(decoded.image, thumbnail_key(path, st.st_size, st.st_mtime_ns))
         )
-        signals = measure(decoded.image)
+
+    def _picture_record(self, image, key: str) -> dict:
+        """Thumbnail and signals of one upright picture (a photo, or a frame of a video)."""
+        from photoanalyzer.imaging import write_thumbnail
+        from photoanalyzer.signals import measure
+
+        write_thumbnail(image, Path(self.thumbnail_dir) / key, self.settings.thumbnail_quality)
+        signals = measure(image)
         record = asdict(signals)
         record.update(
             thumbnail=key,
@@ -83,4 +102,24 @@ class ContentPhase:
                 or signals.highlights_clipped > self.settings.overexposed_highlights
             ),
         )
-        return Outcome(record)
+        return record
+
+    def _video_record(self, path: str, st: os.stat_result) -> dict:
+        """A few frames, each through the photo analysis; the video's own fields are those of
+        its middle frame, and every frame is kept (catalog table video_frames)."""
+        from photoanalyzer.video import extract_frames
+
+        settings = self.settings
+        frames = extract_frames(
+            path, settings.video_frame_interval, settings.video_max_frames, settings.thumbnail_size
+        )
+        records = [
+            self._picture_record(image, frame_thumbnail_key(path, i, st.st_size, st.st_mtime_ns))
+            for i, (_, image) in enumerate(frames)
+        ]
+        video = dict(records[len(records) // 2])
+        video["frames"] = [
+            {"frame": i, "timestamp": when, **{k: r[k] for k in FRAME_CONTENT_FIELDS}}
+            for i, ((when, _), r) in enumerate(zip(frames, records, strict=True))
+        ]
+        return video

@@ -13,7 +13,14 @@ import exifread
 from PIL import Image, UnidentifiedImageError
 
 from photoanalyzer import exif
-from photoanalyzer.filetypes import HEAD_BYTES, HEIF_TYPES, VIDEO_TYPES, heif_rotation, sniff
+from photoanalyzer.filetypes import (
+    HEAD_BYTES,
+    HEIF_TYPES,
+    VIDEO_TYPES,
+    heif_rotation,
+    is_video_path,
+    sniff,
+)
 from photoanalyzer.imaging import ensure_heif_support
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome, describe_exception
 
@@ -22,8 +29,7 @@ logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
 # Export order of the fields this phase produces for photos (videos: see video.py).
 METADATA_FIELDS = ("file_type", "width", "height", *exif.EXIF_FIELDS)
-# Container formats PyAV reads that a sniff may not name (an unknown ftyp brand, say).
-VIDEO_EXTENSIONS = (".mov", ".mp4", ".m4v", ".3gp", ".avi", ".mkv")
+
 
 _EXIFREAD_GROUPS = {"Image": exif.IFD0, "EXIF": exif.EXIF, "GPS": exif.GPS}
 _EXIF_IFD_POINTER, _GPS_IFD_POINTER = 0x8769, 0x8825
@@ -47,7 +53,7 @@ def read_metadata(path: str) -> Outcome:
         if not head:
             return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
-        if file_type in VIDEO_TYPES or _is_video_name(path):
+        if file_type in VIDEO_TYPES or is_video_path(path):
             return _video_outcome(path, file_type)
         raw, exifread_error = _exifread_tags(fh)
         size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
@@ -60,10 +66,6 @@ def read_metadata(path: str) -> Outcome:
     if exifread_error and not pillow_raw:
         return Outcome(record, f"EXIF could not be read: {exifread_error}")
     return Outcome(record)
-
-
-def _is_video_name(path: str) -> bool:
-    return path.lower().endswith(VIDEO_EXTENSIONS)
 
 
 def _video_outcome(path: str, file_type: str | None) -> Outcome:

@@ -31,13 +31,19 @@ class LoadedImage:
 
 
 @dataclass(frozen=True)
+class LoadedVideo:
+    frames: list[LoadedImage]  # the frames the content phase analyzed, in order
+    times: list[float]  # their times in seconds
+
+
+@dataclass(frozen=True)
 class MlPhase:
     settings: MlConfig
     content: ContentConfig
     thumbnail_dir: str
     models_dir: str
     name: str = "ml"
-    kinds: frozenset[str] = frozenset({"photo"})
+    kinds: frozenset[str] = frozenset({"photo", "video"})
     workers: int = 1  # batches run in this process; loader threads feed them
     min_files_for_workers: int = 2**62
     details: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -71,7 +77,7 @@ class MlPhase:
             return
         started = time.perf_counter()
         engine = self._start()
-        from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map
+        from photoanalyzer.ml.batching import OomBackoff, prefetch_map
         from photoanalyzer.ml.gpu import GpuSampler
 
         sampler = GpuSampler().start()
@@ -80,15 +86,18 @@ class MlPhase:
         loaded = prefetch_map(engine.load, paths, self.settings.loader_threads, ahead=3 * size)
         clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
-            for batch in batches(loaded, size):
-                good = [item for item in batch if isinstance(item, LoadedImage)]
-                records = iter(backoff.run(engine.infer, good) if good else [])
-                clock.batch_done(len(good))
+            for batch in _file_batches(loaded, size):
+                images = [image for item in batch for image in _images(item)]
+                records = iter(backoff.run(engine.infer, images) if images else [])
+                clock.batch_done(len(images))
                 for item in batch:
-                    if isinstance(item, LoadedImage):
+                    if isinstance(item, str):
+                        yield Outcome(None, item)
+                    elif isinstance(item, LoadedImage):
                         yield Outcome(next(records))
                     else:
-                        yield Outcome(None, item)
+                        frames = [next(records) for _ in item.frames]
+                        yield Outcome(video_summary(item.times, frames, self.settings.clip.top_k))
         finally:
             self.details.update(
                 batch_size_used=backoff.batch_size,
@@ -132,6 +141,66 @@ class MlPhase:
             batch_size=self.settings.batch_size,
         )
         return engine
+
+
+def _images(item) -> list[LoadedImage]:
+    if isinstance(item, LoadedImage):
+        return [item]
+    return item.frames if isinstance(item, LoadedVideo) else []
+
+
+def _file_batches(items, size: int):
+    """Files grouped so that each group holds about `size` pictures (a video brings several)."""
+    batch, pictures = [], 0
+    for item in items:
+        batch.append(item)
+        pictures += len(_images(item))
+        if pictures >= size:
+            yield batch
+            batch, pictures = [], 0
+    if batch:
+        yield batch
+
+
+def video_summary(times: list[float], frames: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
+    """A video's ML fields from its frames': scenes by votes of the frames' top scenes, every
+    object class with its most confident detection (and when), the largest count of each class
+    in one frame, and the mean embedding. The frames are kept as they are."""
+    import numpy as np
+
+    votes = Counter(frame["top_scene"] for frame in frames).most_common(top_k)
+    best: dict[str, dict] = {}
+    counts: Counter = Counter()
+    for when, frame in zip(times, frames, strict=True):
+        for found in frame["objects"]:
+            if found["confidence"] > best.get(found["class"], {}).get("confidence", -1):
+                best[found["class"]] = {**found, "timestamp": when}
+        for label, count in frame["object_counts"].items():
+            counts[label] = max(counts[label], count)
+    vectors = np.stack(
+        [np.frombuffer(f["embedding"], dtype=np.float16).astype(np.float32) for f in frames]
+    )
+    mean = vectors.mean(axis=0)
+    mean /= np.linalg.norm(mean) or 1.0
+    return {
+        "top_scene": votes[0][0],
+        "scenes": [(label, round(n / len(frames), 4)) for label, n in votes],
+        "objects": sorted(best.values(), key=lambda d: -d["confidence"]),
+        "object_counts": dict(counts.most_common()),
+        "ml_random_weights": frames[0]["ml_random_weights"],
+        "embedding": mean.astype(np.float16).tobytes(),
+        "frames": [
+            {
+                "frame": i,
+                "timestamp": when,
+                "top_scene": f["top_scene"],
+                "scenes": f["scenes"],
+                "objects": f["objects"],
+                "embedding": f["embedding"],
+            }
+            for i, (when, f) in enumerate(zip(times, frames, strict=True))
+        ],
+    }
 
 
 class _Throughput:
@@ -210,13 +279,17 @@ class _Engine:
         self.random_weights = clip_weights.random or yolo_weights.random
         self.clip_seconds = self.yolo_seconds = 0.0
 
-    def load(self, path: str) -> LoadedImage | str:
-        """The image to analyze (thumbnail if the content phase made one), or an error text."""
+    def load(self, path: str) -> LoadedImage | LoadedVideo | str:
+        """The picture(s) to analyze, or an error text: a photo's thumbnail (if the content
+        phase made one, else a reduced decode), or the frames of a video."""
         from PIL import Image
 
+        from photoanalyzer.filetypes import is_video_path
         from photoanalyzer.imaging import load_upright_rgb, upright_of, upright_size
         from photoanalyzer.phases.content import thumbnail_key
 
+        if is_video_path(path):
+            return self._load_video(path)
         try:
             st = os.stat(path)
             thumbnail = Path(self.phase.thumbnail_dir) / thumbnail_key(
@@ -231,6 +304,38 @@ class _Engine:
                 decoded = load_upright_rgb(path, content.thumbnail_size, content.max_pixels)
                 image, original = decoded.image, upright_of(decoded)
             return LoadedImage(image, original, self.clip.preprocess(image))
+        except Exception as exc:
+            return describe_exception(exc)
+
+    def _load_video(self, path: str) -> LoadedVideo | str:
+        from PIL import Image
+
+        from photoanalyzer.phases.content import frame_thumbnail_key
+        from photoanalyzer.video import extract_frames, frame_plan
+
+        content = self.phase.content
+        try:
+            st = os.stat(path)
+            times, shown = frame_plan(path, content.video_frame_interval, content.video_max_frames)
+            folder = Path(self.phase.thumbnail_dir)
+            keys = [
+                frame_thumbnail_key(path, i, st.st_size, st.st_mtime_ns) for i in range(len(times))
+            ]
+            if all((folder / key).is_file() for key in keys):
+                pictures = []
+                for key in keys:
+                    with Image.open(folder / key) as opened:
+                        pictures.append(opened.convert("RGB"))
+            else:  # no content phase yet: decode the frames here
+                extracted = extract_frames(
+                    path,
+                    content.video_frame_interval,
+                    content.video_max_frames,
+                    content.thumbnail_size,
+                )
+                times, pictures = [t for t, _ in extracted], [p for _, p in extracted]
+            frames = [LoadedImage(p, shown, self.clip.preprocess(p)) for p in pictures]
+            return LoadedVideo(frames, times)
         except Exception as exc:
             return describe_exception(exc)
 
