@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs flow; their line breaks do not show
 )
 
 DbOption = Annotated[
@@ -245,9 +246,13 @@ def export(
 ) -> None:
     """Write every file in the catalog with its fields, one record per file.
 
-    Fields: path, kind, file_size, file_type, width, height, orientation, taken_at, subsec,
-    make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
-    focal_length_35mm, gps_lat, gps_lon, gps_alt, errors. See docs/fields.md.
+    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at,
+    subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
+    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
+    blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
+    contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,
+    object_counts, ml_random_weights); and errors (phase -> message). See docs/fields.md.
     """
     from photoanalyzer.export import write_export
 
