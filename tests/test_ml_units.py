@@ -203,6 +203,13 @@ def test_prefetch_keeps_order_and_stays_bounded():
     assert len(started) <= 6  # the first item plus at most `ahead` more
     assert list(results) == [x * 2 for x in range(1, 100)]
     assert [len(b) for b in batches(range(10), 4)] == [4, 4, 2]
+    # Weighted: a video of 3 frames fills most of a batch of 4 pictures.
+    assert list(batches([1, 3, 1, 1, 2, 5, 1], 4, weight=lambda n: n)) == [
+        [1, 3],
+        [1, 1, 2],
+        [5],
+        [1],
+    ]
 
 
 def test_gpu_sampler_without_a_gpu_records_nothing_and_says_so():

@@ -19,8 +19,6 @@ _LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-
 _MAKE_KEYS = ("com.apple.quicktime.make", "make", "manufacturer")
 _MODEL_KEYS = ("com.apple.quicktime.model", "model")
 
-VIDEO_FIELDS = ("duration", "frame_rate", "video_codec", "rotation", "has_audio", "bitrate")
-
 
 class NotAVideo(ValueError):
     """The file opens, but holds no video stream (an audio-only file, say)."""

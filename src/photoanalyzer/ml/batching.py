@@ -34,13 +34,20 @@ def prefetch_map(
             yield result
 
 
-def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def batches(
+    items: Iterable[T], size: int, weight: Callable[[T], int] = lambda _: 1
+) -> Iterator[list[T]]:
+    """Consecutive groups of items whose weights add up to at least `size` (the last may be
+    lighter). With the default weight of 1 each group holds `size` items; the ML phase weighs a
+    video by its frames."""
     batch: list[T] = []
+    total = 0
     for item in items:
         batch.append(item)
-        if len(batch) == size:
+        total += weight(item)
+        if total >= size:
             yield batch
-            batch = []
+            batch, total = [], 0
     if batch:
         yield batch
 

@@ -77,7 +77,7 @@ class MlPhase:
             return
         started = time.perf_counter()
         engine = self._start()
-        from photoanalyzer.ml.batching import OomBackoff, prefetch_map
+        from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map
         from photoanalyzer.ml.gpu import GpuSampler
 
         sampler = GpuSampler().start()
@@ -86,7 +86,8 @@ class MlPhase:
         loaded = prefetch_map(engine.load, paths, self.settings.loader_threads, ahead=3 * size)
         clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
-            for batch in _file_batches(loaded, size):
+            # A batch holds about `size` pictures: a video counts as its frames.
+            for batch in batches(loaded, size, weight=lambda item: len(_images(item))):
                 images = [image for item in batch for image in _images(item)]
                 records = iter(backoff.run(engine.infer, images) if images else [])
                 clock.batch_done(len(images))
@@ -147,19 +148,6 @@ def _images(item) -> list[LoadedImage]:
     if isinstance(item, LoadedImage):
         return [item]
     return item.frames if isinstance(item, LoadedVideo) else []
-
-
-def _file_batches(items, size: int):
-    """Files grouped so that each group holds about `size` pictures (a video brings several)."""
-    batch, pictures = [], 0
-    for item in items:
-        batch.append(item)
-        pictures += len(_images(item))
-        if pictures >= size:
-            yield batch
-            batch, pictures = [], 0
-    if batch:
-        yield batch
 
 
 def video_summary(times: list[float], frames: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
