@@ -62,10 +62,11 @@ def main() -> None:
             for backend in args.backends.split(","):
                 details = run_once(library, work, backend, batch_size)
                 rows.append((backend, batch_size, details))
+                inference = details["stages"]["inference"]
                 print(
                     f"{backend:<14} batch {batch_size:>3}: "
                     f"{details['steady_images_per_second']:6.2f} images/s steady "
-                    f"(CLIP {details['clip_seconds']:.1f} s, YOLO {details['yolo_seconds']:.1f} s"
+                    f"(CLIP {inference['clip']:.1f} s, YOLO {inference['yolo']:.1f} s"
                     f" for {args.images} images; start-up {details['startup_seconds']:.1f} s)",
                     flush=True,
                 )

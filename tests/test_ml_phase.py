@@ -16,9 +16,9 @@ pytest.importorskip("open_clip")
 pytest.importorskip("ultralytics")
 # Importing ultralytics patches PIL.Image.open for the whole test process; give it back, as
 # the ML phase does, so the other test modules see Pillow's own behaviour.
-from photoanalyzer.ml.yolo_objects import import_yolo
+from photoanalyzer.ml.yolo_objects import import_ultralytics
 
-import_yolo()
+import_ultralytics()
 
 LABELS = ["a beach", "a forest", "a city street", "food"]
 
@@ -146,43 +146,6 @@ def test_without_weights_and_network_the_phase_fails_fast_and_keeps_everything_e
     assert row["top_scene"] is None and "not in the model cache" in row["errors"]["ml"]
     status = cli("status", "--db", str(db), "--config", str(config)).stdout
     assert "ml        0 done, 0 failed, 1 pending" in status  # tried again next run
-
-
-def test_tensorrt_compile_failure_falls_back_and_records_why(monkeypatch):
-    """Simulated: no TensorRT exists here. The engine build fails on the tensorrt backend, and
-    the phase builds on cuda-amp-fp16 with the compile error recorded."""
-    from photoanalyzer.ml.backends import Backend
-    from photoanalyzer.phases import ml as ml_phase
-
-    built = []
-
-    class FakeEngine:
-        def __init__(self, phase, clip, yolo, backend, models_dir):
-            if backend.tensorrt:
-                raise RuntimeError("TensorRT engine build failed: unsupported op")
-            built.append(backend)
-
-    def backend(name, **kw):
-        return Backend(
-            name,
-            "cuda",
-            "float16",
-            name == "cuda-amp-fp16",
-            name == "tensorrt",
-            "Simulated GPU",
-            "2.14.1",
-            "13.0",
-            kw.get("skipped", {}),
-        )
-
-    monkeypatch.setattr(ml_phase, "_Engine", FakeEngine)
-    monkeypatch.setattr("photoanalyzer.ml.backends.select_backend", lambda name: backend(name))
-    ml_phase._build_engine(None, None, None, backend("tensorrt"), Path("/tmp"))
-    (chosen,) = built
-    assert chosen.name == "cuda-amp-fp16"
-    assert (
-        "compiling failed: RuntimeError: TensorRT engine build failed" in chosen.skipped["tensorrt"]
-    )
 
 
 def test_doctor_reports_versions_backend_and_weights(cli, tmp_path):

@@ -59,7 +59,7 @@ def test_tensorrt_raising_a_plain_exception_falls_back_to_amp_and_says_why():
     # torch_tensorrt raises a bare Exception, not ImportError, when its libraries are missing.
     error = Exception("libnvinfer.so.10: cannot open shared object file")
     chosen = select_backend("auto", probes(cuda=True, tensorrt_error=error))
-    assert (chosen.name, chosen.device, chosen.amp) == ("cuda-amp-fp16", "cuda", True)
+    assert (chosen.name, chosen.device, chosen.spec.autocast) == ("cuda-amp-fp16", "cuda", True)
     assert chosen.device_name == "Simulated GPU"
     assert "libnvinfer.so.10" in chosen.skipped["tensorrt"]
     assert select_backend("auto", probes(cuda=True)).name == "tensorrt"
@@ -68,7 +68,7 @@ def test_tensorrt_raising_a_plain_exception_falls_back_to_amp_and_says_why():
 def test_forced_backend_fails_clearly_and_fp32_picks_the_best_full_precision():
     with pytest.raises(BackendUnavailable, match="cuda-amp-fp16 is not available here: no CUDA"):
         select_backend("cuda-amp-fp16", probes(cuda=False))
-    with pytest.raises(BackendUnavailable, match="unknown backend"):
+    with pytest.raises(backends.UnknownBackend, match="unknown backend"):
         select_backend("tpu", probes())
     assert select_backend("fp32", probes(cuda=False)).name == "cpu-fp32"
     assert select_backend("fp32", probes(cuda=True)).name == "cuda-fp32"
@@ -235,9 +235,9 @@ def test_nvml_import_prints_no_warning():
 def test_importing_yolo_leaves_pillow_open_alone(tmp_path: Path):
     from PIL import Image, UnidentifiedImageError
 
-    from photoanalyzer.ml.yolo_objects import import_yolo
+    from photoanalyzer.ml.yolo_objects import import_ultralytics
 
-    import_yolo()
+    import_ultralytics()
     assert Image.open.__module__ == "PIL.Image"
     noise = tmp_path / "noise.jpg"
     noise.write_bytes(b"not an image at all" * 10)

@@ -188,7 +188,7 @@ def test_video_summary_votes_scenes_and_keeps_the_best_detection_per_class():
     dog = {"class": "dog", "confidence": 0.5, "box": [0, 0, 1, 1]}
     best_dog = {"class": "dog", "confidence": 0.9, "box": [2, 2, 3, 3]}
     summary = video_summary(
-        [1.0, 2.0, 3.0],
+        [(0, 1.0), (1, 2.0), (2, 3.0)],
         [frame("a beach", [dog, dog]), frame("a beach", [best_dog], other), frame("snow", [])],
         top_k=2,
     )
@@ -199,6 +199,7 @@ def test_video_summary_votes_scenes_and_keeps_the_best_detection_per_class():
     mean = np.frombuffer(summary["embedding"], dtype=np.float16).astype(np.float32)
     assert np.allclose(mean, [2 / np.sqrt(5), 1 / np.sqrt(5)], atol=1e-3)
     assert [f["timestamp"] for f in summary["frames"]] == [1.0, 2.0, 3.0]
+    assert [f["frame"] for f in summary["frames"]] == [0, 1, 2]
 
 
 @pytest.mark.skipif(

@@ -73,6 +73,7 @@ def run_benchmark(options: BenchmarkOptions, say: Callable[[str], None] = lambda
         "repeat": options.repeat,
         "phases": _phase_table(runs),
         "backends": {name: runs[name][-1].get("backend") for name in runs},
+        "ml_stages": {name: runs[name][-1]["phases"]["ml"].get("stages") for name in runs},
         "gpu": {name: runs[name][-1].get("gpu") for name in runs},
         "agreement": dataclasses.asdict(agree),
         "agreement_warnings": _warnings(agree, options.thresholds),
@@ -150,6 +151,8 @@ def _run(
             run["phases"]["ml"].update(
                 inference_images_per_second=details.get("images_per_second"),
                 startup_seconds=details.get("startup_seconds"),
+                startup=details.get("startup"),
+                stages=details.get("stages"),
             )
             run.update(
                 backend=details.get("backend", {}).get("name"),

@@ -175,6 +175,12 @@ BOOL_COLUMNS = frozenset(
 )
 # Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
 HIDDEN_COLUMNS = frozenset({"embedding"})
+# A phase's stored result describes the file as it is now: the phase finished on it without
+# an error since it last changed (a change deletes the file's phase status).
+_CURRENT = (
+    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
+    " AND p.version != '' AND p.error IS NULL)"
+)
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,7 @@ class FingerprintRow:
 class PendingFile:
     file_id: int
     path: str
+    kind: str  # as the scan decided: "photo" or "video"
 
 
 class Catalog:
@@ -466,17 +473,51 @@ class Catalog:
         kinds = sorted(kinds)
         marks = ",".join("?" * len(kinds))
         if full:
-            sql = f"SELECT id, path FROM files WHERE missing = 0 AND kind IN ({marks})"
+            sql = f"SELECT id, path, kind FROM files WHERE missing = 0 AND kind IN ({marks})"
             args: list[Any] = kinds
         else:
             sql = (
-                "SELECT f.id, f.path FROM files f LEFT JOIN phase_status s"
+                "SELECT f.id, f.path, f.kind FROM files f LEFT JOIN phase_status s"
                 " ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
                 f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL"
             )
             args = [phase, version, *kinds]
         rows = self._db.execute(sql + " ORDER BY path", args)
-        return [PendingFile(file_id, path) for file_id, path in rows if path in paths]
+        return [PendingFile(*row) for row in rows if row[1] in paths]
+
+    def stored_inputs(self, file_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """What the metadata and content phases stored for these files, for a later phase:
+        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)]}.
+        Only results that describe the file as it is now count: a file that changed since has
+        lost its phase status, and its old rows are not handed on."""
+        found: dict[int, dict[str, Any]] = {}
+        content_now = _CURRENT.format(phase="content", file="f.id")
+        metadata_now = _CURRENT.format(phase="metadata", file="f.id")
+        frames_now = _CURRENT.format(phase="content", file="v.file_id")
+        for start in range(0, len(file_ids), 500):  # SQLite caps the number of parameters
+            chunk = file_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for file_id, thumbnail, width, height in self._db.execute(
+                "SELECT f.id, c.thumbnail, m.width, m.height FROM files f"
+                f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
+                f" LEFT JOIN metadata m ON m.file_id = f.id AND {metadata_now}"
+                f" WHERE f.id IN ({marks})",
+                chunk,
+            ):
+                found[file_id] = {
+                    "thumbnail": thumbnail,
+                    "width": width,
+                    "height": height,
+                    "frames": [],
+                }
+            for file_id, frame, seconds, thumbnail in self._db.execute(
+                "SELECT v.file_id, v.frame, v.timestamp, v.thumbnail FROM video_frames v"
+                f" WHERE v.file_id IN ({marks}) AND {frames_now}"
+                " ORDER BY v.file_id, v.frame",
+                chunk,
+            ):
+                found[file_id]["frames"].append((frame, seconds, thumbnail))
+        return found
 
     def save_outcomes(
         self, run_id: int, phase: str, version: str, outcomes: list[tuple[int, Outcome]]
@@ -489,6 +530,9 @@ class Catalog:
         )
         with self._transaction():
             for file_id, outcome in outcomes:
+                if not outcome.final:
+                    self._save_retry(run_id, phase, file_id, outcome)
+                    continue
                 if outcome.record is not None and "frames" in outcome.record:
                     self._save_frames(file_id, outcome.record["frames"])
                 if outcome.record is None:
@@ -496,12 +540,20 @@ class Catalog:
                 else:
                     values = [_to_sql(c, outcome.record.get(c)) for c in columns]
                     self._db.execute(upsert, (file_id, *values))
-                # A failure that was not the file's fault is stored under no version, so the
-                # file stays pending and the next run tries it again.
                 self._db.execute(
                     "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
-                    (file_id, phase, version if outcome.final else "", outcome.error, run_id),
+                    (file_id, phase, version, outcome.error, run_id),
                 )
+
+    def _save_retry(self, run_id: int, phase: str, file_id: int, outcome: Outcome) -> None:
+        """A failure that was not the file's fault (the phase could not run, the disk went
+        away): whatever was stored for the file stays as it was, so a `--full` run that
+        cannot start loses nothing. A file with no status yet gets the error under no
+        version: it shows, and the file stays pending for the next run."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO phase_status VALUES (?, ?, '', ?, ?)",
+            (file_id, phase, outcome.error, run_id),
+        )
 
     def _save_frames(self, file_id: int, frames: list[dict[str, Any]]) -> None:
         """Upsert a video's per-frame results: each phase fills its own columns and leaves the

@@ -16,6 +16,7 @@ import typer
 
 from photoanalyzer import __version__
 from photoanalyzer.errors import CatalogLocked, FatalError, Interrupted, UsageError
+from photoanalyzer.ml.backends import choices_help
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_LOCKED = 3  # another run holds the catalog (see --wait)
@@ -101,9 +102,8 @@ def run(
         str | None,
         typer.Option(
             "--backend",
-            help="ML backend: auto, fp32, tensorrt, cuda-amp-fp16, cuda-fp32, cpu-bf16 "
-            "or cpu-fp32. A named backend that is unavailable fails the ML phase with the reason. "
-            "Default: the config's ml.backend (auto).",
+            help=f"ML backend: {choices_help()}. A named backend that is unavailable fails the "
+            "ML phase with the reason. Default: the config's ml.backend (auto).",
             show_default=False,
         ),
     ] = None,

@@ -223,12 +223,14 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
     return config
 
 
-ML_BACKENDS = ("auto", "fp32", "tensorrt", "cuda-amp-fp16", "cuda-fp32", "cpu-bf16", "cpu-fp32")
-
-
 def _validate_ml(ml: MlConfig) -> None:
-    if ml.backend not in ML_BACKENDS:
-        raise ConfigError(f"config: 'ml.backend' must be one of {', '.join(ML_BACKENDS)}")
+    # The backend registry reads no torch: validating a config stays cheap.
+    from photoanalyzer.ml.backends import UnknownBackend, check_name
+
+    try:
+        check_name(ml.backend)
+    except UnknownBackend as exc:
+        raise ConfigError(f"config: 'ml.backend': {exc}") from exc
     if ml.batch_size < 1 or ml.loader_threads < 1:
         raise ConfigError("config: 'ml.batch_size' and 'ml.loader_threads' must be at least 1")
     if not ml.clip.labels:
@@ -247,6 +249,13 @@ def with_ml_overrides(
     config: Config, backend: str | None = None, batch_size: int | None = None, offline: bool = False
 ) -> Config:
     """The config with the run command's --backend, --batch-size and --offline applied."""
+    from photoanalyzer.ml.backends import UnknownBackend, check_name
+
+    if backend is not None:
+        try:
+            check_name(backend)
+        except UnknownBackend as exc:
+            raise UsageError(f"--backend: {exc}") from exc
     ml = config.ml
     ml = dataclasses.replace(
         ml,

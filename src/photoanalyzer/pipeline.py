@@ -18,7 +18,15 @@ from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
 from photoanalyzer.config import CatalogOptions, Config
-from photoanalyzer.phases.base import Outcome, Phase, PhaseUnavailable, analyze_safely
+from photoanalyzer.phases.base import (
+    BatchPhase,
+    Outcome,
+    Phase,
+    PhaseUnavailable,
+    StoredInputs,
+    WorkItem,
+    analyze_safely,
+)
 from photoanalyzer.reconcile import reconcile
 from photoanalyzer.scan import ScanProblem, scan
 
@@ -95,7 +103,7 @@ def run(
 
 
 def _run_phase(
-    phase: Phase,
+    phase: Phase | BatchPhase,
     pending: list[PendingFile],
     catalog: Catalog,
     run_id: int,
@@ -114,7 +122,7 @@ def _run_phase(
         dynamic_ncols=True,
     )
     try:
-        outcomes = _outcomes(phase, [item.path for item in pending])
+        outcomes = _outcomes(phase, pending, catalog, report.details)
         try:
             for item, outcome in zip(pending, outcomes, strict=True):
                 writer.add(item.file_id, outcome)
@@ -132,7 +140,6 @@ def _run_phase(
         bar.close()
         writer.flush()
         report.seconds = perf_counter() - started
-        report.details = dict(getattr(phase, "details", {}))
         catalog.finish_phase(
             run_id,
             phase.name,
@@ -168,10 +175,27 @@ class _BatchWriter:
         self.last_commit = perf_counter()
 
 
-def _outcomes(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
-    """Batch phases stream their own outcomes; per-file phases go through worker processes."""
-    stream = getattr(phase, "analyze_stream", None)
-    return stream(paths) if stream is not None else analyze_all(phase, paths)
+def _outcomes(
+    phase: Phase | BatchPhase, pending: list[PendingFile], catalog: Catalog, details: dict
+) -> Iterator[Outcome]:
+    """Batch phases stream their own outcomes from work items that carry what earlier phases
+    stored (thumbnails, sizes, video frames); per-file phases go through worker processes."""
+    if isinstance(phase, BatchPhase):
+        return phase.analyze_stream(work_items(pending, catalog), details)
+    return analyze_all(phase, [item.path for item in pending])
+
+
+def work_items(pending: list[PendingFile], catalog: Catalog) -> list[WorkItem]:
+    """The pending files with what the metadata and content phases stored for them."""
+    stored = catalog.stored_inputs([item.file_id for item in pending])
+    return [WorkItem(item.path, item.kind, _stored(stored.get(item.file_id))) for item in pending]
+
+
+def _stored(row: dict | None) -> StoredInputs:
+    if row is None:
+        return StoredInputs()
+    size = (row["width"], row["height"]) if row["width"] and row["height"] else None
+    return StoredInputs(row["thumbnail"], size, tuple(row["frames"]))
 
 
 def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:

@@ -66,12 +66,50 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         )
     elif details.get("gpu_note"):
         lines.append(details["gpu_note"])
+    lines += ml_timing_lines(details)
     if details.get("random_weights"):
         lines.append(
             "WARNING: these results were made with RANDOM model weights (configured "
             "for testing): the scene labels and objects are meaningless"
         )
     return lines
+
+
+def ml_timing_lines(details: dict[str, Any]) -> list[str]:
+    """Where an ML phase's time went: start-up by step, then seconds per stage and model
+    (loader-thread stages add up over the threads), then the rates."""
+    lines = []
+    if "fallback" in details:
+        fallback = details["fallback"]
+        lines.append(f"fell back from {fallback['from']}: {fallback['reason']}")
+    startup = details.get("startup")
+    if startup:
+        lines.append(
+            f"start-up {details.get('startup_seconds', 0):.2f} s: " + _seconds_by_step(startup)
+        )
+    stages = details.get("stages")
+    if stages:
+        lines.append("stages: " + _seconds_by_step(stages))
+    if details.get("images_per_second"):
+        steady = details.get("steady_images_per_second")
+        lines.append(
+            f"{details['images_per_second']} images/s after start-up"
+            + (f" ({steady} from the second batch on)" if steady else "")
+        )
+    return lines
+
+
+def _seconds_by_step(steps: dict[str, Any]) -> str:
+    """{"imports": 2.1, "models": {"clip": 0.2, "yolo": 0.1}} -> 'imports 2.10 s, models
+    0.30 s (clip 0.20, yolo 0.10)'."""
+    parts = []
+    for step, value in steps.items():
+        if isinstance(value, dict):
+            each = ", ".join(f"{model} {seconds:.2f}" for model, seconds in value.items())
+            parts.append(f"{step.replace('_', '-')} {sum(value.values()):.2f} s ({each})")
+        else:
+            parts.append(f"{step.replace('_', '-')} {value:.2f} s")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -116,6 +154,7 @@ def format_status(state: CatalogState) -> str:
                 f"      {p['phase']:<9} {p['processed']} processed, {p['errors']} failed, "
                 f"{p['seconds']:.1f} s{failure}"
             )
+            lines += [f"                {line}" for line in ml_timing_lines(p["details"])]
     return "\n".join(lines)
 
 
@@ -207,6 +246,9 @@ def format_benchmark(result: dict[str, Any]) -> str:
             f"{ml['baseline']['startup_seconds']:.1f} s, optimized "
             f"{ml['optimized']['startup_seconds']:.1f} s)"
         )
+    for name, stages in result.get("ml_stages", {}).items():
+        if stages:
+            lines.append(f"ML stages, {name} (last repeat): {_seconds_by_step(stages)}")
     for name, gpu in result["gpu"].items():
         if gpu:
             lines.append(

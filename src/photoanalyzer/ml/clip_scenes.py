@@ -1,4 +1,10 @@
-"""CLIP zero-shot scenes and image embeddings (open_clip).
+"""CLIP (open_clip): image embeddings, text embeddings and zero-shot scenes, each tower built
+only when it is needed.
+
+The image tower is built on its own: the model's skeleton is made on torch's `meta` device
+(no memory, no random initialisation) and only the image tower is materialised and given its
+weights. The text tower is built only when a text is not in the text-embedding cache (a new
+label, template or search query); cached texts need no model at all.
 
 The zero-shot rule, in the functions at the top: every label is written into every prompt
 template, the normalised text embeddings are averaged per label and normalised again; an
@@ -7,8 +13,9 @@ image's label probabilities are softmax(logit_scale * image @ labels.T) over the
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
+import os
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,9 +23,13 @@ from pathlib import Path
 import torch
 
 from photoanalyzer.ml.backends import Backend
+from photoanalyzer.ml.tensorrt import EngineRecipe
 from photoanalyzer.ml.weights import Weights
 
-RANDOM_SEED = 0  # random weights are built from a fixed seed so cached text embeddings match
+RANDOM_SEED = 0  # random weights come from a fixed seed, so cached embeddings stay valid
+# open_clip's initial logit scale, ln(1/0.07): what a randomly initialised model has.
+RANDOM_LOGIT_SCALE = math.log(1 / 0.07)
+TEXT_BATCH = 64
 
 
 def label_embeddings(
@@ -27,12 +38,10 @@ def label_embeddings(
     templates: Sequence[str],
 ) -> torch.Tensor:
     """(labels, dim) unit vectors: per label, the mean of its normalised template embeddings."""
-    rows = []
-    for label in labels:
-        prompts = [template.format(label) for template in templates]
-        embedded = torch.nn.functional.normalize(encode_text(prompts).float(), dim=-1)
-        rows.append(torch.nn.functional.normalize(embedded.mean(dim=0), dim=-1))
-    return torch.stack(rows)
+    prompts = [template.format(label) for label in labels for template in templates]
+    embedded = torch.nn.functional.normalize(encode_text(prompts).float(), dim=-1)
+    per_label = embedded.reshape(len(labels), len(templates), -1).mean(dim=1)
+    return torch.nn.functional.normalize(per_label, dim=-1)
 
 
 def scene_probabilities(
@@ -54,116 +63,193 @@ def top_scenes(
     ]
 
 
-class ClipScenes:
-    """An open_clip model on a backend: preprocess (thread-safe, for the loader threads),
-    image embeddings, and scene probabilities against cached label embeddings."""
+class ClipModel:
+    """One open_clip model on a backend. `preprocess` (PIL -> tensor) is thread-safe and runs
+    in the loader threads; `encode_images` and `encode_text` return unit float32 vectors."""
 
-    def __init__(
-        self,
-        weights: Weights,
-        backend: Backend,
-        labels: Sequence[str],
-        templates: Sequence[str],
-        text_cache: Path,
-    ):
+    def __init__(self, weights: Weights, backend: Backend, cache_dir: Path):
         import open_clip
+        from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        self.labels = list(labels)
-        self.backend = backend
-        with _quiet_logging():
-            if weights.random:
-                torch.manual_seed(RANDOM_SEED)
-                model, _, self.preprocess = open_clip.create_model_and_transforms(
-                    weights.model, pretrained=None
-                )
-            else:
-                model, _, self.preprocess = open_clip.create_model_and_transforms(
-                    weights.model, pretrained=str(weights.path)
-                )
-        model.eval()
-        self.logit_scale = float(model.logit_scale.detach().exp())
-        self.label_features = self._cached_label_embeddings(
-            model, open_clip.get_tokenizer(weights.model), weights, templates, text_cache
-        ).to(backend.device)
-        self.visual = self._prepare_visual(model.visual)
-        del model  # the text tower is not needed any more
-
-    def _cached_label_embeddings(
-        self, model, tokenizer, weights: Weights, templates: Sequence[str], cache_dir: Path
-    ) -> torch.Tensor:
-        identity = {
-            "model": weights.model,
-            "weights": f"random-seed-{RANDOM_SEED}" if weights.random else str(weights.path),
-            "labels": self.labels,
-            "templates": list(templates),
-        }
-        key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
-        path = cache_dir / f"{key}.pt"
-        if path.is_file():
-            return torch.load(path, map_location="cpu")
-        with torch.inference_mode():
-            features = label_embeddings(
-                lambda texts: model.encode_text(tokenizer(texts)), self.labels, templates
+        self.weights, self.backend, self.cache_dir = weights, backend, cache_dir
+        with _quiet_logging(), torch.device("meta"):
+            # The skeleton: both towers' structure, no memory and no initialisation.
+            skeleton = open_clip.create_model(
+                weights.model, pretrained=None, device="meta", **_tag_options(weights)
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(features, path)
-        return features
+        self.preprocess = image_transform_v2(
+            PreprocessCfg(**skeleton.visual.preprocess_cfg), is_train=False
+        )
+        self.image_size = _pair(skeleton.visual.preprocess_cfg["size"])
+        self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
+        visual_state, self.logit_scale = self._visual_weights()
+        visual = skeleton.visual
+        # assign: the meta tensors are replaced by the loaded ones, no copy is made.
+        visual.load_state_dict(visual_state, strict=True, assign=True)
+        self._visual = backend.prepare(
+            visual,
+            EngineRecipe(f"clip-{weights.model}-visual", weights.identity, (3, *self.image_size)),
+        )
 
-    def _prepare_visual(self, visual: torch.nn.Module) -> torch.nn.Module:
-        backend = self.backend
-        visual = visual.to(backend.device)
-        if backend.dtype == "bfloat16":
-            visual = visual.to(torch.bfloat16)
-        if backend.tensorrt:
-            visual = _compile_tensorrt(visual)
-        return visual.eval() if isinstance(visual, torch.nn.Module) else visual
+    @property
+    def identity(self) -> str:
+        return f"{self.weights.model}|{self.weights.identity}"
 
-    def input_dtype(self) -> torch.dtype:
-        if self.backend.tensorrt:
-            return torch.float16
-        return torch.bfloat16 if self.backend.dtype == "bfloat16" else torch.float32
+    # -- images -----------------------------------------------------------------------------
 
-    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(N, dim) unit-length float32 image embeddings from preprocessed pixels."""
-        pixels = pixels.to(self.backend.device, self.input_dtype(), non_blocking=True)
-        with torch.inference_mode(), _autocast(self.backend):
-            features = self.visual(pixels)
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, dim) unit float32 embeddings from a stack of preprocessed images."""
+        with self.backend.running():
+            features = self._visual(self.backend.to_input(pixels))
         return torch.nn.functional.normalize(features.float(), dim=-1)
 
-    def scenes(self, embeddings: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
-        probabilities = scene_probabilities(embeddings, self.label_features, self.logit_scale)
-        return top_scenes(probabilities.cpu(), self.labels, k)
+    # -- texts ------------------------------------------------------------------------------
 
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        """(N, dim) unit float32 embeddings; cached texts are not encoded again, and the text
+        tower is built only if some text is not cached."""
+        found = self.text_cache.get(texts)
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            found.update(self._encode_uncached(missing))
+        return torch.stack([found[text] for text in texts])
 
-def _compile_tensorrt(visual: torch.nn.Module):
-    """FP16 TensorRT engine for the image tower. Called only when the selector found
-    torch_tensorrt importable; a failure here propagates and the phase reports it."""
-    import torch_tensorrt
+    def label_embeddings(self, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        return label_embeddings(self.encode_text, labels, templates)
 
-    example = torch.randn(1, 3, 224, 224, device="cuda", dtype=torch.float16)
-    return torch_tensorrt.compile(
-        visual.half(),
-        ir="dynamo",
-        inputs=[
-            torch_tensorrt.Input(
-                min_shape=(1, 3, 224, 224),
-                opt_shape=(16, 3, 224, 224),
-                max_shape=(64, 3, 224, 224),
-                dtype=torch.float16,
+    def _encode_uncached(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        import open_clip
+
+        model = self._text_model()
+        tokenizer = open_clip.get_tokenizer(self.weights.model)
+        encoded: dict[str, torch.Tensor] = {}
+        with torch.inference_mode():
+            for start in range(0, len(texts), TEXT_BATCH):
+                chunk = texts[start : start + TEXT_BATCH]
+                vectors = model.encode_text(tokenizer(chunk)).float()
+                vectors = torch.nn.functional.normalize(vectors, dim=-1)
+                encoded.update(zip(chunk, vectors, strict=True))
+        self.text_cache.put(encoded)
+        return encoded
+
+    def _text_model(self):
+        """The whole model with its weights, for its text tower (float32 on the CPU: a few
+        hundred prompts take seconds, once, and the result is cached)."""
+        if getattr(self, "_full_model", None) is None:
+            self._full_model = _build_full_model(self.weights)
+        return self._full_model
+
+    # -- weights ----------------------------------------------------------------------------
+
+    def _visual_weights(self) -> tuple[dict[str, torch.Tensor], float]:
+        """The image tower's state dict and exp(logit_scale). Random weights are made once
+        from the fixed seed and kept in the model cache, so later runs load them instead of
+        initialising 90 million parameters again."""
+        if self.weights.random:
+            return self._random_visual_weights()
+        state = _load_checkpoint(self.weights.path)
+        visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
+        scale = float(state["logit_scale"].exp()) if "logit_scale" in state else _exp_random()
+        return visual, scale
+
+    def _random_visual_weights(self) -> tuple[dict[str, torch.Tensor], float]:
+        path = self.cache_dir / "random" / f"{self.weights.model}-seed{RANDOM_SEED}-visual.pt"
+        if path.is_file():
+            return torch.load(path, map_location="cpu", mmap=True, weights_only=True), (
+                _exp_random()
             )
-        ],
-        enabled_precisions={torch.float16},
-        example_inputs=[example],
-    )
+        model = _build_full_model(self.weights)
+        self._full_model = model  # the text tower may be needed next: keep it
+        state = model.visual.state_dict()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+        torch.save(state, partial)
+        os.replace(partial, path)
+        return state, float(model.logit_scale.detach().exp())
 
 
-@contextmanager
-def _autocast(backend: Backend):
-    if backend.amp:
-        with torch.autocast("cuda", dtype=torch.float16):
-            yield
+def _load_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's state dict, memory-mapped where the format allows (only the image
+    tower's pages are then read), with the layouts open_clip accepts."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
     else:
-        yield
+        try:
+            state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        except RuntimeError:  # an old, non-zip checkpoint: mmap needs the zip format
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _build_full_model(weights: Weights):
+    """The complete open_clip model with its weights (or the seeded random ones)."""
+    import open_clip
+
+    with _quiet_logging():
+        if weights.random:
+            torch.manual_seed(RANDOM_SEED)
+            model = open_clip.create_model(weights.model, pretrained=None)
+        else:
+            model = open_clip.create_model(
+                weights.model, pretrained=str(weights.path), **_tag_options(weights)
+            )
+    return model.eval()
+
+
+def _tag_options(weights: Weights) -> dict:
+    """What open_clip would take from a pretrained tag's card (its image normalisation and
+    activation) when it is given the cached file of that tag instead of the tag itself."""
+    import open_clip
+
+    card = open_clip.get_pretrained_cfg(weights.model, weights.source) if weights.tag else {}
+    options: dict = {}
+    preprocess = {k: card[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in card}
+    if preprocess:
+        options["force_preprocess_cfg"] = preprocess
+    if card.get("quick_gelu"):
+        options["force_quick_gelu"] = True
+    return options
+
+
+def _exp_random() -> float:
+    return math.exp(RANDOM_LOGIT_SCALE)
+
+
+def _pair(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else tuple(size)[-2:]
+
+
+class TextEmbeddingCache:
+    """Unit text embeddings per model and weights, one small file per text: labels, templates
+    and search queries are encoded once."""
+
+    def __init__(self, folder: Path, model_identity: str):
+        key = hashlib.sha256(model_identity.encode()).hexdigest()[:16]
+        self.folder = folder / key
+
+    def _path(self, text: str) -> Path:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest[2:]}.pt"
+
+    def get(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        found = {}
+        for text in texts:
+            path = self._path(text)
+            if path.is_file():
+                found[text] = torch.load(path, map_location="cpu", weights_only=True)
+        return found
+
+    def put(self, vectors: dict[str, torch.Tensor]) -> None:
+        for text, vector in vectors.items():
+            path = self._path(text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+            torch.save(vector.clone(), partial)
+            os.replace(partial, path)
 
 
 @contextmanager

@@ -22,7 +22,13 @@ def doctor(config: Config, models_dir: Path) -> str:
         import torch
     except ImportError:
         return "torch is not installed: pip install 'photoanalyzer[ml]' for the ML phase"
-    from photoanalyzer.ml.backends import BackendUnavailable, real_probes, select_backend
+    from photoanalyzer.ml.backends import (
+        REGISTRY,
+        BackendUnavailable,
+        real_probes,
+        select_backend,
+        why_not,
+    )
 
     lines.append(f"torch {torch.__version__} (built for CUDA {torch.version.cuda or 'none'})")
     if torch.cuda.is_available():
@@ -30,11 +36,17 @@ def doctor(config: Config, models_dir: Path) -> str:
         lines.append(f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB")
     else:
         lines.append("GPU: none usable (torch.cuda.is_available() is False)")
+    probes = real_probes()
     try:
-        real_probes().import_tensorrt()
+        probes.import_tensorrt()
         lines.append("TensorRT: torch_tensorrt imports")
     except Exception as exc:  # a plain Exception when its libraries are missing
         lines.append(f"TensorRT: not available ({type(exc).__name__}: {exc})".strip())
+    lines.append("Backends, fastest first:")
+    for name, spec in REGISTRY.items():
+        reason = why_not(name, probes)
+        verdict = "available" if reason is None else f"no: {reason}"
+        lines.append(f"  {name:<14} {spec.summary}: {verdict}")
     try:
         backend = select_backend(config.ml.backend)
         lines.append(f"ML backend ({config.ml.backend}): " + backend.describe())

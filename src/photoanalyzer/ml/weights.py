@@ -1,7 +1,7 @@
 """Which model weights to load, and from where: an explicit path, else the local model cache,
-else a download (only when online and not --offline), else a clear error that names the
-model, where it looked, and how to provide the file. Random weights are used only when the
-configuration says `random`, never as a fallback."""
+else a download (the network is asked only then, and never with --offline), else a clear
+error that names the model, where it looked, and how to provide the file. Random weights are
+used only when the configuration says `random`, never as a fallback."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ class Weights:
     source: str  # what the config said: a tag, a path, "default" or "random"
     path: Path | None  # the file to load; None for random weights
     random: bool
+
+    @property
+    def tag(self) -> bool:
+        """The configuration named an open_clip pretrained tag (the file is its cached copy)."""
+        return (
+            not self.random and self.source not in (DEFAULT,) and not looks_like_path(self.source)
+        )
+
+    @property
+    def identity(self) -> str:
+        """Names these exact weights for caches derived from them (text embeddings, TensorRT
+        engines): the file's path, size and modification time, or the random seed. Cheap: a
+        checkpoint of hundreds of megabytes is not hashed at every start."""
+        if self.random or self.path is None:
+            return f"{self.model}:random-seed-0"
+        st = self.path.stat()
+        return f"{self.model}:{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
     def describe(self) -> str:
         if self.random:
@@ -78,7 +95,7 @@ def resolve_clip(model: str, pretrained: str, models_dir: Path, offline: bool) -
     cached = clip_cache_file(models_dir, model, pretrained)
     if cached.is_file():
         return Weights("clip", model, pretrained, cached, False)
-    if offline:
+    if offline or not is_online():
         raise WeightsUnavailable(
             f"CLIP weights {model} '{pretrained}' are not in the model cache ({cached}) and this "
             "machine is offline. On a machine with network run `photoanalyze models fetch`, "
@@ -97,7 +114,7 @@ def resolve_yolo(model: str, weights: str, models_dir: Path, offline: bool) -> W
     cached = yolo_cache_file(models_dir, name)
     if cached.is_file():
         return Weights("yolo", model, weights, cached, False)
-    if offline:
+    if offline or not is_online():
         raise WeightsUnavailable(
             f"YOLO weights {name} are not in the model cache ({cached}) and this machine is "
             "offline. On a machine with network run `photoanalyze models fetch` (or download "

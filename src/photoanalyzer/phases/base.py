@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import UnidentifiedImageError
 
@@ -28,6 +28,8 @@ class PhaseUnavailable(RuntimeError):
 
 
 class Phase(Protocol):
+    """A phase that reads one file at a time; the pipeline spreads files over processes."""
+
     name: str
     # Changes whenever anything that changes the output changes; a file is pending for the
     # phase while it has no result of this exact version.
@@ -41,13 +43,39 @@ class Phase(Protocol):
     def analyze(self, path: str) -> Outcome: ...
 
 
-class BatchPhase(Phase, Protocol):
-    """A phase that works on batches in the calling process (the ML phase): it streams one
-    outcome per path, in order, and may raise PhaseUnavailable before the first."""
+@dataclass(frozen=True)
+class StoredInputs:
+    """What earlier phases stored about a file, as far as a later phase reads it."""
 
-    details: dict[str, Any]  # what the run record keeps: backend, weights, batch size, GPU
+    thumbnail: str | None = None  # the content phase's thumbnail, relative to its folder
+    stored_size: tuple[int, int] | None = None  # the metadata phase's width and height
+    # A video's analyzed frames: (frame number, seconds, thumbnail), in order.
+    frames: tuple[tuple[int, float, str | None], ...] = ()
 
-    def analyze_stream(self, paths: list[str]) -> Iterator[Outcome]: ...
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One pending file as the pipeline hands it to a batch phase."""
+
+    path: str
+    kind: str  # "photo" or "video", as the scan decided
+    stored: StoredInputs = StoredInputs()
+
+
+@runtime_checkable
+class BatchPhase(Protocol):
+    """A phase that works on batches in the calling process (the ML phase). It streams one
+    outcome per item, in order, and may raise PhaseUnavailable before the first. What it
+    reports about the run as a whole (backend, rates, stage times) goes into `details`, a
+    dict the pipeline owns and stores with the run."""
+
+    name: str
+    version: str
+    kinds: frozenset[str]
+
+    def analyze_stream(
+        self, items: list[WorkItem], details: dict[str, Any]
+    ) -> Iterator[Outcome]: ...
 
 
 EMPTY_FILE = "empty file (0 bytes)"

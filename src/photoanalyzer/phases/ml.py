@@ -1,6 +1,13 @@
 """ML phase: CLIP zero-shot scenes with an image embedding, and YOLO objects, in batches on
-the fastest backend. Reads the content phase's thumbnail when there is one, else decodes the
-original once at reduced size. Background threads load the next batches while the models run.
+the fastest backend.
+
+    load (loader threads)        the content phase's stored thumbnail (or video frame
+                                 thumbnails); a reduced decode of the original only where
+                                 there is none
+    prepare (loader threads)     both models' preprocessing (ml/predictor.py)
+    infer + postprocess          batches on the backend -> one record per picture
+    isolate failures             a batch that raises is retried file by file; a backend that
+                                 fails its first batch gives way to the next, once
 
 Results made with random weights carry `ml_random_weights: true`, and the run summary says
 so; random weights are used only when the configuration asks for them."""
@@ -9,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,22 +25,27 @@ from pathlib import Path
 from typing import Any
 
 from photoanalyzer.config import ContentConfig, MlConfig
-from photoanalyzer.phases.base import Outcome, PhaseUnavailable, describe_exception
+from photoanalyzer.phases.base import (
+    Outcome,
+    PhaseUnavailable,
+    WorkItem,
+    describe_exception,
+)
 
-CODE_VERSION = "ml-1"
+CODE_VERSION = "ml-2"
+# The content settings that change the pictures this phase sees (ml results follow them).
+_INPUT_SETTINGS = ("thumbnail_size", "max_pixels", "video_frame_interval", "video_max_frames")
 
 
-@dataclass(frozen=True)
-class LoadedImage:
-    image: Any  # PIL RGB, upright, at most the thumbnail size
-    original: tuple[int, int]  # the upright original's width and height
-    clip_pixels: Any  # the CLIP-preprocessed tensor
+@dataclass
+class Loaded:
+    """A pending file after the loader threads: its prepared pictures (one for a photo, one
+    per analyzed frame for a video), or the outcome that says why it could not be loaded."""
 
-
-@dataclass(frozen=True)
-class LoadedVideo:
-    frames: list[LoadedImage]  # the frames the content phase analyzed, in order
-    times: list[float]  # their times in seconds
+    item: WorkItem
+    pictures: list = field(default_factory=list)  # predictor.Prepared
+    frames: list[tuple[int, float]] = field(default_factory=list)  # (number, seconds)
+    failure: Outcome | None = None
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,6 @@ class MlPhase:
     models_dir: str
     name: str = "ml"
     kinds: frozenset[str] = frozenset({"photo", "video"})
-    workers: int = 1  # batches run in this process; loader threads feed them
-    min_files_for_workers: int = 2**62
-    details: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def version(self) -> str:
@@ -61,140 +70,329 @@ class MlPhase:
             yolo.weights,
             yolo.confidence,
             yolo.image_size,
+            {name: getattr(self.content, name) for name in _INPUT_SETTINGS},
         ]
         digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:10]
         return f"{CODE_VERSION}-{digest}"
 
-    @property
-    def random_weights(self) -> bool:
-        return "random" in (self.settings.clip.pretrained, self.settings.yolo.weights)
-
-    def analyze(self, path: str) -> Outcome:
-        return next(self.analyze_stream([path]))
-
-    def analyze_stream(self, paths: list[str]) -> Iterator[Outcome]:
-        if not paths:
+    def analyze_stream(self, items: list[WorkItem], details: dict[str, Any]) -> Iterator[Outcome]:
+        if not items:
             return
-        started = time.perf_counter()
-        engine = self._start()
-        from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map
+        from photoanalyzer.ml.batching import batches, prefetch_map
         from photoanalyzer.ml.gpu import GpuSampler
+        from photoanalyzer.ml.predictor import StageClock
 
+        started = time.perf_counter()
+        startup = StageClock()
+        runner = _Runner(self._start(startup, details), details)
         sampler = GpuSampler().start()
-        backoff = OomBackoff(self.settings.batch_size, release=engine.release_memory)
         size = self.settings.batch_size
-        loaded = prefetch_map(engine.load, paths, self.settings.loader_threads, ahead=3 * size)
         clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
-            # A batch holds about `size` pictures: a video counts as its frames.
-            for batch in batches(loaded, size, weight=lambda item: len(_images(item))):
-                images = [image for item in batch for image in _images(item)]
-                records = iter(backoff.run(engine.infer, images) if images else [])
-                clock.batch_done(len(images))
-                for item in batch:
-                    if isinstance(item, str):
-                        yield Outcome(None, item)
-                    elif isinstance(item, LoadedImage):
-                        yield Outcome(next(records))
-                    else:
-                        frames = [next(records) for _ in item.frames]
-                        yield Outcome(video_summary(item.times, frames, self.settings.clip.top_k))
+            with warnings.catch_warnings():
+                # Decoders warn about odd files from the loader threads; the outcome says what
+                # matters, and a warning on the terminal would only reach the cron mail.
+                warnings.simplefilter("ignore")
+                loaded = prefetch_map(runner.load, items, self.settings.loader_threads, 3 * size)
+                timed = _waited(loaded, runner)
+                for batch in batches(timed, size, weight=lambda done: len(done.pictures)):
+                    pictures = [picture for done in batch for picture in done.pictures]
+                    results = iter(runner.infer(pictures))
+                    clock.batch_done(len(pictures))
+                    for done in batch:
+                        yield self._outcome(done, [next(results) for _ in done.pictures])
         finally:
-            self.details.update(
-                batch_size_used=backoff.batch_size,
-                oom_halvings=backoff.halvings,
+            details.update(
+                batch_size_used=runner.backoff.batch_size,
+                oom_halvings=runner.backoff.halvings,
                 gpu=sampler.stop(),
                 gpu_note=sampler.note,
+                startup=startup.summary(),
+                stages=runner.stages(),
                 **clock.summary(),
-                **engine.timings(),
             )
 
-    def _start(self) -> _Engine:
-        """Resolve weights, choose the backend, build the models: PhaseUnavailable with the
-        reason if any of it cannot be done."""
-        from photoanalyzer.ml.weights import is_online, prepare_environment
+    def _outcome(self, done: Loaded, results: list) -> Outcome:
+        if done.failure is not None:
+            return done.failure
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            return Outcome(None, f"inference failed: {describe_exception(failed)}")
+        if done.item.kind == "video":
+            return Outcome(video_summary(done.frames, results, self.settings.clip.top_k))
+        return Outcome(results[0])
+
+    def _start(self, startup, details: dict[str, Any]):
+        """Imports, weights, backend, models: the Predictor, or PhaseUnavailable saying why
+        the phase cannot run."""
+        from photoanalyzer.ml.weights import prepare_environment
 
         models_dir = Path(self.models_dir)
-        offline = self.settings.offline or not is_online()
-        prepare_environment(models_dir, offline)
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            raise PhaseUnavailable(
-                "the ML phase needs torch, open_clip_torch and ultralytics: install them with "
-                "pip install 'photoanalyzer[ml]'"
-            ) from exc
+        prepare_environment(models_dir, self.settings.offline)
+        with startup.timing("imports"):
+            _import_libraries()
         from photoanalyzer.ml.backends import BackendUnavailable, select_backend
         from photoanalyzer.ml.weights import WeightsUnavailable, resolve_clip, resolve_yolo
 
-        clip, yolo = self.settings.clip, self.settings.yolo
+        clip, yolo, offline = self.settings.clip, self.settings.yolo, self.settings.offline
         try:
-            clip_weights = resolve_clip(clip.model, clip.pretrained, models_dir, offline)
-            yolo_weights = resolve_yolo(yolo.model, yolo.weights, models_dir, offline)
-            backend = select_backend(self.settings.backend)
+            with startup.timing("weights"):
+                clip_weights = resolve_clip(clip.model, clip.pretrained, models_dir, offline)
+                yolo_weights = resolve_yolo(yolo.model, yolo.weights, models_dir, offline)
+            with startup.timing("backend"):
+                backend = select_backend(
+                    self.settings.backend,
+                    engine_dir=models_dir / "engines",
+                    max_batch=self.settings.batch_size,
+                )
         except (WeightsUnavailable, BackendUnavailable) as exc:
             raise PhaseUnavailable(str(exc)) from exc
-        engine = _build_engine(self, clip_weights, yolo_weights, backend, models_dir)
-        self.details.update(
-            backend=engine.backend.as_dict(),
+        details.update(
             weights={"clip": clip_weights.describe(), "yolo": yolo_weights.describe()},
-            random_weights=self.random_weights,
+            random_weights=clip_weights.random or yolo_weights.random,
             batch_size=self.settings.batch_size,
         )
-        return engine
+        models = _Models(self, clip_weights, yolo_weights, startup)
+        models.build(backend, details)
+        return models
 
 
-def _images(item) -> list[LoadedImage]:
-    if isinstance(item, LoadedImage):
-        return [item]
-    return item.frames if isinstance(item, LoadedVideo) else []
+def _import_libraries() -> None:
+    try:
+        import open_clip  # noqa: F401
+        import torch  # noqa: F401
+
+        from photoanalyzer.ml.yolo_objects import import_ultralytics
+    except ImportError as exc:
+        raise PhaseUnavailable(
+            "the ML phase needs torch, open_clip_torch and ultralytics: install them with "
+            "pip install 'photoanalyzer[ml]'"
+        ) from exc
+    import_ultralytics()
 
 
-def video_summary(times: list[float], frames: list[dict[str, Any]], top_k: int) -> dict[str, Any]:
+class _Models:
+    """Builds the Predictor on a backend; if that fails, once on the backend after it.
+    `predictor` is the one built last."""
+
+    def __init__(self, phase: MlPhase, clip_weights, yolo_weights, startup):
+        self.phase, self.clip_weights, self.yolo_weights = phase, clip_weights, yolo_weights
+        self.startup = startup
+        self.predictor = None
+
+    def build(self, backend, details: dict[str, Any], fallback_allowed: bool = True):
+        from photoanalyzer.ml.predictor import Predictor
+
+        try:
+            predictor = Predictor(
+                self.clip_weights,
+                self.yolo_weights,
+                backend,
+                self.phase.settings,
+                Path(self.phase.models_dir),
+                self.startup,
+            )
+        except Exception as exc:
+            reason = f"building the models failed: {describe_exception(exc)}"
+            fallback = backend.fallback(reason) if fallback_allowed else None
+            if fallback is None:
+                raise PhaseUnavailable(f"backend {backend.name}: {reason}") from exc
+            return self.build(fallback, details, fallback_allowed=False)
+        details["backend"] = backend.as_dict()
+        self.predictor = predictor
+        return predictor
+
+
+class _Runner:
+    """The loader threads' work and the batches' inference, with failures isolated: a batch
+    that raises (other than out of memory, which halves the batch) is retried picture by
+    picture; if nothing has worked on this backend yet and every picture fails alone, the
+    backend gives way to the next one in order, once."""
+
+    def __init__(self, models: _Models, details: dict[str, Any]):
+        from photoanalyzer.ml.batching import OomBackoff
+
+        self.models, self.details = models, details
+        self.phase, self.predictor = models.phase, models.predictor
+        self.backoff = OomBackoff(self.predictor.backend.max_batch, release=self._release)
+        self.worked = False  # some batch has succeeded on the current backend
+        self.fell_back = False
+        self.read_wait = 0.0
+
+    def _release(self) -> None:
+        self.predictor.backend.release_memory()
+
+    # -- loading (loader threads) ------------------------------------------------------------
+
+    def load(self, item: WorkItem) -> Loaded:
+        predictor = self.predictor
+        try:
+            with predictor.clock.timing("load"):
+                if item.kind == "video":
+                    frames, pictures, original = self._video_pictures(item)
+                else:
+                    frames, (pictures, original) = [], self._photo_picture(item)
+            prepared = [predictor.prepare(picture, original) for picture in pictures]
+            return Loaded(item, prepared, frames)
+        except Exception as exc:
+            return Loaded(item, failure=Outcome(None, describe_exception(exc)))
+
+    def _photo_picture(self, item: WorkItem):
+        """The stored thumbnail, else a reduced decode of the original."""
+        from photoanalyzer.imaging import load_upright_rgb, upright_of
+
+        thumbnail = self._open_thumbnail(item.stored.thumbnail)
+        if thumbnail is not None:
+            return [thumbnail], _original_size(item, thumbnail)
+        content = self.phase.content
+        decoded = load_upright_rgb(item.path, content.thumbnail_size, content.max_pixels)
+        return [decoded.image], upright_of(decoded)
+
+    def _video_pictures(self, item: WorkItem):
+        """The stored frame thumbnails with their times, else the frames decoded here."""
+        from photoanalyzer.video import extract_frames
+
+        stored = [(n, t, self._open_thumbnail(key)) for n, t, key in item.stored.frames]
+        if stored and all(picture is not None for _, _, picture in stored):
+            pictures = [picture for _, _, picture in stored]
+            return [(n, t) for n, t, _ in stored], pictures, _original_size(item, pictures[0])
+        content = self.phase.content
+        extracted = extract_frames(
+            item.path,
+            content.video_frame_interval,
+            content.video_max_frames,
+            content.thumbnail_size,
+        )
+        pictures = [picture for _, picture in extracted]
+        frames = [(n, when) for n, (when, _) in enumerate(extracted)]
+        return frames, pictures, _original_size(item, pictures[0])
+
+    def _open_thumbnail(self, key: str | None):
+        if key is None:
+            return None
+        from PIL import Image
+
+        path = Path(self.phase.thumbnail_dir) / key
+        try:
+            with Image.open(path) as opened:
+                return opened.convert("RGB")
+        except FileNotFoundError:  # the thumbnail cache was cleared: decode the original
+            return None
+
+    # -- inference (calling thread) ---------------------------------------------------------
+
+    def infer(self, pictures: list) -> list:
+        """A record or an exception per picture."""
+        if not pictures:
+            return []
+        try:
+            results = self.backoff.run(self.predictor.infer, pictures)
+        except Exception as batch_error:
+            results = [self._alone(picture) for picture in pictures]
+            broken = not self.worked and all(isinstance(r, Exception) for r in results)
+            if broken and self._fall_back(batch_error):
+                return self.infer(pictures)
+        self.worked = self.worked or any(not isinstance(r, Exception) for r in results)
+        return results
+
+    def _alone(self, picture):
+        try:
+            return self.predictor.infer([picture])[0]
+        except Exception as exc:
+            return exc
+
+    def _fall_back(self, error: Exception) -> bool:
+        """Rebuild on the next backend after one that failed its first batch; once a run."""
+        if self.fell_back:
+            return False
+        self.fell_back = True
+        backend = self.predictor.backend
+        reason = f"failed on its first batch: {describe_exception(error)}"
+        fallback = backend.fallback(reason)
+        if fallback is None:
+            return False
+        try:
+            self.predictor = self.models.build(fallback, self.details, fallback_allowed=False)
+        except PhaseUnavailable:
+            return False
+        self.details["fallback"] = {"from": backend.name, "reason": reason}
+        return True
+
+    def stages(self) -> dict[str, Any]:
+        return {"read_wait": round(self.read_wait, 3), **self.predictor.clock.summary()}
+
+
+def _waited(loaded: Iterator[Loaded], runner: _Runner) -> Iterator[Loaded]:
+    """The loaded files, adding the time the models waited for each to runner.read_wait."""
+    while True:
+        started = time.perf_counter()
+        done = next(loaded, None)
+        runner.read_wait += time.perf_counter() - started
+        if done is None:
+            return
+        yield done
+
+
+def _original_size(item: WorkItem, picture) -> tuple[int, int]:
+    """The upright original's (width, height): the stored size, turned to match the upright
+    thumbnail. Without a stored size (no metadata phase yet) the original's header is read."""
+    if item.stored.stored_size is None:
+        from photoanalyzer.imaging import upright_size
+
+        return upright_size(item.path)
+    width, height = item.stored.stored_size
+    landscape = picture.width >= picture.height
+    return (width, height) if (width >= height) == landscape else (height, width)
+
+
+def video_summary(
+    frames: list[tuple[int, float]], records: list[dict[str, Any]], top_k: int
+) -> dict[str, Any]:
     """A video's ML fields from its frames': scenes by votes of the frames' top scenes, every
     object class with its most confident detection (and when), the largest count of each class
     in one frame, and the mean embedding. The frames are kept as they are."""
     import numpy as np
 
-    votes = Counter(frame["top_scene"] for frame in frames).most_common(top_k)
+    votes = Counter(record["top_scene"] for record in records).most_common(top_k)
     best: dict[str, dict] = {}
     counts: Counter = Counter()
-    for when, frame in zip(times, frames, strict=True):
-        for found in frame["objects"]:
+    for (_, when), record in zip(frames, records, strict=True):
+        for found in record["objects"]:
             if found["confidence"] > best.get(found["class"], {}).get("confidence", -1):
                 best[found["class"]] = {**found, "timestamp": when}
-        for label, count in frame["object_counts"].items():
+        for label, count in record["object_counts"].items():
             counts[label] = max(counts[label], count)
     vectors = np.stack(
-        [np.frombuffer(f["embedding"], dtype=np.float16).astype(np.float32) for f in frames]
+        [np.frombuffer(r["embedding"], dtype=np.float16).astype(np.float32) for r in records]
     )
     mean = vectors.mean(axis=0)
     mean /= np.linalg.norm(mean) or 1.0
     return {
         "top_scene": votes[0][0],
-        "scenes": [(label, round(n / len(frames), 4)) for label, n in votes],
+        "scenes": [(label, round(n / len(records), 4)) for label, n in votes],
         "objects": sorted(best.values(), key=lambda d: -d["confidence"]),
         "object_counts": dict(counts.most_common()),
-        "ml_random_weights": frames[0]["ml_random_weights"],
+        "ml_random_weights": records[0]["ml_random_weights"],
         "embedding": mean.astype(np.float16).tobytes(),
         "frames": [
             {
-                "frame": i,
+                "frame": number,
                 "timestamp": when,
-                "top_scene": f["top_scene"],
-                "scenes": f["scenes"],
-                "objects": f["objects"],
-                "embedding": f["embedding"],
+                "top_scene": r["top_scene"],
+                "scenes": r["scenes"],
+                "objects": r["objects"],
+                "embedding": r["embedding"],
             }
-            for i, (when, f) in enumerate(zip(times, frames, strict=True))
+            for (number, when), r in zip(frames, records, strict=True)
         ],
     }
 
 
 class _Throughput:
-    """Start-up (weights, backend, model build) apart from inference. Two rates: over every
-    batch (`images_per_second`), and from the second batch on (`steady_images_per_second`),
-    since the first also pays one-off kernel selection; a run of one batch has only the first."""
+    """Start-up (imports, weights, backend, model build) apart from inference. Two rates: over
+    every batch (`images_per_second`), and from the second batch on
+    (`steady_images_per_second`), since the first also pays one-off kernel selection; a run
+    of one batch has only the first."""
 
     def __init__(self, startup_seconds: float):
         self.startup_seconds = startup_seconds
@@ -218,147 +416,3 @@ class _Throughput:
                 steady / (self.last_done - self.first_done), 2
             )
         return result
-
-
-def _build_engine(phase: MlPhase, clip_weights, yolo_weights, backend, models_dir: Path) -> _Engine:
-    """Build both models on `backend`. If TensorRT compilation fails, record why and build on
-    the next backend in the auto order instead."""
-    from dataclasses import replace
-
-    from photoanalyzer.ml.backends import select_backend
-
-    try:
-        return _Engine(phase, clip_weights, yolo_weights, backend, models_dir)
-    except Exception as exc:
-        if not backend.tensorrt:
-            raise PhaseUnavailable(
-                f"building the models failed: {describe_exception(exc)}"
-            ) from exc
-        fallback = select_backend("cuda-amp-fp16")
-        skipped = {**backend.skipped, "tensorrt": f"compiling failed: {describe_exception(exc)}"}
-        return _Engine(
-            phase, clip_weights, yolo_weights, replace(fallback, skipped=skipped), models_dir
-        )
-
-
-class _Engine:
-    """The two models on one backend, with the per-image load and the per-batch inference."""
-
-    def __init__(self, phase: MlPhase, clip_weights, yolo_weights, backend, models_dir: Path):
-        from photoanalyzer.ml.clip_scenes import ClipScenes
-        from photoanalyzer.ml.yolo_objects import YoloObjects
-
-        settings = phase.settings
-        self.phase, self.backend = phase, backend
-        self.clip = ClipScenes(
-            clip_weights,
-            backend,
-            settings.clip.labels,
-            settings.clip.templates,
-            models_dir / "text",
-        )
-        self.yolo = YoloObjects(
-            yolo_weights,
-            backend,
-            settings.yolo.confidence,
-            settings.yolo.image_size,
-            models_dir / "engines",
-        )
-        self.random_weights = clip_weights.random or yolo_weights.random
-        self.clip_seconds = self.yolo_seconds = 0.0
-
-    def load(self, path: str) -> LoadedImage | LoadedVideo | str:
-        """The picture(s) to analyze, or an error text: a photo's thumbnail (if the content
-        phase made one, else a reduced decode), or the frames of a video."""
-        from PIL import Image
-
-        from photoanalyzer.filetypes import is_video_path
-        from photoanalyzer.imaging import load_upright_rgb, upright_of, upright_size
-        from photoanalyzer.phases.content import thumbnail_key
-
-        if is_video_path(path):
-            return self._load_video(path)
-        try:
-            st = os.stat(path)
-            thumbnail = Path(self.phase.thumbnail_dir) / thumbnail_key(
-                path, st.st_size, st.st_mtime_ns
-            )
-            if thumbnail.is_file():
-                with Image.open(thumbnail) as opened:
-                    image = opened.convert("RGB")
-                original = upright_size(path)
-            else:
-                content = self.phase.content
-                decoded = load_upright_rgb(path, content.thumbnail_size, content.max_pixels)
-                image, original = decoded.image, upright_of(decoded)
-            return LoadedImage(image, original, self.clip.preprocess(image))
-        except Exception as exc:
-            return describe_exception(exc)
-
-    def _load_video(self, path: str) -> LoadedVideo | str:
-        from PIL import Image
-
-        from photoanalyzer.phases.content import frame_thumbnail_key
-        from photoanalyzer.video import extract_frames, frame_plan
-
-        content = self.phase.content
-        try:
-            st = os.stat(path)
-            times, shown = frame_plan(path, content.video_frame_interval, content.video_max_frames)
-            folder = Path(self.phase.thumbnail_dir)
-            keys = [
-                frame_thumbnail_key(path, i, st.st_size, st.st_mtime_ns) for i in range(len(times))
-            ]
-            if all((folder / key).is_file() for key in keys):
-                pictures = []
-                for key in keys:
-                    with Image.open(folder / key) as opened:
-                        pictures.append(opened.convert("RGB"))
-            else:  # no content phase yet: decode the frames here
-                extracted = extract_frames(
-                    path,
-                    content.video_frame_interval,
-                    content.video_max_frames,
-                    content.thumbnail_size,
-                )
-                times, pictures = [t for t, _ in extracted], [p for _, p in extracted]
-            frames = [LoadedImage(p, shown, self.clip.preprocess(p)) for p in pictures]
-            return LoadedVideo(frames, times)
-        except Exception as exc:
-            return describe_exception(exc)
-
-    def infer(self, items: list[LoadedImage]) -> list[dict[str, Any]]:
-        import numpy as np
-        import torch
-
-        started = time.perf_counter()
-        embeddings = self.clip.embed(torch.stack([item.clip_pixels for item in items]))
-        scenes = self.clip.scenes(embeddings, self.phase.settings.clip.top_k)
-        middle = time.perf_counter()
-        detections = self.yolo.detect([i.image for i in items], [i.original for i in items])
-        self.clip_seconds += middle - started
-        self.yolo_seconds += time.perf_counter() - middle
-        vectors = embeddings.cpu().numpy().astype(np.float16)
-        return [
-            {
-                "top_scene": scene[0][0],
-                "scenes": scene,
-                "objects": [d.as_dict() for d in found],
-                "object_counts": dict(Counter(d.label for d in found).most_common()),
-                "ml_random_weights": self.random_weights,
-                "embedding": vector.tobytes(),
-            }
-            for scene, found, vector in zip(scenes, detections, vectors, strict=True)
-        ]
-
-    def timings(self) -> dict[str, float]:
-        return {
-            "clip_seconds": round(self.clip_seconds, 2),
-            "yolo_seconds": round(self.yolo_seconds, 2),
-        }
-
-    def release_memory(self) -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()

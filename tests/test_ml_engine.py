@@ -1,0 +1,313 @@
+"""The staged ML engine, run in this process so its boundaries can be watched: stored
+thumbnails reach it through the catalog (the originals are never opened), a failure stays
+with its file, a backend that fails gives way to the next, ultralytics' patch of Pillow is
+undone, and CLIP's text tower is built only for texts not yet cached.
+
+Random weights throughout (the only ones available here). Replaced, and said so at each
+place: the CPU's bfloat16 feature and torch_tensorrt (hardware and libraries this machine
+lacks), and, to inject failures, the models' forward passes."""
+
+import builtins
+import json
+import os
+import sys
+import types
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imagegen import textured_photo
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+pytest.importorskip("ultralytics")
+
+from photoanalyzer import pipeline  # noqa: E402
+from photoanalyzer.catalog import Catalog  # noqa: E402
+from photoanalyzer.config import load_config, validate  # noqa: E402
+from photoanalyzer.phases import PHASE_ORDER, PhaseContext, build_phases  # noqa: E402
+
+LABELS = ["a beach", "a forest", "a city street", "food"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """One model cache for the module: random weights and text embeddings are made once."""
+    return tmp_path_factory.mktemp("models")
+
+
+def config_for(folder: Path, models: Path, labels=LABELS, **ml):
+    extra = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in ml.items())
+    path = folder / f"config-{len(labels)}-{len(list(folder.glob('config-*')))}.yaml"
+    path.write_text(
+        f"ml:\n  models_dir: {models}\n  batch_size: 2\n{extra}"
+        f"  clip:\n    pretrained: random\n    top_k: 2\n    labels: {json.dumps(labels)}\n"
+        f"  yolo:\n    weights: random\n    confidence: 0.0\n"
+    )
+    return validate(load_config(path), PHASE_ORDER)
+
+
+def index(roots, config, db: Path, phases=PHASE_ORDER) -> pipeline.RunReport:
+    context = PhaseContext(config, db.with_name("thumbnails"), Path(config.ml.models_dir))
+    catalog = Catalog(db)
+    try:
+        return pipeline.run([str(r) for r in roots], build_phases(phases, context), catalog, config)
+    finally:
+        catalog.close()
+
+
+def ml_report(report: pipeline.RunReport) -> pipeline.PhaseReport:
+    return next(phase for phase in report.phases if phase.name == "ml")
+
+
+def rows(db: Path) -> dict[str, dict]:
+    catalog = Catalog(db)
+    try:
+        return {row["path"]: row for row in catalog.export_rows()}
+    finally:
+        catalog.close()
+
+
+def photos(folder: Path, count: int, size=(900, 600)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        path = folder / f"photo{seed}.jpg"
+        textured_photo(size, seed=seed).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def test_moved_file_then_new_prompts_reads_stored_thumbnails_never_the_originals(
+    tmp_path, models, monkeypatch
+):
+    library = tmp_path / "library"
+    photos(library / "2023", 3)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    textured_photo((900, 600), seed=7).save(library / "2023" / "turned.jpg", exif=exif.tobytes())
+    db = tmp_path / "catalog.db"
+    index([library], config_for(tmp_path, models), db)
+    (library / "2023").rename(library / "2024")
+    moved = index([library], config_for(tmp_path, models), db)
+    assert moved.sync.moved == 4 and ml_report(moved).processed == 0
+
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def watching_open(file, *args, **kwargs):  # the file-open boundary
+        if isinstance(file, (str, os.PathLike)):
+            opened.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", watching_open)
+    rerun = index([library], config_for(tmp_path, models, labels=[*LABELS, "snow"]), db)
+    monkeypatch.undo()
+
+    assert ml_report(rerun).processed == 4 and ml_report(rerun).errors == 0
+    assert not [path for path in opened if path.startswith(str(library))]
+    thumbnails = str(tmp_path / "thumbnails")
+    assert len([path for path in opened if path.startswith(thumbnails)]) == 4
+    found = rows(db)
+    turned = found[str(library / "2024" / "turned.jpg")]
+    assert turned["top_scene"] in [*LABELS, "snow"]
+    for box in (found["box"] for found in turned["objects"]):
+        # boxes in the upright original's pixels: portrait, 600 wide and 900 high
+        assert 0 <= box[0] <= box[2] <= 600 and 0 <= box[1] <= box[3] <= 900
+
+
+def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
+    tmp_path, models, monkeypatch
+):
+    from photoanalyzer.ml.yolo_objects import YoloDetector
+
+    library = tmp_path / "library"
+    photos(library, 4)
+    textured_photo((333, 555), seed=5).save(library / "poison.jpg", quality=90)
+    real_forward = YoloDetector.forward
+
+    def forward(self, items):  # the model boundary: this picture makes inference raise
+        if any(item.picture_size == (333, 555) for item in items):
+            raise RuntimeError("injected: the model rejects this picture")
+        return real_forward(self, items)
+
+    monkeypatch.setattr(YoloDetector, "forward", forward)
+    db = tmp_path / "catalog.db"
+    report = index([library], config_for(tmp_path, models), db)
+    ml = ml_report(report)
+    assert ml.failure is None and ml.processed == 5 and ml.errors == 1
+    found = rows(db)
+    assert "injected: the model rejects" in found[str(library / "poison.jpg")]["errors"]["ml"]
+    for path in sorted(library.glob("photo*.jpg")):  # before and after it, same batch or not
+        assert found[str(path)]["top_scene"] in LABELS and found[str(path)]["errors"] == {}
+    catalog = Catalog(db)
+    assert catalog.recent_runs(1)[0]["status"] == "completed"
+    catalog.close()
+
+
+def test_after_an_ml_run_pillow_open_is_pillows_own(tmp_path, models):
+    import ultralytics.utils.patches as patches
+
+    library = tmp_path / "library"
+    photos(library, 1)
+    report = index([library], config_for(tmp_path, models), tmp_path / "c.db")
+    assert ml_report(report).processed == 1
+    assert Image.open is patches._image_open and Image.open.__module__ == "PIL.Image"
+
+
+def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(
+    tmp_path, models, monkeypatch
+):
+    from photoanalyzer.ml import backends
+    from photoanalyzer.ml.predictor import Predictor
+
+    real = backends.real_probes
+
+    def probes_with_bf16():  # the CPU feature boundary: pretend this CPU has bfloat16
+        return replace(real(), cpu_has_bf16=lambda: True, bf16_agrees=lambda: (True, "ok"))
+
+    monkeypatch.setattr(backends, "real_probes", probes_with_bf16)
+    real_infer = Predictor.infer
+
+    def infer(self, batch):  # the model boundary: every batch fails on cpu-bf16
+        if self.backend.name == "cpu-bf16":
+            raise RuntimeError("simulated kernel failure")
+        return real_infer(self, batch)
+
+    monkeypatch.setattr(Predictor, "infer", infer)
+    library = tmp_path / "library"
+    photos(library, 3)
+    report = index([library], config_for(tmp_path, models), tmp_path / "c.db", ("ml",))
+    ml = ml_report(report)
+    assert ml.failure is None and ml.errors == 0 and ml.processed == 3
+    assert ml.details["backend"]["name"] == "cpu-fp32"
+    assert ml.details["fallback"]["from"] == "cpu-bf16"
+    assert "simulated kernel failure" in ml.details["backend"]["skipped"]["cpu-bf16"]
+
+
+def test_a_backend_whose_models_fail_to_build_gives_way_to_the_next(monkeypatch, tmp_path):
+    """Simulated: no GPU or TensorRT exists here. The predictor's construction is the
+    boundary: it fails on the tensorrt backend as a failed engine build would."""
+    from photoanalyzer.ml import predictor
+    from photoanalyzer.ml.backends import Probes, select_backend
+    from photoanalyzer.ml.predictor import StageClock
+    from photoanalyzer.phases.ml import _Models
+
+    built = []
+
+    class FakePredictor:
+        def __init__(self, clip, yolo, backend, settings, cache, startup):
+            if backend.spec.tensorrt:
+                raise RuntimeError("TensorRT engine build failed: unsupported op")
+            built.append(backend)
+
+    gpu = Probes(
+        cuda_available=lambda: True,
+        cuda_device_name=lambda: "Simulated GPU",
+        import_tensorrt=lambda: object(),
+        cpu_has_bf16=lambda: False,
+        bf16_agrees=lambda: (True, "ok"),
+    )
+    monkeypatch.setattr(predictor, "Predictor", FakePredictor)
+    details: dict = {}
+    phase = types.SimpleNamespace(settings=None, models_dir=str(tmp_path))
+    _Models(phase, None, None, StageClock()).build(select_backend("auto", gpu), details)
+    (chosen,) = built
+    assert chosen.name == "cuda-amp-fp16"
+    assert "TensorRT engine build failed" in details["backend"]["skipped"]["tensorrt"]
+
+
+def test_unknown_backend_names_are_refused_with_the_registry(cli, tmp_path):
+    from photoanalyzer.ml.backends import CHOICES, REGISTRY
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    given = cli(
+        "run", str(library), "--db", str(tmp_path / "c.db"), "--backend", "tpu", check=False
+    )
+    assert given.returncode == 2
+    assert "unknown backend 'tpu'" in given.stderr
+    assert all(name in given.stderr for name in CHOICES)
+    config = tmp_path / "c.yaml"
+    config.write_text("ml:\n  backend: gpu-fast\n")
+    configured = cli("run", str(library), "--config", str(config), check=False)
+    assert configured.returncode == 1 and "unknown backend 'gpu-fast'" in configured.stderr
+    assert all(name in configured.stderr for name in CHOICES)
+    assert all(name in cli("run", "--help").stdout for name in REGISTRY)
+
+
+def test_text_tower_is_built_only_for_texts_not_yet_cached(tmp_path, monkeypatch):
+    import open_clip
+
+    from photoanalyzer.ml.backends import select_backend
+    from photoanalyzer.ml.clip_scenes import ClipModel
+    from photoanalyzer.ml.weights import resolve_clip
+
+    builds = []
+    real_create = open_clip.create_model
+
+    def counting_create(name, *args, **kwargs):  # the open_clip boundary
+        if kwargs.get("device") != "meta":  # a skeleton on `meta` has no weights: not a build
+            builds.append(name)
+        return real_create(name, *args, **kwargs)
+
+    monkeypatch.setattr(open_clip, "create_model", counting_create)
+    weights = resolve_clip("ViT-B-32", "random", tmp_path, offline=True)
+    backend = select_backend("cpu-fp32")
+    templates = ["a photo of {}."]
+    cold = ClipModel(weights, backend, tmp_path / "clip")
+    first = cold.label_embeddings(LABELS, templates)
+    assert builds == ["ViT-B-32"]  # the random weights are made once, text tower with them
+    warm = ClipModel(weights, backend, tmp_path / "clip")
+    again = warm.label_embeddings(LABELS, templates)
+    assert builds == ["ViT-B-32"]  # image tower from the cache, labels from the text cache
+    assert torch.allclose(first, again)
+    warm.label_embeddings([*LABELS, "snow"], templates)
+    assert builds == ["ViT-B-32", "ViT-B-32"]  # a new prompt: the text tower is built
+    query = warm.encode_text(["a dog on a beach"])
+    assert query.shape == (1, first.shape[1])
+    assert builds == ["ViT-B-32", "ViT-B-32"]  # built once per ClipModel, then reused
+
+
+def test_tensorrt_engines_are_cached_per_gpu_weights_precision_and_batch_profile(
+    tmp_path, monkeypatch
+):
+    """Simulated: torch_tensorrt cannot compile without a GPU, so a stand-in records the
+    compile calls at that boundary. What is tested is the engine cache around it."""
+    from photoanalyzer.ml.backends import Probes, select_backend
+    from photoanalyzer.ml.tensorrt import EngineRecipe, engine_for
+
+    compiled = []
+
+    def compile_(module, **kwargs):
+        compiled.append(kwargs["inputs"][0]["max_shape"])
+        return module
+
+    fake = types.SimpleNamespace(
+        Input=lambda **shape: shape,
+        compile=compile_,
+        save=lambda module, path, **kwargs: Path(path).write_bytes(b"engine"),
+        load=lambda path: types.SimpleNamespace(module=lambda: ("engine from", path)),
+    )
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", fake)
+    gpu = Probes(
+        cuda_available=lambda: True,
+        cuda_device_name=lambda: "Simulated GPU",
+        import_tensorrt=lambda: fake,
+        cpu_has_bf16=lambda: False,
+        bf16_agrees=lambda: (True, "ok"),
+    )
+    backend = select_backend("auto", gpu, engine_dir=tmp_path / "engines", max_batch=16)
+    assert backend.name == "tensorrt"
+    recipe = EngineRecipe("clip-visual", "ViT-B-32:weights-a", (3, 224, 224))
+    module = torch.nn.Linear(4, 4)
+    first = engine_for(module, recipe, backend)
+    assert compiled == [(16, 3, 224, 224)] and first[0] == "engine from"
+    assert engine_for(module, recipe, backend) == first and len(compiled) == 1  # cached
+    engine_for(module, recipe, replace(backend, max_batch=32))  # a larger batch: new profile
+    assert compiled[-1] == (32, 3, 224, 224)
+    engine_for(module, replace(recipe, weights_id="ViT-B-32:weights-b"), backend)
+    assert len(compiled) == 3
+    assert not list((tmp_path / "engines").rglob("*.part"))
