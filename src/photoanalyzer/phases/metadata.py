@@ -22,7 +22,12 @@ from photoanalyzer.filetypes import (
     sniff,
 )
 from photoanalyzer.imaging import ensure_heif_support
-from photoanalyzer.phases.base import EMPTY_FILE, Outcome, describe_exception
+from photoanalyzer.phases.base import (
+    EMPTY_FILE,
+    Outcome,
+    describe_exception,
+    is_environment_error,
+)
 
 # exifread logs every oddity of every file at WARNING; the phase reports problems itself.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -80,6 +85,8 @@ def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
     try:
         tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises plain IndexError, ValueError ... on bad files
+        if is_environment_error(exc):
+            raise  # a read error is not a fact about the file: analyze_safely keeps it pending
         return {}, describe_exception(exc)
     raw: exif.RawTags = {}
     for key, tag in tags.items():
@@ -108,6 +115,8 @@ def _pillow_facts(
             f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
         )
     except Exception as exc:
+        if is_environment_error(exc):
+            raise  # as above: the file stays pending
         return None, {}, describe_exception(exc)
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
