@@ -186,3 +186,18 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("photoanalyze")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("photoanalyze ")
+
+
+def test_overlapping_arguments_index_every_file_once(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    db = str(tmp_path / "c.db")
+    beach = library / "2023" / "beach.jpg"
+    # A folder before its parent, a file inside a given folder, the same root twice.
+    args = [str(library / "2023"), str(library), str(beach), str(library), f"{library}/./2023"]
+    result = cli("run", *args, "--db", db, "--phases", "metadata", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Scanned 4 files in 3 folders" in result.stdout  # lib/./2023 is lib/2023
+    assert len(cli.export(Path(db))) == 4
+    again = cli("run", *args, "--db", db, "--phases", "metadata").stdout
+    assert "0 new, 0 changed, 0 moved, 0 now missing" in again

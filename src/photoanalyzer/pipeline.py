@@ -72,7 +72,7 @@ def run(
 ) -> RunReport:
     """Index `roots` into `catalog` with `phases`. A KeyboardInterrupt propagates after the
     finished part of the current batch is stored and the run is recorded as interrupted."""
-    roots = [os.path.abspath(root) for root in roots]
+    roots = list(dict.fromkeys(os.path.abspath(root) for root in roots))  # each root once
     run_id = catalog.start_run(roots, [phase.name for phase in phases])
     status = "interrupted"
     try:
