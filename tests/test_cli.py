@@ -201,3 +201,20 @@ def test_overlapping_arguments_index_every_file_once(cli, tmp_path):
     assert len(cli.export(Path(db))) == 4
     again = cli("run", *args, "--db", db, "--phases", "metadata").stdout
     assert "0 new, 0 changed, 0 moved, 0 now missing" in again
+
+
+def test_reading_commands_refuse_a_catalog_that_does_not_exist(cli, tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    for db in (folder / "typo.db", folder / "no-such-folder" / "typo.db"):
+        for command in (["status"], ["status", "--json"], ["export"], ["duplicates"]):
+            result = cli(*command, "--db", str(db), check=False)
+            assert result.returncode == 1, (command, result.stderr)
+            assert result.stderr == (
+                f"photoanalyze: error: no catalog at {db}: run `photoanalyze run FOLDER` first\n"
+            )
+            assert result.stdout == ""
+    assert list(folder.iterdir()) == []  # no catalog, -wal, -shm, thumbnails or folder
+    # Without --db, the default catalog is not created either.
+    assert cli("status", check=False).returncode == 1
+    assert not (cli.home / "data").exists()

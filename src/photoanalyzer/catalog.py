@@ -222,13 +222,16 @@ class PendingFile:
 
 
 class Catalog:
-    """An open catalog file. Create with Catalog(path); it is migrated on opening."""
+    """An open catalog file, migrated on opening. Catalog(path) creates it where it does not
+    exist (what `run` wants); Catalog(path, create=False) refuses, so that a mistyped --db
+    given to a reading command is an error, not a new empty catalog."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise CatalogError(f"no catalog at {self.path}: run `photoanalyze run FOLDER` first")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db = self._connect(create)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -242,6 +245,14 @@ class Catalog:
             phase: [c for c in self._table_columns(table) if c != "file_id"]
             for phase, table in RESULT_TABLES.items()
         }
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # mode=rw never creates the file, even if it vanished since the check above.
+        uri = f"{self.path.absolute().as_uri()}?mode=rw"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
 
     def close(self) -> None:
         self._db.close()

@@ -563,10 +563,11 @@ def _load_config(path: Path | None):
 
 
 def _open_catalog(db: Path | None, cfg):
+    """The existing catalog, for the commands that only read one: only `run` creates one."""
     from photoanalyzer.catalog import Catalog
     from photoanalyzer.config import resolve_catalog_path
 
-    return Catalog(resolve_catalog_path(db, cfg))
+    return Catalog(resolve_catalog_path(db, cfg), create=False)
 
 
 # Fatal errors, most specific first: the exit code and the prefix of the one-line message.
