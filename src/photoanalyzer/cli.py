@@ -237,7 +237,8 @@ def export(
         ExportFormat,
         typer.Option(
             "--format",
-            help="jsonl: one JSON object per line; csv: a header row, errors as JSON text.",
+            help="jsonl: one JSON object per line; csv: a header row, lists and mappings "
+            "(dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
         ),
     ] = ExportFormat.jsonl,
     out: Annotated[
