@@ -218,3 +218,27 @@ def test_reading_commands_refuse_a_catalog_that_does_not_exist(cli, tmp_path):
     # Without --db, the default catalog is not created either.
     assert cli("status", check=False).returncode == 1
     assert not (cli.home / "data").exists()
+
+
+def test_quiet_run_over_noisy_broken_files_prints_only_the_summary(cli, tmp_path):
+    from imagegen import write_broken_fax_tiff
+
+    # One file is decoded in the calling process; three go through worker processes.
+    for count in (1, 3):
+        library = tmp_path / f"lib{count}"
+        for i in range(count):
+            write_broken_fax_tiff(library / f"fax{i}.tif", seed=i)
+        db = str(tmp_path / f"c{count}.db")
+        result = cli("run", str(library), "--db", db, "--quiet", *NO_ML)
+        assert result.stderr == ""
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith(f"Scanned {count} files") and lines[-1] == f"Catalog: {db}"
+        assert all(line.startswith("  ") for line in lines[1:-1]), lines  # the phase lines
+    # The noise is real: libtiff does complain about these files.
+    decode = "import sys; from PIL import Image; Image.open(sys.argv[1]).load()"
+    probe = subprocess.run(
+        [sys.executable, "-c", decode, str(tmp_path / "lib1" / "fax0.tif")],
+        capture_output=True,
+        text=True,
+    )
+    assert "Bad code word" in probe.stderr

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter
@@ -181,7 +182,9 @@ def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
     workers = phase.workers or os.cpu_count() or 1
     if workers <= 1 or len(paths) < phase.min_files_for_workers:
         for path in paths:
-            yield analyze_safely(phase, path)
+            with native_stderr_silenced():  # not around the yield: the progress bar draws there
+                outcome = analyze_safely(phase, path)
+            yield outcome
         return
     chunksize = max(1, min(64, len(paths) // (workers * 8)))
     done = 0
@@ -221,6 +224,31 @@ def _init_worker() -> None:
     # what is done and stop the workers in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    # Workers only decode; the parent owns the terminal (summary, progress bars). Outcomes
+    # and crashes come back through the pool, so nothing a worker could print is needed.
+    _stderr_to_devnull()
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while the calling process decodes, then back.
+    libtiff ("Fax3Decode2D: Bad code word") and libjpeg ("Bogus marker length") write their
+    warnings to fd 2 from C, past sys.stderr and warning filters, hundreds of lines for one
+    bad file, which cron would mail. The file's outcome says what matters."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        _stderr_to_devnull()
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _stderr_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _die_with_parent() -> None:
