@@ -220,9 +220,13 @@ def _isolated(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group; only the parent handles it, so that it can store
-    # what is done and stop the workers in order.
+    # Ctrl-C reaches the whole process group, and so does SIGTERM from `timeout`, systemd or a
+    # scheduler; only the parent handles them, so that it can store what is done and stop the
+    # workers in order. A worker that died of SIGTERM would break the pool, and the files in
+    # flight would be recorded as crashing their reader; one that inherited the parent's
+    # handler would hand an interruption back as its result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
     # Workers only decode; the parent owns the terminal (summary, progress bars). Outcomes
     # and crashes come back through the pool, so nothing a worker could print is needed.
