@@ -68,6 +68,8 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "rotation",
         "has_audio",
         "bitrate",
+        "taken_at_offset",
+        "taken_at_utc",
         "thumbnail",
         "sharpness",
         "tenengrad",
@@ -89,7 +91,12 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "ml_random_weights",
         "errors",
     ]
-    assert beach["taken_at"] == "2023-07-14T18:30:05+02:00" and beach["errors"] == {}
+    assert (beach["taken_at"], beach["taken_at_offset"], beach["taken_at_utc"]) == (
+        "2023-07-14T18:30:05",
+        "+02:00",
+        "2023-07-14T16:30:05Z",
+    )
+    assert beach["errors"] == {}
     assert rows[str(library / "2023" / "café ☕.jpg")]["gps_lon"] < 0
     assert rows[str(library / "broken" / "empty.jpg")]["errors"] == {
         "metadata": "empty file (0 bytes)",

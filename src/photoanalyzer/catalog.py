@@ -162,6 +162,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (file_id, frame)
     ) WITHOUT ROWID;
     """,
+    """
+    -- taken_at held naive local time for photos without an offset and an aware time for the
+    -- rest, which neither means one thing nor sorts. Now: taken_at is always the naive local
+    -- wall-clock time, the offset has its own column, and the UTC instant is derived where the
+    -- offset is known. Existing rows are split here, so no row keeps the old meaning until the
+    -- files are read again (metadata-2 re-reads them for the OffsetTime fallback).
+    ALTER TABLE metadata ADD COLUMN taken_at_offset TEXT;
+    ALTER TABLE metadata ADD COLUMN taken_at_utc TEXT;
+    UPDATE metadata
+        SET taken_at_offset = substr(taken_at, 20), taken_at = substr(taken_at, 1, 19)
+        WHERE length(taken_at) = 25 AND substr(taken_at, 20, 1) IN ('+', '-');
+    UPDATE metadata
+        SET taken_at_utc = strftime('%Y-%m-%dT%H:%M:%SZ', taken_at || taken_at_offset)
+        WHERE taken_at_offset IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -247,9 +247,10 @@ def export(
 ) -> None:
     """Write every file in the catalog with its fields, one record per file.
 
-    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at,
-    subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
-    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
+    (local time, naive), taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make,
+    exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
+    for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
     blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
     contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,

@@ -44,7 +44,9 @@ _EXIF_IFD_POINTER, _GPS_IFD_POINTER = 0x8769, 0x8825
 class MetadataPhase:
     workers: int = 0
     name: str = "metadata"
-    version: str = "metadata-1"
+    # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
+    # else OffsetTime) and taken_at_utc beside it.
+    version: str = "metadata-2"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
