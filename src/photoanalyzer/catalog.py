@@ -598,14 +598,18 @@ class Catalog:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
         return ["path", "kind", "file_size", *phase_fields, "errors"]
 
-    def near_duplicate_candidates(self) -> list[tuple[int, str, str, float, int]]:
-        """(file_id, path, phash, sharpness, pixels) of present photos with a content result."""
-        return self._db.execute(
-            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0),"
-            " COALESCE(m.width * m.height, 0) FROM files f JOIN content c ON c.file_id = f.id"
+    def near_duplicate_candidates(self) -> list[tuple]:
+        """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
+        a camera, has GPS) of present files with a content result: what the pick weighs."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
+            " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL"
+            " FROM files f JOIN content c ON c.file_id = f.id"
             " LEFT JOIN metadata m ON m.file_id = f.id"
             " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
-        ).fetchall()
+        )
+        return [(*row[:7], *map(bool, row[7:])) for row in rows]
 
     def file_counts(self) -> dict[str, dict[str, int]]:
         """kind -> {"present": n, "missing": n}."""

@@ -320,8 +320,10 @@ def duplicates(
     ] = None,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
-    bursts) found by their perceptual hashes, each with the pick: the sharpest, then the
-    largest. Needs the content phase; nothing is deleted or moved.
+    bursts) found by their perceptual hashes, each with the pick and why it won: the largest
+    picture; among pictures of about that size (bursts), a clearly sharper one; then richer
+    metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
+    nothing is deleted or moved.
     """
     from photoanalyzer import neardup, report
 
@@ -332,8 +334,8 @@ def duplicates(
     catalog = _open_catalog(db, cfg)
     try:
         candidates = [
-            neardup.Candidate(file_id, path, int(phash, 16), sharpness, pixels)
-            for file_id, path, phash, sharpness, pixels in catalog.near_duplicate_candidates()
+            neardup.Candidate(file_id, path, int(phash, 16), *facts)
+            for file_id, path, phash, *facts in catalog.near_duplicate_candidates()
         ]
     finally:
         catalog.close()
