@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--distance", type=int, default=8)
     args = parser.parse_args()
     hashes, planted = planted_library(args.photos, args.groups, args.distance)
-    candidates = [Candidate(i, f"/library/{i:06}.jpg", h, 1.0, 1) for i, h in enumerate(hashes)]
+    candidates = [Candidate(i, f"/library/{i:06}.jpg", h, 1.0) for i, h in enumerate(hashes)]
     started = time.perf_counter()
     groups = find_groups(candidates, args.distance)
     seconds = time.perf_counter() - started

@@ -88,3 +88,25 @@ def textured_photo(size: tuple[int, int] = (800, 600), seed: int = 0) -> Image.I
     for x in range(0, width // 4, 6):  # fine stripes in the top-left corner only
         draw.line([(x, 0), (x, height // 4)], fill=(250, 250, 250), width=2)
     return image
+
+
+def write_broken_fax_tiff(path: Path, seed: int = 0) -> Path:
+    """A CCITT Group 3 fax TIFF with scrambled strip data. It still decodes (to garbage), and
+    libtiff writes a "Fax3Decode1D: Bad code word" line to fd 2 for every bad line."""
+    import random
+
+    from PIL import ImageDraw
+
+    rnd = random.Random(seed)
+    image = Image.new("1", (800, 600), 1)
+    draw = ImageDraw.Draw(image)
+    for _ in range(200):
+        x, y = rnd.randrange(800), rnd.randrange(600)
+        draw.rectangle([x, y, x + rnd.randrange(40), y + rnd.randrange(10)], fill=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, compression="group3")
+    data = bytearray(path.read_bytes())
+    for i in range(200, len(data) - 400, 7):  # the strip; Pillow writes the IFD after it
+        data[i] = rnd.randrange(256)
+    path.write_bytes(bytes(data))
+    return path

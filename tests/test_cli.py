@@ -68,6 +68,8 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "rotation",
         "has_audio",
         "bitrate",
+        "taken_at_offset",
+        "taken_at_utc",
         "thumbnail",
         "sharpness",
         "tenengrad",
@@ -89,7 +91,12 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "ml_random_weights",
         "errors",
     ]
-    assert beach["taken_at"] == "2023-07-14T18:30:05+02:00" and beach["errors"] == {}
+    assert (beach["taken_at"], beach["taken_at_offset"], beach["taken_at_utc"]) == (
+        "2023-07-14T18:30:05",
+        "+02:00",
+        "2023-07-14T16:30:05Z",
+    )
+    assert beach["errors"] == {}
     assert rows[str(library / "2023" / "café ☕.jpg")]["gps_lon"] < 0
     assert rows[str(library / "broken" / "empty.jpg")]["errors"] == {
         "metadata": "empty file (0 bytes)",
@@ -186,3 +193,59 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("photoanalyze")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("photoanalyze ")
+
+
+def test_overlapping_arguments_index_every_file_once(cli, tmp_path):
+    library = make_library(tmp_path / "lib")
+    db = str(tmp_path / "c.db")
+    beach = library / "2023" / "beach.jpg"
+    # A folder before its parent, a file inside a given folder, the same root twice.
+    args = [str(library / "2023"), str(library), str(beach), str(library), f"{library}/./2023"]
+    result = cli("run", *args, "--db", db, "--phases", "metadata", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Scanned 4 files in 3 folders" in result.stdout  # lib/./2023 is lib/2023
+    assert len(cli.export(Path(db))) == 4
+    again = cli("run", *args, "--db", db, "--phases", "metadata").stdout
+    assert "0 new, 0 changed, 0 moved, 0 now missing" in again
+
+
+def test_reading_commands_refuse_a_catalog_that_does_not_exist(cli, tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    for db in (folder / "typo.db", folder / "no-such-folder" / "typo.db"):
+        for command in (["status"], ["status", "--json"], ["export"], ["duplicates"]):
+            result = cli(*command, "--db", str(db), check=False)
+            assert result.returncode == 1, (command, result.stderr)
+            assert result.stderr == (
+                f"photoanalyze: error: no catalog at {db}: run `photoanalyze run FOLDER` first\n"
+            )
+            assert result.stdout == ""
+    assert list(folder.iterdir()) == []  # no catalog, -wal, -shm, thumbnails or folder
+    # Without --db, the default catalog is not created either.
+    assert cli("status", check=False).returncode == 1
+    assert not (cli.home / "data").exists()
+
+
+def test_quiet_run_over_noisy_broken_files_prints_only_the_summary(cli, tmp_path):
+    from imagegen import write_broken_fax_tiff
+
+    # One file is decoded in the calling process; three go through worker processes.
+    for count in (1, 3):
+        library = tmp_path / f"lib{count}"
+        for i in range(count):
+            write_broken_fax_tiff(library / f"fax{i}.tif", seed=i)
+        db = str(tmp_path / f"c{count}.db")
+        result = cli("run", str(library), "--db", db, "--quiet", *NO_ML)
+        assert result.stderr == ""
+        lines = result.stdout.splitlines()
+        assert lines[0].startswith(f"Scanned {count} files") and lines[-1] == f"Catalog: {db}"
+        assert all(line.startswith("  ") for line in lines[1:-1]), lines  # the phase lines
+    # The noise is real: libtiff does complain about these files.
+    decode = "import sys; from PIL import Image; Image.open(sys.argv[1]).load()"
+    probe = subprocess.run(
+        [sys.executable, "-c", decode, str(tmp_path / "lib1" / "fax0.tif")],
+        capture_output=True,
+        text=True,
+    )
+    assert "Bad code word" in probe.stderr

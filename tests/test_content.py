@@ -216,7 +216,7 @@ def test_resized_reencoded_copy_is_a_near_duplicate_and_another_photo_is_not(tmp
     }
     records = {name: analyze(tmp_path, path) for name, path in paths.items()}
     candidates = [
-        Candidate(i, name, int(r["phash"], 16), r["sharpness"], 1)
+        Candidate(i, name, int(r["phash"], 16), r["sharpness"])
         for i, (name, r) in enumerate(records.items())
     ]
     groups = find_groups(candidates, SETTINGS.near_duplicate_distance)

@@ -45,12 +45,12 @@ def expected_fields(ref: dict) -> dict:
         "gps_lon": ref["gps_lon"],
         "gps_alt": ref["gps_alt"],
         "taken_at": None,
+        # Only where OffsetTimeOriginal exists (the reference does not list OffsetTime).
+        "taken_at_offset": ref["offset_time_original"],
     }
     if ref["datetime_original"]:
         stamp = ref["datetime_original"]
-        fields["taken_at"] = (
-            stamp[:10].replace(":", "-") + "T" + stamp[11:] + (ref["offset_time_original"] or "")
-        )
+        fields["taken_at"] = stamp[:10].replace(":", "-") + "T" + stamp[11:]  # naive local
     return fields
 
 

@@ -58,22 +58,48 @@ def test_zero_over_zero_rationals_become_none():
     "stamp", ["0000:00:00 00:00:00", "    :  :     :  :  ", "", "2021:13:40 10:00:00"]
 )
 def test_invalid_capture_times_are_none(stamp):
-    assert exif.taken_at({(EXIF, exif.DATETIME_ORIGINAL): stamp}) is None
+    raw = {(EXIF, exif.DATETIME_ORIGINAL): stamp, (EXIF, exif.OFFSET_TIME_ORIGINAL): "+01:00"}
+    assert exif.capture_time(raw) == {
+        "taken_at": None,
+        "taken_at_offset": None,
+        "taken_at_utc": None,
+    }
 
 
-def test_capture_time_has_offset_only_when_offset_time_original_exists():
+def times(taken_at, offset=None, utc=None) -> dict:
+    return {"taken_at": taken_at, "taken_at_offset": offset, "taken_at_utc": utc}
+
+
+def test_capture_time_is_always_naive_local_time_with_the_offset_beside_it():
     raw = {(EXIF, exif.DATETIME_ORIGINAL): "2021:04:11 15:47:53"}
-    assert exif.taken_at(raw) == "2021-04-11T15:47:53"
+    assert exif.capture_time(raw) == times("2021-04-11T15:47:53")  # no offset: no UTC instant
     raw[(EXIF, exif.OFFSET_TIME_ORIGINAL)] = "-05:00"
-    assert exif.taken_at(raw) == "2021-04-11T15:47:53-05:00"
+    assert exif.capture_time(raw) == times("2021-04-11T15:47:53", "-05:00", "2021-04-11T20:47:53Z")
     raw[(EXIF, exif.OFFSET_TIME_ORIGINAL)] = "garbage"
-    assert exif.taken_at(raw) == "2021-04-11T15:47:53"
+    assert exif.capture_time(raw) == times("2021-04-11T15:47:53")
+
+
+def test_offset_time_is_the_fallback_for_the_zone():
+    raw = {
+        (EXIF, exif.DATETIME_ORIGINAL): "2021:04:11 23:30:00",
+        (EXIF, exif.OFFSET_TIME): "+09:30",
+    }
+    assert exif.capture_time(raw) == times("2021-04-11T23:30:00", "+09:30", "2021-04-11T14:00:00Z")
+    raw[(EXIF, exif.OFFSET_TIME_ORIGINAL)] = "-02:00"  # the original's own zone wins
+    assert exif.capture_time(raw)["taken_at_offset"] == "-02:00"
 
 
 def test_capture_time_falls_back_to_ifd0():
-    assert exif.taken_at({(IFD0, exif.DATETIME_ORIGINAL): "2008:05:04 16:47:24"}) == (
-        "2008-05-04T16:47:24"
-    )
+    raw = {(IFD0, exif.DATETIME_ORIGINAL): "2008:05:04 16:47:24"}
+    assert exif.capture_time(raw)["taken_at"] == "2008-05-04T16:47:24"
+
+
+def test_utc_instant_at_the_edge_of_the_calendar_is_none_not_a_crash():
+    raw = {
+        (EXIF, exif.DATETIME_ORIGINAL): "0001:01:01 00:30:00",
+        (EXIF, exif.OFFSET_TIME_ORIGINAL): "+01:00",
+    }
+    assert exif.capture_time(raw) == times("0001-01-01T00:30:00", "+01:00", None)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,9 @@ EXPECTED = {
     "width": 64,
     "height": 48,
     "orientation": 1,
-    "taken_at": "2023-07-14T18:30:05+02:00",
+    "taken_at": "2023-07-14T18:30:05",
+    "taken_at_offset": "+02:00",
+    "taken_at_utc": "2023-07-14T16:30:05Z",
     "subsec": "042",
     "make": "Testmaker",
     "model": "Model X 12",
@@ -70,7 +72,13 @@ def test_each_orientation(tmp_path: Path, orientation: int):
 
 def test_naive_time_without_offset(tmp_path: Path):
     path = write_photo(tmp_path / "n.jpg", full_spec(offset_time_original=None))
-    assert read_metadata(str(path)).record["taken_at"] == "2023-07-14T18:30:05"
+    record = read_metadata(str(path)).record
+    # The zone is unknown, so there is no UTC instant either; the local time is as recorded.
+    assert (record["taken_at"], record["taken_at_offset"], record["taken_at_utc"]) == (
+        "2023-07-14T18:30:05",
+        None,
+        None,
+    )
 
 
 def test_invalid_values_become_null_without_error(tmp_path: Path):
@@ -141,3 +149,26 @@ def test_a_huge_declared_size_is_reported_not_refused(tmp_path: Path):
     outcome = read_metadata(str(write_png_bomb(tmp_path / "bomb.png", side=30_000)))
     assert outcome.error is None
     assert (outcome.record["width"], outcome.record["height"]) == (30_000, 30_000)
+
+
+def test_a_truncated_heif_ipma_box_leaves_the_rotation_unknown(tmp_path: Path):
+    """An item-property-association box whose last entry claims more associations than the
+    box holds: the parser must say 'unknown' (None), never raise IndexError past its guard."""
+    import io
+    import struct
+
+    from photoanalyzer.filetypes import heif_rotation
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    try:
+        path = write_photo(tmp_path / "p.heic", full_spec(), fmt="HEIF")
+    except (OSError, KeyError, ValueError) as exc:  # a libheif build without an encoder
+        pytest.skip(f"pillow-heif cannot encode HEIC here: {exc}")
+    data = bytearray(path.read_bytes())
+    assert heif_rotation(io.BytesIO(bytes(data))) == 0
+    ipma = data.index(b"ipma") + 4  # body: version, flags, entry count, entries
+    version, count = data[ipma], struct.unpack_from(">I", data, ipma + 4)[0]
+    assert (version, count) == (0, 1)  # one entry: a 16-bit item id, then its count
+    data[ipma + 10] += 20  # associations the box does not hold: the box is cut short
+    assert heif_rotation(io.BytesIO(bytes(data))) is None

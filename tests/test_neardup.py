@@ -1,13 +1,14 @@
 """Near-duplicate grouping: the multi-index search against brute force, and the pick."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
-from imagegen import textured_photo
-from photoanalyzer.neardup import Candidate, find_groups, similar_pairs
+from imagegen import exif_of, full_spec, textured_photo
+from photoanalyzer.neardup import Candidate, find_groups, pick, similar_pairs
 
 
 def brute_force(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
@@ -42,19 +43,49 @@ def test_multi_index_search_finds_exactly_the_brute_force_pairs(max_distance):
     assert found  # the planted neighbours make the check meaningful
 
 
-def test_groups_are_linked_and_the_pick_is_the_sharpest_then_the_largest():
-    def c(i, phash, sharpness, pixels):
-        return Candidate(i, f"/p/{i}.jpg", phash, sharpness, pixels)
+def test_groups_are_linked_and_the_largest_picture_wins_even_when_less_sharp():
+    def c(i, phash, sharpness, side):
+        return Candidate(i, f"/p/{i}.jpg", phash, sharpness, side, side)
 
     candidates = [
-        c(0, 0b0000, 10.0, 100),
-        c(1, 0b0011, 50.0, 100),
-        c(2, 0b1111, 50.0, 400),
+        c(0, 0b0000, 10.0, 10),
+        c(1, 0b0011, 90.0, 10),  # a downscaled copy measures sharper: it must not win
+        c(2, 0b1111, 50.0, 20),
         c(3, 0xFFFF_0000_0000_0000, 1.0, 1),
     ]
     (group,) = find_groups(candidates, max_distance=2)  # 0-1 and 1-2 link 0 and 2 through 1
-    assert group.best.file_id == 2  # as sharp as 1, but larger
+    assert group.best.file_id == 2
+    assert group.reasons == ["largest picture (20x20 vs 10x10)"]
     assert [m.file_id for m in group.members] == [2, 0, 1]
+
+
+def ranked(*candidates: Candidate) -> tuple[int, list[str]]:
+    best, reasons = pick(list(candidates))
+    return best.file_id, reasons
+
+
+def test_the_pick_ladder_size_then_clear_sharpness_then_metadata_then_file_size():
+    def c(i, sharpness=100.0, width=4000, height=3000, size=1000, **facts):
+        return Candidate(i, f"/p/{i}.jpg", 0, sharpness, width, height, size, **facts)
+
+    # Within 5% of the largest is the same size: a 2% crop does not beat a sharper frame.
+    assert ranked(c(0, 100.0), c(1, 200.0, width=3920)) == (1, ["sharper (sharpness 200 vs 100)"])
+    # Sharpness decides only with a clear margin (20%); then metadata, then the file size.
+    assert ranked(c(0, 110.0), c(1, 100.0, has_gps=True)) == (1, ["has GPS"])
+    assert ranked(c(0, 110.0, has_time=True), c(1, 100.0, has_time=True, has_camera=True)) == (
+        1,
+        ["has camera"],
+    )
+    assert ranked(c(0, size=900), c(1, size=1200)) == (1, ["larger file (1,200 vs 900 bytes)"])
+    # Every rule that narrowed the field is named, in order.
+    assert ranked(c(0, width=2000, height=1500), c(1, 50.0), c(2, 150.0)) == (
+        2,
+        ["largest picture (4000x3000 vs 2000x1500)", "sharper (sharpness 150 vs 50)"],
+    )
+    assert ranked(c(5), c(4)) == (
+        4,
+        ["first by path (the copies are alike in size, sharpness and metadata)"],
+    )
 
 
 def test_duplicates_command_lists_groups_with_the_pick(cli, tmp_path):
@@ -79,5 +110,47 @@ def test_duplicates_command_lists_groups_with_the_pick(cli, tmp_path):
     assert "1 near-duplicate group" in text and f"* {library / 'original.jpg'}" in text
     refused = cli("duplicates", "--db", db, "--distance", "40", check=False)
     assert refused.returncode == 2 and "between 0 and 32" in refused.stderr
-    empty = cli("duplicates", "--db", str(tmp_path / "empty.db")).stdout
+    (tmp_path / "nothing").mkdir()
+    empty_db = str(tmp_path / "empty.db")
+    cli("run", str(tmp_path / "nothing"), "--db", empty_db, "--phases", "metadata,content")
+    empty = cli("duplicates", "--db", empty_db).stdout
     assert empty.startswith("No near-duplicates among 0 analyzed photos")
+
+
+def index_and_group(cli, library: Path, db: Path) -> tuple[list[dict], str]:
+    cli("run", str(library), "--db", str(db), "--quiet", "--phases", "metadata,content")
+    groups = json.loads(cli("duplicates", "--db", str(db), "--json").stdout)
+    return groups, cli("duplicates", "--db", str(db)).stdout
+
+
+def test_the_original_beats_its_downscaled_copy_that_measures_sharper(cli, tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    # A slightly soft 4 MP original, as lenses render; its 1 MP copy, downscaled, measures
+    # sharper because sharpness is measured on a reduced picture.
+    original = textured_photo((2400, 1800), seed=5).filter(ImageFilter.GaussianBlur(1.5))
+    original.save(library / "original.jpg", quality=92)
+    copy = original.resize((1200, 900), Image.Resampling.LANCZOS)
+    copy.save(library / "copy.jpg", quality=80)
+    (group,), text = index_and_group(cli, library, tmp_path / "c.db")
+    members = {Path(m["path"]).name: m for m in group["members"]}
+    assert members["copy.jpg"]["sharpness"] > members["original.jpg"]["sharpness"]  # the trap
+    assert group["pick"] == str(library / "original.jpg")
+    assert group["why"] == ["largest picture (2400x1800 vs 1200x900)"]
+    assert "pick: largest picture (2400x1800 vs 1200x900)" in text
+    assert f"* {library / 'original.jpg'}  (2400x1800, sharpness" in text
+
+
+def test_in_a_burst_of_equal_size_the_clearly_sharper_frame_wins(cli, tmp_path):
+    library = tmp_path / "lib"
+    sharp = textured_photo((1600, 1200), seed=8)
+    library.mkdir()
+    sharp.save(library / "IMG_0002.jpg", quality=90)
+    # The shaken frame carries GPS and is the larger file: sharpness still comes first.
+    blurred = sharp.filter(ImageFilter.GaussianBlur(3))
+    blurred.save(library / "IMG_0001.jpg", quality=100, exif=exif_of(full_spec()).tobytes())
+    (group,), text = index_and_group(cli, library, tmp_path / "c.db")
+    assert group["pick"] == str(library / "IMG_0002.jpg")
+    (reason,) = group["why"]
+    assert reason.startswith("sharper (sharpness ")
+    assert f"pick: {reason}" in text

@@ -141,7 +141,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(cli, tmp_path):
     assert "previous run (pid 999999999) ended without finishing" in result.stderr
 
 
-def start_run(cli, library: Path, db: Path, config: Path) -> subprocess.Popen:
+def start_run(cli, library: Path, db: Path, config: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -159,6 +159,7 @@ def start_run(cli, library: Path, db: Path, config: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 
@@ -289,3 +290,62 @@ def test_two_real_runs_at_once_the_second_exits_3(cli, tmp_path):
     assert second.returncode == 3 and f"pid {first.pid}" in second.stderr
     first.communicate(timeout=120)
     assert first.returncode == 0
+
+
+def test_sigterm_to_the_process_group_stops_cleanly_and_marks_no_file_failed(cli, tmp_path):
+    """What `timeout`, systemd and most schedulers do: SIGTERM to every process of the run,
+    its worker processes included, in the middle of the content phase."""
+    library = library_of(tmp_path / "lib", 40)
+    config = no_ml(tmp_path, commit_every=3)
+    db = tmp_path / "c.db"
+    process = start_run(cli, library, db, config, start_new_session=True)
+    wait_for_content_rows(db, 3, process)
+    os.killpg(process.pid, signal.SIGTERM)  # the run leads its own session and group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    with sqlite3.connect(db) as check:
+        failed = check.execute("SELECT * FROM phase_status WHERE error IS NOT NULL").fetchall()
+        done = check.execute("SELECT COUNT(*) FROM content").fetchone()[0]
+    assert failed == []  # no in-flight file taken for a crash
+    assert 0 < done < 40
+    rerun = cli("run", str(library), "--db", str(db), "--config", str(config))
+    assert f"content   {40 - done} processed, 0 errors" in rerun.stdout
+    status = json.loads(cli("status", "--db", str(db), "--json", "--config", str(config)).stdout)
+    assert status["phases"]["content"] == {"done": 40, "failed": 0, "pending": 0}
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (the run's worker processes), from /proc."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4, after "(comm)" and state
+            found.append(int(entry))
+    return found
+
+
+def test_sigterm_reaching_the_workers_first_leaves_the_stopping_to_the_parent(cli, tmp_path):
+    """A group-wide SIGTERM reaches the processes in no particular order. Workers that get it
+    first must not stop, die or hand back an interruption: only the parent stops the run,
+    so it can store what is finished and stop the workers in order."""
+    library = library_of(tmp_path / "lib", 40)
+    config = no_ml(tmp_path, commit_every=3)
+    db = tmp_path / "c.db"
+    process = start_run(cli, library, db, config, start_new_session=True)
+    before = wait_for_content_rows(db, 3, process)
+    workers = children_of(process.pid)
+    assert workers, "the content phase should be running in worker processes"
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
+    wait_for_content_rows(db, before + 6, process)  # fails if the run stopped
+    os.killpg(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT * FROM phase_status WHERE error IS NOT NULL").fetchall() == []
+    rerun = cli("run", str(library), "--db", str(db), "--config", str(config))
+    assert "0 errors" in rerun.stdout.split("content", 1)[1]

@@ -170,7 +170,7 @@ def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         index(catalog, tmp_path / "lib", phase=InterruptedPhase(workers=1))
     assert catalog.recent_runs()[0]["status"] == "interrupted"
-    assert catalog.phase_counts("metadata", "metadata-1", ["photo"]) == {
+    assert catalog.phase_counts("metadata", MetadataPhase().version, ["photo"]) == {
         "done": 2,
         "failed": 0,
         "pending": 3,
@@ -211,3 +211,37 @@ def test_a_file_that_kills_its_worker_is_an_error_and_the_rest_go_on(tmp_path, c
     found = rows(catalog)
     assert found["100-crash.jpg"]["errors"] == {"metadata": pipeline.WORKER_CRASH}
     assert all(found[f"{i:03}.jpg"]["iso"] == i + 1 for i in range(count))
+
+
+def test_migration_splits_aware_capture_times_into_local_time_and_offset(tmp_path):
+    """A catalog written before migration 7, when taken_at held aware times for some rows."""
+    from photoanalyzer.catalog import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:6], 1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute("INSERT INTO files VALUES (1, '/a.jpg', 'photo', 1, 1, 0, 1, 1, NULL, NULL)")
+    db.execute("INSERT INTO files VALUES (2, '/b.jpg', 'photo', 1, 1, 0, 1, 1, NULL, NULL)")
+    db.execute("INSERT INTO files VALUES (3, '/c.mov', 'video', 1, 1, 0, 1, 1, NULL, NULL)")
+    db.executemany(
+        "INSERT INTO metadata (file_id, taken_at) VALUES (?, ?)",
+        [
+            (1, "2021-04-11T15:47:53-05:00"),
+            (2, "2021-04-11T15:47:53"),
+            (3, "2024-01-02T03:04:05+00:00"),
+        ],
+    )
+    db.commit()
+    db.close()
+    catalog = Catalog(path)
+    found = {
+        r["path"]: (r["taken_at"], r["taken_at_offset"], r["taken_at_utc"])
+        for r in catalog.export_rows()
+    }
+    catalog.close()
+    assert found == {
+        "/a.jpg": ("2021-04-11T15:47:53", "-05:00", "2021-04-11T20:47:53Z"),
+        "/b.jpg": ("2021-04-11T15:47:53", None, None),
+        "/c.mov": ("2024-01-02T03:04:05", "+00:00", "2024-01-02T03:04:05Z"),
+    }

@@ -83,7 +83,12 @@ def test_iphone_style_mov_gives_every_field(tmp_path):
     assert record["rotation"] == 90  # shown portrait: turn 90 degrees clockwise (exiftool)
     assert record["duration"] == pytest.approx(2.0, abs=0.1)
     assert record["frame_rate"] == pytest.approx(10.0)
-    assert record["taken_at"] == "2023-07-14T18:30:05+02:00"  # Apple's local time and zone
+    # Apple's local time and zone
+    assert (record["taken_at"], record["taken_at_offset"], record["taken_at_utc"]) == (
+        "2023-07-14T18:30:05",
+        "+02:00",
+        "2023-07-14T16:30:05Z",
+    )
     assert (record["make"], record["model"]) == ("Apple", "iPhone 15")
     assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (48.8582, 2.2945, 35.0)
     assert record["has_audio"] is True and record["bitrate"] > 0
@@ -100,7 +105,12 @@ def test_android_style_mp4_with_utc_time_southern_location_and_no_audio(tmp_path
     record = read_metadata(str(path)).record
     assert record["file_type"] == "MP4" and record["rotation"] == 0
     assert record["duration"] == pytest.approx(3.0, abs=0.1)
-    assert record["taken_at"] == "2024-01-02T03:04:05+00:00"
+    # Only the UTC creation_time: the local time is unknown, so taken_at is the UTC wall time.
+    assert (record["taken_at"], record["taken_at_offset"], record["taken_at_utc"]) == (
+        "2024-01-02T03:04:05",
+        "+00:00",
+        "2024-01-02T03:04:05Z",
+    )
     assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (-33.8568, 151.2153, None)
     assert record["has_audio"] is False and record["make"] is None
 
@@ -151,10 +161,15 @@ def test_iso6709_and_creation_time_parsing():
     assert parse_iso6709("-22.9519-043.2105/") == (-22.9519, -43.2105, None)
     assert parse_iso6709("garbage") == (None, None, None)
     assert parse_iso6709("+95.0+010.0/") == (None, None, None)
-    assert creation_time({"creation_time": "1904-01-01T00:00:00.000000Z"}) is None
-    assert creation_time({"com.apple.quicktime.creationdate": "2020-02-29T23:59:59-0330"}) == (
-        "2020-02-29T23:59:59-03:30"
-    )
+    assert creation_time({"creation_time": "1904-01-01T00:00:00.000000Z"})["taken_at"] is None
+    assert creation_time({"com.apple.quicktime.creationdate": "2020-02-29T23:59:59-0330"}) == {
+        "taken_at": "2020-02-29T23:59:59",
+        "taken_at_offset": "-03:30",
+        "taken_at_utc": "2020-03-01T03:29:59Z",
+    }
+    # An impossible Apple date falls back to the UTC time instead of losing the record.
+    broken = {**IPHONE_TAGS, "com.apple.quicktime.creationdate": "2020-13-40T10:00:00+0200"}
+    assert creation_time(broken)["taken_at_utc"] == "2023-07-14T16:30:05Z"
 
 
 def test_frame_times_one_per_interval_between_one_and_the_maximum():

@@ -162,6 +162,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (file_id, frame)
     ) WITHOUT ROWID;
     """,
+    """
+    -- taken_at held naive local time for photos without an offset and an aware time for the
+    -- rest, which neither means one thing nor sorts. Now: taken_at is always the naive local
+    -- wall-clock time, the offset has its own column, and the UTC instant is derived where the
+    -- offset is known. Existing rows are split here, so no row keeps the old meaning until the
+    -- files are read again (metadata-2 re-reads them for the OffsetTime fallback).
+    ALTER TABLE metadata ADD COLUMN taken_at_offset TEXT;
+    ALTER TABLE metadata ADD COLUMN taken_at_utc TEXT;
+    UPDATE metadata
+        SET taken_at_offset = substr(taken_at, 20), taken_at = substr(taken_at, 1, 19)
+        WHERE length(taken_at) = 25 AND substr(taken_at, 20, 1) IN ('+', '-');
+    UPDATE metadata
+        SET taken_at_utc = strftime('%Y-%m-%dT%H:%M:%SZ', taken_at || taken_at_offset)
+        WHERE taken_at_offset IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -229,13 +244,16 @@ class PendingFile:
 
 
 class Catalog:
-    """An open catalog file. Create with Catalog(path); it is migrated on opening."""
+    """An open catalog file, migrated on opening. Catalog(path) creates it where it does not
+    exist (what `run` wants); Catalog(path, create=False) refuses, so that a mistyped --db
+    given to a reading command is an error, not a new empty catalog."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, create: bool = True):
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise CatalogError(f"no catalog at {self.path}: run `photoanalyze run FOLDER` first")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db = self._connect(create)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -249,6 +267,14 @@ class Catalog:
             phase: [c for c in self._table_columns(table) if c != "file_id"]
             for phase, table in RESULT_TABLES.items()
         }
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # mode=rw never creates the file, even if it vanished since the check above.
+        uri = f"{self.path.absolute().as_uri()}?mode=rw"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
 
     def close(self) -> None:
         self._db.close()
@@ -624,14 +650,18 @@ class Catalog:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
         return ["path", "kind", "file_size", *phase_fields, "errors"]
 
-    def near_duplicate_candidates(self) -> list[tuple[int, str, str, float, int]]:
-        """(file_id, path, phash, sharpness, pixels) of present photos with a content result."""
-        return self._db.execute(
-            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0),"
-            " COALESCE(m.width * m.height, 0) FROM files f JOIN content c ON c.file_id = f.id"
+    def near_duplicate_candidates(self) -> list[tuple]:
+        """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
+        a camera, has GPS) of present files with a content result: what the pick weighs."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
+            " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL"
+            " FROM files f JOIN content c ON c.file_id = f.id"
             " LEFT JOIN metadata m ON m.file_id = f.id"
             " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
-        ).fetchall()
+        )
+        return [(*row[:7], *map(bool, row[7:])) for row in rows]
 
     def file_counts(self) -> dict[str, dict[str, int]]:
         """kind -> {"present": n, "missing": n}."""

@@ -237,7 +237,8 @@ def export(
         ExportFormat,
         typer.Option(
             "--format",
-            help="jsonl: one JSON object per line; csv: a header row, errors as JSON text.",
+            help="jsonl: one JSON object per line; csv: a header row, lists and mappings "
+            "(dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
         ),
     ] = ExportFormat.jsonl,
     out: Annotated[
@@ -246,9 +247,10 @@ def export(
 ) -> None:
     """Write every file in the catalog with its fields, one record per file.
 
-    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at,
-    subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
-    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
+    (local time, naive), taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make,
+    exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
+    for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
     blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
     contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,
@@ -318,8 +320,10 @@ def duplicates(
     ] = None,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
-    bursts) found by their perceptual hashes, each with the pick: the sharpest, then the
-    largest. Needs the content phase; nothing is deleted or moved.
+    bursts) found by their perceptual hashes, each with the pick and why it won: the largest
+    picture; among pictures of about that size (bursts), a clearly sharper one; then richer
+    metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
+    nothing is deleted or moved.
     """
     from photoanalyzer import neardup, report
 
@@ -330,8 +334,8 @@ def duplicates(
     catalog = _open_catalog(db, cfg)
     try:
         candidates = [
-            neardup.Candidate(file_id, path, int(phash, 16), sharpness, pixels)
-            for file_id, path, phash, sharpness, pixels in catalog.near_duplicate_candidates()
+            neardup.Candidate(file_id, path, int(phash, 16), *facts)
+            for file_id, path, phash, *facts in catalog.near_duplicate_candidates()
         ]
     finally:
         catalog.close()
@@ -563,10 +567,11 @@ def _load_config(path: Path | None):
 
 
 def _open_catalog(db: Path | None, cfg):
+    """The existing catalog, for the commands that only read one: only `run` creates one."""
     from photoanalyzer.catalog import Catalog
     from photoanalyzer.config import resolve_catalog_path
 
-    return Catalog(resolve_catalog_path(db, cfg))
+    return Catalog(resolve_catalog_path(db, cfg), create=False)
 
 
 # Fatal errors, most specific first: the exit code and the prefix of the one-line message.

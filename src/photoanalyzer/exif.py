@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 IFD0, EXIF, GPS = "IFD0", "Exif", "GPS"
@@ -17,6 +17,7 @@ MAKE, MODEL, ORIENTATION = 0x010F, 0x0110, 0x0112
 EXPOSURE_TIME, F_NUMBER = 0x829A, 0x829D
 ISO_SPEED_RATINGS, RECOMMENDED_EXPOSURE_INDEX, ISO_SPEED = 0x8827, 0x8832, 0x8833
 DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL, SUBSEC_TIME_ORIGINAL = 0x9003, 0x9011, 0x9291
+OFFSET_TIME = 0x9010  # the offset of DateTime; cameras that write one zone write it for both
 FOCAL_LENGTH, FOCAL_LENGTH_35MM = 0x920A, 0xA405
 LENS_MAKE, LENS_MODEL = 0xA433, 0xA434
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT_REF, GPS_ALT = 1, 2, 3, 4, 5, 6
@@ -25,6 +26,8 @@ GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT_REF, GPS_ALT = 1, 2, 3, 4, 5
 EXIF_FIELDS = (
     "orientation",
     "taken_at",
+    "taken_at_offset",
+    "taken_at_utc",
     "subsec",
     "make",
     "model",
@@ -49,7 +52,7 @@ def normalize(raw: RawTags) -> dict[str, Any]:
     lat, lon, alt = gps_position(raw)
     return {
         "orientation": orientation(raw.get((IFD0, ORIENTATION))),
-        "taken_at": taken_at(raw),
+        **capture_time(raw),
         "subsec": subsec(raw.get((EXIF, SUBSEC_TIME_ORIGINAL))),
         "make": text(raw.get((IFD0, MAKE))),
         "model": text(raw.get((IFD0, MODEL))),
@@ -119,15 +122,33 @@ def orientation(value: Any) -> int | None:
     return int(result)
 
 
-def taken_at(raw: RawTags) -> str | None:
-    """ISO 8601 capture time: with the UTC offset when OffsetTimeOriginal exists, else naive.
-    DateTimeOriginal is read from the Exif IFD, falling back to IFD0 where some writers put it."""
+def capture_time(raw: RawTags) -> dict[str, str | None]:
+    """The capture-time fields from DateTimeOriginal (Exif IFD, falling back to IFD0 where some
+    writers put it) and its zone: OffsetTimeOriginal, else OffsetTime."""
     stamp = text(raw.get((EXIF, DATETIME_ORIGINAL))) or text(raw.get((IFD0, DATETIME_ORIGINAL)))
-    when = parse_datetime(stamp)
+    zone = parse_offset(text(raw.get((EXIF, OFFSET_TIME_ORIGINAL)))) or parse_offset(
+        text(raw.get((EXIF, OFFSET_TIME)))
+    )
+    return capture_fields(parse_datetime(stamp), zone)
+
+
+def capture_fields(when: datetime | None, zone: timezone | None) -> dict[str, str | None]:
+    """taken_at: the wall-clock time as the camera recorded it, always naive ISO 8601, so the
+    column means one thing and sorts as text; taken_at_offset: its UTC offset (-05:00) when
+    known; taken_at_utc: the instant in UTC (2021-04-11T20:47:53Z), only when the offset is
+    known. Photos and videos (video.py) both come through here."""
     if when is None:
-        return None
-    zone = parse_offset(text(raw.get((EXIF, OFFSET_TIME_ORIGINAL))))
-    return (when.replace(tzinfo=zone) if zone else when).isoformat()
+        return {"taken_at": None, "taken_at_offset": None, "taken_at_utc": None}
+    local = when.replace(tzinfo=None, microsecond=0)
+    offset = utc = None
+    if zone is not None:
+        aware = local.replace(tzinfo=zone)
+        offset = aware.isoformat()[-6:]  # +HH:MM
+        try:
+            utc = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
+            utc = None
+    return {"taken_at": local.isoformat(), "taken_at_offset": offset, "taken_at_utc": utc}
 
 
 def parse_datetime(stamp: str | None) -> datetime | None:

@@ -32,8 +32,16 @@ def _write_csv(rows: Iterable[dict[str, Any]], fields: list[str], out: TextIO) -
     writer.writeheader()
     count = 0
     for row in rows:
-        # A CSV cell holds one value: the errors mapping goes in as JSON text, empty when none.
-        errors = row.get("errors") or {}
-        writer.writerow({**row, "errors": json.dumps(errors, ensure_ascii=False) if errors else ""})
+        cells = {name: _csv_cell(value) for name, value in row.items()}
+        cells["errors"] = cells["errors"] if row.get("errors") else ""  # empty when none
+        writer.writerow(cells)
         count += 1
     return count
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell holds one value: lists and mappings (dominant colours, scenes, objects,
+    errors) go in as JSON text, which any reader parses back; csv would write a Python repr."""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value

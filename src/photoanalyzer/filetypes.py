@@ -87,7 +87,9 @@ def heif_rotation(fh: BinaryIO) -> int | None:
                 if kind == b"irot" and body:
                     return (body[0] & 0x3) * 90
         return 0
-    except (struct.error, ValueError, OSError):
+    except (struct.error, ValueError, IndexError, OSError):
+        # IndexError: a box cut short (a byte read past its end). The rotation is unknown; the
+        # caller keeps the decoder's size, and the rest of the record is not lost.
         return None
 
 

@@ -3,7 +3,13 @@
 Multi-index hashing: split the 64 bits into `max_distance + 1` chunks. Two hashes within
 `max_distance` bits of each other must agree exactly on at least one chunk (pigeonhole), so only
 hashes that share a chunk value are compared. Pairs within the distance are joined with a
-union-find into groups (single linkage)."""
+union-find into groups (single linkage).
+
+The pick of a group is the copy to keep, by a ladder of rules: the largest picture (pixel
+count); among pictures of about that size (within SAME_SIZE, as in a burst), one clearly
+sharper (by SHARPER_BY); then the richer metadata (capture time, camera, GPS); then the
+larger file; then the first path. Size comes first because sharpness is measured on a
+reduced picture, where a downscaled copy looks as sharp as its original or sharper."""
 
 from __future__ import annotations
 
@@ -14,6 +20,10 @@ import numpy as np
 
 # Compare runs of equal chunk values in blocks of this many rows, to bound memory.
 _BLOCK = 2048
+# Pictures with at least this share of the largest's pixels count as the same size (a burst,
+# a crop of a few rows); sharpness decides among them only when one is this much sharper.
+SAME_SIZE = 0.95
+SHARPER_BY = 1.2
 
 
 @dataclass(frozen=True)
@@ -22,13 +32,23 @@ class Candidate:
     path: str
     phash: int
     sharpness: float
-    pixels: int
+    width: int = 0
+    height: int = 0
+    file_size: int = 0
+    has_time: bool = False  # an EXIF capture time
+    has_camera: bool = False  # make or model
+    has_gps: bool = False
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 @dataclass(frozen=True)
 class Group:
-    best: Candidate  # sharpest, then largest, then first by path
+    best: Candidate  # the pick: see the module's docstring
     members: list[Candidate]  # best first, then by path
+    reasons: list[str]  # why the pick won, one phrase per rule that decided something
 
 
 def find_groups(candidates: Sequence[Candidate], max_distance: int) -> list[Group]:
@@ -45,9 +65,67 @@ def find_groups(candidates: Sequence[Candidate], max_distance: int) -> list[Grou
 
 
 def _as_group(members: list[Candidate]) -> Group:
-    ranked = sorted(members, key=lambda c: (-c.sharpness, -c.pixels, c.path))
-    best = ranked[0]
-    return Group(best, [best, *sorted(ranked[1:], key=lambda c: c.path)])
+    best, reasons = pick(members)
+    others = sorted((m for m in members if m is not best), key=lambda c: c.path)
+    return Group(best, [best, *others], reasons)
+
+
+def pick(members: list[Candidate]) -> tuple[Candidate, list[str]]:
+    """The copy to keep and why: each rule narrows the field, and says why when it drops some."""
+    field = sorted(members, key=lambda c: c.path)
+    reasons: list[str] = []
+    for rule in (_largest, _clearly_sharper, _richest_metadata, _largest_file):
+        kept = rule(field)
+        if len(kept) < len(field):
+            dropped = [c for c in field if c not in kept]
+            reasons.append(_why(rule, kept[0], dropped))
+        field = kept
+    if not reasons:
+        reasons.append("first by path (the copies are alike in size, sharpness and metadata)")
+    return field[0], reasons
+
+
+def _largest(field: list[Candidate]) -> list[Candidate]:
+    most = max(c.pixels for c in field)
+    return [c for c in field if c.pixels >= SAME_SIZE * most]
+
+
+def _clearly_sharper(field: list[Candidate]) -> list[Candidate]:
+    sharpest = max(field, key=lambda c: c.sharpness)
+    if all(sharpest.sharpness >= SHARPER_BY * c.sharpness for c in field if c is not sharpest):
+        return [sharpest]
+    return field  # no clear winner: noise and scene decide differences smaller than that
+
+
+def _metadata_score(c: Candidate) -> int:
+    return c.has_time + c.has_camera + c.has_gps
+
+
+def _richest_metadata(field: list[Candidate]) -> list[Candidate]:
+    best = max(_metadata_score(c) for c in field)
+    return [c for c in field if _metadata_score(c) == best]
+
+
+def _largest_file(field: list[Candidate]) -> list[Candidate]:
+    most = max(c.file_size for c in field)
+    return [c for c in field if c.file_size == most]
+
+
+def _why(rule, winner: Candidate, dropped: list[Candidate]) -> str:
+    """One phrase, comparing the winner with the strongest of the copies the rule dropped."""
+    if rule is _largest:
+        other = max(dropped, key=lambda c: c.pixels)
+        return f"largest picture ({winner.width}x{winner.height} vs {other.width}x{other.height})"
+    if rule is _clearly_sharper:
+        other = max(dropped, key=lambda c: c.sharpness)
+        return f"sharper (sharpness {winner.sharpness:.0f} vs {other.sharpness:.0f})"
+    if rule is _richest_metadata:
+        other = max(dropped, key=_metadata_score)
+        labels = (("has_time", "capture time"), ("has_camera", "camera"), ("has_gps", "GPS"))
+        extra = [label for name, label in labels if getattr(winner, name) > getattr(other, name)]
+        return f"has {', '.join(extra)}" if extra else "richer metadata"
+    other = max(dropped, key=lambda c: c.file_size)
+    return f"larger file ({winner.file_size:,} vs {other.file_size:,} bytes)"
 
 
 def similar_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:

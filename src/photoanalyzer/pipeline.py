@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from time import perf_counter
@@ -80,7 +81,7 @@ def run(
 ) -> RunReport:
     """Index `roots` into `catalog` with `phases`. A KeyboardInterrupt propagates after the
     finished part of the current batch is stored and the run is recorded as interrupted."""
-    roots = [os.path.abspath(root) for root in roots]
+    roots = list(dict.fromkeys(os.path.abspath(root) for root in roots))  # each root once
     run_id = catalog.start_run(roots, [phase.name for phase in phases])
     status = "interrupted"
     try:
@@ -205,7 +206,9 @@ def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
     workers = phase.workers or os.cpu_count() or 1
     if workers <= 1 or len(paths) < phase.min_files_for_workers:
         for path in paths:
-            yield analyze_safely(phase, path)
+            with native_stderr_silenced():  # not around the yield: the progress bar draws there
+                outcome = analyze_safely(phase, path)
+            yield outcome
         return
     chunksize = max(1, min(64, len(paths) // (workers * 8)))
     done = 0
@@ -241,10 +244,39 @@ def _isolated(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group; only the parent handles it, so that it can store
-    # what is done and stop the workers in order.
+    # Ctrl-C reaches the whole process group, and so does SIGTERM from `timeout`, systemd or a
+    # scheduler; only the parent handles them, so that it can store what is done and stop the
+    # workers in order. A worker that died of SIGTERM would break the pool, and the files in
+    # flight would be recorded as crashing their reader; one that inherited the parent's
+    # handler would hand an interruption back as its result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
+    # Workers only decode; the parent owns the terminal (summary, progress bars). Outcomes
+    # and crashes come back through the pool, so nothing a worker could print is needed.
+    _stderr_to_devnull()
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null while the calling process decodes, then back.
+    libtiff ("Fax3Decode2D: Bad code word") and libjpeg ("Bogus marker length") write their
+    warnings to fd 2 from C, past sys.stderr and warning filters, hundreds of lines for one
+    bad file, which cron would mail. The file's outcome says what matters."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        _stderr_to_devnull()
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _stderr_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def _die_with_parent() -> None:

@@ -176,10 +176,12 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
         f"pHash distance <= {max_distance}); * marks the pick:"
     ]
     for number, group in enumerate(groups, 1):
-        lines.append(f"Group {number} ({len(group.members)} photos):")
+        lines.append(
+            f"Group {number} ({len(group.members)} photos), pick: {'; '.join(group.reasons)}"
+        )
         lines += [
-            f"  {'*' if member is group.best else ' '} {member.path}  (sharpness "
-            f"{member.sharpness:.0f}, {member.pixels / 1e6:.1f} MP, distance "
+            f"  {'*' if member is group.best else ' '} {member.path}  ({member.width}x"
+            f"{member.height}, sharpness {member.sharpness:.0f}, distance "
             f"{(member.phash ^ group.best.phash).bit_count()})"
             for member in group.members
         ]
@@ -191,11 +193,18 @@ def groups_as_json(groups: list[Group]) -> str:
         [
             {
                 "pick": group.best.path,
+                "why": group.reasons,
                 "members": [
                     {
                         "path": m.path,
                         "sharpness": m.sharpness,
+                        "width": m.width,
+                        "height": m.height,
                         "pixels": m.pixels,
+                        "file_size": m.file_size,
+                        "has_capture_time": m.has_time,
+                        "has_camera": m.has_camera,
+                        "has_gps": m.has_gps,
                         "phash": f"{m.phash:016x}",
                         "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
                     }

@@ -65,7 +65,15 @@ def scan(roots: list[str], config: ScanConfig) -> ScanResult:
             result.files.append(FileEntry(root_path, st.st_size, st.st_mtime_ns, kind))
         else:
             result.problems.append(ScanProblem(root_path, "not a folder or a supported file"))
+    # Roots may overlap (a file inside a given folder, a root given twice as a path, not as a
+    # folder, which `visited` already skips): the catalog holds each path once.
+    result.files = _unique(result.files)
     return result
+
+
+def _unique(files: list[FileEntry]) -> list[FileEntry]:
+    seen: set[str] = set()
+    return [f for f in files if not (f.path in seen or seen.add(f.path))]
 
 
 def _walk(

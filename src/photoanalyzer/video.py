@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
 
-from photoanalyzer.exif import parse_offset
+from photoanalyzer.exif import capture_fields, parse_datetime, parse_offset
 
 # ISO 6709 as phones write it: +48.8582+002.2945+035.000/ (altitude optional).
 _ISO6709 = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?/?\s*$")
@@ -43,7 +43,7 @@ def read_video_metadata(path: str) -> dict[str, Any]:
             "rotation": _display_rotation(container, stream),
             "has_audio": bool(container.streams.audio),
             "bitrate": container.bit_rate or None,
-            "taken_at": creation_time(tags),
+            **creation_time(tags),
             "make": _first(tags, _MAKE_KEYS),
             "model": _first(tags, _MODEL_KEYS),
             "gps_lat": lat,
@@ -76,24 +76,30 @@ def _display_rotation(container, stream) -> int:
     return 0
 
 
-def creation_time(tags: dict[str, str]) -> str | None:
-    """ISO 8601 capture time. Apple's creationdate carries the local zone
-    (2023-07-14T18:30:05+0200); the plain creation_time is UTC."""
+def creation_time(tags: dict[str, str]) -> dict[str, str | None]:
+    """The capture-time fields (see exif.capture_fields). Apple's creationdate carries the local
+    time and zone (2023-07-14T18:30:05+0200). The plain creation_time is UTC: without Apple's
+    key, the local time is unknown and taken_at is the UTC wall time, with offset +00:00."""
     apple = tags.get("com.apple.quicktime.creationdate", "").strip()
     match = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})([+-]\d{2}):?(\d{2})$", apple)
     if match:
         stamp, hours, minutes = match.groups()
-        zone = parse_offset(f"{hours}:{minutes}")
-        if zone is not None:
-            return datetime.fromisoformat(stamp).replace(tzinfo=zone).isoformat()
-    utc = tags.get("creation_time", "").strip()
+        local, zone = parse_datetime(stamp), parse_offset(f"{hours}:{minutes}")
+        if local is not None and zone is not None:
+            return capture_fields(local, zone)
+    return capture_fields(_utc_creation_time(tags.get("creation_time", "")), UTC)
+
+
+def _utc_creation_time(value: str) -> datetime | None:
     try:
-        when = datetime.fromisoformat(utc.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
     if when.year < 1971:  # 1904-01-01 or 1970-01-01: a camera that never set its clock
         return None
-    return when.replace(microsecond=0).isoformat()
+    return when
 
 
 def parse_iso6709(text: str | None) -> tuple[float | None, float | None, float | None]:

@@ -17,8 +17,9 @@ class Outcome:
 
     record: dict[str, Any] | None
     error: str | None = None
-    # False: the failure was not the file's fault (the phase could not run at all), so the
-    # file stays pending and the next run tries it again.
+    # False: the failure was not the file's fault (the phase could not run at all, or the
+    # environment failed: file gone, permission, I/O error, memory), so the file stays
+    # pending and the next run tries it again.
     final: bool = True
 
 
@@ -89,6 +90,32 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"
 
 
+RETRY_NOTE = "not the file's fault: it stays pending and the next run tries it again"
+
+
+def outcome_for_exception(exc: BaseException) -> Outcome:
+    """The outcome of a file whose reading raised `exc`. Errors of the environment (the file
+    vanished, permission denied, I/O or network-filesystem errors, out of memory) are not
+    final: a failed file is otherwise not retried until it changes, so a disk hiccup would
+    lose it for good. Errors of the file's content (cannot identify, truncated, bad data)
+    are final. Every phase, the ML phase included, classifies through here."""
+    if is_environment_error(exc):
+        return Outcome(None, f"{describe_exception(exc)} ({RETRY_NOTE})", final=False)
+    return Outcome(None, describe_exception(exc))
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """True for failures that say nothing about the file's content. Pillow raises plain
+    OSError for broken data ("image file is truncated", "broken data stream") and
+    UnidentifiedImageError (an OSError) for unknown formats, all without an errno; the
+    operating system always sets one (ENOENT, EIO, ESTALE, EACCES ...)."""
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, UnidentifiedImageError):
+        return False
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
 def analyze_safely(phase: Phase, path: str) -> Outcome:
     """phase.analyze(path), with any exception recorded as the file's error. Readers of
     untrusted files raise anything (IndexError, struct.error, MemoryError, ...): none may stop
@@ -101,4 +128,4 @@ def analyze_safely(phase: Phase, path: str) -> Outcome:
             warnings.simplefilter("ignore")
             return phase.analyze(path)
     except Exception as exc:
-        return Outcome(None, describe_exception(exc))
+        return outcome_for_exception(exc)

@@ -22,7 +22,12 @@ from photoanalyzer.filetypes import (
     sniff,
 )
 from photoanalyzer.imaging import ensure_heif_support
-from photoanalyzer.phases.base import EMPTY_FILE, Outcome, describe_exception
+from photoanalyzer.phases.base import (
+    EMPTY_FILE,
+    Outcome,
+    describe_exception,
+    is_environment_error,
+)
 
 # exifread logs every oddity of every file at WARNING; the phase reports problems itself.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -39,7 +44,9 @@ _EXIF_IFD_POINTER, _GPS_IFD_POINTER = 0x8769, 0x8825
 class MetadataPhase:
     workers: int = 0
     name: str = "metadata"
-    version: str = "metadata-1"
+    # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
+    # else OffsetTime) and taken_at_utc beside it.
+    version: str = "metadata-2"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
@@ -80,6 +87,8 @@ def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
     try:
         tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises plain IndexError, ValueError ... on bad files
+        if is_environment_error(exc):
+            raise  # a read error is not a fact about the file: analyze_safely keeps it pending
         return {}, describe_exception(exc)
     raw: exif.RawTags = {}
     for key, tag in tags.items():
@@ -108,6 +117,8 @@ def _pillow_facts(
             f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
         )
     except Exception as exc:
+        if is_environment_error(exc):
+            raise  # as above: the file stays pending
         return None, {}, describe_exception(exc)
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.

@@ -1,0 +1,55 @@
+"""The CSV export: one value per cell, nested values as JSON text that parses back."""
+
+import csv
+import io
+import json
+
+from imagegen import full_spec, textured_photo, write_photo, write_truncated_jpeg
+from photoanalyzer import pipeline
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.config import load_config
+from photoanalyzer.phases.base import Outcome
+from photoanalyzer.phases.content import ContentPhase
+from photoanalyzer.phases.metadata import MetadataPhase
+
+CONFIG = load_config()
+NESTED = ("dominant_colors", "scenes", "objects", "object_counts", "errors")
+# What the ML phase stores for a photo (its models need weights this machine cannot fetch;
+# test_ml_phase.py covers the phase itself): the export only sees these values.
+ML_RECORD = {
+    "top_scene": "beach",
+    "scenes": [["beach", 0.71], ["sea", 0.2]],
+    "objects": [{"class": "person", "confidence": 0.91, "box": [1.0, 2.0, 30.5, 40.0]}],
+    "object_counts": {"person": 1},
+    "ml_random_weights": False,
+}
+
+
+def test_every_nested_csv_value_is_json_that_parses_back(cli, tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    textured_photo((400, 300)).save(library / "a.jpg")
+    write_photo(library / "b.jpg", full_spec())
+    write_truncated_jpeg(library / "cut.jpg")
+    db = tmp_path / "c.db"
+    catalog = Catalog(db)
+    content = ContentPhase(CONFIG.content, str(tmp_path / "thumbs"))
+    pipeline.run([str(library)], [MetadataPhase(workers=1), content], catalog, CONFIG)
+    (a,) = catalog.pending("ml", "test", ["photo"], {str(library / "a.jpg")}, False)
+    catalog.save_outcomes(0, "ml", "test", [(a.file_id, Outcome(ML_RECORD))])
+    catalog.close()
+    jsonl = cli.export(db)
+    table = list(
+        csv.DictReader(io.StringIO(cli("export", "--db", str(db), "--format", "csv").stdout))
+    )
+    assert len(table) == 3
+    filled = set()
+    for row in table:
+        expected = jsonl[row["path"]]
+        for name in NESTED:
+            if row[name] == "":  # null, or no errors
+                assert expected[name] in (None, {}), (row["path"], name)
+                continue
+            assert json.loads(row[name]) == expected[name], (row["path"], name, row[name])
+            filled.add(name)
+    assert filled == set(NESTED)  # every nested column was really checked with a value
