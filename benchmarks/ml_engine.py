@@ -52,7 +52,7 @@ def photoanalyze(*args: str) -> float:
 def last_ml_details(db: Path) -> dict:
     catalog = Catalog(db)
     try:
-        (run,) = catalog.recent_runs(1)
+        (run,) = catalog.runs.recent(1)
     finally:
         catalog.close()
     (ml,) = [phase for phase in run["phases"] if phase["phase"] == "ml"]
@@ -75,7 +75,8 @@ def models_alone(db: Path, config_path: Path, thumbnails: Path) -> dict:
     import_ultralytics()
     catalog = Catalog(db)
     try:
-        pending = catalog.pending("ml", "none", {"photo"}, set(_all_paths(catalog)), full=True)
+        paths = set(_all_paths(catalog))
+        pending = catalog.results.pending("ml", "none", {"photo"}, paths, full=True)
         items = pipeline.work_items(pending, catalog)
     finally:
         catalog.close()
@@ -109,7 +110,7 @@ def models_alone(db: Path, config_path: Path, thumbnails: Path) -> dict:
 
 
 def _all_paths(catalog: Catalog) -> list[str]:
-    return [row["path"] for row in catalog.export_rows()]
+    return [row["path"] for row in catalog.queries.export_rows()]
 
 
 def main() -> None:
@@ -118,24 +119,29 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--library", type=Path, help="keep the photos here (written if missing) to run again"
+    )
     args = parser.parse_args()
     from photoanalyzer.synthetic import write_camera_roll
 
     with tempfile.TemporaryDirectory(prefix="ml-engine-") as tmp:
         work = Path(tmp)
-        print(f"writing {args.photos} 12 MP photos ...", flush=True)
-        write_camera_roll(work / "library", args.photos)
+        library = args.library or work / "library"
+        if len(list(library.rglob("*.jpg"))) != args.photos:
+            print(f"writing {args.photos} 12 MP photos ...", flush=True)
+            write_camera_roll(library, args.photos)
         config = write_config(work, args.backend, args.batch_size)
         db = work / "catalog.db"
         common = ["--db", str(db), "--config", str(config), "--quiet"]
-        photoanalyze("run", str(work / "library"), *common, "--phases", "metadata,content")
+        photoanalyze("run", str(library), *common, "--phases", "metadata,content")
         print("(b) ML phase, cold ...", flush=True)
-        cold_wall = photoanalyze("run", str(work / "library"), *common, "--phases", "ml")
+        cold_wall = photoanalyze("run", str(library), *common, "--phases", "ml")
         cold = last_ml_details(db)
         print("(a) models alone ...", flush=True)
         alone = models_alone(db, config, work / "catalog-thumbnails")
         print("(b) ML phase, warm ...", flush=True)
-        warm_wall = photoanalyze("run", str(work / "library"), *common, "--phases", "ml", "--full")
+        warm_wall = photoanalyze("run", str(library), *common, "--phases", "ml", "--full")
         warm = last_ml_details(db)
     result = {
         "photos": args.photos,

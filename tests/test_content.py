@@ -35,7 +35,7 @@ def save(image: Image.Image, path: Path, **kwargs) -> Path:
 
 
 def analyze(tmp_path: Path, path: Path, **changes) -> dict:
-    outcome = phase(tmp_path, **changes).analyze(str(path))
+    outcome = phase(tmp_path, **changes).analyze(str(path), "photo")
     assert outcome.error is None, outcome.error
     return outcome.record
 
@@ -164,7 +164,7 @@ def test_pixel_bomb_is_refused_before_decoding(tmp_path):
     bomb = write_png_bomb(tmp_path / "bomb.png", side=30_000)
     with pytest.raises(ImageTooLarge, match="30000x30000"):
         load_upright_rgb(bomb, 640, 200_000_000)
-    outcome = analyze_safely(phase(tmp_path), str(bomb))
+    outcome = analyze_safely(phase(tmp_path), str(bomb), "photo")
     assert outcome.record is None and "over the cap of 200 MP" in outcome.error
     assert not (tmp_path / "thumbs").exists()
 
@@ -173,9 +173,9 @@ def test_truncated_scan_data_is_an_error_not_a_grey_half(tmp_path):
     path = save(textured_photo((800, 600)), tmp_path / "cut.jpg", quality=95)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    outcome = analyze_safely(phase(tmp_path), str(path))
+    outcome = analyze_safely(phase(tmp_path), str(path), "photo")
     assert outcome.record is None and "truncated" in outcome.error
-    assert phase(tmp_path).analyze(str(write_zero_byte(tmp_path / "z.jpg"))).error == (
+    assert phase(tmp_path).analyze(str(write_zero_byte(tmp_path / "z.jpg")), "photo").error == (
         "empty file (0 bytes)"
     )
 

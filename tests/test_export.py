@@ -6,9 +6,8 @@ import json
 
 from imagegen import full_spec, textured_photo, write_photo, write_truncated_jpeg
 from photoanalyzer import pipeline
-from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.config import load_config
-from photoanalyzer.phases.base import Outcome
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 
@@ -22,6 +21,7 @@ ML_RECORD = {
     "objects": [{"class": "person", "confidence": 0.91, "box": [1.0, 2.0, 30.5, 40.0]}],
     "object_counts": {"person": 1},
     "ml_random_weights": False,
+    "embedding": None,
 }
 
 
@@ -35,8 +35,8 @@ def test_every_nested_csv_value_is_json_that_parses_back(cli, tmp_path):
     catalog = Catalog(db)
     content = ContentPhase(CONFIG.content, str(tmp_path / "thumbs"))
     pipeline.run([str(library)], [MetadataPhase(workers=1), content], catalog, CONFIG)
-    (a,) = catalog.pending("ml", "test", ["photo"], {str(library / "a.jpg")}, False)
-    catalog.save_outcomes(0, "ml", "test", [(a.file_id, Outcome(ML_RECORD))])
+    (a,) = catalog.results.pending("ml", "test", ["photo"], {str(library / "a.jpg")}, False)
+    catalog.results.save(0, "ml", "test", [ResultRow(a.file_id, ML_RECORD, None)])
     catalog.close()
     jsonl = cli.export(db)
     table = list(

@@ -47,7 +47,7 @@ def assert_fields(record: dict, expected: dict) -> None:
 
 
 def test_every_field_of_a_jpeg(tmp_path: Path):
-    outcome = read_metadata(str(write_photo(tmp_path / "a.jpg", full_spec())))
+    outcome = read_metadata(str(write_photo(tmp_path / "a.jpg", full_spec())), "photo")
     assert outcome.error is None
     assert set(outcome.record) == set(METADATA_FIELDS)
     assert_fields(outcome.record, EXPECTED)
@@ -58,21 +58,23 @@ def test_every_field_of_a_jpeg(tmp_path: Path):
     [(-33.8568, 151.2153, 58.0), (40.6892, -74.0445, -3.25), (-22.9519, -43.2105, 700.0)],
 )
 def test_gps_in_every_hemisphere_and_below_sea_level(tmp_path: Path, lat, lon, alt):
-    outcome = read_metadata(str(write_photo(tmp_path / "g.jpg", full_spec(gps=(lat, lon, alt)))))
+    outcome = read_metadata(
+        str(write_photo(tmp_path / "g.jpg", full_spec(gps=(lat, lon, alt)))), "photo"
+    )
     assert_fields(outcome.record, {"gps_lat": lat, "gps_lon": lon, "gps_alt": alt})
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_each_orientation(tmp_path: Path, orientation: int):
     path = write_photo(tmp_path / "o.jpg", full_spec(orientation=orientation), size=(80, 40))
-    record = read_metadata(str(path)).record
+    record = read_metadata(str(path), "photo").record
     # The stored pixel size does not change with the orientation tag.
     assert (record["orientation"], record["width"], record["height"]) == (orientation, 80, 40)
 
 
 def test_naive_time_without_offset(tmp_path: Path):
     path = write_photo(tmp_path / "n.jpg", full_spec(offset_time_original=None))
-    record = read_metadata(str(path)).record
+    record = read_metadata(str(path), "photo").record
     # The zone is unknown, so there is no UTC instant either; the local time is as recorded.
     assert (record["taken_at"], record["taken_at_offset"], record["taken_at_utc"]) == (
         "2023-07-14T18:30:05",
@@ -83,7 +85,7 @@ def test_naive_time_without_offset(tmp_path: Path):
 
 def test_invalid_values_become_null_without_error(tmp_path: Path):
     spec = full_spec(datetime_original="0000:00:00 00:00:00", orientation=0)
-    outcome = read_metadata(str(write_photo(tmp_path / "bad.jpg", spec)))
+    outcome = read_metadata(str(write_photo(tmp_path / "bad.jpg", spec)), "photo")
     assert outcome.error is None
     assert outcome.record["taken_at"] is None and outcome.record["orientation"] is None
     assert outcome.record["make"] == "Testmaker"
@@ -91,7 +93,7 @@ def test_invalid_values_become_null_without_error(tmp_path: Path):
 
 @pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("TIFF", "tif"), ("WEBP", "webp")])
 def test_other_formats(tmp_path: Path, fmt: str, ext: str):
-    outcome = read_metadata(str(write_photo(tmp_path / f"p.{ext}", full_spec(), fmt=fmt)))
+    outcome = read_metadata(str(write_photo(tmp_path / f"p.{ext}", full_spec(), fmt=fmt)), "photo")
     assert outcome.error is None
     assert_fields(outcome.record, {**EXPECTED, "file_type": fmt})
 
@@ -100,7 +102,7 @@ def test_webp_exif_comes_from_pillow_where_exifread_finds_none(tmp_path: Path):
     path = write_photo(tmp_path / "p.webp", full_spec(), fmt="WEBP")
     with open(path, "rb") as fh:
         assert exifread.process_file(fh, details=False) == {}  # why the fallback exists
-    assert read_metadata(str(path)).record["model"] == "Model X 12"
+    assert read_metadata(str(path), "photo").record["model"] == "Model X 12"
 
 
 def test_heic_written_by_pillow_heif(tmp_path: Path):
@@ -110,7 +112,7 @@ def test_heic_written_by_pillow_heif(tmp_path: Path):
         path = write_photo(tmp_path / "p.heic", full_spec(), fmt="HEIF")
     except (OSError, KeyError, ValueError) as exc:  # a libheif build without an encoder
         pytest.skip(f"pillow-heif cannot encode HEIC here: {exc}")
-    outcome = read_metadata(str(path))
+    outcome = read_metadata(str(path), "photo")
     assert outcome.error is None
     assert_fields(
         outcome.record,
@@ -125,18 +127,18 @@ def test_heic_written_by_pillow_heif(tmp_path: Path):
 
 
 def test_zero_byte_file_is_an_error(tmp_path: Path):
-    outcome = read_metadata(str(write_zero_byte(tmp_path / "empty.jpg")))
+    outcome = read_metadata(str(write_zero_byte(tmp_path / "empty.jpg")), "photo")
     assert outcome.error == "empty file (0 bytes)"
 
 
 def test_truncated_jpeg_is_an_error_that_keeps_what_was_read(tmp_path: Path):
-    outcome = read_metadata(str(write_truncated_jpeg(tmp_path / "cut.jpg", keep=300)))
+    outcome = read_metadata(str(write_truncated_jpeg(tmp_path / "cut.jpg", keep=300)), "photo")
     assert outcome.error and "Truncated" in outcome.error
     assert outcome.record["file_type"] == "JPEG" and outcome.record["width"] is None
 
 
 def test_random_bytes_named_jpg_is_an_error(tmp_path: Path):
-    outcome = read_metadata(str(write_random_bytes(tmp_path / "noise.jpg")))
+    outcome = read_metadata(str(write_random_bytes(tmp_path / "noise.jpg")), "photo")
     assert outcome.error.startswith("cannot identify image")
     assert outcome.record["file_type"] is None
 
@@ -146,7 +148,7 @@ def test_a_huge_declared_size_is_reported_not_refused(tmp_path: Path):
     200 MP photo) is harmless to read; the content phase refuses to decode it."""
     from imagegen import write_png_bomb
 
-    outcome = read_metadata(str(write_png_bomb(tmp_path / "bomb.png", side=30_000)))
+    outcome = read_metadata(str(write_png_bomb(tmp_path / "bomb.png", side=30_000)), "photo")
     assert outcome.error is None
     assert (outcome.record["width"], outcome.record["height"]) == (30_000, 30_000)
 

@@ -65,7 +65,7 @@ def ml_report(report: pipeline.RunReport) -> pipeline.PhaseReport:
 def rows(db: Path) -> dict[str, dict]:
     catalog = Catalog(db)
     try:
-        return {row["path"]: row for row in catalog.export_rows()}
+        return {row["path"]: row for row in catalog.queries.export_rows()}
     finally:
         catalog.close()
 
@@ -143,7 +143,7 @@ def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
     for path in sorted(library.glob("photo*.jpg")):  # before and after it, same batch or not
         assert found[str(path)]["top_scene"] in LABELS and found[str(path)]["errors"] == {}
     catalog = Catalog(db)
-    assert catalog.recent_runs(1)[0]["status"] == "completed"
+    assert catalog.runs.recent(1)[0]["status"] == "completed"
     catalog.close()
 
 
@@ -311,3 +311,31 @@ def test_tensorrt_engines_are_cached_per_gpu_weights_precision_and_batch_profile
     engine_for(module, replace(recipe, weights_id="ViT-B-32:weights-b"), backend)
     assert len(compiled) == 3
     assert not list((tmp_path / "engines").rglob("*.part"))
+
+
+def test_a_photo_that_cannot_be_read_now_stays_pending_for_the_ml_phase(
+    tmp_path, models, monkeypatch
+):
+    import errno
+
+    from photoanalyzer import imaging
+
+    library = tmp_path / "library"
+    photos(library, 2)
+    real = imaging.load_upright_rgb
+
+    def flaky(path, *args, **kwargs):  # the disk boundary: a network share that dropped
+        if str(path).endswith("photo1.jpg"):
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(imaging, "load_upright_rgb", flaky)
+    config = config_for(tmp_path, models)
+    db = tmp_path / "c.db"
+    first = ml_report(index([library], config, db, ("ml",)))
+    assert (first.processed, first.errors) == (2, 1)
+    assert "Input/output error" in first.error_samples[0][1]
+    monkeypatch.undo()
+    second = ml_report(index([library], config, db, ("ml",)))
+    assert (second.processed, second.errors) == (1, 0)  # only the one that failed, now read
+    assert rows(db)[str(library / "photo1.jpg")]["top_scene"] in LABELS

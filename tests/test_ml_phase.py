@@ -97,7 +97,7 @@ def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     assert "RANDOM model weights" in result.stdout
     assert "backend cpu-" in result.stdout and "skipped cuda-amp-fp16: no CUDA" in result.stdout
     catalog = Catalog(db)
-    (run,) = catalog.recent_runs()
+    (run,) = catalog.runs.recent()
     catalog.close()
     ml = next(p for p in run["phases"] if p["phase"] == "ml")
     backend = ml["details"]["backend"]

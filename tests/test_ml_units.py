@@ -4,6 +4,7 @@ simulated, out-of-memory back-off, the zero-shot arithmetic, weights resolution,
 The selector's probes and CUDA's out-of-memory error are replaced here: a GPU and TensorRT
 are true boundaries that cannot exist on the machines these tests run on."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -212,14 +213,44 @@ def test_prefetch_keeps_order_and_stays_bounded():
     ]
 
 
-def test_gpu_sampler_without_a_gpu_records_nothing_and_says_so():
+def test_gpu_sampler_on_a_cpu_backend_records_nothing_and_says_so():
     from photoanalyzer.ml.gpu import GpuSampler
 
-    sampler = GpuSampler(interval=0.01).start()
-    if sampler.note is None:
-        pytest.skip("this machine has an NVIDIA GPU")
+    sampler = GpuSampler(None, interval=0.01).start()
     assert sampler.stop() is None
-    assert "GPU utilization is not recorded" in sampler.note
+    assert "run on the CPU: GPU utilization is not recorded" in sampler.note
+
+
+def test_gpu_sampler_watches_the_backends_gpu_not_nvml_device_0(monkeypatch):
+    """Simulated at the NVML boundary (no GPU here): two GPUs, the backend on the second."""
+    import sys
+    import types
+
+    from photoanalyzer.ml.gpu import GpuSampler
+
+    class NVMLError(Exception):
+        pass
+
+    busy = {"GPU-aaaa": 5, "GPU-bbbb": 93}  # utilization per device
+    fake = types.SimpleNamespace(
+        NVMLError=NVMLError,
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda index: list(busy)[index],
+        nvmlDeviceGetHandleByUUID=lambda uuid: uuid if uuid in busy else _raise(NVMLError()),
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=busy[h]),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=busy[h] * 2**20),
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    sampler = GpuSampler("GPU-bbbb", interval=0.005).start()
+    time.sleep(0.05)
+    stats = sampler.stop()
+    assert stats["utilization_peak"] == 93 and stats["memory_peak_mib"] == 93.0
+    missing = GpuSampler("GPU-cccc", interval=0.005).start()
+    assert missing.stop() is None and "GPU-cccc not found" in missing.note
+
+
+def _raise(exc):
+    raise exc
 
 
 def test_nvml_import_prints_no_warning():

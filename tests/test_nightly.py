@@ -29,7 +29,7 @@ def index(catalog, root: Path):
 
 
 def rows(catalog) -> dict[str, dict]:
-    return {r["path"]: r for r in catalog.export_rows()}
+    return {r["path"]: r for r in catalog.queries.export_rows()}
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_renamed_and_moved_files_keep_their_results(tmp_path, catalog):
         assert {k: v for k, v in after[str(new)].items() if k != "path"} == {
             k: v for k, v in before[str(old)].items() if k != "path"
         }
-    assert catalog.file_counts() == {"photo": {"present": 2, "missing": 0}}
+    assert catalog.queries.file_counts() == {"photo": {"present": 2, "missing": 0}}
 
 
 def test_a_file_moved_back_after_a_night_away_keeps_its_results(tmp_path, catalog):

@@ -62,7 +62,7 @@ def test_content_errors_from_real_broken_files_are_final(tmp_path):
 
 
 def test_a_file_that_vanished_before_it_was_read_is_pending_not_failed(tmp_path):
-    outcome = analyze_safely(MetadataPhase(workers=1), str(tmp_path / "gone.jpg"))
+    outcome = analyze_safely(MetadataPhase(workers=1), str(tmp_path / "gone.jpg"), "photo")
     assert outcome.final is False and "FileNotFoundError" in outcome.error
 
 
@@ -72,9 +72,9 @@ class MovedAwayWhileReading(MetadataPhase):
     a sync client or a slow network share does): a true environment boundary, so the test
     provokes it for real rather than faking the exception."""
 
-    def analyze(self, path: str):
+    def analyze(self, path: str, kind: str):
         os.rename(path, path + ".away")
-        return super().analyze(path)
+        return super().analyze(path, kind)
 
 
 @pytest.fixture
@@ -89,11 +89,12 @@ def test_an_environment_error_is_retried_by_the_next_run(tmp_path, catalog):
     photo = write_photo(lib / "a.jpg", full_spec(model="Kept"))
     first = pipeline.run([str(lib)], [MovedAwayWhileReading(workers=1)], catalog, CONFIG)
     assert (first.phases[0].processed, first.phases[0].errors) == (1, 1)
-    assert catalog.phase_counts("metadata", MetadataPhase().version, ["photo"])["pending"] == 1
+    counts = catalog.queries.phase_counts("metadata", MetadataPhase().version, ["photo"])
+    assert counts["pending"] == 1
     os.rename(str(photo) + ".away", photo)  # back, same size and mtime: not "changed"
     second = pipeline.run([str(lib)], [MetadataPhase(workers=1)], catalog, CONFIG)
     assert (second.sync.changed, second.phases[0].processed, second.phases[0].errors) == (0, 1, 0)
-    (row,) = catalog.export_rows()
+    (row,) = catalog.queries.export_rows()
     assert row["model"] == "Kept" and row["errors"] == {}
 
 
@@ -103,6 +104,6 @@ def test_a_truncated_jpeg_fails_for_good(tmp_path, catalog):
     content = ContentPhase(CONFIG.content, str(tmp_path / "thumbs"))
     first = pipeline.run([str(lib)], [content], catalog, CONFIG)
     assert first.phases[0].errors == 1
-    (row,) = catalog.export_rows()
+    (row,) = catalog.queries.export_rows()
     assert "truncated" in row["errors"]["content"]
     assert pipeline.run([str(lib)], [content], catalog, CONFIG).phases[0].processed == 0

@@ -31,7 +31,7 @@ def index(catalog, root: Path, phase=None, full=False):
 
 
 def rows(catalog) -> dict[str, dict]:
-    return {Path(r["path"]).name: r for r in catalog.export_rows()}
+    return {Path(r["path"]).name: r for r in catalog.queries.export_rows()}
 
 
 def test_second_run_on_unchanged_folder_does_no_phase_work(tmp_path, catalog):
@@ -71,7 +71,7 @@ def test_disappeared_file_is_marked_missing_not_deleted_and_can_return(tmp_path,
     report = index(catalog, tmp_path / "lib")
     assert report.sync.missing == 1
     assert sorted(rows(catalog)) == ["b.jpg"]
-    assert catalog.file_counts() == {"photo": {"present": 1, "missing": 1}}
+    assert catalog.queries.file_counts() == {"photo": {"present": 1, "missing": 1}}
     moved_away.rename(path)
     back = index(catalog, tmp_path / "lib")
     assert (back.sync.missing, back.phases[0].processed) == (0, 0)  # results were kept
@@ -145,7 +145,7 @@ def test_worker_processes_give_the_same_results(tmp_path, catalog):
 def test_run_history_is_recorded(tmp_path, catalog):
     write_photo(tmp_path / "lib" / "a.jpg")
     index(catalog, tmp_path / "lib")
-    (run,) = catalog.recent_runs()
+    (run,) = catalog.runs.recent()
     assert run["status"] == "completed" and run["roots"] == [str(tmp_path / "lib")]
     assert (run["files_seen"], run["files_new"]) == (1, 1)
     assert [(p["phase"], p["processed"], p["errors"]) for p in run["phases"]] == [
@@ -158,10 +158,10 @@ def test_run_history_is_recorded(tmp_path, catalog):
 class InterruptedPhase(MetadataPhase):
     """Metadata, but Ctrl-C arrives while the third file is being read."""
 
-    def analyze(self, path: str):
+    def analyze(self, path: str, kind: str):
         if path.endswith("2.jpg"):
             raise KeyboardInterrupt
-        return super().analyze(path)
+        return super().analyze(path, kind)
 
 
 def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path, catalog):
@@ -169,8 +169,8 @@ def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path,
         write_photo(tmp_path / "lib" / f"{i}.jpg")
     with pytest.raises(KeyboardInterrupt):
         index(catalog, tmp_path / "lib", phase=InterruptedPhase(workers=1))
-    assert catalog.recent_runs()[0]["status"] == "interrupted"
-    assert catalog.phase_counts("metadata", MetadataPhase().version, ["photo"]) == {
+    assert catalog.runs.recent()[0]["status"] == "interrupted"
+    assert catalog.queries.phase_counts("metadata", MetadataPhase().version, ["photo"]) == {
         "done": 2,
         "failed": 0,
         "pending": 3,
@@ -195,10 +195,10 @@ class CrashingPhase(MetadataPhase):
     """Metadata, but reading one file kills the process the way a segfault in a native
     decoder would (no Python exception to catch)."""
 
-    def analyze(self, path: str):
+    def analyze(self, path: str, kind: str):
         if path.endswith("crash.jpg"):
             os._exit(139)
-        return super().analyze(path)
+        return super().analyze(path, kind)
 
 
 def test_a_file_that_kills_its_worker_is_an_error_and_the_rest_go_on(tmp_path, catalog):
@@ -237,7 +237,7 @@ def test_migration_splits_aware_capture_times_into_local_time_and_offset(tmp_pat
     catalog = Catalog(path)
     found = {
         r["path"]: (r["taken_at"], r["taken_at_offset"], r["taken_at_utc"])
-        for r in catalog.export_rows()
+        for r in catalog.queries.export_rows()
     }
     catalog.close()
     assert found == {
@@ -245,3 +245,23 @@ def test_migration_splits_aware_capture_times_into_local_time_and_offset(tmp_pat
         "/b.jpg": ("2021-04-11T15:47:53", None, None),
         "/c.mov": ("2024-01-02T03:04:05", "+00:00", "2024-01-02T03:04:05Z"),
     }
+
+
+def test_a_record_whose_keys_are_not_the_tables_columns_is_refused(tmp_path):
+    from photoanalyzer.catalog import ResultRow
+    from photoanalyzer.catalog.results import RecordMismatch
+    from photoanalyzer.phases.metadata import RECORD_FIELDS
+
+    catalog = Catalog(tmp_path / "c.db")
+    try:
+        assert set(catalog.results.columns("metadata")) == set(RECORD_FIELDS)
+        record = dict.fromkeys(RECORD_FIELDS)
+        with pytest.raises(RecordMismatch, match=r"unknown keys \['taken_at_ofset'\]"):
+            catalog.results.save(
+                0, "metadata", "v", [ResultRow(1, {**record, "taken_at_ofset": 1}, None)]
+            )
+        del record["iso"]
+        with pytest.raises(RecordMismatch, match=r"missing keys \['iso'\]"):
+            catalog.results.save(0, "metadata", "v", [ResultRow(1, record, None)])
+    finally:
+        catalog.close()

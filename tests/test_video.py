@@ -75,7 +75,7 @@ def test_iphone_style_mov_gives_every_field(tmp_path):
         tags=IPHONE_TAGS,
         location="+48.8582+002.2945+035.000/",
     )
-    outcome = read_metadata(str(path))
+    outcome = read_metadata(str(path), "video")
     assert outcome.error is None
     record = outcome.record
     assert record["file_type"] == "MOV" and record["video_codec"] == "h264"
@@ -102,7 +102,7 @@ def test_android_style_mp4_with_utc_time_southern_location_and_no_audio(tmp_path
         tags={"creation_time": "2024-01-02T03:04:05.000000Z"},
         seconds=3,
     )
-    record = read_metadata(str(path)).record
+    record = read_metadata(str(path), "video").record
     assert record["file_type"] == "MP4" and record["rotation"] == 0
     assert record["duration"] == pytest.approx(3.0, abs=0.1)
     # Only the UTC creation_time: the local time is unknown, so taken_at is the UTC wall time.
@@ -125,9 +125,11 @@ def test_broken_videos_are_per_file_errors(tmp_path):
     write_silence(container, container.add_stream("aac", rate=44100), 20)
     container.close()
     phase = MetadataPhase(workers=1)
-    assert analyze_safely(phase, str(truncated)).error
-    assert analyze_safely(phase, str(tmp_path / "empty.mov")).error == "empty file (0 bytes)"
-    assert "no video stream (audio)" in analyze_safely(phase, str(audio_only)).error
+    assert analyze_safely(phase, str(truncated), "video").error
+    assert (
+        analyze_safely(phase, str(tmp_path / "empty.mov"), "video").error == "empty file (0 bytes)"
+    )
+    assert "no video stream (audio)" in analyze_safely(phase, str(audio_only), "video").error
 
 
 def test_videos_are_indexed_beside_photos_and_kinds_selects(cli, tmp_path):
@@ -236,7 +238,7 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     result = cli("run", str(library), "--db", str(db), "--config", str(config))
     assert "content   1 processed, 0 errors" in result.stdout
     catalog = Catalog(db)
-    frames = catalog.video_frames(str(video))
+    frames = catalog.results.video_frames(str(video))
     catalog.close()
     assert [f["frame"] for f in frames] == [0, 1, 2]  # 25 s: one frame per 10 s, rounded up
     assert [f["timestamp"] for f in frames] == pytest.approx([4.17, 12.5, 20.83], abs=0.3)
@@ -250,3 +252,79 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     assert row["kind"] == "video" and row["errors"] == {}
     assert abs(sum(share for _, share in row["scenes"]) - 1.0) < 0.01  # votes of 3 frames
     assert row["top_scene"] == row["scenes"][0][0] and row["ml_random_weights"] is True
+
+
+def write_webm(path: Path, seconds=2, fps=10, size=(160, 120)) -> Path:
+    container = av.open(str(path), "w", format="webm")
+    video = container.add_stream("libvpx-vp9", rate=fps)
+    video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+    for i in range(seconds * fps):
+        pixels = np.full((size[1], size[0], 3), (i * 9) % 256, np.uint8)
+        for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+            container.mux(packet)
+    for packet in video.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def test_an_extension_added_to_the_video_list_is_a_video_in_every_phase(cli, tmp_path):
+    """The scan decides the kind from the configured extensions; the phases follow it (they
+    used to decide again from a list of their own and decoded a .webm as a photo)."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    write_webm(library / "clip.webm")
+    config = tmp_path / "webm.yaml"
+    config.write_text("scan:\n  video_extensions: [mov, mp4, webm]\n")
+    db = tmp_path / "c.db"
+    cli(
+        "run",
+        str(library),
+        "--db",
+        str(db),
+        "--config",
+        str(config),
+        "--phases",
+        "metadata,content",
+    )
+    row = cli.export(db)[str(library / "clip.webm")]
+    assert row["kind"] == "video" and row["errors"] == {}
+    assert row["duration"] == pytest.approx(2.0, abs=0.2) and row["video_codec"] == "vp9"
+    assert row["sharpness"] is not None
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
+    reason="the ML phase needs torch and open_clip (the ml extra)",
+)
+def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_path):
+    from photoanalyzer.catalog import Catalog
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    video = write_video(library / "clip.mp4", seconds=25, fps=4, audio=False)
+    ml = f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
+    ml += "  yolo:\n    weights: random\n"
+    three = tmp_path / "three.yaml"  # one frame per 10 s: 3 frames
+    three.write_text(ml)
+    five = tmp_path / "five.yaml"  # one frame per 5 s: 5 frames
+    five.write_text(ml + "content:\n  video_frame_interval: 5.0\n")
+    db = tmp_path / "c.db"
+
+    def frames():
+        catalog = Catalog(db)
+        try:
+            return catalog.results.video_frames(str(video))
+        finally:
+            catalog.close()
+
+    cli("run", str(library), "--db", str(db), "--config", str(three))
+    assert len(frames()) == 3 and all(f["top_scene"] for f in frames())
+    cli("run", str(library), "--db", str(db), "--config", str(five), "--phases", "content")
+    assert len(frames()) == 5
+    assert all(f["top_scene"] is None and f["embedding"] is None for f in frames())  # no mix
+    rerun = cli("run", str(library), "--db", str(db), "--config", str(five)).stdout
+    assert "ml        1 processed, 0 errors" in rerun  # its input changed: it runs again
+    after = frames()
+    assert len(after) == 5 and all(f["top_scene"] and f["embedding"] for f in after)
+    assert [f["timestamp"] for f in after] == pytest.approx([2.5, 7.5, 12.5, 17.5, 22.5], abs=0.3)

@@ -130,10 +130,10 @@ def _run(
     """One indexing of the samples with `config` into a fresh catalog under `folder`."""
     folder.mkdir(parents=True)
     context = PhaseContext(config, thumbnails or folder / "thumbnails", resolve_models_dir(config))
-    catalog = Catalog(folder / "catalog.db")
+    report = pipeline.index(samples, build_phases(phases, context), config, folder / "catalog.db")
+    catalog = Catalog(folder / "catalog.db", create=False)
     try:
-        report = pipeline.run(samples, build_phases(phases, context), catalog, config)
-        results = catalog.ml_results()
+        results = catalog.queries.ml_results()
     finally:
         catalog.close()
     run: dict[str, Any] = {"phases": {}, "ml_results": results}

@@ -4,7 +4,6 @@ Heavy modules are imported inside the commands, so `--help` and a rescan start f
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from contextlib import contextmanager
 from datetime import datetime
@@ -171,45 +170,27 @@ def run(
 
 
 def _index(paths, selected, cfg, db, full: bool, quiet: bool, wait: bool) -> tuple[str, bool]:
-    """Take the catalog's lock, run the pipeline, and return (summary, a phase failed)."""
+    """Run the pipeline on the catalog; return (summary, a phase failed)."""
     from photoanalyzer import pipeline, report
-    from photoanalyzer.catalog import Catalog
     from photoanalyzer.config import resolve_catalog_path
-    from photoanalyzer.locking import RunLock, lock_path
 
-    catalog_path = resolve_catalog_path(db, cfg)
-    with RunLock(lock_path(catalog_path)).acquire(wait=wait) as lock:
-        if lock.previous_holder and not quiet:
-            typer.echo(
-                f"note: the previous run (pid {lock.previous_holder.get('pid')}) ended "
-                "without finishing; its committed work is kept",
-                err=True,
-            )
-        catalog = Catalog(catalog_path)
-        catalog.mark_abandoned_runs()
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # cron or systemd stopping us
-        try:
-            result = pipeline.run(
-                [str(p) for p in paths],
-                selected,
-                catalog,
-                cfg,
-                full=full,
-                show_progress=not quiet and sys.stderr.isatty(),
-            )
-        except KeyboardInterrupt:
-            raise Interrupted(
-                "interrupted: finished files are saved; run the same command again to "
-                "continue where this one stopped"
-            ) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            catalog.close()
+    try:
+        result = pipeline.index(
+            [str(p) for p in paths],
+            selected,
+            cfg,
+            resolve_catalog_path(db, cfg),
+            full=full,
+            wait=wait,
+            show_progress=not quiet and sys.stderr.isatty(),
+            note=(lambda _: None) if quiet else (lambda text: typer.echo(text, err=True)),
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            "interrupted: finished files are saved; run the same command again to "
+            "continue where this one stopped"
+        ) from None
     return report.format_run(result), any(phase.failure for phase in result.phases)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -265,7 +246,7 @@ def export(
         else:
             with open(out, "w", encoding="utf-8", newline="") as handle:
                 count = write_export(
-                    catalog.export_rows(), catalog.field_names(), fmt.value, handle
+                    catalog.queries.export_rows(), catalog.queries.field_names(), fmt.value, handle
                 )
             typer.echo(f"Wrote {count} records to {out}", err=True)
     except OSError as exc:
@@ -292,12 +273,12 @@ def status(
         state = report.CatalogState(
             catalog=str(catalog.path),
             schema=catalog.schema_version(),
-            files=catalog.file_counts(),
+            files=catalog.queries.file_counts(),
             phases={
-                phase.name: catalog.phase_counts(phase.name, phase.version, phase.kinds)
+                phase.name: catalog.queries.phase_counts(phase.name, phase.version, phase.kinds)
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },
-            runs=catalog.recent_runs(runs),
+            runs=catalog.runs.recent(runs),
         )
     finally:
         catalog.close()
@@ -335,7 +316,7 @@ def duplicates(
     try:
         candidates = [
             neardup.Candidate(file_id, path, int(phash, 16), *facts)
-            for file_id, path, phash, *facts in catalog.near_duplicate_candidates()
+            for file_id, path, phash, *facts in catalog.queries.near_duplicate_candidates()
         ]
     finally:
         catalog.close()
@@ -551,7 +532,7 @@ def _export_to_stdout(catalog, fmt: str) -> None:
     from photoanalyzer.export import write_export
 
     try:
-        write_export(catalog.export_rows(), catalog.field_names(), fmt, sys.stdout)
+        write_export(catalog.queries.export_rows(), catalog.queries.field_names(), fmt, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`, say) has gone: not an error. Point stdout at devnull so the

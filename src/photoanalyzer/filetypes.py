@@ -54,15 +54,6 @@ def sniff(head: bytes) -> str | None:
 
 
 HEIF_TYPES = frozenset({"HEIC", "HEIF", "AVIF"})
-VIDEO_TYPES = frozenset({"MOV", "MP4", "M4V", "3GP", "AVI", "MKV"})
-# Container formats PyAV reads that a sniff may not name (an unknown ftyp brand, say).
-VIDEO_EXTENSIONS = (".mov", ".mp4", ".m4v", ".3gp", ".avi", ".mkv")
-
-
-def is_video_path(path: str) -> bool:
-    return path.lower().endswith(VIDEO_EXTENSIONS)
-
-
 _MAX_META_BYTES = 16 * 1024 * 1024
 
 

@@ -7,17 +7,19 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from time import perf_counter
+from typing import TextIO
 
 from tqdm import tqdm
 
-from photoanalyzer.catalog import Catalog, PendingFile, SyncCounts
+from photoanalyzer.catalog import Catalog, PendingFile, PhaseRecord, ResultRow, SyncCounts
 from photoanalyzer.config import CatalogOptions, Config
 from photoanalyzer.phases.base import (
     BatchPhase,
@@ -70,19 +72,56 @@ class RunReport:
     phases: list[PhaseReport]
 
 
+def index(
+    roots: list[str],
+    phases: list[Phase | BatchPhase],
+    config: Config,
+    catalog_path: Path,
+    *,
+    full: bool = False,
+    wait: bool = False,
+    show_progress: bool = False,
+    note: Callable[[str], None] = lambda _: None,
+) -> RunReport:
+    """One whole run as `photoanalyze run` and `benchmark` make it: take the catalog's run
+    lock (CatalogLocked, or wait), open (or create) the catalog, mark runs that died as
+    crashed, and index. SIGTERM (cron, systemd, `timeout`) stops the run like Ctrl-C: a
+    KeyboardInterrupt propagates after the finished files are stored."""
+    from photoanalyzer.locking import RunLock, lock_path
+
+    with RunLock(lock_path(catalog_path)).acquire(wait=wait) as lock:
+        if lock.previous_holder:
+            note(
+                f"note: the previous run (pid {lock.previous_holder.get('pid')}) ended "
+                "without finishing; its committed work is kept"
+            )
+        catalog = Catalog(catalog_path)
+        catalog.runs.mark_abandoned()
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return run(roots, phases, catalog, config, full=full, show_progress=show_progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            catalog.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(
     roots: list[str],
-    phases: list[Phase],
+    phases: list[Phase | BatchPhase],
     catalog: Catalog,
     config: Config,
     *,
     full: bool = False,
     show_progress: bool = False,
 ) -> RunReport:
-    """Index `roots` into `catalog` with `phases`. A KeyboardInterrupt propagates after the
+    """Index `roots` into an open `catalog` with `phases`. A KeyboardInterrupt propagates after the
     finished part of the current batch is stored and the run is recorded as interrupted."""
     roots = list(dict.fromkeys(os.path.abspath(root) for root in roots))  # each root once
-    run_id = catalog.start_run(roots, [phase.name for phase in phases])
+    run_id = catalog.runs.start(roots, [phase.name for phase in phases])
     status = "interrupted"
     try:
         started = perf_counter()
@@ -93,13 +132,17 @@ def run(
         reports = []
         for phase in phases:
             kinds = phase.kinds & set(config.kinds)
-            pending = catalog.pending(phase.name, phase.version, kinds, seen, full) if kinds else []
+            pending = (
+                catalog.results.pending(phase.name, phase.version, kinds, seen, full)
+                if kinds
+                else []
+            )
             reports.append(
                 _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
             )
         status = "completed"
     finally:
-        catalog.finish_run(run_id, status)
+        catalog.runs.finish(run_id, status)
     return RunReport(run_id, str(catalog.path), roots, sync, scan_seconds, walk.problems, reports)
 
 
@@ -114,14 +157,40 @@ def _run_phase(
     report = PhaseReport(phase.name, phase.version)
     writer = _BatchWriter(catalog, run_id, phase, commits)
     started = perf_counter()
-    bar = tqdm(
-        total=len(pending),
-        desc=phase.name,
-        unit="file",
-        disable=not show_progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
+    with native_stderr_silenced() as terminal:
+        bar = tqdm(
+            total=len(pending),
+            desc=phase.name,
+            unit="file",
+            disable=not show_progress,
+            file=terminal,
+            dynamic_ncols=True,
+        )
+        _analyze_and_store(phase, pending, catalog, writer, report, bar)
+    report.seconds = perf_counter() - started
+    catalog.runs.record_phase(
+        run_id,
+        PhaseRecord(
+            phase.name,
+            phase.version,
+            report.processed,
+            report.errors,
+            report.seconds,
+            report.failure,
+            report.details,
+        ),
     )
+    return report
+
+
+def _analyze_and_store(
+    phase: Phase | BatchPhase,
+    pending: list[PendingFile],
+    catalog: Catalog,
+    writer: _BatchWriter,
+    report: PhaseReport,
+    bar: tqdm,
+) -> None:
     try:
         outcomes = _outcomes(phase, pending, catalog, report.details)
         try:
@@ -140,18 +209,6 @@ def _run_phase(
         # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
         bar.close()
         writer.flush()
-        report.seconds = perf_counter() - started
-        catalog.finish_phase(
-            run_id,
-            phase.name,
-            phase.version,
-            report.processed,
-            report.errors,
-            report.seconds,
-            report.failure,
-            report.details,
-        )
-    return report
 
 
 class _BatchWriter:
@@ -171,7 +228,8 @@ class _BatchWriter:
 
     def flush(self) -> None:
         if self.batch:
-            self.catalog.save_outcomes(self.run_id, self.phase.name, self.phase.version, self.batch)
+            rows = [ResultRow(i, o.record, o.error, o.final) for i, o in self.batch]
+            self.catalog.results.save(self.run_id, self.phase.name, self.phase.version, rows)
             self.batch = []
         self.last_commit = perf_counter()
 
@@ -183,12 +241,12 @@ def _outcomes(
     stored (thumbnails, sizes, video frames); per-file phases go through worker processes."""
     if isinstance(phase, BatchPhase):
         return phase.analyze_stream(work_items(pending, catalog), details)
-    return analyze_all(phase, [item.path for item in pending])
+    return analyze_all(phase, [(item.path, item.kind) for item in pending])
 
 
 def work_items(pending: list[PendingFile], catalog: Catalog) -> list[WorkItem]:
     """The pending files with what the metadata and content phases stored for them."""
-    stored = catalog.stored_inputs([item.file_id for item in pending])
+    stored = catalog.results.stored_inputs([item.file_id for item in pending])
     return [WorkItem(item.path, item.kind, _stored(stored.get(item.file_id))) for item in pending]
 
 
@@ -199,46 +257,47 @@ def _stored(row: dict | None) -> StoredInputs:
     return StoredInputs(row["thumbnail"], size, tuple(row["frames"]))
 
 
-def analyze_all(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
-    """Outcomes for `paths`, in order; spread over worker processes when there are enough.
-    A file that kills its worker (a crash inside a native decoder) becomes that file's error
-    and the rest go on."""
+def analyze_all(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
+    """Outcomes for `files` (path, kind), in order; spread over worker processes when there
+    are enough. A file that kills its worker (a crash inside a native decoder) becomes that
+    file's error and the rest go on."""
     workers = phase.workers or os.cpu_count() or 1
-    if workers <= 1 or len(paths) < phase.min_files_for_workers:
-        for path in paths:
-            with native_stderr_silenced():  # not around the yield: the progress bar draws there
-                outcome = analyze_safely(phase, path)
-            yield outcome
+    if workers <= 1 or len(files) < phase.min_files_for_workers:
+        for path, kind in files:
+            yield analyze_safely(phase, path, kind)
         return
-    chunksize = max(1, min(64, len(paths) // (workers * 8)))
+    chunksize = max(1, min(64, len(files) // (workers * 8)))
     done = 0
-    while done < len(paths):
+    while done < len(files):
         try:
-            for outcome in _pool_map(phase, paths[done:], workers, chunksize):
+            for outcome in _pool_map(phase, files[done:], workers, chunksize):
                 yield outcome
                 done += 1
         except BrokenProcessPool:
             # The culprit is among the files that were handed to workers but not returned:
             # at most (workers + 1) chunks. Read each of those alone to find it.
-            suspects = paths[done : done + (workers + 1) * chunksize]
+            suspects = files[done : done + (workers + 1) * chunksize]
             for outcome in _isolated(phase, suspects):
                 yield outcome
                 done += 1
 
 
-def _pool_map(phase: Phase, paths: list[str], workers: int, chunksize: int) -> Iterator[Outcome]:
+def _pool_map(
+    phase: Phase, files: list[tuple[str, str]], workers: int, chunksize: int
+) -> Iterator[Outcome]:
     executor = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+    paths, kinds = [path for path, _ in files], [kind for _, kind in files]
     try:
-        yield from executor.map(partial(analyze_safely, phase), paths, chunksize=chunksize)
+        yield from executor.map(partial(analyze_safely, phase), paths, kinds, chunksize=chunksize)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _isolated(phase: Phase, paths: list[str]) -> Iterator[Outcome]:
-    for path in paths:
+def _isolated(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
+    for path, kind in files:
         with ProcessPoolExecutor(max_workers=1, initializer=_init_worker) as executor:
             try:
-                yield executor.submit(analyze_safely, phase, path).result()
+                yield executor.submit(analyze_safely, phase, path, kind).result()
             except BrokenProcessPool:
                 yield Outcome(None, WORKER_CRASH)
 
@@ -258,17 +317,21 @@ def _init_worker() -> None:
 
 
 @contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null while the calling process decodes, then back.
-    libtiff ("Fax3Decode2D: Bad code word") and libjpeg ("Bogus marker length") write their
-    warnings to fd 2 from C, past sys.stderr and warning filters, hundreds of lines for one
-    bad file, which cron would mail. The file's outcome says what matters."""
+def native_stderr_silenced() -> Iterator[TextIO]:
+    """Point file descriptor 2 at /dev/null while a phase runs, and yield a stream on the real
+    stderr for the progress bar. libtiff ("Fax3Decode2D: Bad code word") and libjpeg ("Bogus
+    marker length") write their warnings to fd 2 from C, past sys.stderr and warning filters,
+    hundreds of lines for one bad file, from this process and from the ML phase's loader
+    threads alike; cron would mail them all. The file's outcome says what matters. An error
+    that ends the run is printed after fd 2 is back."""
     sys.stderr.flush()
     saved = os.dup(2)
+    terminal = os.fdopen(os.dup(saved), "w", encoding=sys.stderr.encoding or "utf-8")
     try:
         _stderr_to_devnull()
-        yield
+        yield terminal
     finally:
+        terminal.close()
         os.dup2(saved, 2)
         os.close(saved)
 

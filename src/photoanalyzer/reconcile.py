@@ -5,18 +5,90 @@ keep their results instead of being analyzed again."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
-from photoanalyzer.catalog import Catalog, FingerprintRow, SyncCounts, SyncPlan, WalkDiff
+from photoanalyzer.catalog import Catalog, SyncCounts
+from photoanalyzer.catalog.files import FileFacts, FingerprintRow, KnownFile, SyncChanges
 from photoanalyzer.fingerprint import fingerprint, full_hash
 from photoanalyzer.scan import FileEntry, ScanResult
+
+
+@dataclass
+class WalkDiff:
+    seen: int
+    new: list[FileEntry] = field(default_factory=list)
+    changed: list[tuple[int, FileEntry]] = field(default_factory=list)  # (file id, entry)
+    returned: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SyncPlan:
+    """What reconcile worked out from file contents: fingerprints of new and changed files,
+    moves (known row -> new path), and full hashes where fingerprints collide."""
+
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    moves: list[tuple[int, FileEntry]] = field(default_factory=list)
+    full_hashes: dict[str, str] = field(default_factory=dict)
 
 
 def reconcile(
     catalog: Catalog, run_id: int, roots: list[str], walk: ScanResult, seconds: float
 ) -> SyncCounts:
-    diff = catalog.compare_walk(roots, walk)
+    diff = compare_walk(catalog.files.known_under(roots), walk)
     plan = plan_sync(catalog, diff)
-    return catalog.apply_sync(run_id, diff, plan, walk.problems, seconds)
+    changes = sync_changes(diff, plan, walk)
+    catalog.files.apply_sync(run_id, changes, seconds)
+    return changes.counts
+
+
+def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
+    """What a walk changes against the known files below its roots: new files, changed ones
+    (size or mtime differ), returned ones, and gone ones (not seen, and not below a folder the
+    walk could not read)."""
+    diff = WalkDiff(seen=len(walk.files))
+    seen_paths = set()
+    for entry in walk.files:
+        seen_paths.add(entry.path)
+        row = known.get(entry.path)
+        if row is None:
+            diff.new.append(entry)
+        elif (row.size, row.mtime_ns) != (entry.size, entry.mtime_ns):
+            diff.changed.append((row.file_id, entry))
+        elif row.missing:
+            diff.returned.append(row.file_id)
+    blocked = tuple(folder.rstrip("/") + "/" for folder in walk.incomplete)
+    diff.gone = [
+        row.file_id
+        for path, row in known.items()
+        if not row.missing
+        and path not in seen_paths
+        and not path.startswith(blocked)
+        and path not in walk.incomplete
+    ]
+    return diff
+
+
+def sync_changes(diff: WalkDiff, plan: SyncPlan, walk: ScanResult) -> SyncChanges:
+    """The rows to write: a moved file keeps its row, so it is neither new nor gone."""
+    moved_ids = {file_id for file_id, _ in plan.moves}
+    moved_paths = {entry.path for _, entry in plan.moves}
+    new = [e for e in diff.new if e.path not in moved_paths]
+    gone = [file_id for file_id in diff.gone if file_id not in moved_ids]
+    return SyncChanges(
+        counts=SyncCounts(diff.seen, len(new), len(diff.changed), len(gone), len(plan.moves)),
+        new=[(_facts(e), plan.fingerprints.get(e.path)) for e in new],
+        changed=[(i, _facts(e), plan.fingerprints.get(e.path)) for i, e in diff.changed],
+        moves=[(i, _facts(e)) for i, e in plan.moves],
+        returned=diff.returned,
+        gone=gone,
+        full_hashes=plan.full_hashes,
+        problems=[(p.path, p.message) for p in walk.problems],
+    )
+
+
+def _facts(entry: FileEntry) -> FileFacts:
+    return FileFacts(entry.path, entry.size, entry.mtime_ns, entry.kind)
 
 
 def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
@@ -31,7 +103,7 @@ def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
         return plan
     _hash_collisions_among_new(plan)
     known = defaultdict(list)
-    for row in catalog.files_with_fingerprints(plan.fingerprints.values()):
+    for row in catalog.files.with_fingerprints(plan.fingerprints.values()):
         known[row.fingerprint].append(row)
     gone = set(diff.gone)
     claimed: set[int] = set()

@@ -180,6 +180,14 @@ class Backend:
         run()
         self.synchronize()
 
+    def gpu_uuid(self) -> str | None:
+        """The UUID of the GPU this backend runs on (for NVML), None on the CPU."""
+        if self.device != "cuda":
+            return None
+        from photoanalyzer.ml.gpu import cuda_device_uuid
+
+        return cuda_device_uuid()
+
     def release_memory(self) -> None:
         import torch
 

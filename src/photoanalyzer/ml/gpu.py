@@ -1,5 +1,8 @@
 """GPU utilization and memory while the ML phase runs, sampled in a background thread through
-NVML (nvidia-ml-py). Without an NVIDIA GPU it records nothing and says so once."""
+NVML (nvidia-ml-py), on the GPU the backend runs on. NVML numbers devices its own way,
+ignoring CUDA_VISIBLE_DEVICES, so the device is found by its UUID, which torch reports for
+the device it uses. Without an NVIDIA GPU, or on a CPU backend, it records nothing and
+says so once."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class GpuSampler:
+    # The UUID of the GPU to watch ("GPU-5b8e..."); None: the models run on the CPU.
+    device_uuid: str | None = None
     interval: float = 0.5
     note: str | None = None  # why nothing is recorded, when that is the case
     _utilization: list[int] = field(default_factory=list)
@@ -24,16 +29,19 @@ class GpuSampler:
         return self
 
     def _open(self):
+        if self.device_uuid is None:
+            self.note = "the models run on the CPU: GPU utilization is not recorded"
+            return None
         try:
             import pynvml
 
             pynvml.nvmlInit()
-            if pynvml.nvmlDeviceGetCount() == 0:
-                self.note = "no NVIDIA GPU: GPU utilization is not recorded"
-                return None
-            return pynvml.nvmlDeviceGetHandleByIndex(0)
+            return pynvml.nvmlDeviceGetHandleByUUID(self.device_uuid)
         except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
-            self.note = f"no NVIDIA GPU ({type(exc).__name__}): GPU utilization is not recorded"
+            self.note = (
+                f"GPU {self.device_uuid} not found through NVML ({type(exc).__name__}): GPU "
+                "utilization is not recorded"
+            )
             return None
 
     def _sample(self, handle) -> None:
@@ -62,3 +70,15 @@ class GpuSampler:
             "memory_peak_mib": round(max(self._memory_mib), 1),
             "samples": len(self._utilization),
         }
+
+
+def cuda_device_uuid() -> str | None:
+    """The UUID, as NVML writes it, of the CUDA device torch runs on; None without one.
+    torch's device numbers follow CUDA_VISIBLE_DEVICES, NVML's do not: the UUID is the same
+    for both."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    uuid = str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"

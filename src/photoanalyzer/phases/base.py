@@ -41,7 +41,8 @@ class Phase(Protocol):
     # for a phase that takes a millisecond a file, few for one that takes a hundred.
     min_files_for_workers: int
 
-    def analyze(self, path: str) -> Outcome: ...
+    # `kind` is the scan's decision (photo or video), which every phase follows.
+    def analyze(self, path: str, kind: str) -> Outcome: ...
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,8 @@ def is_environment_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is not None
 
 
-def analyze_safely(phase: Phase, path: str) -> Outcome:
-    """phase.analyze(path), with any exception recorded as the file's error. Readers of
+def analyze_safely(phase: Phase, path: str, kind: str) -> Outcome:
+    """phase.analyze(path, kind), with any exception recorded as the file's error. Readers of
     untrusted files raise anything (IndexError, struct.error, MemoryError, ...): none may stop
     the scan."""
     try:
@@ -126,6 +127,6 @@ def analyze_safely(phase: Phase, path: str) -> Outcome:
             # "Corrupt EXIF data"); the outcome reports what matters, and warnings printed by
             # worker processes would only tear the progress bar.
             warnings.simplefilter("ignore")
-            return phase.analyze(path)
+            return phase.analyze(path, kind)
     except Exception as exc:
         return outcome_for_exception(exc)

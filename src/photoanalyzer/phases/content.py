@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
-from photoanalyzer.filetypes import is_video_path
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
@@ -66,11 +65,11 @@ class ContentPhase:
     def workers(self) -> int:
         return self.settings.workers
 
-    def analyze(self, path: str) -> Outcome:
+    def analyze(self, path: str, kind: str) -> Outcome:
         st = os.stat(path)
         if st.st_size == 0:
             return Outcome(None, EMPTY_FILE)
-        if is_video_path(path):
+        if kind == "video":
             return Outcome(self._video_record(path, st))
         # Imported here, in the worker: numpy, Pillow and imagehash cost a quarter of a second
         # that a rescan with nothing to analyze should not pay.

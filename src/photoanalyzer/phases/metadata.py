@@ -6,7 +6,7 @@ where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 import exifread
@@ -16,9 +16,7 @@ from photoanalyzer import exif
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
-    VIDEO_TYPES,
     heif_rotation,
-    is_video_path,
     sniff,
 )
 from photoanalyzer.imaging import ensure_heif_support
@@ -32,8 +30,16 @@ from photoanalyzer.phases.base import (
 # exifread logs every oddity of every file at WARNING; the phase reports problems itself.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
-# Export order of the fields this phase produces for photos (videos: see video.py).
+# The fields this phase produces for photos, and those only videos have (video.py).
 METADATA_FIELDS = ("file_type", "width", "height", *exif.EXIF_FIELDS)
+VIDEO_ONLY_FIELDS = ("duration", "frame_rate", "video_codec", "rotation", "has_audio", "bitrate")
+# Every record names every field: what a file has not is None, said here once, so that a
+# misspelt key is caught by the catalog instead of leaving a column empty.
+RECORD_FIELDS = (*METADATA_FIELDS, *VIDEO_ONLY_FIELDS)
+
+
+def complete(record: dict[str, Any]) -> dict[str, Any]:
+    return {**dict.fromkeys(RECORD_FIELDS), **record}
 
 
 _EXIFREAD_GROUPS = {"Image": exif.IFD0, "EXIF": exif.EXIF, "GPS": exif.GPS}
@@ -50,17 +56,21 @@ class MetadataPhase:
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
-    def analyze(self, path: str) -> Outcome:
-        return read_metadata(path)
+    def analyze(self, path: str, kind: str) -> Outcome:
+        outcome = read_metadata(path, kind)
+        if outcome.record is None:
+            return outcome
+        return replace(outcome, record=complete(outcome.record))
 
 
-def read_metadata(path: str) -> Outcome:
+def read_metadata(path: str, kind: str) -> Outcome:
+    """The metadata of a photo or a video (`kind`, as the scan decided from the name)."""
     with open(path, "rb") as fh:
         head = fh.read(HEAD_BYTES)
         if not head:
             return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
-        if file_type in VIDEO_TYPES or is_video_path(path):
+        if kind == "video":
             return _video_outcome(path, file_type)
         raw, exifread_error = _exifread_tags(fh)
         size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)

@@ -20,7 +20,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from photoanalyzer.phases.base import (
     PhaseUnavailable,
     WorkItem,
     describe_exception,
+    outcome_for_exception,
 )
 
 CODE_VERSION = "ml-2"
@@ -85,7 +86,7 @@ class MlPhase:
         started = time.perf_counter()
         startup = StageClock()
         runner = _Runner(self._start(startup, details), details)
-        sampler = GpuSampler().start()
+        sampler = GpuSampler(runner.predictor.backend.gpu_uuid()).start()
         size = self.settings.batch_size
         clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
@@ -117,7 +118,8 @@ class MlPhase:
             return done.failure
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is not None:
-            return Outcome(None, f"inference failed: {describe_exception(failed)}")
+            outcome = outcome_for_exception(failed)
+            return replace(outcome, error=f"inference failed: {outcome.error}")
         if done.item.kind == "video":
             return Outcome(video_summary(done.frames, results, self.settings.clip.top_k))
         return Outcome(results[0])
@@ -234,8 +236,8 @@ class _Runner:
                     frames, (pictures, original) = [], self._photo_picture(item)
             prepared = [predictor.prepare(picture, original) for picture in pictures]
             return Loaded(item, prepared, frames)
-        except Exception as exc:
-            return Loaded(item, failure=Outcome(None, describe_exception(exc)))
+        except Exception as exc:  # a vanished file stays pending; a broken one fails for good
+            return Loaded(item, failure=outcome_for_exception(exc))
 
     def _photo_picture(self, item: WorkItem):
         """The stored thumbnail, else a reduced decode of the original."""

@@ -1,0 +1,51 @@
+"""The catalog: the only code that speaks SQL. It speaks in plain rows: it imports no scan or
+phase types. One module per concern, each an object over the same connection:
+
+    schema.py   numbered migrations, which table holds which fields, value conversion,
+                opening (and migrating) the database, transactions
+    runs.py     catalog.runs     run history: start, per-phase records, finish, crashed runs
+    files.py    catalog.files    the files table as a walk sees it: known files below the
+                                 roots, fingerprint look-ups, writing a reconciled walk
+    results.py  catalog.results  pending work per phase, what earlier phases stored, results
+    queries.py  catalog.queries  reading for export, status, near-duplicates, the benchmark
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from photoanalyzer.catalog.files import Files, SyncCounts
+from photoanalyzer.catalog.queries import Queries
+from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
+from photoanalyzer.catalog.runs import PhaseRecord, Runs
+from photoanalyzer.catalog.schema import MIGRATIONS, SCHEMA_VERSION, connect, schema_version
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Catalog",
+    "PendingFile",
+    "PhaseRecord",
+    "ResultRow",
+    "SyncCounts",
+]
+
+
+class Catalog:
+    """An open catalog file, migrated on opening. Catalog(path) creates it where it does not
+    exist (what `run` wants); Catalog(path, create=False) refuses, so that a mistyped --db
+    given to a reading command is an error, not a new empty catalog."""
+
+    def __init__(self, path: Path, create: bool = True):
+        self.path = Path(path)
+        self._db = connect(self.path, create)
+        self.runs = Runs(self._db)
+        self.files = Files(self._db)
+        self.results = Results(self._db)
+        self.queries = Queries(self._db)
+
+    def schema_version(self) -> int:
+        return schema_version(self._db)
+
+    def close(self) -> None:
+        self._db.close()

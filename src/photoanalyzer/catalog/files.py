@@ -1,0 +1,148 @@
+"""The files table as a folder walk sees it: what is known below the scanned roots, look-ups
+by content fingerprint, and writing one reconciled walk (reconcile.py decides what changed;
+this module only reads and writes rows)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from photoanalyzer.catalog.schema import transaction
+
+
+class FileFacts(NamedTuple):
+    """A file as the walk found it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    kind: str  # "photo" or "video"
+
+
+class KnownFile(NamedTuple):
+    file_id: int
+    size: int
+    mtime_ns: int
+    missing: bool
+
+
+class FingerprintRow(NamedTuple):
+    file_id: int
+    path: str
+    size: int
+    fingerprint: str
+    full_hash: str | None
+    missing: bool
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    seen: int
+    new: int
+    changed: int
+    missing: int
+    moved: int = 0
+
+
+@dataclass
+class SyncChanges:
+    """Everything one walk changes, as rows to write."""
+
+    counts: SyncCounts
+    new: list[tuple[FileFacts, str | None]] = field(default_factory=list)  # + fingerprint
+    changed: list[tuple[int, FileFacts, str | None]] = field(default_factory=list)
+    moves: list[tuple[int, FileFacts]] = field(default_factory=list)  # known row -> new place
+    returned: list[int] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+    full_hashes: dict[str, str] = field(default_factory=dict)  # path -> content hash
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+
+
+class Files:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def known_under(self, roots: list[str]) -> dict[str, KnownFile]:
+        """path -> what is known of every file at or below a root."""
+        known = {}
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            # '0' sorts right after '/', so this range is exactly the paths below the root.
+            rows = self._db.execute(
+                "SELECT path, id, size, mtime_ns, missing FROM files"
+                " WHERE path = ? OR (path >= ? AND path < ?)",
+                (root, prefix, prefix[:-1] + "0"),
+            )
+            known.update({path: KnownFile(i, s, m, bool(gone)) for path, i, s, m, gone in rows})
+        return known
+
+    def with_fingerprints(self, fingerprints: Iterable[str]) -> list[FingerprintRow]:
+        """Every known file (present or missing) whose fingerprint is one of these."""
+        wanted = sorted(set(fingerprints))
+        rows: list[FingerprintRow] = []
+        for start in range(0, len(wanted), 500):  # SQLite caps the number of parameters
+            chunk = wanted[start : start + 500]
+            rows += [
+                FingerprintRow(i, p, s, f, h, bool(m))
+                for i, p, s, f, h, m in self._db.execute(
+                    "SELECT id, path, size, fingerprint, full_hash, missing FROM files"
+                    f" WHERE fingerprint IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            ]
+        return rows
+
+    def apply_sync(self, run_id: int, changes: SyncChanges, seconds: float) -> None:
+        """Write a reconciled walk in one transaction: moves keep their row (and results),
+        new files are added, changed files lose their phase status (so they are pending
+        again), gone files become missing; the walk's counts go on the run's row."""
+        db = self._db
+        with transaction(db):
+            db.executemany(
+                "UPDATE files SET path = ?, size = ?, mtime_ns = ?, kind = ?, missing = 0,"
+                " last_change_run = ? WHERE id = ?",
+                [(f.path, f.size, f.mtime_ns, f.kind, run_id, i) for i, f in changes.moves],
+            )
+            db.executemany(
+                "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run,"
+                " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(f.path, f.kind, f.size, f.mtime_ns, run_id, run_id, d) for f, d in changes.new],
+            )
+            db.executemany(
+                "UPDATE files SET size = ?, mtime_ns = ?, kind = ?, missing = 0,"
+                " last_change_run = ?, fingerprint = ?, full_hash = NULL WHERE id = ?",
+                [(f.size, f.mtime_ns, f.kind, run_id, d, i) for i, f, d in changes.changed],
+            )
+            db.executemany(
+                "DELETE FROM phase_status WHERE file_id = ?", [(i,) for i, _, _ in changes.changed]
+            )
+            db.executemany(
+                "UPDATE files SET full_hash = ? WHERE path = ?",
+                [(digest, path) for path, digest in changes.full_hashes.items() if digest],
+            )
+            db.executemany(
+                "UPDATE files SET missing = 0 WHERE id = ?", [(i,) for i in changes.returned]
+            )
+            db.executemany(
+                "UPDATE files SET missing = 1 WHERE id = ?", [(i,) for i in changes.gone]
+            )
+            db.executemany(
+                "INSERT INTO scan_problems VALUES (?, ?, ?)",
+                [(run_id, path, message) for path, message in changes.problems],
+            )
+            counts = changes.counts
+            db.execute(
+                "UPDATE runs SET files_seen = ?, files_new = ?, files_changed = ?,"
+                " files_missing = ?, files_moved = ?, scan_seconds = ? WHERE id = ?",
+                (
+                    counts.seen,
+                    counts.new,
+                    counts.changed,
+                    counts.missing,
+                    counts.moved,
+                    seconds,
+                    run_id,
+                ),
+            )

@@ -1,0 +1,104 @@
+"""Reading the catalog for export, status, near-duplicates and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from photoanalyzer.catalog.schema import HIDDEN_COLUMNS, RESULT_TABLES, from_sql, table_columns
+
+
+class Queries:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+        self._columns = {phase: table_columns(db, table) for phase, table in RESULT_TABLES.items()}
+
+    def export_rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per present file, in path order: path, kind, file_size, each phase's
+        fields, and `errors` (phase -> message)."""
+        selects, joins, names = [], [], []
+        for phase, table in RESULT_TABLES.items():
+            alias = f"t_{phase}"
+            joins.append(f" LEFT JOIN {table} {alias} ON {alias}.file_id = f.id")
+            selects += [f"{alias}.{column}" for column in self._exported(phase)]
+            names += self._exported(phase)
+        errors = self._errors_by_file()
+        rows = self._db.execute(
+            f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
+            + "".join(joins)
+            + " WHERE f.missing = 0 ORDER BY f.path"
+        )
+        for file_id, path, kind, size, *values in rows:
+            fields = {
+                name: from_sql(name, value) for name, value in zip(names, values, strict=True)
+            }
+            yield {
+                "path": path,
+                "kind": kind,
+                "file_size": size,
+                **fields,
+                "errors": errors.get(file_id, {}),
+            }
+
+    def _errors_by_file(self) -> dict[int, dict[str, str]]:
+        errors: dict[int, dict[str, str]] = {}
+        for file_id, phase, error in self._db.execute(
+            "SELECT file_id, phase, error FROM phase_status WHERE error IS NOT NULL"
+        ):
+            errors.setdefault(file_id, {})[phase] = error
+        return errors
+
+    def _exported(self, phase: str) -> list[str]:
+        return [c for c in self._columns[phase] if c not in HIDDEN_COLUMNS]
+
+    def field_names(self) -> list[str]:
+        phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
+        return ["path", "kind", "file_size", *phase_fields, "errors"]
+
+    def near_duplicate_candidates(self) -> list[tuple]:
+        """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
+        a camera, has GPS) of present files with a content result: what the pick weighs."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
+            " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL"
+            " FROM files f JOIN content c ON c.file_id = f.id"
+            " LEFT JOIN metadata m ON m.file_id = f.id"
+            " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
+        )
+        return [(*row[:7], *map(bool, row[7:])) for row in rows]
+
+    def file_counts(self) -> dict[str, dict[str, int]]:
+        """kind -> {"present": n, "missing": n}."""
+        counts: dict[str, dict[str, int]] = {}
+        for kind, missing, n in self._db.execute(
+            "SELECT kind, missing, COUNT(*) FROM files GROUP BY kind, missing"
+        ):
+            counts.setdefault(kind, {"present": 0, "missing": 0})[
+                "missing" if missing else "present"
+            ] = n
+        return counts
+
+    def phase_counts(self, phase: str, version: str, kinds: Iterable[str]) -> dict[str, int]:
+        """Present files of the phase's kinds: done, failed, and pending at this version."""
+        kinds = sorted(kinds)
+        marks = ",".join("?" * len(kinds))
+        done, failed, total = self._db.execute(
+            "SELECT COUNT(s.file_id), COUNT(s.error), COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+            f" WHERE f.missing = 0 AND f.kind IN ({marks})",
+            [phase, version, *kinds],
+        ).fetchone()
+        return {"done": done - failed, "failed": failed, "pending": total - done}
+
+    def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
+        """path -> (top scene, float16 embedding bytes, objects) for present photos."""
+        return {
+            path: (scene, embedding, json.loads(objects) if objects else [])
+            for path, scene, embedding, objects in self._db.execute(
+                "SELECT f.path, m.top_scene, m.embedding, m.objects FROM files f"
+                " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
+            )
+        }

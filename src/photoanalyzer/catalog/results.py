@@ -1,0 +1,188 @@
+"""Phase work: which files are pending for a phase, what earlier phases stored for them, and
+storing a phase's results (and a video's frames) in batches."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from photoanalyzer.catalog.schema import (
+    RESULT_TABLES,
+    from_sql,
+    table_columns,
+    to_sql,
+    transaction,
+)
+
+# The content phase decides which frames of a video are analyzed: its result replaces the
+# video's frame rows, so the ML results of an earlier set of frames never sit beside new
+# frames. Later phases fill in their own columns of those rows.
+FRAME_OWNER = "content"
+# A phase's stored result describes the file as it is now: the phase finished on it without
+# an error since it last changed (a change deletes the file's phase status).
+_CURRENT = (
+    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
+    " AND p.version != '' AND p.error IS NULL)"
+)
+
+
+class PendingFile(NamedTuple):
+    file_id: int
+    path: str
+    kind: str  # as the scan decided: "photo" or "video"
+
+
+class ResultRow(NamedTuple):
+    """One file's result from a phase: its fields (possibly partial) and/or an error."""
+
+    file_id: int
+    record: dict[str, Any] | None
+    error: str | None
+    # False: not the file's fault (the phase could not run, the disk went away): whatever
+    # was stored stays, and the file stays pending.
+    final: bool = True
+
+
+class RecordMismatch(ValueError):
+    """A phase produced a record whose keys are not its table's columns: a programming
+    error, raised rather than dropping the extra keys or storing NULL for missing ones."""
+
+
+class Results:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+        self._columns = {phase: table_columns(db, table) for phase, table in RESULT_TABLES.items()}
+        self._frame_columns = set(table_columns(db, "video_frames"))
+
+    def columns(self, phase: str) -> list[str]:
+        return list(self._columns[phase])
+
+    def pending(
+        self, phase: str, version: str, kinds: Iterable[str], paths: set[str], full: bool
+    ) -> list[PendingFile]:
+        """Files among `paths` of the given kinds with no result of this phase version (all of
+        them when `full`), in path order."""
+        kinds = sorted(kinds)
+        marks = ",".join("?" * len(kinds))
+        if full:
+            sql = f"SELECT id, path, kind FROM files WHERE missing = 0 AND kind IN ({marks})"
+            args: list[Any] = kinds
+        else:
+            sql = (
+                "SELECT f.id, f.path, f.kind FROM files f LEFT JOIN phase_status s"
+                " ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+                f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL"
+            )
+            args = [phase, version, *kinds]
+        rows = self._db.execute(sql + " ORDER BY path", args)
+        return [PendingFile(*row) for row in rows if row[1] in paths]
+
+    def stored_inputs(self, file_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """What the metadata and content phases stored for these files, for a later phase:
+        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)]}.
+        Only results that describe the file as it is now count: a file that changed since has
+        lost its phase status, and its old rows are not handed on."""
+        found: dict[int, dict[str, Any]] = {}
+        content_now = _CURRENT.format(phase="content", file="f.id")
+        metadata_now = _CURRENT.format(phase="metadata", file="f.id")
+        frames_now = _CURRENT.format(phase="content", file="v.file_id")
+        for start in range(0, len(file_ids), 500):  # SQLite caps the number of parameters
+            chunk = file_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for file_id, thumbnail, width, height in self._db.execute(
+                "SELECT f.id, c.thumbnail, m.width, m.height FROM files f"
+                f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
+                f" LEFT JOIN metadata m ON m.file_id = f.id AND {metadata_now}"
+                f" WHERE f.id IN ({marks})",
+                chunk,
+            ):
+                found[file_id] = {
+                    "thumbnail": thumbnail,
+                    "width": width,
+                    "height": height,
+                    "frames": [],
+                }
+            for file_id, frame, seconds, thumbnail in self._db.execute(
+                "SELECT v.file_id, v.frame, v.timestamp, v.thumbnail FROM video_frames v"
+                f" WHERE v.file_id IN ({marks}) AND {frames_now}"
+                " ORDER BY v.file_id, v.frame",
+                chunk,
+            ):
+                found[file_id]["frames"].append((frame, seconds, thumbnail))
+        return found
+
+    def save(self, run_id: int, phase: str, version: str, rows: list[ResultRow]) -> None:
+        """Store one batch of results in one transaction: a crash keeps whole batches only."""
+        table, columns = RESULT_TABLES[phase], self._columns[phase]
+        upsert = (
+            f"INSERT OR REPLACE INTO {table} (file_id, {', '.join(columns)})"
+            f" VALUES (?{', ?' * len(columns)})"
+        )
+        with transaction(self._db):
+            for row in rows:
+                if not row.final:
+                    self._save_retry(run_id, phase, row)
+                    continue
+                if row.record is None:
+                    self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
+                else:
+                    self._check(phase, row.record)
+                    if "frames" in row.record:
+                        self._save_frames(row.file_id, row.record["frames"], phase)
+                    values = [to_sql(c, row.record[c]) for c in columns]
+                    self._db.execute(upsert, (row.file_id, *values))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
+                    (row.file_id, phase, version, row.error, run_id),
+                )
+
+    def _check(self, phase: str, record: dict[str, Any]) -> None:
+        keys, columns = set(record) - {"frames"}, set(self._columns[phase])
+        if keys != columns:
+            raise RecordMismatch(
+                f"the {phase} phase's record does not match its table: unknown keys "
+                f"{sorted(keys - columns)}, missing keys {sorted(columns - keys)}"
+            )
+        for frame in record.get("frames", []):
+            unknown = set(frame) - self._frame_columns
+            if unknown:
+                raise RecordMismatch(f"the {phase} phase's frames have unknown keys {unknown}")
+
+    def _save_retry(self, run_id: int, phase: str, row: ResultRow) -> None:
+        """A failure that was not the file's fault (the phase could not run, the disk went
+        away): whatever was stored for the file stays as it was, so a `--full` run that
+        cannot start loses nothing. A file with no status yet gets the error under no
+        version: it shows, and the file stays pending for the next run."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO phase_status VALUES (?, ?, '', ?, ?)",
+            (row.file_id, phase, row.error, run_id),
+        )
+
+    def _save_frames(self, file_id: int, frames: list[dict[str, Any]], phase: str) -> None:
+        """A video's per-frame results. The frame owner's replace the video's frame rows;
+        another phase's fill its own columns and leave the rest."""
+        if phase == FRAME_OWNER:
+            self._db.execute("DELETE FROM video_frames WHERE file_id = ?", (file_id,))
+        else:  # frames beyond this phase's count (a shorter video now) go
+            self._db.execute(
+                "DELETE FROM video_frames WHERE file_id = ? AND frame >= ?", (file_id, len(frames))
+            )
+        for frame in frames:
+            columns = [c for c in frame if c != "frame"]
+            self._db.execute(
+                f"INSERT INTO video_frames (file_id, frame, {', '.join(columns)})"
+                f" VALUES (?, ?{', ?' * len(columns)}) ON CONFLICT (file_id, frame) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in columns),
+                (file_id, frame["frame"], *(to_sql(c, frame[c]) for c in columns)),
+            )
+
+    def video_frames(self, path: str) -> list[dict[str, Any]]:
+        """The analyzed frames of the video at `path`, in order."""
+        cursor = self._db.execute(
+            "SELECT v.* FROM video_frames v JOIN files f ON f.id = v.file_id WHERE f.path = ?"
+            " ORDER BY v.frame",
+            (path,),
+        )
+        names = [d[0] for d in cursor.description]
+        return [{n: from_sql(n, v) for n, v in zip(names, row, strict=True)} for row in cursor]

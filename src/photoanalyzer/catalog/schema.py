@@ -1,0 +1,270 @@
+"""The catalog's schema and connection: numbered migrations, which table holds each phase's
+fields, how values are stored, opening (and migrating) the database, transactions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from photoanalyzer.errors import CatalogError
+
+# Migration N brings a catalog from schema version N-1 to N. Append only; never edit one
+# that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        missing INTEGER NOT NULL DEFAULT 0,
+        first_seen_run INTEGER NOT NULL,
+        last_change_run INTEGER NOT NULL
+    );
+    -- One row per file and phase: the phase version that produced the result, and the error
+    -- text when it failed. A file is pending for a phase while it has no row of the current
+    -- version; a changed file loses its rows.
+    CREATE TABLE phase_status (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        phase TEXT NOT NULL,
+        version TEXT NOT NULL,
+        error TEXT,
+        run_id INTEGER NOT NULL,
+        PRIMARY KEY (file_id, phase)
+    ) WITHOUT ROWID;
+    CREATE TABLE metadata (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        file_type TEXT,
+        width INTEGER,
+        height INTEGER,
+        orientation INTEGER,
+        taken_at TEXT,
+        subsec TEXT,
+        make TEXT,
+        model TEXT,
+        lens TEXT,
+        lens_make TEXT,
+        exposure_time REAL,
+        f_number REAL,
+        iso INTEGER,
+        focal_length REAL,
+        focal_length_35mm INTEGER,
+        gps_lat REAL,
+        gps_lon REAL,
+        gps_alt REAL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL,
+        roots TEXT NOT NULL,
+        phases TEXT NOT NULL,
+        files_seen INTEGER NOT NULL DEFAULT 0,
+        files_new INTEGER NOT NULL DEFAULT 0,
+        files_changed INTEGER NOT NULL DEFAULT 0,
+        files_missing INTEGER NOT NULL DEFAULT 0,
+        scan_seconds REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE run_phases (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        phase TEXT NOT NULL,
+        version TEXT NOT NULL,
+        processed INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (run_id, phase)
+    );
+    CREATE TABLE scan_problems (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE content (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        thumbnail TEXT,
+        sharpness REAL,
+        tenengrad REAL,
+        blurry INTEGER,
+        brightness REAL,
+        highlights_clipped REAL,
+        shadows_crushed REAL,
+        underexposed INTEGER,
+        overexposed INTEGER,
+        contrast REAL,
+        colorfulness REAL,
+        dominant_colors TEXT,
+        phash TEXT,
+        dhash TEXT
+    );
+    """,
+    """
+    CREATE TABLE ml (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        top_scene TEXT,
+        scenes TEXT,
+        objects TEXT,
+        object_counts TEXT,
+        ml_random_weights INTEGER,
+        embedding BLOB
+    );
+    -- What a phase reports about a run as a whole: why it could not run, and its details
+    -- (the ML backend and why faster ones were skipped, weights, batch size, GPU use).
+    ALTER TABLE run_phases ADD COLUMN failure TEXT;
+    ALTER TABLE run_phases ADD COLUMN details TEXT;
+    """,
+    """
+    -- Rename and move detection: a file that reappears under a new path with the same
+    -- fingerprint keeps its row, and so its results. full_hash is filled in only where two
+    -- files share a fingerprint.
+    ALTER TABLE files ADD COLUMN fingerprint TEXT;
+    ALTER TABLE files ADD COLUMN full_hash TEXT;
+    CREATE INDEX files_by_fingerprint ON files (fingerprint);
+    ALTER TABLE runs ADD COLUMN files_moved INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
+    -- Videos: the metadata phase reads them too.
+    ALTER TABLE metadata ADD COLUMN duration REAL;
+    ALTER TABLE metadata ADD COLUMN frame_rate REAL;
+    ALTER TABLE metadata ADD COLUMN video_codec TEXT;
+    ALTER TABLE metadata ADD COLUMN rotation INTEGER;
+    ALTER TABLE metadata ADD COLUMN has_audio INTEGER;
+    ALTER TABLE metadata ADD COLUMN bitrate INTEGER;
+    """,
+    """
+    -- The frames of a video that the content and ML phases analyze, linked to the video's row
+    -- (so they follow it through renames and go with it when it changes).
+    CREATE TABLE video_frames (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        frame INTEGER NOT NULL,
+        timestamp REAL NOT NULL,
+        thumbnail TEXT,
+        sharpness REAL,
+        brightness REAL,
+        colorfulness REAL,
+        phash TEXT,
+        top_scene TEXT,
+        scenes TEXT,
+        objects TEXT,
+        embedding BLOB,
+        PRIMARY KEY (file_id, frame)
+    ) WITHOUT ROWID;
+    """,
+    """
+    -- taken_at held naive local time for photos without an offset and an aware time for the
+    -- rest, which neither means one thing nor sorts. Now: taken_at is always the naive local
+    -- wall-clock time, the offset has its own column, and the UTC instant is derived where the
+    -- offset is known. Existing rows are split here, so no row keeps the old meaning until the
+    -- files are read again (metadata-2 re-reads them for the OffsetTime fallback).
+    ALTER TABLE metadata ADD COLUMN taken_at_offset TEXT;
+    ALTER TABLE metadata ADD COLUMN taken_at_utc TEXT;
+    UPDATE metadata
+        SET taken_at_offset = substr(taken_at, 20), taken_at = substr(taken_at, 1, 19)
+        WHERE length(taken_at) = 25 AND substr(taken_at, 20, 1) IN ('+', '-');
+    UPDATE metadata
+        SET taken_at_utc = strftime('%Y-%m-%dT%H:%M:%SZ', taken_at || taken_at_offset)
+        WHERE taken_at_offset IS NOT NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Which table holds each phase's fields (keyed by file_id), in export order; the table's
+# columns are the fields.
+RESULT_TABLES = {"metadata": "metadata", "content": "content", "ml": "ml"}
+# Columns stored as JSON text and as 0/1, given back as lists and booleans.
+JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
+BOOL_COLUMNS = frozenset(
+    {"blurry", "underexposed", "overexposed", "ml_random_weights", "has_audio"}
+)
+# Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
+HIDDEN_COLUMNS = frozenset({"embedding"})
+
+
+def connect(path: Path, create: bool) -> sqlite3.Connection:
+    """The catalog at `path`, migrated to SCHEMA_VERSION. With create=False a missing file is
+    an error, so that a mistyped --db given to a reading command never makes a new catalog."""
+    if not create and not path.is_file():
+        raise CatalogError(f"no catalog at {path}: run `photoanalyze run FOLDER` first")
+    try:
+        db = _open(path, create)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise CatalogError(
+            f"cannot open the catalog {path}: {exc}; choose a writable location with"
+            " --db or PHOTOANALYZER_DB"
+        ) from exc
+    return db
+
+
+def _open(path: Path, create: bool) -> sqlite3.Connection:
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(path, isolation_level=None, timeout=30)
+    # mode=rw never creates the file, even if it vanished since the check above.
+    uri = f"{path.absolute().as_uri()}?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise CatalogError(
+            f"the catalog {path} has schema version {current}, newer than this "
+            f"program knows ({SCHEMA_VERSION}); upgrade photoanalyzer"
+        )
+    for number in range(current + 1, SCHEMA_VERSION + 1):
+        # One transaction per migration: a catalog is always at some whole version.
+        db.executescript(
+            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
+        )
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    """The table's columns, file_id (the key every result table shares) left out."""
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})") if row[1] != "file_id"]
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def to_sql(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS and value is not None:
+        return json.dumps(value)
+    return value
+
+
+def from_sql(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in JSON_COLUMNS:
+        return json.loads(value)
+    if column in BOOL_COLUMNS:
+        return bool(value)
+    return value
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
