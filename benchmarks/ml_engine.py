@@ -7,9 +7,9 @@ catalog writes) keeping them busy, and what does start-up cost, cold and warm?
 1. Writes N photo-like 12 MP JPEGs and runs the metadata and content phases on them
    (`photoanalyze run --phases metadata,content`), so the ML phase finds thumbnails.
 2. (b) cold: `photoanalyze run --phases ml` as a new process with an empty model cache.
-3. (a) the models alone: in this process, the same Predictor, every thumbnail prepared in
+3. (b) warm: `photoanalyze run --full --phases ml` again, the model cache filled.
+4. (a) the models alone: in this process, the same Predictor, every thumbnail prepared in
    memory first, then only `Predictor.infer` timed over the batches (the first apart).
-4. (b) warm: `photoanalyze run --full --phases ml` again, the model cache filled.
 
 (b)'s rate is the phase's own from its second batch on, and its start-up is split into
 imports, weights, backend, model builds, label embeddings and warm-up, from the run record.
@@ -138,11 +138,13 @@ def main() -> None:
         print("(b) ML phase, cold ...", flush=True)
         cold_wall = photoanalyze("run", str(library), *common, "--phases", "ml")
         cold = last_ml_details(db)
-        print("(a) models alone ...", flush=True)
-        alone = models_alone(db, config, work / "catalog-thumbnails")
         print("(b) ML phase, warm ...", flush=True)
         warm_wall = photoanalyze("run", str(library), *common, "--phases", "ml", "--full")
         warm = last_ml_details(db)
+        # Last: this process keeps its models (and torch's threads) while it lives, which
+        # would share the cores with a run started after it.
+        print("(a) models alone ...", flush=True)
+        alone = models_alone(db, config, work / "catalog-thumbnails")
     result = {
         "photos": args.photos,
         "batch_size": args.batch_size,

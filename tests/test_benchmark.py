@@ -30,6 +30,9 @@ def test_benchmark_json_has_every_figure_positive_and_the_agreement(cli, tmp_pat
     data = json.loads(out.read_text())
     assert data["samples"] == 4 and data["random_weights"] is True
     assert "RANDOM model weights" in result.stdout
+    assert "ML stages, optimized (last repeat): read-wait" in result.stdout
+    stages = data["ml_stages"]["optimized"]
+    assert stages["inference"]["clip"] > 0 and stages["inference"]["yolo"] > 0
     for phase in ("metadata", "content", "ml"):
         row = data["phases"][phase]
         for name in ("baseline", "optimized"):

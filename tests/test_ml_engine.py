@@ -339,3 +339,23 @@ def test_a_photo_that_cannot_be_read_now_stays_pending_for_the_ml_phase(
     second = ml_report(index([library], config, db, ("ml",)))
     assert (second.processed, second.errors) == (1, 0)  # only the one that failed, now read
     assert rows(db)[str(library / "photo1.jpg")]["top_scene"] in LABELS
+
+
+def test_clip_inputs_are_open_clips_own_transform_split_across_threads(models):
+    """The loader threads do open_clip's resize and crop (uint8); scaling and normalising
+    happen on the batch. The model must see exactly what open_clip's transform gives."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    from photoanalyzer.ml.backends import select_backend
+    from photoanalyzer.ml.clip_scenes import ClipModel
+    from photoanalyzer.ml.weights import resolve_clip
+
+    weights = resolve_clip("ViT-B-32", "random", models, offline=True)
+    model = ClipModel(weights, select_backend("cpu-fp32"), models / "clip")
+    pictures = [textured_photo((900, 600), seed=1), textured_photo((500, 800), seed=2)]
+    ours = model.encode_images(torch.stack([model.preprocess(p) for p in pictures]))
+    reference_transform = image_transform_v2(PreprocessCfg(), is_train=False)
+    with torch.inference_mode():
+        reference = model._visual(torch.stack([reference_transform(p) for p in pictures]))
+    reference = torch.nn.functional.normalize(reference.float(), dim=-1)
+    assert torch.allclose(ours, reference, atol=1e-5)

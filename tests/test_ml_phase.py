@@ -93,7 +93,7 @@ def test_boxes_are_in_the_upright_originals_pixels(indexed):
 def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     from photoanalyzer.catalog import Catalog
 
-    _, _, db, _, result = indexed
+    cli, _, db, _, result = indexed
     assert "RANDOM model weights" in result.stdout
     assert "backend cpu-" in result.stdout and "skipped cuda-amp-fp16: no CUDA" in result.stdout
     catalog = Catalog(db)
@@ -105,6 +105,11 @@ def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     assert set(backend["skipped"]) >= {"tensorrt", "cuda-amp-fp16", "cuda-fp32"}
     assert ml["details"]["random_weights"] is True
     assert ml["details"]["batch_size_used"] == 2
+    startup, stages = ml["details"]["startup"], ml["details"]["stages"]
+    assert set(startup) >= {"imports", "weights", "backend", "models", "labels"}
+    assert set(stages["inference"]) == {"clip", "yolo"} and stages["load"] > 0
+    status = cli("status", "--db", str(db)).stdout
+    assert "start-up " in status and "stages: read-wait" in status  # status shows them
 
 
 def test_changed_prompt_set_reruns_only_the_ml_phase(indexed, tmp_path):

@@ -145,12 +145,13 @@ class Backend:
         module = module.to(self.device)
         return module.to(self.torch_dtype()) if self.spec.cast_weights else module
 
-    def to_input(self, batch, divide_by: float | None = None):
-        """A CPU batch moved to the device in the dtype the prepared models expect. Integer
-        pixels travel as they are (a quarter of the bytes) and are scaled on the device."""
+    def to_input(self, batch, scale: Callable[[Any], Any] | None = None):
+        """A CPU batch moved to the device in the dtype the prepared models expect. Pixels
+        travel as bytes (a quarter of the size) and `scale` turns them into the model's float
+        input on the device, in float32, before the cast to the backend's dtype."""
         batch = batch.to(self.device, non_blocking=True)
-        if divide_by is not None:
-            batch = batch.float().div_(divide_by)
+        if scale is not None:
+            batch = scale(batch.float())
         return batch.to(self.input_dtype())
 
     def synchronize(self) -> None:

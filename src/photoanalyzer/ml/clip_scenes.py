@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from photoanalyzer.ml.backends import Backend
@@ -77,10 +78,11 @@ class ClipModel:
             skeleton = open_clip.create_model(
                 weights.model, pretrained=None, device="meta", **_tag_options(weights)
             )
-        self.preprocess = image_transform_v2(
-            PreprocessCfg(**skeleton.visual.preprocess_cfg), is_train=False
-        )
-        self.image_size = _pair(skeleton.visual.preprocess_cfg["size"])
+        config = PreprocessCfg(**skeleton.visual.preprocess_cfg)
+        self._picture_steps = _picture_steps(image_transform_v2(config, is_train=False))
+        self._mean = torch.tensor(config.mean).view(1, 3, 1, 1)
+        self._std = torch.tensor(config.std).view(1, 3, 1, 1)
+        self.image_size = _pair(config.size)
         self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
         visual_state, self.logit_scale = self._visual_weights()
         visual = skeleton.visual
@@ -97,10 +99,20 @@ class ClipModel:
 
     # -- images -----------------------------------------------------------------------------
 
+    def preprocess(self, picture) -> torch.Tensor:
+        """open_clip's resize and crop of one PIL picture, as uint8 (3, H, W). Runs in the
+        loader threads, so it does no torch arithmetic: torch's parallel regions started from
+        several threads at once would compete with the models for the cores."""
+        pixels = np.array(self._picture_steps(picture), dtype=np.uint8)
+        return torch.from_numpy(pixels).permute(2, 0, 1)
+
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(N, dim) unit float32 embeddings from a stack of preprocessed images."""
+        """(N, dim) unit float32 embeddings from a stack of `preprocess` outputs: scaled and
+        normalised as open_clip's ToTensor and Normalize would, on the device."""
+        mean, std = self._mean.to(self.backend.device), self._std.to(self.backend.device)
         with self.backend.running():
-            features = self._visual(self.backend.to_input(pixels))
+            inputs = self.backend.to_input(pixels, scale=lambda x: (x / 255 - mean) / std)
+            features = self._visual(inputs)
         return torch.nn.functional.normalize(features.float(), dim=-1)
 
     # -- texts ------------------------------------------------------------------------------
@@ -217,6 +229,17 @@ def _tag_options(weights: Weights) -> dict:
 
 def _exp_random() -> float:
     return math.exp(RANDOM_LOGIT_SCALE)
+
+
+def _picture_steps(transform):
+    """The steps of open_clip's evaluation transform that work on the PIL picture (resize,
+    crop, RGB), without the ToTensor and Normalize at its end, which encode_images does."""
+    from torchvision.transforms import Compose, Normalize, ToTensor
+
+    steps = list(getattr(transform, "transforms", []))
+    if len(steps) < 2 or not (isinstance(steps[-2], ToTensor) and isinstance(steps[-1], Normalize)):
+        raise RuntimeError(f"unexpected open_clip image transform {transform}: cannot split it")
+    return Compose(steps[:-2])
 
 
 def _pair(size) -> tuple[int, int]:

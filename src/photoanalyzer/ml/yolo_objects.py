@@ -112,7 +112,7 @@ class YoloDetector:
         for row, item in zip(batch, items, strict=True):
             row[:, : item.pixels.shape[1], : item.pixels.shape[2]] = item.pixels
         with self.backend.running():
-            return self._model(self.backend.to_input(batch, divide_by=255))
+            return self._model(self.backend.to_input(batch, scale=lambda x: x.div_(255)))
 
     def postprocess(
         self, predictions, items: list[Letterboxed], originals: list[tuple[int, int]]

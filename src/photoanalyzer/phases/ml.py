@@ -124,9 +124,9 @@ class MlPhase:
             return Outcome(video_summary(done.frames, results, self.settings.clip.top_k))
         return Outcome(results[0])
 
-    def _start(self, startup, details: dict[str, Any]):
-        """Imports, weights, backend, models: the Predictor, or PhaseUnavailable saying why
-        the phase cannot run."""
+    def _start(self, startup, details: dict[str, Any]) -> _Models:
+        """Imports, weights, backend, models: the built models, or PhaseUnavailable saying
+        why the phase cannot run."""
         from photoanalyzer.ml.weights import prepare_environment
 
         models_dir = Path(self.models_dir)
