@@ -160,3 +160,33 @@ def test_doctor_reports_versions_backend_and_weights(cli, tmp_path):
     assert "TensorRT: not available" in out or "TensorRT: torch_tensorrt imports" in out
     assert "ML backend (auto): backend " in out
     assert "CLIP ViT-B-32 (random): available: RANDOM weights" in out
+
+
+def test_full_run_whose_ml_phase_cannot_start_keeps_every_stored_result(indexed, tmp_path):
+    """--full with a backend this machine lacks: the phase cannot start (exit 4), and what the
+    ML phase stored before is still there, row for row."""
+    cli, library, db, config, _ = indexed
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(db.read_bytes())  # the module's catalog stays as the other tests use it
+    before = cli.export(copy)
+    status_before = cli("status", "--db", str(copy), "--config", str(config)).stdout
+    result = cli(
+        "run",
+        str(library),
+        "--db",
+        str(copy),
+        "--config",
+        str(config),
+        "--full",
+        "--backend",
+        "cuda-fp32",
+        check=False,
+    )
+    assert result.returncode == 4 and "backend cuda-fp32 is not available here" in result.stdout
+    after = cli.export(copy)
+    ml_fields = ("top_scene", "scenes", "objects", "object_counts", "ml_random_weights")
+    for path, row in before.items():
+        assert {f: after[path][f] for f in ml_fields} == {f: row[f] for f in ml_fields}
+        assert after[path]["errors"].get("ml") == row["errors"].get("ml")
+    ml_line = next(line for line in status_before.splitlines() if line.startswith("  ml "))
+    assert ml_line in cli("status", "--db", str(copy), "--config", str(config)).stdout

@@ -25,12 +25,15 @@ def write_video(
     audio=True,
     tags: dict | None = None,
     size=(320, 240),
+    codec="libx264",
+    container_format: str | None = None,  # None: from the name (MOV, MP4)
 ) -> Path:
     # use_metadata_tags lets the MOV/MP4 muxers write any key, as phones do.
-    container = av.open(str(path), "w", options={"movflags": "use_metadata_tags"})
+    options = {} if container_format else {"movflags": "use_metadata_tags"}
+    container = av.open(str(path), "w", format=container_format, options=options)
     for key, value in {**(tags or {}), **({"location": location} if location else {})}.items():
         container.metadata[key] = value
-    video = container.add_stream("libx264", rate=fps)
+    video = container.add_stream(codec, rate=fps)
     video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
     if rotation:
         video.set_display_rotation(rotation)
@@ -254,26 +257,18 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     assert row["top_scene"] == row["scenes"][0][0] and row["ml_random_weights"] is True
 
 
-def write_webm(path: Path, seconds=2, fps=10, size=(160, 120)) -> Path:
-    container = av.open(str(path), "w", format="webm")
-    video = container.add_stream("libvpx-vp9", rate=fps)
-    video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-    for i in range(seconds * fps):
-        pixels = np.full((size[1], size[0], 3), (i * 9) % 256, np.uint8)
-        for packet in video.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-            container.mux(packet)
-    for packet in video.encode():
-        container.mux(packet)
-    container.close()
-    return path
-
-
 def test_an_extension_added_to_the_video_list_is_a_video_in_every_phase(cli, tmp_path):
     """The scan decides the kind from the configured extensions; the phases follow it (they
     used to decide again from a list of their own and decoded a .webm as a photo)."""
     library = tmp_path / "lib"
     library.mkdir()
-    write_webm(library / "clip.webm")
+    write_video(
+        library / "clip.webm",
+        codec="libvpx-vp9",
+        container_format="webm",
+        audio=False,
+        size=(160, 120),
+    )
     config = tmp_path / "webm.yaml"
     config.write_text("scan:\n  video_extensions: [mov, mp4, webm]\n")
     db = tmp_path / "c.db"
@@ -302,7 +297,8 @@ def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_p
 
     library = tmp_path / "lib"
     library.mkdir()
-    video = write_video(library / "clip.mp4", seconds=25, fps=4, audio=False)
+    # 3 fps: decoded frame times (multiples of 1/3 s) differ from the planned ones (2.5 s ...)
+    video = write_video(library / "clip.mp4", seconds=25, fps=3, audio=False)
     ml = f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
     ml += "  yolo:\n    weights: random\n"
     three = tmp_path / "three.yaml"  # one frame per 10 s: 3 frames
@@ -323,8 +319,11 @@ def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_p
     cli("run", str(library), "--db", str(db), "--config", str(five), "--phases", "content")
     assert len(frames()) == 5
     assert all(f["top_scene"] is None and f["embedding"] is None for f in frames())  # no mix
+    decoded_times = [f["timestamp"] for f in frames()]
     rerun = cli("run", str(library), "--db", str(db), "--config", str(five)).stdout
     assert "ml        1 processed, 0 errors" in rerun  # its input changed: it runs again
     after = frames()
     assert len(after) == 5 and all(f["top_scene"] and f["embedding"] for f in after)
-    assert [f["timestamp"] for f in after] == pytest.approx([2.5, 7.5, 12.5, 17.5, 22.5], abs=0.3)
+    assert [f["timestamp"] for f in after] == decoded_times  # one time per frame, kept by ML
+    assert decoded_times == pytest.approx([2.5, 7.5, 12.5, 17.5, 22.5], abs=0.4)
+    assert decoded_times != [2.5, 7.5, 12.5, 17.5, 22.5]  # so the check above can tell
