@@ -12,7 +12,7 @@ catalog writes) keeping them busy, and what does start-up cost, cold and warm?
    memory first, then only `Predictor.infer` timed over the batches (the first apart).
 
 (b)'s rate is the phase's own from its second batch on, and its start-up is split into
-imports, weights, backend, model builds, label embeddings and warm-up, from the run record.
+weights, imports, backend, model builds, label embeddings and warm-up, from the run record.
 Random weights (the only ones here): speeds are real, labels meaningless."""
 
 from __future__ import annotations

@@ -125,14 +125,14 @@ class MlPhase:
         return Outcome(results[0])
 
     def _start(self, startup, details: dict[str, Any]) -> _Models:
-        """Imports, weights, backend, models: the built models, or PhaseUnavailable saying
-        why the phase cannot run."""
+        """Weights, imports, backend, models: the built models, or PhaseUnavailable saying
+        why the phase cannot run. Weights come first: without them the phase fails in a
+        moment instead of after seconds of importing torch."""
         from photoanalyzer.ml.weights import prepare_environment
 
         models_dir = Path(self.models_dir)
         prepare_environment(models_dir, self.settings.offline)
-        with startup.timing("imports"):
-            _import_libraries()
+        _require_libraries()
         from photoanalyzer.ml.backends import BackendUnavailable, select_backend
         from photoanalyzer.ml.weights import WeightsUnavailable, resolve_clip, resolve_yolo
 
@@ -141,6 +141,8 @@ class MlPhase:
             with startup.timing("weights"):
                 clip_weights = resolve_clip(clip.model, clip.pretrained, models_dir, offline)
                 yolo_weights = resolve_yolo(yolo.model, yolo.weights, models_dir, offline)
+            with startup.timing("imports"):
+                _import_libraries()
             with startup.timing("backend"):
                 backend = select_backend(
                     self.settings.backend,
@@ -159,6 +161,21 @@ class MlPhase:
         return models
 
 
+_LIBRARIES = ("torch", "open_clip", "ultralytics")
+_MISSING_LIBRARIES = (
+    "the ML phase needs torch, open_clip_torch and ultralytics: install them with "
+    "pip install 'photoanalyzer[ml]'"
+)
+
+
+def _require_libraries() -> None:
+    """PhaseUnavailable naming the extra when a library is not installed; imports nothing."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(name) is None for name in _LIBRARIES):
+        raise PhaseUnavailable(_MISSING_LIBRARIES)
+
+
 def _import_libraries() -> None:
     try:
         import open_clip  # noqa: F401
@@ -166,10 +183,7 @@ def _import_libraries() -> None:
 
         from photoanalyzer.ml.yolo_objects import import_ultralytics
     except ImportError as exc:
-        raise PhaseUnavailable(
-            "the ML phase needs torch, open_clip_torch and ultralytics: install them with "
-            "pip install 'photoanalyzer[ml]'"
-        ) from exc
+        raise PhaseUnavailable(_MISSING_LIBRARIES) from exc
     import_ultralytics()
 
 
@@ -391,7 +405,7 @@ def video_summary(
 
 
 class _Throughput:
-    """Start-up (imports, weights, backend, model build) apart from inference. Two rates: over
+    """Start-up (weights, imports, backend, model build) apart from inference. Two rates: over
     every batch (`images_per_second`), and from the second batch on
     (`steady_images_per_second`), since the first also pays one-off kernel selection; a run
     of one batch has only the first."""
