@@ -2,14 +2,15 @@
 catalog writes) keeping them busy, and what does start-up cost, cold and warm?
 
     python benchmarks/ml_engine.py [--photos 200] [--batch-size 16] [--backend auto]
-                                   [--json FILE]
+                                   [--repeat 3] [--json FILE]
 
 1. Writes N photo-like 12 MP JPEGs and runs the metadata and content phases on them
    (`photoanalyze run --phases metadata,content`), so the ML phase finds thumbnails.
 2. (b) cold: `photoanalyze run --phases ml` as a new process with an empty model cache.
 3. (b) warm: `photoanalyze run --full --phases ml` again, the model cache filled.
-4. (a) the models alone: in this process, the same Predictor, every thumbnail prepared in
-   memory first, then only `Predictor.infer` timed over the batches (the first apart).
+4. (a) the models alone: in a process of its own, the same Predictor, every thumbnail
+   prepared in memory first, then only `Predictor.infer` timed over the batches (the first
+   apart). Steps 3 and 4 alternate `--repeat` times; medians are reported.
 
 (b)'s rate is the phase's own from its second batch on, and its start-up is split into
 weights, imports, backend, model builds, label embeddings and warm-up, from the run record.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,7 +67,8 @@ def models_alone(db: Path, config_path: Path, thumbnails: Path) -> dict:
     from PIL import Image
 
     from photoanalyzer.ml.backends import select_backend
-    from photoanalyzer.ml.predictor import Predictor, StageClock
+    from photoanalyzer.ml.predictor import Predictor
+    from photoanalyzer.ml.timing import StageClock
     from photoanalyzer.ml.weights import prepare_environment, resolve_clip, resolve_yolo
     from photoanalyzer.ml.yolo_objects import import_ultralytics
 
@@ -118,11 +121,18 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--backend", default="auto")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="warm (b) and (a) runs, alternating (median)"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--library", type=Path, help="keep the photos here (written if missing) to run again"
     )
+    parser.add_argument("--models-alone", nargs=3, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.models_alone:  # the child process of one (a) measurement
+        print(json.dumps(models_alone(*args.models_alone)))
+        return
     from photoanalyzer.synthetic import write_camera_roll
 
     with tempfile.TemporaryDirectory(prefix="ml-engine-") as tmp:
@@ -138,29 +148,44 @@ def main() -> None:
         print("(b) ML phase, cold ...", flush=True)
         cold_wall = photoanalyze("run", str(library), *common, "--phases", "ml")
         cold = last_ml_details(db)
-        print("(b) ML phase, warm ...", flush=True)
-        warm_wall = photoanalyze("run", str(library), *common, "--phases", "ml", "--full")
-        warm = last_ml_details(db)
-        # Last: this process keeps its models (and torch's threads) while it lives, which
-        # would share the cores with a run started after it.
-        print("(a) models alone ...", flush=True)
-        alone = models_alone(db, config, work / "catalog-thumbnails")
+        warm_runs, alone_runs = [], []
+        for repeat in range(args.repeat):
+            # Each in its own process, alternating, so that a slow minute of the machine
+            # weighs on both sides alike.
+            print(f"(b) ML phase, warm, and (a) models alone: {repeat + 1}/{args.repeat}")
+            wall = photoanalyze("run", str(library), *common, "--phases", "ml", "--full")
+            warm_runs.append({**_summary(last_ml_details(db)), "process_seconds": round(wall, 2)})
+            alone_runs.append(_models_alone_process(db, config, work / "catalog-thumbnails"))
+    warm = warm_runs[len(warm_runs) // 2]
+    steady = statistics.median(run["steady_images_per_second"] for run in warm_runs)
+    alone = statistics.median(run["images_per_second"] for run in alone_runs)
     result = {
         "photos": args.photos,
         "batch_size": args.batch_size,
-        "backend": warm["backend"]["name"],
-        "device": warm["backend"]["device_name"],
-        "models_alone": alone,
+        "backend": alone_runs[0]["backend"],
+        "device": cold["backend"]["device_name"],
+        "models_alone": {"images_per_second": alone, "runs": alone_runs},
         "phase": {
             "cold": {**_summary(cold), "process_seconds": round(cold_wall, 2)},
-            "warm": {**_summary(warm), "process_seconds": round(warm_wall, 2)},
+            "warm": {**warm, "steady_images_per_second": steady, "runs": warm_runs},
         },
+        "phase_vs_models": round(steady / alone, 3),
+        "phase_vs_models_per_pair": [
+            round(w["steady_images_per_second"] / a["images_per_second"], 3)
+            for w, a in zip(warm_runs, alone_runs, strict=True)
+        ],
     }
-    steady = warm["steady_images_per_second"]
-    result["phase_vs_models"] = round(steady / alone["images_per_second"], 3)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _models_alone_process(db: Path, config: Path, thumbnails: Path) -> dict:
+    """(a) in a fresh process: this one holds no models or torch threads that would share
+    the cores with the runs after it."""
+    command = [sys.executable, __file__, "--models-alone", str(db), str(config), str(thumbnails)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _summary(details: dict) -> dict:

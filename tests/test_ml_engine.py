@@ -10,7 +10,9 @@ lacks), and, to inject failures, the models' forward passes."""
 import builtins
 import json
 import os
+import subprocess
 import sys
+import threading
 import types
 from dataclasses import replace
 from pathlib import Path
@@ -125,10 +127,15 @@ def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
 
     library = tmp_path / "library"
     photos(library, 4)
-    textured_photo((333, 555), seed=5).save(library / "poison.jpg", quality=90)
+    # Sorted by path it is second, so it shares the first batch (batch size 2) with photo0:
+    # that batch raises as a whole and must be run again picture by picture.
+    poison = library / "photo0-poison.jpg"
+    textured_photo((333, 555), seed=5).save(poison, quality=90)
     real_forward = YoloDetector.forward
+    batch_sizes = []
 
     def forward(self, items):  # the model boundary: this picture makes inference raise
+        batch_sizes.append(len(items))
         if any(item.picture_size == (333, 555) for item in items):
             raise RuntimeError("injected: the model rejects this picture")
         return real_forward(self, items)
@@ -138,23 +145,114 @@ def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
     report = index([library], config_for(tmp_path, models), db)
     ml = ml_report(report)
     assert ml.failure is None and ml.processed == 5 and ml.errors == 1
+    assert batch_sizes[:3] == [2, 1, 1]  # the shared batch, then each of its pictures alone
     found = rows(db)
-    assert "injected: the model rejects" in found[str(library / "poison.jpg")]["errors"]["ml"]
-    for path in sorted(library.glob("photo*.jpg")):  # before and after it, same batch or not
+    assert "injected: the model rejects" in found[str(poison)]["errors"]["ml"]
+    for path in [*photos_in(library)]:  # its batch-mate, and the files after it
         assert found[str(path)]["top_scene"] in LABELS and found[str(path)]["errors"] == {}
     catalog = Catalog(db)
     assert catalog.runs.recent(1)[0]["status"] == "completed"
     catalog.close()
 
 
-def test_after_an_ml_run_pillow_open_is_pillows_own(tmp_path, models):
-    import ultralytics.utils.patches as patches
+def photos_in(library: Path) -> list[Path]:
+    return sorted(p for p in library.glob("photo*.jpg") if "poison" not in p.name)
+
+
+def test_an_unexpected_error_in_the_phase_ends_the_phase_not_the_run(tmp_path, models, monkeypatch):
+    """A bug in the phase (simulated: the outcome step raises a TypeError) is recorded as the
+    phase's failure with its traceback; the files stay pending, the run is completed."""
+    from photoanalyzer.phases.ml import MlPhase
 
     library = tmp_path / "library"
+    photos(library, 2)
+
+    def broken(self, done, results):
+        raise TypeError("injected: a bug in the phase")
+
+    monkeypatch.setattr(MlPhase, "_outcome", broken)
+    db = tmp_path / "c.db"
+    report = index([library], config_for(tmp_path, models), db)
+    ml = ml_report(report)
+    assert "unexpected error: TypeError: injected: a bug in the phase" in ml.failure
+    assert "Traceback" in ml.details["traceback"] and "_outcome" in ml.details["traceback"]
+    catalog = Catalog(db)
+    try:
+        (run,) = catalog.runs.recent(1)
+        assert run["status"] == "completed"
+        (recorded,) = [p for p in run["phases"] if p["phase"] == "ml"]
+        assert "TypeError" in recorded["details"]["traceback"]
+        version = build_phases(
+            ("ml",), PhaseContext(config_for(tmp_path, models), tmp_path, models)
+        )
+        counts = catalog.queries.phase_counts("ml", version[0].version, {"photo"})
+        assert counts["pending"] == 2
+    finally:
+        catalog.close()
+    monkeypatch.undo()
+    again = ml_report(index([library], config_for(tmp_path, models), db))
+    assert again.failure is None and again.processed == 2 and again.errors == 0
+
+
+def test_a_run_that_fails_outside_the_phases_is_recorded_failed_not_interrupted(
+    tmp_path, models, monkeypatch
+):
+    library = tmp_path / "library"
     photos(library, 1)
-    report = index([library], config_for(tmp_path, models), tmp_path / "c.db")
-    assert ml_report(report).processed == 1
-    assert Image.open is patches._image_open and Image.open.__module__ == "PIL.Image"
+
+    def broken_scan(roots, config):  # simulated: the walk itself fails (a bug, say)
+        raise ValueError("injected: the walk failed")
+
+    monkeypatch.setattr(pipeline, "scan", broken_scan)
+    db = tmp_path / "c.db"
+    with pytest.raises(ValueError, match="injected"):
+        index([library], config_for(tmp_path, models), db)
+    catalog = Catalog(db)
+    assert catalog.runs.recent(1)[0]["status"] == "failed"
+    catalog.close()
+
+
+def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, models):
+    """In a fresh process, as a user runs it: nothing imported ultralytics beforehand, so the
+    patch ultralytics applies on import is in force unless the phase gives Pillow its own
+    function back."""
+    library = tmp_path / "library"
+    photos(library, 1)
+    config = tmp_path / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n"
+    )
+    script = (
+        "import sys\n"
+        "from PIL import Image\n"
+        "pillows_own = Image.open\n"
+        "from photoanalyzer import cli\n"
+        f"sys.argv = ['photoanalyze', 'run', {str(library)!r}, '--db', {str(tmp_path / 'c.db')!r},"
+        f" '--config', {str(config)!r}, '--quiet']\n"
+        "try:\n    cli.main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+        "assert 'ultralytics' in sys.modules\n"  # the run did import it
+        "print('same' if Image.open is pillows_own else f'patched by {Image.open.__module__}')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=cli.env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ml        1 processed, 0 errors" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "same"
+
+
+def test_the_loader_threads_yield_to_the_models_on_a_cpu_backend():
+    from photoanalyzer.ml.batching import LOADER_NICENESS, prefetch_map
+
+    def niceness(_):
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = niceness(None)
+    behind = list(prefetch_map(niceness, range(4), threads=2, ahead=2, behind_caller=True))
+    alongside = list(prefetch_map(niceness, range(4), threads=2, ahead=2))
+    assert behind == [min(19, base + LOADER_NICENESS)] * 4 and alongside == [base] * 4
+    assert niceness(None) == base  # the calling thread (the models') keeps its priority
 
 
 def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(
@@ -192,7 +290,7 @@ def test_a_backend_whose_models_fail_to_build_gives_way_to_the_next(monkeypatch,
     boundary: it fails on the tensorrt backend as a failed engine build would."""
     from photoanalyzer.ml import predictor
     from photoanalyzer.ml.backends import Probes, select_backend
-    from photoanalyzer.ml.predictor import StageClock
+    from photoanalyzer.ml.timing import StageClock
     from photoanalyzer.phases.ml import _Models
 
     built = []
@@ -359,3 +457,28 @@ def test_clip_inputs_are_open_clips_own_transform_split_across_threads(models):
         reference = model._visual(torch.stack([reference_transform(p) for p in pictures]))
     reference = torch.nn.functional.normalize(reference.float(), dim=-1)
     assert torch.allclose(ours, reference, atol=1e-5)
+
+
+def test_a_broken_torch_install_is_a_phase_that_cannot_run_naming_the_extra(cli, tmp_path, models):
+    """A torch that cannot be imported (here: a package of that name, first on the path, that
+    raises ImportError, as a half-removed install does) gives exit 4 and the extra to install,
+    not a traceback; metadata and content still run."""
+    fake = tmp_path / "fake"
+    (fake / "torch").mkdir(parents=True)
+    (fake / "torch" / "__init__.py").write_text("raise ImportError('libtorch_cpu.so: not found')")
+    library = tmp_path / "library"
+    photos(library, 1)
+    config = tmp_path / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n"
+    )
+    path = os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    result = cli(
+        "run", str(library), "--db", str(tmp_path / "c.db"), "--config", str(config),
+        check=False, env={"PYTHONPATH": path},
+    )  # fmt: skip
+    assert result.returncode == 4, result.stderr[-2000:]
+    assert "pip install 'photoanalyzer[ml]'" in result.stdout
+    assert "content   1 processed, 0 errors" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

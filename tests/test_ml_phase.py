@@ -110,6 +110,7 @@ def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     assert set(stages["inference"]) == {"clip", "yolo"} and stages["load"] > 0
     status = cli("status", "--db", str(db)).stdout
     assert "start-up " in status and "stages: read-wait" in status  # status shows them
+    assert "backend cpu-" in status and "skipped cuda-fp32: no CUDA device" in status
 
 
 def test_changed_prompt_set_reruns_only_the_ml_phase(indexed, tmp_path):

@@ -274,3 +274,16 @@ def test_importing_yolo_leaves_pillow_open_alone(tmp_path: Path):
     noise.write_bytes(b"not an image at all" * 10)
     with pytest.raises(UnidentifiedImageError):
         Image.open(noise)
+
+
+def test_no_batch_larger_than_the_backends_largest_reaches_the_models():
+    """A video's frames can make a group heavier than the batch size (8 frames after 15
+    photos); what reaches the models, a TensorRT profile among them, is cut to size."""
+    seen = []
+
+    def infer(chunk):
+        seen.append(len(chunk))
+        return chunk
+
+    assert OomBackoff(16).run(infer, list(range(23))) == list(range(23))
+    assert seen == [16, 7]

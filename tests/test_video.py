@@ -257,6 +257,31 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     assert row["top_scene"] == row["scenes"][0][0] and row["ml_random_weights"] is True
 
 
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
+    reason="the ML phase needs torch and open_clip (the ml extra)",
+)
+def test_the_ml_phase_alone_reads_a_video_nothing_else_has_seen(cli, tmp_path):
+    """No metadata (no stored size) and no content phase (no stored frames): the ML phase
+    extracts the frames itself and reads the display size from the video's headers."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    video = write_video(library / "clip.mp4", rotation=-90, seconds=3, fps=4, audio=False)
+    config = tmp_path / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n    confidence: 0.0\n"
+    )
+    db = tmp_path / "c.db"
+    result = cli("run", str(library), "--db", str(db), "--config", str(config), "--phases", "ml")
+    assert "ml        1 processed, 0 errors" in result.stdout
+    row = cli.export(db)[str(video)]
+    assert row["errors"] == {} and row["top_scene"] and row["ml_random_weights"] is True
+    for found in row["objects"]:  # boxes in the upright picture: 240 wide, 320 high
+        x0, y0, x1, y1 = found["box"]
+        assert 0 <= x0 <= x1 <= 240 and 0 <= y0 <= y1 <= 320
+
+
 def test_an_extension_added_to_the_video_list_is_a_video_in_every_phase(cli, tmp_path):
     """The scan decides the kind from the configured extensions; the phases follow it (they
     used to decide again from a list of their own and decoded a .webm as a photo)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +30,7 @@ from photoanalyzer.phases.base import (
     StoredInputs,
     WorkItem,
     analyze_safely,
+    describe_exception,
 )
 from photoanalyzer.reconcile import reconcile
 from photoanalyzer.scan import ScanProblem, scan
@@ -141,6 +143,11 @@ def run(
                 _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
             )
         status = "completed"
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        status = "failed"  # the scan or the catalog itself: the error ends the command
+        raise
     finally:
         catalog.runs.finish(run_id, status)
     return RunReport(run_id, str(catalog.path), roots, sync, scan_seconds, walk.problems, reports)
@@ -193,6 +200,7 @@ def _analyze_and_store(
 ) -> None:
     try:
         outcomes = _outcomes(phase, pending, catalog, report.details)
+        outcomes = _stopping_cleanly(phase, outcomes, report.details)
         try:
             for item, outcome in zip(pending, outcomes, strict=True):
                 writer.add(item.file_id, outcome)
@@ -209,6 +217,26 @@ def _analyze_and_store(
         # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
         bar.close()
         writer.flush()
+
+
+def _stopping_cleanly(
+    phase: Phase | BatchPhase, outcomes: Iterator[Outcome], details: dict
+) -> Iterator[Outcome]:
+    """The phase's outcomes; an exception the phase did not expect (a bug, a library
+    failing in a new way) ends the phase as if it could not run, with the reason (and the
+    traceback in the run's details), instead of ending the night's run: the files left stay
+    pending and the other phases still run. Errors of the catalog are not caught here: they
+    happen in the caller, which writes the outcomes."""
+    try:
+        yield from outcomes
+    except (PhaseUnavailable, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        details["traceback"] = traceback.format_exc()
+        raise PhaseUnavailable(
+            f"the {phase.name} phase stopped on an unexpected error: {describe_exception(exc)}"
+            " (please report it with the traceback that `photoanalyze status --json` shows)"
+        ) from exc
 
 
 class _BatchWriter:

@@ -48,16 +48,7 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(f"FAILED: {phase.failure}")
         lines.append(f"({phase.left_pending} files left pending; the next run tries them again)")
     details = phase.details
-    backend = details.get("backend")
-    if backend:
-        versions = f"torch {backend['torch']}" + (
-            f", CUDA {backend['cuda']}" if backend["cuda"] else ""
-        )
-        lines.append(
-            f"backend {backend['name']} on {backend['device_name']} ({versions}), "
-            f"batch {details.get('batch_size_used', details.get('batch_size'))}"
-        )
-        lines += [f"skipped {name}: {why}" for name, why in backend["skipped"].items()]
+    lines += backend_lines(details)
     if details.get("gpu"):
         gpu = details["gpu"]
         lines.append(
@@ -73,6 +64,20 @@ def _phase_details(phase: PhaseReport) -> list[str]:
             "for testing): the scene labels and objects are meaningless"
         )
     return lines
+
+
+def backend_lines(details: dict[str, Any]) -> list[str]:
+    """Which backend an ML phase ran on, and why each faster one was skipped."""
+    backend = details.get("backend")
+    if not backend:
+        return []
+    cuda = f", CUDA {backend['cuda']}" if backend["cuda"] else ""
+    versions = f"torch {backend['torch']}{cuda}"
+    return [
+        f"backend {backend['name']} on {backend['device_name']} ({versions}), "
+        f"batch {details.get('batch_size_used', details.get('batch_size'))}",
+        *(f"skipped {name}: {why}" for name, why in backend["skipped"].items()),
+    ]
 
 
 def ml_timing_lines(details: dict[str, Any]) -> list[str]:
@@ -154,7 +159,8 @@ def format_status(state: CatalogState) -> str:
                 f"      {p['phase']:<9} {p['processed']} processed, {p['errors']} failed, "
                 f"{p['seconds']:.1f} s{failure}"
             )
-            lines += [f"                {line}" for line in ml_timing_lines(p["details"])]
+            explained = backend_lines(p["details"]) + ml_timing_lines(p["details"])
+            lines += [f"                {line}" for line in explained]
     return "\n".join(lines)
 
 

@@ -170,9 +170,9 @@ def _upright_picture(frame, longest_side: int) -> Image.Image:
     return picture.rotate(rotation, expand=True) if rotation else picture
 
 
-def frame_plan(path: str, interval: float, max_frames: int) -> tuple[list[float], tuple[int, int]]:
-    """The frame times the content phase analyzes for this video, and the displayed
-    (width, height) of its pictures, from the headers and one decoded frame."""
+def display_size(path: str) -> tuple[int, int]:
+    """The displayed (width, height) of the video's pictures, from its headers (the display
+    rotation may need one decoded frame)."""
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
@@ -181,5 +181,4 @@ def frame_plan(path: str, interval: float, max_frames: int) -> tuple[list[float]
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         turned = _display_rotation(container, stream) in (90, 270)
-        times = frame_times(_duration(container, stream), interval, max_frames)
-    return times, ((height, width) if turned else (width, height))
+    return (height, width) if turned else (width, height)

@@ -117,6 +117,11 @@ class Backend:
         return self.spec.device
 
     @property
+    def computes_on_cpu(self) -> bool:
+        """The models run on the cores the loader threads need too."""
+        return self.spec.device == "cpu"
+
+    @property
     def dtype(self) -> str:
         return self.spec.precision
 

@@ -4,15 +4,11 @@
     infer (calling thread)    both models on the stacked batch
     postprocess               zero-shot scenes, NMS and boxes in original pixels -> records
 
-Each stage is timed per model; `StageClock` adds the seconds up across threads."""
+Each stage is timed per model (`timing.StageClock`)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ from PIL import Image
 from photoanalyzer.config import MlConfig
 from photoanalyzer.ml.backends import Backend
 from photoanalyzer.ml.clip_scenes import ClipModel, scene_probabilities, top_scenes
+from photoanalyzer.ml.timing import StageClock
 from photoanalyzer.ml.weights import Weights
 from photoanalyzer.ml.yolo_objects import Letterboxed, YoloDetector
 
@@ -34,38 +31,6 @@ class Prepared:
     clip_pixels: torch.Tensor  # (3, 224, 224) float32, normalised
     letterboxed: Letterboxed
     original: tuple[int, int]  # the upright original's (width, height): boxes are mapped to it
-
-
-class StageClock:
-    """Seconds per (stage, model), summed over every thread that ran the stage."""
-
-    def __init__(self) -> None:
-        self._seconds: dict[tuple[str, str], float] = defaultdict(float)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def timing(self, stage: str, model: str = "") -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(stage, model, time.perf_counter() - started)
-
-    def add(self, stage: str, model: str, seconds: float) -> None:
-        with self._lock:
-            self._seconds[(stage, model)] += seconds
-
-    def summary(self) -> dict[str, Any]:
-        """{"load": s, "inference": {"clip": s, "yolo": s}, ...}, rounded, in the order the
-        stages first ran."""
-        result: dict[str, Any] = {}
-        with self._lock:
-            for (stage, model), seconds in self._seconds.items():
-                if model:
-                    result.setdefault(stage, {})[model] = round(seconds, 3)
-                else:
-                    result[stage] = round(seconds, 3)
-        return result
 
 
 class Predictor:

@@ -79,11 +79,11 @@ class MlPhase:
     def analyze_stream(self, items: list[WorkItem], details: dict[str, Any]) -> Iterator[Outcome]:
         if not items:
             return
+        started = time.perf_counter()
         from photoanalyzer.ml.batching import batches, prefetch_map
         from photoanalyzer.ml.gpu import GpuSampler
-        from photoanalyzer.ml.predictor import StageClock
+        from photoanalyzer.ml.timing import StageClock
 
-        started = time.perf_counter()
         startup = StageClock()
         runner = _Runner(self._start(startup, details), details)
         sampler = GpuSampler(runner.predictor.backend.gpu_uuid()).start()
@@ -94,7 +94,13 @@ class MlPhase:
                 # Decoders warn about odd files from the loader threads; the outcome says what
                 # matters, and a warning on the terminal would only reach the cron mail.
                 warnings.simplefilter("ignore")
-                loaded = prefetch_map(runner.load, items, self.settings.loader_threads, 3 * size)
+                loaded = prefetch_map(
+                    runner.load,
+                    items,
+                    self.settings.loader_threads,
+                    3 * size,
+                    behind_caller=runner.predictor.backend.computes_on_cpu,
+                )
                 timed = _waited(loaded, runner)
                 for batch in batches(timed, size, weight=lambda done: len(done.pictures)):
                     pictures = [picture for done in batch for picture in done.pictures]
@@ -128,20 +134,23 @@ class MlPhase:
         """Weights, imports, backend, models: the built models, or PhaseUnavailable saying
         why the phase cannot run. Weights come first: without them the phase fails in a
         moment instead of after seconds of importing torch."""
-        from photoanalyzer.ml.weights import prepare_environment
+        from photoanalyzer.ml.backends import BackendUnavailable, select_backend
+        from photoanalyzer.ml.weights import (
+            WeightsUnavailable,
+            prepare_environment,
+            resolve_clip,
+            resolve_yolo,
+        )
 
         models_dir = Path(self.models_dir)
         prepare_environment(models_dir, self.settings.offline)
         _require_libraries()
-        from photoanalyzer.ml.backends import BackendUnavailable, select_backend
-        from photoanalyzer.ml.weights import WeightsUnavailable, resolve_clip, resolve_yolo
-
         clip, yolo, offline = self.settings.clip, self.settings.yolo, self.settings.offline
         try:
             with startup.timing("weights"):
                 clip_weights = resolve_clip(clip.model, clip.pretrained, models_dir, offline)
                 yolo_weights = resolve_yolo(yolo.model, yolo.weights, models_dir, offline)
-            with startup.timing("imports"):
+            with startup.timing("imports"):  # torch, open_clip, ultralytics: the first import
                 _import_libraries()
             with startup.timing("backend"):
                 backend = select_backend(
@@ -351,11 +360,13 @@ def _waited(loaded: Iterator[Loaded], runner: _Runner) -> Iterator[Loaded]:
 
 def _original_size(item: WorkItem, picture) -> tuple[int, int]:
     """The upright original's (width, height): the stored size, turned to match the upright
-    thumbnail. Without a stored size (no metadata phase yet) the original's header is read."""
+    thumbnail. Without a stored size (no metadata phase yet) the original's header is read:
+    the image's, or the video stream's."""
     if item.stored.stored_size is None:
         from photoanalyzer.imaging import upright_size
+        from photoanalyzer.video import display_size
 
-        return upright_size(item.path)
+        return display_size(item.path) if item.kind == "video" else upright_size(item.path)
     width, height = item.stored.stored_size
     landscape = picture.width >= picture.height
     return (width, height) if (width >= height) == landscape else (height, width)
