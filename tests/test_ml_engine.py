@@ -213,9 +213,10 @@ def test_a_run_that_fails_outside_the_phases_is_recorded_failed_not_interrupted(
 
 
 def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, models):
-    """In a fresh process, as a user runs it: nothing imported ultralytics beforehand, so the
-    patch ultralytics applies on import is in force unless the phase gives Pillow its own
-    function back."""
+    """Pillow's open, torch's thread count and ultralytics' settings file after a run. In a
+    fresh process, as a user runs it: nothing imported ultralytics beforehand, so the patch
+    ultralytics applies on import is in force unless the phase gives Pillow its own function
+    back."""
     library = tmp_path / "library"
     photos(library, 1)
     config = tmp_path / "random.yaml"
@@ -226,12 +227,14 @@ def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, mod
     script = (
         "import sys\n"
         "from PIL import Image\n"
-        "pillows_own = Image.open\n"
+        "import torch\n"
+        "pillows_own, threads = Image.open, torch.get_num_threads()\n"
         "from photoanalyzer import cli\n"
         f"sys.argv = ['photoanalyze', 'run', {str(library)!r}, '--db', {str(tmp_path / 'c.db')!r},"
         f" '--config', {str(config)!r}, '--quiet']\n"
         "try:\n    cli.main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
         "assert 'ultralytics' in sys.modules\n"  # the run did import it
+        "assert torch.get_num_threads() == threads, (torch.get_num_threads(), threads)\n"
         "print('same' if Image.open is pillows_own else f'patched by {Image.open.__module__}')\n"
     )
     result = subprocess.run(
@@ -240,6 +243,9 @@ def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, mod
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ml        1 processed, 0 errors" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "same"
+    # ultralytics' settings live in our model cache, not in the user's ~/.config
+    assert (models / "ultralytics-settings").is_dir()
+    assert not (cli.home / ".config" / "Ultralytics").exists()
 
 
 def test_the_loader_threads_yield_to_the_models_on_a_cpu_backend():

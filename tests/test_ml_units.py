@@ -192,6 +192,26 @@ def test_weights_resolution_order_and_messages(tmp_path: Path):
     assert resolve_clip("ViT-B-32", "laion2b_s34b_b79k", models, offline=True).path.is_file()
 
 
+def test_cached_weights_are_used_online_without_asking_the_network(tmp_path, monkeypatch):
+    import socket
+    import urllib.request
+
+    def no_network(*args, **kwargs):  # the network boundary: any use of it fails the test
+        raise AssertionError("the network was asked although the weights are cached")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    models = tmp_path / "models"
+    fetched = tmp_path / "yolo11n.pt"
+    fetched.write_bytes(b"weights")
+    stored = import_file(fetched, "yolo", models, "ViT-B-32", "laion2b_s34b_b79k")
+    clip_file = tmp_path / "open_clip_pytorch_model.bin"
+    clip_file.write_bytes(b"clip")
+    import_file(clip_file, "clip", models, "ViT-B-32", "laion2b_s34b_b79k")
+    assert resolve_yolo("yolo11n", "default", models, offline=False).path == stored
+    assert resolve_clip("ViT-B-32", "laion2b_s34b_b79k", models, offline=False).path.is_file()
+
+
 def test_prefetch_keeps_order_and_stays_bounded():
     started = []
 
