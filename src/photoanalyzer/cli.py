@@ -145,7 +145,8 @@ def run(
     """Walk PATHS and index every photo into the catalog.
 
     Only new or changed files, and files whose phase results are out of date, are analyzed;
-    renamed or moved files keep their results; files that disappeared are marked missing,
+    renamed or moved files keep their results, whichever folder they come from (a library
+    moved to a new disk: run on its new place); files that disappeared are marked missing,
     never deleted. Per-file problems are recorded and listed in the summary.
 
     Exit codes: 0 done (per-file errors included), 1 fatal problem, 2 usage error, 3 another

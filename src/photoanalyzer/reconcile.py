@@ -1,9 +1,11 @@
 """A folder walk reconciled with the catalog: which files are new, changed, gone, and which
-"new" files are known files under a new name (renamed or moved, same content), so that they
-keep their results instead of being analyzed again."""
+"new" files are known files under a new name (renamed or moved, same content, from any
+folder), so that they keep their results instead of being analyzed again."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -32,11 +34,38 @@ class SyncPlan:
     full_hashes: dict[str, str] = field(default_factory=dict)
 
 
+class PathProbe:
+    """Whether known paths still exist, one stat each, with each folder's answer cached (a
+    folder that is gone answers for every file below it). Only FileNotFoundError and
+    NotADirectoryError mean gone: any other error (permission denied) counts as there."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, bool] = {}
+
+    def vanished(self, path: str) -> bool:
+        return not self.folder_exists(os.path.dirname(path)) or _gone(path)
+
+    def folder_exists(self, folder: str) -> bool:
+        if folder not in self._folders:
+            self._folders[folder] = not _gone(folder, folder=True)
+        return self._folders[folder]
+
+
+def _gone(path: str, folder: bool = False) -> bool:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return folder and not stat.S_ISDIR(st.st_mode)
+
+
 def reconcile(
     catalog: Catalog, run_id: int, roots: list[str], walk: ScanResult, seconds: float
 ) -> SyncCounts:
     diff = compare_walk(catalog.files.known_under(roots), walk)
-    plan = plan_sync(catalog, diff)
+    plan = plan_sync(catalog, diff, PathProbe())
     changes = sync_changes(diff, plan, walk)
     catalog.files.apply_sync(run_id, changes, seconds)
     return changes.counts
@@ -91,9 +120,11 @@ def _facts(entry: FileEntry) -> FileFacts:
     return FileFacts(entry.path, entry.size, entry.mtime_ns, entry.kind)
 
 
-def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
+def plan_sync(catalog: Catalog, diff: WalkDiff, probe: PathProbe) -> SyncPlan:
     """Fingerprint new and changed files (only those: an unchanged library reads nothing),
-    then match new files to known files that are gone or missing."""
+    then match new files to known files that have left their place: missing, gone in this
+    walk, or, wherever they were (another disk, a folder not scanned now), no longer at their
+    path. A known file still at its path makes the new one a copy."""
     plan = SyncPlan()
     for entry in [*diff.new, *(entry for _, entry in diff.changed)]:
         digest = fingerprint(entry.path)
@@ -110,7 +141,12 @@ def plan_sync(catalog: Catalog, diff: WalkDiff) -> SyncPlan:
     for entry in diff.new:
         digest = plan.fingerprints.get(entry.path)
         rows = [r for r in known.get(digest, []) if r.size == entry.size]
-        vacated = [r for r in rows if (r.missing or r.file_id in gone) and r.file_id not in claimed]
+        vacated = [
+            r
+            for r in rows
+            if r.file_id not in claimed
+            and (r.missing or r.file_id in gone or probe.vanished(r.path))
+        ]
         match = _pick(entry, vacated, plan) if vacated else None
         if match is not None:
             plan.moves.append((match.file_id, entry))
