@@ -3,6 +3,7 @@ every moved file keeps its results, whichever folder it came from; copies stay s
 files. All three phases (random weights) run on the first index, so "no work" is checked for
 each of them."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config, validate
 from photoanalyzer.phases import PHASE_ORDER, PhaseContext, build_phases
+from photoanalyzer.report import format_run
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,7 @@ def test_a_library_renamed_as_a_whole_keeps_every_result(tmp_path, catalog, conf
     os.rename(old, new)
     report = index(catalog, config, new)
     assert (report.sync.moved, report.sync.new, report.sync.missing) == (3, 0, 0)
+    assert (report.sync.unreachable, report.scan_problems) == (0, [])
     assert_kept_results(catalog, before, {old: new})
 
 
@@ -121,6 +124,17 @@ def test_a_subfolder_moved_to_another_root_on_the_same_command_line(tmp_path, ca
     assert_kept_results(catalog, before, {one / "2019": two / "2019"})
 
 
+def test_a_root_that_is_gone_because_it_moved_into_another_root(tmp_path, catalog, config):
+    old, new = tmp_path / "old disk", tmp_path / "new disk"
+    photos(old, "a.jpg")
+    photos(new, "b.jpg")
+    metadata_run(catalog, config, old, new)
+    os.rename(old, new / "old disk")
+    report = metadata_run(catalog, config, old, new)  # the same command line as every night
+    assert (report.sync.moved, report.sync.new, report.sync.unreachable) == (1, 0, 0)
+    assert [p.message for p in report.scan_problems] == ["No such file or directory"]
+
+
 def test_a_copy_of_a_file_outside_the_scanned_roots_is_a_new_file(tmp_path, catalog, config):
     outside, root = tmp_path / "old disk", tmp_path / "new disk"
     photos(outside, "a.jpg")
@@ -133,8 +147,6 @@ def test_a_copy_of_a_file_outside_the_scanned_roots_is_a_new_file(tmp_path, cata
 
 
 def test_the_moved_run_is_described_in_the_summary(tmp_path, catalog, config):
-    from photoanalyzer.report import format_run
-
     old, new = tmp_path / "a", tmp_path / "b"
     photos(old, "1.jpg", "2.jpg")
     index(catalog, config, old, phases=("metadata",))
@@ -142,3 +154,117 @@ def test_the_moved_run_is_described_in_the_summary(tmp_path, catalog, config):
     text = format_run(index(catalog, config, new, phases=("metadata",)))
     assert "(0 new, 0 changed, 2 moved, 0 now missing" in text
     assert sorted(exported(catalog)) == [str(new / "1.jpg"), str(new / "2.jpg")]
+
+
+def metadata_run(catalog, config, *roots: Path) -> pipeline.RunReport:
+    return index(catalog, config, *roots, phases=("metadata",))
+
+
+def test_files_deleted_outside_the_scanned_roots_are_marked_missing(tmp_path, catalog, config):
+    here, there = tmp_path / "here", tmp_path / "there"
+    photos(here, "h.jpg")
+    photos(there, "kept.jpg", "deleted.jpg", "album/gone with its folder.jpg")
+    metadata_run(catalog, config, here, there)
+    (there / "deleted.jpg").unlink()
+    shutil.rmtree(there / "album")
+    report = metadata_run(catalog, config, here)
+    assert (report.sync.missing, report.sync.unreachable) == (1, 1)
+    assert sorted(exported(catalog)) == sorted(
+        str(p)
+        for p in (here / "h.jpg", there / "kept.jpg", there / "album/gone with its folder.jpg")
+    )
+    assert catalog.queries.file_counts() == {"photo": {"present": 3, "missing": 1}}
+    assert [(p.path, p.message) for p in report.scan_problems] == [
+        (
+            str(there / "album"),
+            "folder not found: 1 known file below it was not checked (an unmounted disk? a moved"
+            " folder: run on its new place and they keep their results)",
+        )
+    ]
+
+
+def status_of(cli, catalog) -> tuple[str, dict]:
+    text = cli("status", "--db", str(catalog.path)).stdout
+    return text, json.loads(cli("status", "--db", str(catalog.path), "--json").stdout)
+
+
+def test_an_unmounted_disk_given_on_the_command_line_keeps_its_files(
+    cli, tmp_path, catalog, config
+):
+    disk = tmp_path / "mnt" / "photos"
+    photos(disk, "a.jpg", "2020/b.jpg")
+    metadata_run(catalog, config, disk)
+    os.rename(disk, tmp_path / "unplugged")  # the mount point is gone with the disk
+    report = metadata_run(catalog, config, disk)
+    assert (report.sync.missing, report.sync.unreachable) == (0, 2)
+    gone = (
+        "folder not found: 2 known files below it were not checked (an unmounted disk? a moved"
+        " folder: run on its new place and they keep their results)"
+    )
+    assert [(p.path, p.message) for p in report.scan_problems] == [(str(disk), gone)]
+    assert "0 now missing, 2 unreachable)" in format_run(report)
+    assert catalog.queries.file_counts() == {"photo": {"present": 2, "missing": 0}}
+    text, state = status_of(cli, catalog)
+    assert (
+        f"  At the last run (#2, {state['last_walk']['started_at']}) 2 of the 2 known files were"
+        " not seen:\n    0 missing (0 marked by that run; results kept)\n    2 unreachable"
+        f" (not checked, not marked missing):\n      {disk}: {gone}\n" in text
+    )
+    assert state["last_walk"] == {
+        "run_id": 2,
+        "started_at": state["runs"][0]["started_at"],
+        "newly_missing": 0,
+        "unreachable": 2,
+        "unreachable_folders": [{"path": str(disk), "message": gone, "unchecked": 2}],
+    }
+    assert state["runs"][0]["files_unreachable"] == 2
+    os.rename(tmp_path / "unplugged", disk)  # mounted again: nothing to do
+    back = metadata_run(catalog, config, disk)
+    assert (back.sync.new, back.sync.unreachable, back.phases[0].processed) == (0, 0, 0)
+    assert (
+        "(#3, " in (text := status_of(cli, catalog)[0]) and "all 2 known files were there." in text
+    )
+
+
+def test_an_unmounted_disk_not_on_the_command_line_keeps_its_files(cli, tmp_path, catalog, config):
+    disk, home = tmp_path / "media" / "usb", tmp_path / "home"
+    photos(disk, "a.jpg", "deep/er/b.jpg")
+    photos(home, "c.jpg")
+    metadata_run(catalog, config, disk, home)
+    os.rename(tmp_path / "media", tmp_path / "unplugged")
+    report = metadata_run(catalog, config, home)
+    assert (report.sync.missing, report.sync.unreachable) == (0, 2)
+    assert [p.path for p in report.scan_problems] == [str(tmp_path / "media")]  # the highest
+    assert catalog.queries.file_counts() == {"photo": {"present": 3, "missing": 0}}
+    text, state = status_of(cli, catalog)
+    assert "2 of the 3 known files were not seen:\n    0 missing" in text
+    assert f"\n      {tmp_path / 'media'}: folder not found: 2 known files below it" in text
+    assert state["last_walk"]["unreachable_folders"][0]["unchecked"] == 2
+
+
+def test_runs_from_before_unreachable_counts_show_no_guess(tmp_path):
+    """A catalog made before migration 8: its runs have no unreachable count (NULL, not 0),
+    so status says nothing about what they did not see until the next run."""
+    import sqlite3
+
+    from photoanalyzer.catalog import MIGRATIONS
+    from photoanalyzer.report import CatalogState, format_status
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:7], 1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    db.execute(
+        "INSERT INTO runs (started_at, status, roots, phases) VALUES ('t', 'completed', '[]', '[]')"
+    )
+    db.execute("INSERT INTO scan_problems VALUES (1, '/gone', 'No such file or directory')")
+    db.commit()
+    db.close()
+    catalog = Catalog(path)
+    (run,) = catalog.runs.recent()
+    assert (run["files_unreachable"], run["scan_problems"]) == (None, 1)
+    assert catalog.runs.last_walk() is None
+    state = CatalogState(str(path), 8, {}, {}, [run], catalog.runs.last_walk())
+    catalog.close()
+    text = format_status(state)
+    assert "not seen" not in text and "unreachable" not in text and "1 scan problems" in text

@@ -89,8 +89,11 @@ def test_files_below_an_unreadable_folder_are_not_marked_missing(tmp_path, catal
         report = index(catalog, tmp_path / "lib")
     finally:
         (tmp_path / "lib" / "locked").chmod(0o755)
-    assert report.sync.missing == 0
-    assert [p.message for p in report.scan_problems] == ["cannot read folder: Permission denied"]
+    assert (report.sync.missing, report.sync.unreachable) == (0, 1)
+    assert [p.message for p in report.scan_problems] == [
+        "cannot read folder: Permission denied; 1 known file below it was not checked"
+        " (not marked missing)"
+    ]
     assert sorted(rows(catalog)) == ["a.jpg", "b.jpg"]
 
 

@@ -263,8 +263,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     runs: Annotated[int, typer.Option("--runs", min=0, help="How many recent runs to show.")] = 5,
 ) -> None:
-    """Show what the catalog holds and what is pending per phase, and the last runs: start,
-    duration, files new / changed / moved / missing, and per phase processed / failed."""
+    """Show what the catalog holds and what is pending per phase; which known files the last
+    run did not see and why (missing, or unreachable below a folder that is gone or could not
+    be read); and the last runs: start, duration, files new / changed / moved / missing /
+    unreachable, and per phase processed / failed."""
     from photoanalyzer import report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
@@ -280,6 +282,7 @@ def status(
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },
             runs=catalog.runs.recent(runs),
+            last_walk=catalog.runs.last_walk(),
         )
     finally:
         catalog.close()

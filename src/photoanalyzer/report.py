@@ -18,8 +18,8 @@ def format_run(report: RunReport) -> str:
     sync = report.sync
     lines = [
         f"Scanned {sync.seen} files in {_plural(len(report.roots), 'folder')} "
-        f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing) "
-        f"in {report.scan_seconds:.2f} s",
+        f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing, "
+        f"{sync.unreachable} unreachable) in {report.scan_seconds:.2f} s",
     ]
     for phase in report.phases:
         rate = f", {phase.processed / phase.seconds:.1f} files/s" if phase.seconds > 0 else ""
@@ -119,6 +119,7 @@ class CatalogState:
     files: dict[str, dict[str, int]]  # kind -> present / missing
     phases: dict[str, dict[str, int]]  # phase -> done / failed / pending
     runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
+    last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
 
 
 def status_as_json(state: CatalogState) -> str:
@@ -132,6 +133,7 @@ def format_status(state: CatalogState) -> str:
         lines.append("No files yet: run `photoanalyze run FOLDER` to index one.")
     for kind, counts in sorted(state.files.items()):
         lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
+    lines += _not_seen_lines(state)
     for name, counts in state.phases.items():
         lines.append(
             f"  {name:<9} {counts['done']} done, {counts['failed']} failed, "
@@ -146,7 +148,12 @@ def format_status(state: CatalogState) -> str:
             + (f" in {duration:.1f} s" if duration is not None else "")
             + f": {run['files_seen']} seen, {run['files_new']} new, {run['files_changed']} "
             f"changed, {run['files_moved']} moved, {run['files_missing']} missing, "
-            f"{run['scan_problems']} scan problems"
+            + (
+                f"{run['files_unreachable']} unreachable, "
+                if run.get("files_unreachable") is not None
+                else ""
+            )
+            + f"{run['scan_problems']} scan problems"
         )
         for p in run["phases"]:
             failure = f"; FAILED: {p['failure']}" if p.get("failure") else ""
@@ -156,6 +163,28 @@ def format_status(state: CatalogState) -> str:
             )
             lines += [f"                {line}" for line in ml_timing_lines(p["details"])]
     return "\n".join(lines)
+
+
+def _not_seen_lines(state: CatalogState) -> list[str]:
+    """How many known files the last walk did not see, and why: marked missing (gone from a
+    folder that is there), or unreachable (not checked), with the folders they are below."""
+    walk = state.last_walk
+    if walk is None:
+        return []
+    known = sum(c["present"] + c["missing"] for c in state.files.values())
+    missing = sum(c["missing"] for c in state.files.values())
+    not_seen = missing + walk["unreachable"]
+    head = f"  At the last run (#{walk['run_id']}, {walk['started_at']})"
+    if not_seen == 0:
+        return [f"{head} all {known} known files were there."]
+    lines = [
+        f"{head} {not_seen} of the {known} known files were not seen:",
+        f"    {missing} missing ({walk['newly_missing']} marked by that run; results kept)",
+        f"    {walk['unreachable']} unreachable (not checked, not marked missing)"
+        + (":" if walk["unreachable_folders"] else ""),
+    ]
+    lines += [f"      {f['path']}: {f['message']}" for f in walk["unreachable_folders"]]
+    return lines
 
 
 def _duration(run: dict[str, Any]) -> float | None:
