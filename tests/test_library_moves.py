@@ -76,7 +76,7 @@ def _replaced(path: str, moves: dict[Path, Path]) -> str:
     return path
 
 
-def test_a_library_renamed_as_a_whole_keeps_every_result(tmp_path, catalog, config):
+def test_a_library_renamed_as_a_whole_keeps_every_result(cli, tmp_path, catalog, config):
     pytest.importorskip("torch")
     old, new = tmp_path / "Pictures", tmp_path / "photos"
     photos(old, "a.jpg", "2024/b.jpg", "2024/trip/c.jpg")
@@ -89,6 +89,18 @@ def test_a_library_renamed_as_a_whole_keeps_every_result(tmp_path, catalog, conf
     assert (report.sync.moved, report.sync.new, report.sync.missing) == (3, 0, 0)
     assert (report.sync.unreachable, report.scan_problems) == (0, [])
     assert_kept_results(catalog, before, {old: new})
+    # The results were made with this module's config (random weights: not the default ML
+    # version); status without that config still counts them as done.
+    text, state = status_of(cli, catalog)
+    ml = build_phases(("ml",), PhaseContext(config, tmp_path, Path(config.ml.models_dir)))[0]
+    assert (state["phases"]["ml"]["version"], state["phases"]["ml"]["version_run"]) == (
+        ml.version,
+        2,
+    )
+    assert (
+        "  ml        3 done, 0 with results of an older version, 0 failed, 0 never analysed"
+        f" (version {ml.version}, as run #2 used)\n" in text
+    )
 
 
 def test_a_folder_moved_into_a_scanned_root_from_outside_keeps_its_results(

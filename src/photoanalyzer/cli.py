@@ -259,11 +259,23 @@ def export(
 @app.command()
 def status(
     db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML file merged over the built-in configs/default.yaml; also shows how many "
+            "files a run with this config would analyze per phase (pending for this config).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as JSON (see docs/cron.md).")
+    ] = False,
     runs: Annotated[int, typer.Option("--runs", min=0, help="How many recent runs to show.")] = 5,
 ) -> None:
-    """Show what the catalog holds and what is pending per phase; which known files the last
+    """Show what the catalog holds: per phase, how many files have results of the version its
+    last run used, results of an older version only, failed, or were never analysed (with
+    --config, also how many that config's next run would analyze); which known files the last
     run did not see and why (missing, or unreachable below a folder that is gone or could not
     be read); and the last runs: start, duration, files new / changed / moved / missing /
     unreachable, and per phase processed / failed."""
@@ -278,7 +290,9 @@ def status(
             schema=catalog.schema_version(),
             files=catalog.queries.file_counts(),
             phases={
-                phase.name: catalog.queries.phase_counts(phase.name, phase.version, phase.kinds)
+                phase.name: catalog.queries.phase_summary(
+                    phase.name, phase.kinds, phase.version if config is not None else None
+                )
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },
             runs=catalog.runs.recent(runs),

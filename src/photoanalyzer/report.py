@@ -117,7 +117,7 @@ class CatalogState:
     catalog: str
     schema: int
     files: dict[str, dict[str, int]]  # kind -> present / missing
-    phases: dict[str, dict[str, int]]  # phase -> done / failed / pending
+    phases: dict[str, dict[str, Any]]  # as catalog.queries.phase_summary gives them
     runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
     last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
 
@@ -134,11 +134,7 @@ def format_status(state: CatalogState) -> str:
     for kind, counts in sorted(state.files.items()):
         lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
     lines += _not_seen_lines(state)
-    for name, counts in state.phases.items():
-        lines.append(
-            f"  {name:<9} {counts['done']} done, {counts['failed']} failed, "
-            f"{counts['pending']} pending"
-        )
+    lines += [_phase_line(name, counts) for name, counts in state.phases.items()]
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:
@@ -163,6 +159,23 @@ def format_status(state: CatalogState) -> str:
             )
             lines += [f"                {line}" for line in ml_timing_lines(p["details"])]
     return "\n".join(lines)
+
+
+def _phase_line(name: str, counts: dict[str, Any]) -> str:
+    """'content   40 done, 0 with results of an older version, 0 failed, 0 never analysed
+    (version content-3-ab12, as run #7 used); 0 pending for this config'."""
+    version = (
+        f"version {counts['version']}, as run #{counts['version_run']} used"
+        if counts["version"]
+        else "no run has finished this phase yet"
+    )
+    line = (
+        f"  {name:<9} {counts['done']} done, {counts['older']} with results of an older "
+        f"version, {counts['failed']} failed, {counts['never']} never analysed ({version})"
+    )
+    if counts["pending_for_config"] is not None:
+        line += f"; {counts['pending_for_config']} pending for this config"
+    return line
 
 
 def _not_seen_lines(state: CatalogState) -> list[str]:

@@ -81,17 +81,66 @@ class Queries:
             ] = n
         return counts
 
-    def phase_counts(self, phase: str, version: str, kinds: Iterable[str]) -> dict[str, int]:
-        """Present files of the phase's kinds: done, failed, and pending at this version."""
+    def phase_summary(
+        self, phase: str, kinds: Iterable[str], config_version: str | None = None
+    ) -> dict[str, Any]:
+        """What the present files of the phase's kinds hold, judged by the version the
+        catalog's own runs used (`last_version`), whatever config reads the catalog:
+        done (a result of that version), older (results of another version only), failed
+        (the phase's last word on the file is an error), never (no result: not analysed yet,
+        or tried only while the file could not be read or the phase could not run). With a
+        config's version, also how many files that config's next run would analyze."""
         kinds = sorted(kinds)
         marks = ",".join("?" * len(kinds))
-        done, failed, total = self._db.execute(
-            "SELECT COUNT(s.file_id), COUNT(s.error), COUNT(*) FROM files f"
-            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+        version, version_run = self.last_version(phase) or (None, None)
+        done, older, failed, total = self._db.execute(
+            "SELECT COALESCE(SUM(s.version = ? AND s.error IS NULL), 0),"
+            " COALESCE(SUM(s.version NOT IN (?, '') AND s.error IS NULL), 0),"
+            " COALESCE(SUM(s.version != '' AND s.error IS NOT NULL), 0), COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ?"
             f" WHERE f.missing = 0 AND f.kind IN ({marks})",
-            [phase, version, *kinds],
+            [version or "", version or "", phase, *kinds],
         ).fetchone()
-        return {"done": done - failed, "failed": failed, "pending": total - done}
+        return {
+            "version": version,
+            "version_run": version_run,
+            "done": done,
+            "older": older,
+            "failed": failed,
+            "never": total - done - older - failed,
+            "config_version": config_version,
+            "pending_for_config": (
+                None if config_version is None else self._pending(phase, config_version, kinds)
+            ),
+        }
+
+    def last_version(self, phase: str) -> tuple[str, int] | None:
+        """(version, run id) of the newest run that ran the phase without a whole-phase
+        failure; where none did (the phase was only ever interrupted), the version of its
+        newest stored result. None when the phase never stored anything."""
+        return (
+            self._db.execute(
+                "SELECT version, run_id FROM run_phases WHERE phase = ? AND failure IS NULL"
+                " ORDER BY run_id DESC LIMIT 1",
+                (phase,),
+            ).fetchone()
+            or self._db.execute(
+                "SELECT version, run_id FROM phase_status WHERE phase = ? AND version != ''"
+                " ORDER BY run_id DESC LIMIT 1",
+                (phase,),
+            ).fetchone()
+        )
+
+    def _pending(self, phase: str, version: str, kinds: list[str]) -> int:
+        """Present files of these kinds without a result or error of this version: what a
+        run with this version would analyze."""
+        marks = ",".join("?" * len(kinds))
+        return self._db.execute(
+            "SELECT COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+            f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL",
+            [phase, version, *kinds],
+        ).fetchone()[0]
 
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
         """path -> (top scene, float16 embedding bytes, objects) for present photos."""
