@@ -49,6 +49,16 @@ ConfigOption = Annotated[
 ]
 
 
+IncludeMissingOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-missing",
+        help="Also list files marked missing (gone from disk at the last run that checked "
+        "them; their results are kept).",
+    ),
+]
+
+
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -226,28 +236,34 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout.", show_default=False)
     ] = None,
+    include_missing: IncludeMissingOption = False,
 ) -> None:
-    """Write every file in the catalog with its fields, one record per file.
+    """Write every present file in the catalog with its fields, one record per file; with
+    --include-missing, the files marked missing too.
 
-    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
-    (local time, naive), taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make,
-    exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
-    for videos also duration, frame_rate,
-    video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
-    blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
-    contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,
-    object_counts, ml_random_weights); and errors (phase -> message). See docs/fields.md.
+    Fields: path, kind, file_size; missing (true or false, only with --include-missing);
+    metadata (file_type, width, height, orientation, taken_at (local time, naive),
+    taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make, exposure_time,
+    f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also
+    duration, frame_rate, video_codec, rotation, has_audio, bitrate); content (thumbnail,
+    sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
+    underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash); ML
+    (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
+    message). See docs/fields.md.
     """
     from photoanalyzer.export import write_export
 
     catalog = _open_catalog(db, _load_config(config))
     try:
         if out is None:
-            _export_to_stdout(catalog, fmt.value)
+            _export_to_stdout(catalog, fmt.value, include_missing)
         else:
             with open(out, "w", encoding="utf-8", newline="") as handle:
                 count = write_export(
-                    catalog.queries.export_rows(), catalog.queries.field_names(), fmt.value, handle
+                    catalog.queries.export_rows(include_missing),
+                    catalog.queries.field_names(include_missing),
+                    fmt.value,
+                    handle,
                 )
             typer.echo(f"Wrote {count} records to {out}", err=True)
     except OSError as exc:
@@ -317,12 +333,14 @@ def duplicates(
             show_default=False,
         ),
     ] = None,
+    include_missing: IncludeMissingOption = False,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
     bursts) found by their perceptual hashes, each with the pick and why it won: the largest
     picture; among pictures of about that size (bursts), a clearly sharper one; then richer
     metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
-    nothing is deleted or moved.
+    nothing is deleted or moved. Present files only, unless --include-missing (missing
+    members are then marked; the pick is chosen by the same rules).
     """
     from photoanalyzer import neardup, report
 
@@ -334,7 +352,9 @@ def duplicates(
     try:
         candidates = [
             neardup.Candidate(file_id, path, int(phash, 16), *facts)
-            for file_id, path, phash, *facts in catalog.queries.near_duplicate_candidates()
+            for file_id, path, phash, *facts in catalog.queries.near_duplicate_candidates(
+                include_missing
+            )
         ]
     finally:
         catalog.close()
@@ -546,11 +566,13 @@ def _context(cfg, db: Path | None):
     )
 
 
-def _export_to_stdout(catalog, fmt: str) -> None:
+def _export_to_stdout(catalog, fmt: str, include_missing: bool) -> None:
     from photoanalyzer.export import write_export
 
+    queries = catalog.queries
     try:
-        write_export(catalog.queries.export_rows(), catalog.queries.field_names(), fmt, sys.stdout)
+        rows, fields = queries.export_rows(include_missing), queries.field_names(include_missing)
+        write_export(rows, fields, fmt, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`, say) has gone: not an error. Point stdout at devnull so the

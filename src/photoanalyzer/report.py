@@ -213,16 +213,20 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
             f"No near-duplicates among {photos} analyzed photos (pHash distance <= {max_distance})."
         )
     grouped = sum(len(g.members) for g in groups)
+    missing = any(m.missing for g in groups for m in g.members)
     lines = [
         f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
-        f"pHash distance <= {max_distance}); * marks the pick:"
+        f"pHash distance <= {max_distance}); * marks the pick"
+        + ("; [missing]: not on disk at the last run" if missing else "")
+        + ":"
     ]
     for number, group in enumerate(groups, 1):
         lines.append(
             f"Group {number} ({len(group.members)} photos), pick: {'; '.join(group.reasons)}"
         )
         lines += [
-            f"  {'*' if member is group.best else ' '} {member.path}  ({member.width}x"
+            f"  {'*' if member is group.best else ' '} {member.path}"
+            f"{'  [missing]' if member.missing else ''}  ({member.width}x"
             f"{member.height}, sharpness {member.sharpness:.0f}, distance "
             f"{(member.phash ^ group.best.phash).bit_count()})"
             for member in group.members
@@ -249,6 +253,7 @@ def groups_as_json(groups: list[Group]) -> str:
                         "has_gps": m.has_gps,
                         "phash": f"{m.phash:016x}",
                         "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
+                        "missing": m.missing,
                     }
                     for m in group.members
                 ],

@@ -15,8 +15,9 @@ class Queries:
         self._db = db
         self._columns = {phase: table_columns(db, table) for phase, table in RESULT_TABLES.items()}
 
-    def export_rows(self) -> Iterator[dict[str, Any]]:
-        """One dict per present file, in path order: path, kind, file_size, each phase's
+    def export_rows(self, include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """One dict per present file (and per missing one, with include_missing), in path
+        order: path, kind, file_size, `missing` (only with include_missing), each phase's
         fields, and `errors` (phase -> message)."""
         selects, joins, names = [], [], []
         for phase, table in RESULT_TABLES.items():
@@ -26,11 +27,12 @@ class Queries:
             names += self._exported(phase)
         errors = self._errors_by_file()
         rows = self._db.execute(
-            f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
+            f"SELECT f.id, f.path, f.kind, f.size, f.missing, {', '.join(selects)} FROM files f"
             + "".join(joins)
-            + " WHERE f.missing = 0 ORDER BY f.path"
+            + ("" if include_missing else " WHERE f.missing = 0")
+            + " ORDER BY f.path"
         )
-        for file_id, path, kind, size, *values in rows:
+        for file_id, path, kind, size, missing, *values in rows:
             fields = {
                 name: from_sql(name, value) for name, value in zip(names, values, strict=True)
             }
@@ -38,6 +40,7 @@ class Queries:
                 "path": path,
                 "kind": kind,
                 "file_size": size,
+                **({"missing": bool(missing)} if include_missing else {}),
                 **fields,
                 "errors": errors.get(file_id, {}),
             }
@@ -53,20 +56,24 @@ class Queries:
     def _exported(self, phase: str) -> list[str]:
         return [c for c in self._columns[phase] if c not in HIDDEN_COLUMNS]
 
-    def field_names(self) -> list[str]:
+    def field_names(self, include_missing: bool = False) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
-        return ["path", "kind", "file_size", *phase_fields, "errors"]
+        missing = ["missing"] if include_missing else []
+        return ["path", "kind", "file_size", *missing, *phase_fields, "errors"]
 
-    def near_duplicate_candidates(self) -> list[tuple]:
+    def near_duplicate_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
-        a camera, has GPS) of present files with a content result: what the pick weighs."""
+        a camera, has GPS, is missing) of present files with a content result (and missing
+        ones, with include_missing): what the pick weighs, and what is shown."""
         rows = self._db.execute(
             "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
-            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, f.missing"
             " FROM files f JOIN content c ON c.file_id = f.id"
             " LEFT JOIN metadata m ON m.file_id = f.id"
-            " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
+            " WHERE c.phash IS NOT NULL"
+            + ("" if include_missing else " AND f.missing = 0")
+            + " ORDER BY f.path"
         )
         return [(*row[:7], *map(bool, row[7:])) for row in rows]
 
