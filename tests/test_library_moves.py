@@ -280,3 +280,37 @@ def test_runs_from_before_unreachable_counts_show_no_guess(tmp_path):
     catalog.close()
     text = format_status(state)
     assert "not seen" not in text and "unreachable" not in text and "1 scan problems" in text
+
+
+def make_unsearchable(folder: Path, monkeypatch) -> None:
+    """chmod 000: a stat of anything below it fails with EACCES. Root passes the OS's check,
+    so for root (the tests here run as root) that one boundary is simulated."""
+    folder.chmod(0)
+    if os.geteuid() == 0:
+        real_stat = os.stat
+
+        def stat(path, *args, **kwargs):
+            if str(path).startswith(f"{folder}/"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_stat(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "stat", stat)
+
+
+def test_a_known_file_that_cannot_be_checked_counts_as_there(
+    tmp_path, catalog, config, monkeypatch
+):
+    """EACCES is not 'gone': the file is neither marked missing nor taken for moved."""
+    locked, root = tmp_path / "locked", tmp_path / "root"
+    photos(locked, "a.jpg")
+    root.mkdir()
+    metadata_run(catalog, config, locked)
+    shutil.copy2(locked / "a.jpg", root / "a.jpg")
+    make_unsearchable(locked, monkeypatch)
+    try:
+        report = metadata_run(catalog, config, root)
+    finally:
+        locked.chmod(0o755)
+    assert (report.sync.new, report.sync.moved, report.sync.missing) == (1, 0, 0)
+    assert report.sync.unreachable == 0
+    assert catalog.queries.file_counts() == {"photo": {"present": 2, "missing": 0}}
