@@ -118,8 +118,46 @@ def test_second_run_reports_no_work_and_status_shows_counts(cli, tmp_path):
     assert "0 new, 0 changed" in again and "metadata  0 processed" in again
     status = cli("status", "--db", db).stdout
     assert "photos: 4 present, 0 missing" in status
-    assert "metadata  2 done, 2 failed, 0 pending" in status
+    assert (
+        "metadata  2 done, 0 with results of an older version, 2 failed, 0 never analysed"
+        " (version metadata-2, as run #2 used)\n" in status
+    )
     assert status.count("completed") == 2
+
+
+def content_line(status_text: str) -> str:
+    return next(line for line in status_text.splitlines() if line.startswith("  content "))
+
+
+def test_status_counts_results_of_the_last_runs_version_whatever_config_it_is_given(cli, tmp_path):
+    """Results made with --config X are done, also for a status given no config (whose own
+    content version differs); results of an earlier version are told apart, not pending."""
+    library, more = make_library(tmp_path / "lib"), tmp_path / "more"
+    write_photo(more / "new.jpg", full_spec())
+    small, smaller = tmp_path / "small.yaml", tmp_path / "smaller.yaml"
+    small.write_text("phases: [metadata, content]\ncontent:\n  thumbnail_size: 320\n")
+    smaller.write_text("phases: [metadata, content]\ncontent:\n  thumbnail_size: 200\n")
+    db = str(tmp_path / "c.db")
+    cli("run", str(library), "--db", db, "--config", str(small), "--quiet")
+    state = json.loads(cli("status", "--db", db, "--json").stdout)["phases"]["content"]
+    version = state["version"]
+    assert (state["done"], state["failed"], state["pending_for_config"]) == (2, 2, None)
+    assert content_line(cli("status", "--db", db).stdout) == (
+        "  content   2 done, 0 with results of an older version, 2 failed, 0 never analysed"
+        f" (version {version}, as run #1 used)"
+    )
+    assert content_line(cli("status", "--db", db, "--config", str(small)).stdout).endswith(
+        "; 0 pending for this config"
+    )
+    cli("run", str(more), "--db", db, "--config", str(smaller), "--quiet")  # a newer version
+    newer = json.loads(cli("status", "--db", db, "--json").stdout)["phases"]["content"]
+    assert newer["version"] != version and newer["version_run"] == 2
+    assert (newer["done"], newer["older"], newer["failed"], newer["never"]) == (1, 2, 2, 0)
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("phases: [metadata, content]\n")  # the default content version
+    status = json.loads(cli("status", "--db", db, "--json", "--config", str(plain)).stdout)
+    assert status["phases"]["content"]["pending_for_config"] == 5  # none has its results
+    assert status["phases"]["content"]["done"] == 1  # the same counts, whatever the config
 
 
 def test_not_on_a_terminal_prints_no_progress_bar(cli, tmp_path):

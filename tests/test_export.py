@@ -53,3 +53,32 @@ def test_every_nested_csv_value_is_json_that_parses_back(cli, tmp_path):
             assert json.loads(row[name]) == expected[name], (row["path"], name, row[name])
             filled.add(name)
     assert filled == set(NESTED)  # every nested column was really checked with a value
+
+
+def test_include_missing_lists_missing_files_with_a_missing_field(cli, tmp_path):
+    library = tmp_path / "lib"
+    write_photo(library / "kept.jpg", full_spec(model="Kept"))
+    write_photo(library / "gone.jpg", full_spec(model="Gone"))
+    db = tmp_path / "c.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata")
+    before = cli.export(db)
+    (library / "gone.jpg").unlink()
+    cli("run", str(library), "--db", str(db), "--phases", "metadata")
+    assert cli.export(db) == {str(library / "kept.jpg"): before[str(library / "kept.jpg")]}
+    out = cli("export", "--db", str(db), "--include-missing").stdout
+    records = {row["path"]: row for row in map(json.loads, out.splitlines())}
+    assert records == {
+        path: {**row, "missing": path.endswith("gone.jpg")} for path, row in before.items()
+    }
+    assert list(records[str(library / "gone.jpg")])[:4] == ["path", "kind", "file_size", "missing"]
+    table = list(
+        csv.DictReader(
+            io.StringIO(
+                cli("export", "--db", str(db), "--format", "csv", "--include-missing").stdout
+            )
+        )
+    )
+    assert {row["path"]: row["missing"] for row in table} == {
+        str(library / "kept.jpg"): "False",
+        str(library / "gone.jpg"): "True",
+    }

@@ -151,7 +151,10 @@ def test_without_weights_and_network_the_phase_fails_fast_and_keeps_everything_e
     assert row["width"] == 400 and row["sharpness"] > 0  # metadata and content kept
     assert row["top_scene"] is None and "not in the model cache" in row["errors"]["ml"]
     status = cli("status", "--db", str(db), "--config", str(config)).stdout
-    assert "ml        0 done, 0 failed, 1 pending" in status  # tried again next run
+    assert (
+        "ml        0 done, 0 with results of an older version, 0 failed, 1 never analysed"
+        " (no run has finished this phase yet); 1 pending for this config\n" in status
+    )  # tried again next run
 
 
 def test_doctor_reports_versions_backend_and_weights(cli, tmp_path):

@@ -154,3 +154,25 @@ def test_in_a_burst_of_equal_size_the_clearly_sharper_frame_wins(cli, tmp_path):
     (reason,) = group["why"]
     assert reason.startswith("sharper (sharpness ")
     assert f"pick: {reason}" in text
+
+
+def test_include_missing_lists_groups_with_missing_members_marked(cli, tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    original = textured_photo((1200, 900), seed=5)
+    original.save(library / "original.jpg", quality=95)
+    original.resize((400, 300), Image.Resampling.LANCZOS).save(library / "copy.jpg", quality=70)
+    db = str(tmp_path / "c.db")
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "metadata,content")
+    (library / "copy.jpg").unlink()
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "metadata,content")
+    assert cli("duplicates", "--db", db).stdout.startswith("No near-duplicates among 1 analyzed")
+    (group,) = json.loads(cli("duplicates", "--db", db, "--json", "--include-missing").stdout)
+    assert {m["path"]: m["missing"] for m in group["members"]} == {
+        str(library / "original.jpg"): False,
+        str(library / "copy.jpg"): True,
+    }
+    text = cli("duplicates", "--db", db, "--include-missing").stdout
+    assert "; [missing]: not on disk at the last run:" in text
+    assert f"  {library / 'copy.jpg'}  [missing]  (400x300" in text
+    assert f"* {library / 'original.jpg'}  (1200x900" in text

@@ -89,8 +89,9 @@ def test_an_environment_error_is_retried_by_the_next_run(tmp_path, catalog):
     photo = write_photo(lib / "a.jpg", full_spec(model="Kept"))
     first = pipeline.run([str(lib)], [MovedAwayWhileReading(workers=1)], catalog, CONFIG)
     assert (first.phases[0].processed, first.phases[0].errors) == (1, 1)
-    counts = catalog.queries.phase_counts("metadata", MetadataPhase().version, ["photo"])
-    assert counts["pending"] == 1
+    counts = catalog.queries.phase_summary("metadata", ["photo"], MetadataPhase().version)
+    assert (counts["done"], counts["failed"], counts["never"]) == (0, 0, 1)  # not failed
+    assert counts["pending_for_config"] == 1
     os.rename(str(photo) + ".away", photo)  # back, same size and mtime: not "changed"
     second = pipeline.run([str(lib)], [MetadataPhase(workers=1)], catalog, CONFIG)
     assert (second.sync.changed, second.phases[0].processed, second.phases[0].errors) == (0, 1, 0)

@@ -89,8 +89,11 @@ def test_files_below_an_unreadable_folder_are_not_marked_missing(tmp_path, catal
         report = index(catalog, tmp_path / "lib")
     finally:
         (tmp_path / "lib" / "locked").chmod(0o755)
-    assert report.sync.missing == 0
-    assert [p.message for p in report.scan_problems] == ["cannot read folder: Permission denied"]
+    assert (report.sync.missing, report.sync.unreachable) == (0, 1)
+    assert [p.message for p in report.scan_problems] == [
+        "cannot read folder: Permission denied; 1 known file below it was not checked"
+        " (not marked missing)"
+    ]
     assert sorted(rows(catalog)) == ["a.jpg", "b.jpg"]
 
 
@@ -170,12 +173,40 @@ def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         index(catalog, tmp_path / "lib", phase=InterruptedPhase(workers=1))
     assert catalog.runs.recent()[0]["status"] == "interrupted"
-    assert catalog.queries.phase_counts("metadata", MetadataPhase().version, ["photo"]) == {
+    version = MetadataPhase().version
+    # No run finished the phase: the version is that of the results the interrupted run stored.
+    assert catalog.queries.phase_summary("metadata", ["photo"], version) == {
+        "version": version,
+        "version_run": 1,
         "done": 2,
+        "older": 0,
         "failed": 0,
-        "pending": 3,
+        "never": 3,
+        "config_version": version,
+        "pending_for_config": 3,
     }
     assert index(catalog, tmp_path / "lib").phases[0].processed == 3
+
+
+def test_status_judges_by_the_newest_run_that_finished_the_phase(tmp_path, catalog):
+    from photoanalyzer.catalog import PhaseRecord
+
+    for i in range(2):
+        write_photo(tmp_path / "lib" / f"{i}.jpg")
+    index(catalog, tmp_path / "lib")  # run 1: metadata-2
+    # Run 2: a newer version of the phase that could not run at all (say, weights missing).
+    failed = catalog.runs.start([str(tmp_path / "lib")], ["metadata"])
+    catalog.runs.record_phase(failed, PhaseRecord("metadata", "metadata-9", 0, 0, 0.1, "no"))
+    catalog.runs.finish(failed, "completed")
+    assert catalog.queries.last_version("metadata") == ("metadata-2", 1)
+    summary = catalog.queries.phase_summary("metadata", ["photo"])
+    assert (summary["done"], summary["older"], summary["never"]) == (2, 0, 0)
+    upgraded = dataclasses.replace(MetadataPhase(workers=1), version="metadata-10")
+    write_photo(tmp_path / "other" / "x.jpg")
+    index(catalog, tmp_path / "other", phase=upgraded)  # run 3 finishes metadata-10
+    summary = catalog.queries.phase_summary("metadata", ["photo"], "metadata-2")
+    assert (summary["version"], summary["version_run"]) == ("metadata-10", 3)
+    assert (summary["done"], summary["older"], summary["pending_for_config"]) == (1, 2, 1)
 
 
 def test_catalog_is_migrated_and_refuses_a_newer_schema(tmp_path):

@@ -49,6 +49,16 @@ ConfigOption = Annotated[
 ]
 
 
+IncludeMissingOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-missing",
+        help="Also list files marked missing (gone from disk at the last run that checked "
+        "them; their results are kept).",
+    ),
+]
+
+
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
@@ -145,7 +155,8 @@ def run(
     """Walk PATHS and index every photo into the catalog.
 
     Only new or changed files, and files whose phase results are out of date, are analyzed;
-    renamed or moved files keep their results; files that disappeared are marked missing,
+    renamed or moved files keep their results, whichever folder they come from (a library
+    moved to a new disk: run on its new place); files that disappeared are marked missing,
     never deleted. Per-file problems are recorded and listed in the summary.
 
     Exit codes: 0 done (per-file errors included), 1 fatal problem, 2 usage error, 3 another
@@ -225,28 +236,34 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout.", show_default=False)
     ] = None,
+    include_missing: IncludeMissingOption = False,
 ) -> None:
-    """Write every file in the catalog with its fields, one record per file.
+    """Write every present file in the catalog with its fields, one record per file; with
+    --include-missing, the files marked missing too.
 
-    Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
-    (local time, naive), taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make,
-    exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
-    for videos also duration, frame_rate,
-    video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
-    blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
-    contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,
-    object_counts, ml_random_weights); and errors (phase -> message). See docs/fields.md.
+    Fields: path, kind, file_size; missing (true or false, only with --include-missing);
+    metadata (file_type, width, height, orientation, taken_at (local time, naive),
+    taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make, exposure_time,
+    f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also
+    duration, frame_rate, video_codec, rotation, has_audio, bitrate); content (thumbnail,
+    sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
+    underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash); ML
+    (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
+    message). See docs/fields.md.
     """
     from photoanalyzer.export import write_export
 
     catalog = _open_catalog(db, _load_config(config))
     try:
         if out is None:
-            _export_to_stdout(catalog, fmt.value)
+            _export_to_stdout(catalog, fmt.value, include_missing)
         else:
             with open(out, "w", encoding="utf-8", newline="") as handle:
                 count = write_export(
-                    catalog.queries.export_rows(), catalog.queries.field_names(), fmt.value, handle
+                    catalog.queries.export_rows(include_missing),
+                    catalog.queries.field_names(include_missing),
+                    fmt.value,
+                    handle,
                 )
             typer.echo(f"Wrote {count} records to {out}", err=True)
     except OSError as exc:
@@ -258,12 +275,26 @@ def export(
 @app.command()
 def status(
     db: DbOption = None,
-    config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="YAML file merged over the built-in configs/default.yaml; also shows how many "
+            "files a run with this config would analyze per phase (pending for this config).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as JSON (see docs/cron.md).")
+    ] = False,
     runs: Annotated[int, typer.Option("--runs", min=0, help="How many recent runs to show.")] = 5,
 ) -> None:
-    """Show what the catalog holds and what is pending per phase, and the last runs: start,
-    duration, files new / changed / moved / missing, and per phase processed / failed."""
+    """Show what the catalog holds: per phase, how many files have results of the version its
+    last run used, results of an older version only, failed, or were never analysed (with
+    --config, also how many that config's next run would analyze); which known files the last
+    run did not see and why (missing, or unreachable below a folder that is gone or could not
+    be read); and the last runs: start, duration, files new / changed / moved / missing /
+    unreachable, and per phase processed / failed."""
     from photoanalyzer import report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
@@ -275,10 +306,13 @@ def status(
             schema=catalog.schema_version(),
             files=catalog.queries.file_counts(),
             phases={
-                phase.name: catalog.queries.phase_counts(phase.name, phase.version, phase.kinds)
+                phase.name: catalog.queries.phase_summary(
+                    phase.name, phase.kinds, phase.version if config is not None else None
+                )
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },
             runs=catalog.runs.recent(runs),
+            last_walk=catalog.runs.last_walk(),
         )
     finally:
         catalog.close()
@@ -299,12 +333,14 @@ def duplicates(
             show_default=False,
         ),
     ] = None,
+    include_missing: IncludeMissingOption = False,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
     bursts) found by their perceptual hashes, each with the pick and why it won: the largest
     picture; among pictures of about that size (bursts), a clearly sharper one; then richer
     metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
-    nothing is deleted or moved.
+    nothing is deleted or moved. Present files only, unless --include-missing (missing
+    members are then marked; the pick is chosen by the same rules).
     """
     from photoanalyzer import neardup, report
 
@@ -316,7 +352,9 @@ def duplicates(
     try:
         candidates = [
             neardup.Candidate(file_id, path, int(phash, 16), *facts)
-            for file_id, path, phash, *facts in catalog.queries.near_duplicate_candidates()
+            for file_id, path, phash, *facts in catalog.queries.near_duplicate_candidates(
+                include_missing
+            )
         ]
     finally:
         catalog.close()
@@ -528,11 +566,13 @@ def _context(cfg, db: Path | None):
     )
 
 
-def _export_to_stdout(catalog, fmt: str) -> None:
+def _export_to_stdout(catalog, fmt: str, include_missing: bool) -> None:
     from photoanalyzer.export import write_export
 
+    queries = catalog.queries
     try:
-        write_export(catalog.queries.export_rows(), catalog.queries.field_names(), fmt, sys.stdout)
+        rows, fields = queries.export_rows(include_missing), queries.field_names(include_missing)
+        write_export(rows, fields, fmt, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`, say) has gone: not an error. Point stdout at devnull so the

@@ -38,6 +38,7 @@ class Candidate:
     has_time: bool = False  # an EXIF capture time
     has_camera: bool = False  # make or model
     has_gps: bool = False
+    missing: bool = False  # marked missing in the catalog (listed only when asked for)
 
     @property
     def pixels(self) -> int:

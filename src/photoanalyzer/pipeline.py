@@ -129,7 +129,7 @@ def run(
         started = perf_counter()
         walk = scan(roots, config.scan)
         scan_seconds = perf_counter() - started
-        sync = reconcile(catalog, run_id, roots, walk, scan_seconds)
+        reconciled = reconcile(catalog, run_id, roots, walk, scan_seconds)
         seen = {entry.path for entry in walk.files}
         reports = []
         for phase in phases:
@@ -150,7 +150,15 @@ def run(
         raise
     finally:
         catalog.runs.finish(run_id, status)
-    return RunReport(run_id, str(catalog.path), roots, sync, scan_seconds, walk.problems, reports)
+    return RunReport(
+        run_id,
+        str(catalog.path),
+        roots,
+        reconciled.counts,
+        scan_seconds,
+        reconciled.problems,
+        reports,
+    )
 
 
 def _run_phase(

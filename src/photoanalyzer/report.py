@@ -18,8 +18,8 @@ def format_run(report: RunReport) -> str:
     sync = report.sync
     lines = [
         f"Scanned {sync.seen} files in {_plural(len(report.roots), 'folder')} "
-        f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing) "
-        f"in {report.scan_seconds:.2f} s",
+        f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing, "
+        f"{sync.unreachable} unreachable) in {report.scan_seconds:.2f} s",
     ]
     for phase in report.phases:
         rate = f", {phase.processed / phase.seconds:.1f} files/s" if phase.seconds > 0 else ""
@@ -122,8 +122,9 @@ class CatalogState:
     catalog: str
     schema: int
     files: dict[str, dict[str, int]]  # kind -> present / missing
-    phases: dict[str, dict[str, int]]  # phase -> done / failed / pending
+    phases: dict[str, dict[str, Any]]  # as catalog.queries.phase_summary gives them
     runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
+    last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
 
 
 def status_as_json(state: CatalogState) -> str:
@@ -137,11 +138,8 @@ def format_status(state: CatalogState) -> str:
         lines.append("No files yet: run `photoanalyze run FOLDER` to index one.")
     for kind, counts in sorted(state.files.items()):
         lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
-    for name, counts in state.phases.items():
-        lines.append(
-            f"  {name:<9} {counts['done']} done, {counts['failed']} failed, "
-            f"{counts['pending']} pending"
-        )
+    lines += _not_seen_lines(state)
+    lines += [_phase_line(name, counts) for name, counts in state.phases.items()]
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:
@@ -151,7 +149,12 @@ def format_status(state: CatalogState) -> str:
             + (f" in {duration:.1f} s" if duration is not None else "")
             + f": {run['files_seen']} seen, {run['files_new']} new, {run['files_changed']} "
             f"changed, {run['files_moved']} moved, {run['files_missing']} missing, "
-            f"{run['scan_problems']} scan problems"
+            + (
+                f"{run['files_unreachable']} unreachable, "
+                if run.get("files_unreachable") is not None
+                else ""
+            )
+            + f"{run['scan_problems']} scan problems"
         )
         for p in run["phases"]:
             failure = f"; FAILED: {p['failure']}" if p.get("failure") else ""
@@ -162,6 +165,45 @@ def format_status(state: CatalogState) -> str:
             explained = backend_lines(p["details"]) + ml_timing_lines(p["details"])
             lines += [f"                {line}" for line in explained]
     return "\n".join(lines)
+
+
+def _phase_line(name: str, counts: dict[str, Any]) -> str:
+    """'content   40 done, 0 with results of an older version, 0 failed, 0 never analysed
+    (version content-3-ab12, as run #7 used); 0 pending for this config'."""
+    version = (
+        f"version {counts['version']}, as run #{counts['version_run']} used"
+        if counts["version"]
+        else "no run has finished this phase yet"
+    )
+    line = (
+        f"  {name:<9} {counts['done']} done, {counts['older']} with results of an older "
+        f"version, {counts['failed']} failed, {counts['never']} never analysed ({version})"
+    )
+    if counts["pending_for_config"] is not None:
+        line += f"; {counts['pending_for_config']} pending for this config"
+    return line
+
+
+def _not_seen_lines(state: CatalogState) -> list[str]:
+    """How many known files the last walk did not see, and why: marked missing (gone from a
+    folder that is there), or unreachable (not checked), with the folders they are below."""
+    walk = state.last_walk
+    if walk is None:
+        return []
+    known = sum(c["present"] + c["missing"] for c in state.files.values())
+    missing = sum(c["missing"] for c in state.files.values())
+    not_seen = missing + walk["unreachable"]
+    head = f"  At the last run (#{walk['run_id']}, {walk['started_at']})"
+    if not_seen == 0:
+        return [f"{head} all {known} known files were there."]
+    lines = [
+        f"{head} {not_seen} of the {known} known files were not seen:",
+        f"    {missing} missing ({walk['newly_missing']} marked by that run; results kept)",
+        f"    {walk['unreachable']} unreachable (not checked, not marked missing)"
+        + (":" if walk["unreachable_folders"] else ""),
+    ]
+    lines += [f"      {f['path']}: {f['message']}" for f in walk["unreachable_folders"]]
+    return lines
 
 
 def _duration(run: dict[str, Any]) -> float | None:
@@ -177,16 +219,20 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
             f"No near-duplicates among {photos} analyzed photos (pHash distance <= {max_distance})."
         )
     grouped = sum(len(g.members) for g in groups)
+    missing = any(m.missing for g in groups for m in g.members)
     lines = [
         f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
-        f"pHash distance <= {max_distance}); * marks the pick:"
+        f"pHash distance <= {max_distance}); * marks the pick"
+        + ("; [missing]: not on disk at the last run" if missing else "")
+        + ":"
     ]
     for number, group in enumerate(groups, 1):
         lines.append(
             f"Group {number} ({len(group.members)} photos), pick: {'; '.join(group.reasons)}"
         )
         lines += [
-            f"  {'*' if member is group.best else ' '} {member.path}  ({member.width}x"
+            f"  {'*' if member is group.best else ' '} {member.path}"
+            f"{'  [missing]' if member.missing else ''}  ({member.width}x"
             f"{member.height}, sharpness {member.sharpness:.0f}, distance "
             f"{(member.phash ^ group.best.phash).bit_count()})"
             for member in group.members
@@ -213,6 +259,7 @@ def groups_as_json(groups: list[Group]) -> str:
                         "has_gps": m.has_gps,
                         "phash": f"{m.phash:016x}",
                         "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
+                        "missing": m.missing,
                     }
                     for m in group.members
                 ],

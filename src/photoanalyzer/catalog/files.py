@@ -1,6 +1,6 @@
-"""The files table as a folder walk sees it: what is known below the scanned roots, look-ups
-by content fingerprint, and writing one reconciled walk (reconcile.py decides what changed;
-this module only reads and writes rows)."""
+"""The files table as a folder walk sees it: what is known below the scanned roots and
+outside them, look-ups by content fingerprint, and writing one reconciled walk (reconcile.py
+decides what changed; this module only reads and writes rows)."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ class SyncCounts:
     seen: int
     new: int
     changed: int
-    missing: int
+    missing: int  # marked missing by this run, below the roots or outside them
     moved: int = 0
+    unreachable: int = 0  # not checked: below an unreadable folder, or their folder is gone
 
 
 @dataclass
@@ -57,7 +58,8 @@ class SyncChanges:
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
     full_hashes: dict[str, str] = field(default_factory=dict)  # path -> content hash
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    # (path, message, known files below it that were not checked)
+    problems: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 class Files:
@@ -78,6 +80,18 @@ class Files:
             known.update({path: KnownFile(i, s, m, bool(gone)) for path, i, s, m, gone in rows})
         return known
 
+    def present_outside(self, roots: list[str]) -> list[tuple[int, str]]:
+        """(id, path) of every file not marked missing that is not at or below a root."""
+        below, args = [], []
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            below.append("path = ? OR (path >= ? AND path < ?)")
+            args += [root, prefix, prefix[:-1] + "0"]
+        inside = " OR ".join(f"({condition})" for condition in below) or "0"
+        return self._db.execute(
+            f"SELECT id, path FROM files WHERE missing = 0 AND NOT ({inside})", args
+        ).fetchall()
+
     def with_fingerprints(self, fingerprints: Iterable[str]) -> list[FingerprintRow]:
         """Every known file (present or missing) whose fingerprint is one of these."""
         wanted = sorted(set(fingerprints))
@@ -97,7 +111,7 @@ class Files:
     def apply_sync(self, run_id: int, changes: SyncChanges, seconds: float) -> None:
         """Write a reconciled walk in one transaction: moves keep their row (and results),
         new files are added, changed files lose their phase status (so they are pending
-        again), gone files become missing; the walk's counts go on the run's row."""
+        again), gone files become missing; the walk's counts and problems go with the run."""
         db = self._db
         with transaction(db):
             db.executemany(
@@ -129,19 +143,21 @@ class Files:
                 "UPDATE files SET missing = 1 WHERE id = ?", [(i,) for i in changes.gone]
             )
             db.executemany(
-                "INSERT INTO scan_problems VALUES (?, ?, ?)",
-                [(run_id, path, message) for path, message in changes.problems],
+                "INSERT INTO scan_problems (run_id, path, message, unchecked) VALUES (?, ?, ?, ?)",
+                [(run_id, *problem) for problem in changes.problems],
             )
             counts = changes.counts
             db.execute(
                 "UPDATE runs SET files_seen = ?, files_new = ?, files_changed = ?,"
-                " files_missing = ?, files_moved = ?, scan_seconds = ? WHERE id = ?",
+                " files_missing = ?, files_moved = ?, files_unreachable = ?, scan_seconds = ?"
+                " WHERE id = ?",
                 (
                     counts.seen,
                     counts.new,
                     counts.changed,
                     counts.missing,
                     counts.moved,
+                    counts.unreachable,
                     seconds,
                     run_id,
                 ),

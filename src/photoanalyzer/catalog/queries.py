@@ -15,8 +15,9 @@ class Queries:
         self._db = db
         self._columns = {phase: table_columns(db, table) for phase, table in RESULT_TABLES.items()}
 
-    def export_rows(self) -> Iterator[dict[str, Any]]:
-        """One dict per present file, in path order: path, kind, file_size, each phase's
+    def export_rows(self, include_missing: bool = False) -> Iterator[dict[str, Any]]:
+        """One dict per present file (and per missing one, with include_missing), in path
+        order: path, kind, file_size, `missing` (only with include_missing), each phase's
         fields, and `errors` (phase -> message)."""
         selects, joins, names = [], [], []
         for phase, table in RESULT_TABLES.items():
@@ -26,11 +27,12 @@ class Queries:
             names += self._exported(phase)
         errors = self._errors_by_file()
         rows = self._db.execute(
-            f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
+            f"SELECT f.id, f.path, f.kind, f.size, f.missing, {', '.join(selects)} FROM files f"
             + "".join(joins)
-            + " WHERE f.missing = 0 ORDER BY f.path"
+            + ("" if include_missing else " WHERE f.missing = 0")
+            + " ORDER BY f.path"
         )
-        for file_id, path, kind, size, *values in rows:
+        for file_id, path, kind, size, missing, *values in rows:
             fields = {
                 name: from_sql(name, value) for name, value in zip(names, values, strict=True)
             }
@@ -38,6 +40,7 @@ class Queries:
                 "path": path,
                 "kind": kind,
                 "file_size": size,
+                **({"missing": bool(missing)} if include_missing else {}),
                 **fields,
                 "errors": errors.get(file_id, {}),
             }
@@ -53,20 +56,24 @@ class Queries:
     def _exported(self, phase: str) -> list[str]:
         return [c for c in self._columns[phase] if c not in HIDDEN_COLUMNS]
 
-    def field_names(self) -> list[str]:
+    def field_names(self, include_missing: bool = False) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
-        return ["path", "kind", "file_size", *phase_fields, "errors"]
+        missing = ["missing"] if include_missing else []
+        return ["path", "kind", "file_size", *missing, *phase_fields, "errors"]
 
-    def near_duplicate_candidates(self) -> list[tuple]:
+    def near_duplicate_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
-        a camera, has GPS) of present files with a content result: what the pick weighs."""
+        a camera, has GPS, is missing) of present files with a content result (and missing
+        ones, with include_missing): what the pick weighs, and what is shown."""
         rows = self._db.execute(
             "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
-            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, f.missing"
             " FROM files f JOIN content c ON c.file_id = f.id"
             " LEFT JOIN metadata m ON m.file_id = f.id"
-            " WHERE f.missing = 0 AND c.phash IS NOT NULL ORDER BY f.path"
+            " WHERE c.phash IS NOT NULL"
+            + ("" if include_missing else " AND f.missing = 0")
+            + " ORDER BY f.path"
         )
         return [(*row[:7], *map(bool, row[7:])) for row in rows]
 
@@ -81,17 +88,66 @@ class Queries:
             ] = n
         return counts
 
-    def phase_counts(self, phase: str, version: str, kinds: Iterable[str]) -> dict[str, int]:
-        """Present files of the phase's kinds: done, failed, and pending at this version."""
+    def phase_summary(
+        self, phase: str, kinds: Iterable[str], config_version: str | None = None
+    ) -> dict[str, Any]:
+        """What the present files of the phase's kinds hold, judged by the version the
+        catalog's own runs used (`last_version`), whatever config reads the catalog:
+        done (a result of that version), older (results of another version only), failed
+        (the phase's last word on the file is an error), never (no result: not analysed yet,
+        or tried only while the file could not be read or the phase could not run). With a
+        config's version, also how many files that config's next run would analyze."""
         kinds = sorted(kinds)
         marks = ",".join("?" * len(kinds))
-        done, failed, total = self._db.execute(
-            "SELECT COUNT(s.file_id), COUNT(s.error), COUNT(*) FROM files f"
-            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+        version, version_run = self.last_version(phase) or (None, None)
+        done, older, failed, total = self._db.execute(
+            "SELECT COALESCE(SUM(s.version = ? AND s.error IS NULL), 0),"
+            " COALESCE(SUM(s.version NOT IN (?, '') AND s.error IS NULL), 0),"
+            " COALESCE(SUM(s.version != '' AND s.error IS NOT NULL), 0), COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ?"
             f" WHERE f.missing = 0 AND f.kind IN ({marks})",
-            [phase, version, *kinds],
+            [version or "", version or "", phase, *kinds],
         ).fetchone()
-        return {"done": done - failed, "failed": failed, "pending": total - done}
+        return {
+            "version": version,
+            "version_run": version_run,
+            "done": done,
+            "older": older,
+            "failed": failed,
+            "never": total - done - older - failed,
+            "config_version": config_version,
+            "pending_for_config": (
+                None if config_version is None else self._pending(phase, config_version, kinds)
+            ),
+        }
+
+    def last_version(self, phase: str) -> tuple[str, int] | None:
+        """(version, run id) of the newest run that ran the phase without a whole-phase
+        failure; where none did (the phase was only ever interrupted), the version of its
+        newest stored result. None when the phase never stored anything."""
+        return (
+            self._db.execute(
+                "SELECT version, run_id FROM run_phases WHERE phase = ? AND failure IS NULL"
+                " ORDER BY run_id DESC LIMIT 1",
+                (phase,),
+            ).fetchone()
+            or self._db.execute(
+                "SELECT version, run_id FROM phase_status WHERE phase = ? AND version != ''"
+                " ORDER BY run_id DESC LIMIT 1",
+                (phase,),
+            ).fetchone()
+        )
+
+    def _pending(self, phase: str, version: str, kinds: list[str]) -> int:
+        """Present files of these kinds without a result or error of this version: what a
+        run with this version would analyze."""
+        marks = ",".join("?" * len(kinds))
+        return self._db.execute(
+            "SELECT COUNT(*) FROM files f"
+            " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
+            f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL",
+            [phase, version, *kinds],
+        ).fetchone()[0]
 
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
         """path -> (top scene, float16 embedding bytes, objects) for present photos."""

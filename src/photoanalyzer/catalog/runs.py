@@ -21,6 +21,7 @@ _RUN_COLUMNS = (
     "files_changed",
     "files_missing",
     "files_moved",
+    "files_unreachable",
     "scan_seconds",
 )
 
@@ -93,6 +94,33 @@ class Runs:
             ).fetchone()[0]
             runs.append(run)
         return runs
+
+    def last_walk(self) -> dict[str, Any] | None:
+        """The newest run that compared its walk with the catalog: its id, start, files it
+        marked missing and files it could not check, with the folders those are below
+        (path, message, count), largest first. None before any such run."""
+        row = self._db.execute(
+            "SELECT id, started_at, files_missing, files_unreachable FROM runs"
+            " WHERE files_unreachable IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, started_at, missing, unreachable = row
+        folders = [
+            {"path": path, "message": message, "unchecked": unchecked}
+            for path, message, unchecked in self._db.execute(
+                "SELECT path, message, unchecked FROM scan_problems"
+                " WHERE run_id = ? AND unchecked > 0 ORDER BY unchecked DESC, path",
+                (run_id,),
+            )
+        ]
+        return {
+            "run_id": run_id,
+            "started_at": started_at,
+            "newly_missing": missing,
+            "unreachable": unreachable,
+            "unreachable_folders": folders,
+        }
 
     def _phases(self, run_id: int) -> list[dict[str, Any]]:
         return [

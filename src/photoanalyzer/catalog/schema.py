@@ -173,6 +173,15 @@ MIGRATIONS: tuple[str, ...] = (
         SET taken_at_utc = strftime('%Y-%m-%dT%H:%M:%SZ', taken_at || taken_at_offset)
         WHERE taken_at_offset IS NOT NULL;
     """,
+    """
+    -- Known files a run could not check are not marked missing: those below a folder it
+    -- could not read, and those outside the scanned folders whose folder is gone too (an
+    -- unmounted disk, a folder moved away). The run counts them (NULL: a run that did not get
+    -- as far as comparing its walk, or one made before this column), and each such folder's
+    -- scan problem says how many known files below it were not checked.
+    ALTER TABLE runs ADD COLUMN files_unreachable INTEGER;
+    ALTER TABLE scan_problems ADD COLUMN unchecked INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
