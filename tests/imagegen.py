@@ -51,19 +51,42 @@ def write_random_bytes(path: Path, n: int = 4096, seed: int = 1) -> Path:
     return path
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
 def write_png_bomb(path: Path, side: int = 30_000) -> Path:
     """A tiny PNG whose header declares side x side pixels: a decompression bomb."""
     import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+    return path
+
+
+def write_png_exif_after_broken_pixels(path: Path, size=(64, 48), orientation=6) -> Path:
+    """A PNG whose pixel data cannot be decoded (not zlib) and whose eXIf chunk (an EXIF
+    orientation) comes after it: any attempt to decode the pixels, or to find that eXIf, fails."""
+    header = struct.pack(">IIBBBBB", size[0], size[1], 8, 2, 0, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", b"not zlib data at all" * 4)
+        + _png_chunk(b"eXIf", exif.tobytes()[6:])  # without the JPEG APP1 "Exif\0\0" prefix
+        + _png_chunk(b"IEND", b"")
     )
     return path
 

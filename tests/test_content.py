@@ -14,7 +14,7 @@ from imagegen import (
     write_zero_byte,
 )
 from photoanalyzer.config import load_config
-from photoanalyzer.imaging import ImageTooLarge, _draft_size, load_upright_rgb
+from photoanalyzer.imaging import ImageTooLarge, _draft_size, load_upright_rgb, upright_size
 from photoanalyzer.neardup import Candidate, find_groups
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase, thumbnail_key
@@ -167,6 +167,22 @@ def test_pixel_bomb_is_refused_before_decoding(tmp_path):
     outcome = analyze_safely(phase(tmp_path), str(bomb), "photo")
     assert outcome.record is None and "over the cap of 200 MP" in outcome.error
     assert not (tmp_path / "thumbs").exists()
+
+
+def test_upright_size_of_a_png_reads_its_header_and_decodes_no_pixels(tmp_path):
+    """Pillow's getexif on a PNG without an eXIf chunk before the pixel data decodes the
+    whole image to look for one after it. These pixels cannot be decoded, so only a header
+    read succeeds; an eXIf after them is not seen (taking it would mean decoding)."""
+    from imagegen import write_png_exif_after_broken_pixels
+
+    late = write_png_exif_after_broken_pixels(tmp_path / "late.png", (64, 48), orientation=6)
+    with pytest.raises(Exception):  # noqa: B017 - any decoder error: the pixels are garbage
+        Image.open(late).load()
+    assert upright_size(late) == (64, 48)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    early = save(textured_photo((64, 48)), tmp_path / "early.png", exif=exif.tobytes())
+    assert upright_size(early) == (48, 64)  # an eXIf before the pixel data counts
 
 
 def test_truncated_scan_data_is_an_error_not_a_grey_half(tmp_path):

@@ -1,7 +1,10 @@
-"""Real photos from many cameras (../shared/corpus) against exiftool's reference values."""
+"""Real photos from many cameras (../shared/corpus): exiftool's reference values, and the
+run a user makes over them with --quiet."""
 
+import importlib.util
 import json
 import math
+import re
 
 import pytest
 
@@ -64,16 +67,67 @@ def agrees(name: str, expected, actual) -> bool:
     return actual == expected
 
 
+ML_INSTALLED = all(importlib.util.find_spec(name) for name in ("torch", "open_clip", "ultralytics"))
+
+
 @pytest.fixture(scope="module")
-def corpus_export(tmp_path_factory):
+def corpus_run(tmp_path_factory):
+    """`photoanalyze run CORPUS/images --quiet` with every phase (the ML phase where the ml
+    extra is installed) into a new catalog: (result, catalog path, cli). The ML phase runs
+    on random weights, the only ones here; two labels, one template and a small YOLO input
+    keep it short on a CPU without changing what runs."""
     from conftest import Cli
 
     home = tmp_path_factory.mktemp("home")
     cli = Cli(home)
     db = home / "corpus.db"
-    run = cli("run", str(CORPUS / "images"), "--db", str(db), "--phases", "metadata,content")
+    config = home / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {home / 'models'}\n"
+        "  clip:\n    pretrained: random\n    top_k: 2\n    labels: [a beach, a forest]\n"
+        "    templates: ['a photo of {}.']\n"
+        "  yolo:\n    weights: random\n    image_size: 320\n"
+    )
+    phases = "metadata,content,ml" if ML_INSTALLED else "metadata,content"
+    images = str(CORPUS / "images")
+    run = cli(
+        "run", images, "--quiet", "--db", str(db), "--config", str(config), "--phases", phases
+    )
+    return run, db, cli
+
+
+@pytest.fixture(scope="module")
+def corpus_export(corpus_run):
+    run, db, cli = corpus_run
     reference = json.loads((CORPUS / "reference.json").read_text())["files"]
     return run, cli.export(db), reference
+
+
+# What report.format_run prints between its first line ("Scanned ...") and its last
+# ("Catalog: ..."): a line per phase, the phase's details indented below it, the problems.
+_SUMMARY_BODY = re.compile(
+    r"  (metadata|content|ml) +\d+ processed, \d+ errors?, .*"
+    r"| {12}\S.*"
+    r"|Problems \(\d+; every file error is kept in the catalog, see export\):"
+    r"|  \[(scan|metadata|content|ml)\] .+: .+"
+    r"|  \.\.\. and \d+ more"
+)
+
+
+def test_a_quiet_run_prints_the_summary_alone_and_nothing_on_stderr(corpus_run):
+    """What cron mails: the summary and nothing else, with decoders, torch and ultralytics
+    all at work on real files (broken ones among them)."""
+    run, db, _ = corpus_run
+    assert run.returncode == 0
+    assert run.stderr == ""
+    lines = run.stdout.split("\n")
+    assert lines[0].startswith("Scanned ") and " files in 1 folder (" in lines[0]
+    assert lines[-2:] == [f"Catalog: {db}", ""]  # the summary's last line, one newline
+    stray = [line for line in lines[1:-2] if not _SUMMARY_BODY.fullmatch(line)]
+    assert stray == []
+    phases = [line.split()[0] for line in lines[1:-2] if re.match(r"  \w", line)]
+    expected = ["metadata", "content", "ml"] if ML_INSTALLED else ["metadata", "content"]
+    assert phases[: len(expected)] == expected
 
 
 def test_metadata_agrees_with_exiftool_on_99_percent_of_values(corpus_export):

@@ -4,8 +4,8 @@ with its file, a backend that fails gives way to the next, ultralytics' patch of
 undone, and CLIP's text tower is built only for texts not yet cached.
 
 Random weights throughout (the only ones available here). Replaced, and said so at each
-place: the CPU's bfloat16 feature and torch_tensorrt (hardware and libraries this machine
-lacks), and, to inject failures, the models' forward passes."""
+place: the CPU's bfloat16 feature, a GPU with NVML and torch_tensorrt (hardware and libraries
+this machine lacks), and, to inject failures, the models' forward passes."""
 
 import builtins
 import json
@@ -264,8 +264,10 @@ def test_the_loader_threads_yield_to_the_models_on_a_cpu_backend():
 def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(
     tmp_path, models, monkeypatch
 ):
+    """The GPU numbers follow the fallback too: they describe the backend that ran."""
     from photoanalyzer.ml import backends
     from photoanalyzer.ml.predictor import Predictor
+    from test_ml_units import fake_nvml
 
     real = backends.real_probes
 
@@ -273,6 +275,12 @@ def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(
         return replace(real(), cpu_has_bf16=lambda: True, bf16_agrees=lambda: (True, "ok"))
 
     monkeypatch.setattr(backends, "real_probes", probes_with_bf16)
+    # The GPU boundary (none here): the failing backend stands for one on a GPU that NVML
+    # (a stand-in) sees busy; the backend it gives way to runs on the CPU.
+    monkeypatch.setattr(
+        backends.Backend, "gpu_uuid", lambda self: "GPU-sim" if self.name == "cpu-bf16" else None
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml({"GPU-sim": 97}))
     real_infer = Predictor.infer
 
     def infer(self, batch):  # the model boundary: every batch fails on cpu-bf16
@@ -289,6 +297,7 @@ def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(
     assert ml.details["backend"]["name"] == "cpu-fp32"
     assert ml.details["fallback"]["from"] == "cpu-bf16"
     assert "simulated kernel failure" in ml.details["backend"]["skipped"]["cpu-bf16"]
+    assert ml.details["gpu"] is None and "run on the CPU" in ml.details["gpu_note"]
 
 
 def test_a_backend_whose_models_fail_to_build_gives_way_to_the_next(monkeypatch, tmp_path):

@@ -1,8 +1,9 @@
 """ML building blocks that need no model: the backend selector with the missing parts
 simulated, out-of-memory back-off, the zero-shot arithmetic, weights resolution, prefetching.
 
-The selector's probes and CUDA's out-of-memory error are replaced here: a GPU and TensorRT
-are true boundaries that cannot exist on the machines these tests run on."""
+The selector's probes, CUDA's out-of-memory error, torch.cuda's device queries and NVML are
+replaced here: a GPU and TensorRT are true boundaries that cannot exist on the machines these
+tests run on."""
 
 import time
 from pathlib import Path
@@ -241,32 +242,93 @@ def test_gpu_sampler_on_a_cpu_backend_records_nothing_and_says_so():
     assert "run on the CPU: GPU utilization is not recorded" in sampler.note
 
 
+class NVMLError(Exception):
+    pass
+
+
+def fake_nvml(utilization: dict[str, int | None]):
+    """A stand-in for pynvml (the NVML boundary: no GPU here): devices by NVML's UUID with
+    their utilization; None: the device has none of its own (a MIG instance), so asking for
+    it fails as NVML's NOT_SUPPORTED does."""
+    import types
+
+    def rates(handle):
+        if utilization[handle] is None:
+            raise NVMLError("Not Supported")
+        return types.SimpleNamespace(gpu=utilization[handle])
+
+    return types.SimpleNamespace(
+        NVMLError=NVMLError,
+        nvmlInit=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda index: list(utilization)[index],
+        nvmlDeviceGetHandleByUUID=lambda uuid: uuid if uuid in utilization else _raise(NVMLError()),
+        nvmlDeviceGetUtilizationRates=rates,
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=(utilization[h] or 0) * 2**20),
+    )
+
+
 def test_gpu_sampler_watches_the_backends_gpu_not_nvml_device_0(monkeypatch):
     """Simulated at the NVML boundary (no GPU here): two GPUs, the backend on the second."""
     import sys
-    import types
 
     from photoanalyzer.ml.gpu import GpuSampler
 
-    class NVMLError(Exception):
-        pass
-
-    busy = {"GPU-aaaa": 5, "GPU-bbbb": 93}  # utilization per device
-    fake = types.SimpleNamespace(
-        NVMLError=NVMLError,
-        nvmlInit=lambda: None,
-        nvmlDeviceGetHandleByIndex=lambda index: list(busy)[index],
-        nvmlDeviceGetHandleByUUID=lambda uuid: uuid if uuid in busy else _raise(NVMLError()),
-        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=busy[h]),
-        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=busy[h] * 2**20),
-    )
-    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml({"GPU-aaaa": 5, "GPU-bbbb": 93}))
     sampler = GpuSampler("GPU-bbbb", interval=0.005).start()
     time.sleep(0.05)
     stats = sampler.stop()
     assert stats["utilization_peak"] == 93 and stats["memory_peak_mib"] == 93.0
     missing = GpuSampler("GPU-cccc", interval=0.005).start()
     assert missing.stop() is None and "GPU-cccc not found" in missing.note
+
+
+class _TorchUuid:
+    """Prints as torch's _CUuuid does: the bare 8-4-4-4-12 form, no NVML prefix."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def test_the_torch_devices_uuid_finds_its_gpu_or_mig_instance_through_nvml(monkeypatch):
+    """Stand-ins at the torch.cuda and NVML boundaries (no GPU here). torch numbers the
+    visible devices (CUDA_VISIBLE_DEVICES), NVML all of them: the UUID of torch's current
+    device is what links the two. For a MIG instance CUDA reports the instance's UUID, which
+    NVML knows as "MIG-...", not "GPU-..."."""
+    import sys
+    import types
+
+    from photoanalyzer.ml.gpu import GpuSampler, cuda_device_uuid
+
+    whole = "aaaaaaaa-1111-2222-3333-444444444444"
+    mig = "bbbbbbbb-5555-6666-7777-888888888888"
+    visible = [_TorchUuid(mig), _TorchUuid(whole)]  # torch's cuda:0 and cuda:1
+    current = {"device": 1}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current["device"])
+    monkeypatch.setattr(
+        torch.cuda, "get_device_properties", lambda i: types.SimpleNamespace(uuid=visible[i])
+    )
+    # NVML's device 0 is torch's cuda:1; its device 1 is not visible to torch at all.
+    nvml = fake_nvml(
+        {f"GPU-{whole}": 93, "GPU-cccccccc-0000-0000-0000-000000000000": 1, f"MIG-{mig}": None}
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+
+    sampler = GpuSampler(cuda_device_uuid(), interval=0.005).start()
+    time.sleep(0.05)
+    assert sampler.stop()["utilization_peak"] == 93  # torch's cuda:1, found by its UUID
+
+    current["device"] = 0
+    on_mig = GpuSampler(cuda_device_uuid(), interval=0.005).start()
+    on_mig._thread.join(timeout=5)  # it ends by itself at its first sample
+    assert on_mig.stop() is None
+    assert "not found" not in on_mig.note and "NVML gives no utilization" in on_mig.note
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cuda_device_uuid() is None
 
 
 def _raise(exc):

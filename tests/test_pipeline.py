@@ -24,9 +24,9 @@ def catalog(tmp_path: Path):
     cat.close()
 
 
-def index(catalog, root: Path, phase=None, full=False):
+def index(catalog, root: Path, phase=None, full=False, config=CONFIG):
     phase = phase or MetadataPhase(workers=1)
-    report = pipeline.run([str(root)], [phase], catalog, CONFIG, full=full)
+    report = pipeline.run([str(root)], [phase], catalog, config, full=full)
     return report
 
 
@@ -60,6 +60,25 @@ def test_touched_file_with_same_size_is_processed_again(tmp_path, catalog):
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert index(catalog, tmp_path / "lib").phases[0].processed == 1
+
+
+def test_a_file_whose_extension_changes_kind_is_changed_and_analyzed_again(tmp_path, catalog):
+    """Unchanged on disk, but the configured extensions now make it a video: its results were
+    made for a photo, so it loses its phase status and takes the new kind."""
+    write_photo(tmp_path / "lib" / "a.png", full_spec())
+    index(catalog, tmp_path / "lib")
+    scan = CONFIG.scan
+    photos = tuple(ext for ext in scan.photo_extensions if ext != "png")
+    as_video = dataclasses.replace(
+        CONFIG,
+        scan=dataclasses.replace(
+            scan, photo_extensions=photos, video_extensions=(*scan.video_extensions, "png")
+        ),
+    )
+    report = index(catalog, tmp_path / "lib", config=as_video)
+    assert (report.sync.changed, report.phases[0].processed) == (1, 1)
+    assert catalog.queries.file_counts() == {"video": {"present": 1, "missing": 0}}
+    assert index(catalog, tmp_path / "lib", config=as_video).phases[0].processed == 0
 
 
 def test_disappeared_file_is_marked_missing_not_deleted_and_can_return(tmp_path, catalog):

@@ -2,6 +2,7 @@
 display rotation and a location tag), and on broken ones."""
 
 import importlib.util
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -352,3 +353,48 @@ def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_p
     assert [f["timestamp"] for f in after] == decoded_times  # one time per frame, kept by ML
     assert decoded_times == pytest.approx([2.5, 7.5, 12.5, 17.5, 22.5], abs=0.4)
     assert decoded_times != [2.5, 7.5, 12.5, 17.5, 22.5]  # so the check above can tell
+
+
+@pytest.mark.skipif(
+    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
+    reason="the ML phase needs torch and open_clip (the ml extra)",
+)
+def test_a_content_rerun_that_rewrites_frames_leaves_ml_pending_for_the_video(cli, tmp_path):
+    """A content setting the ML version does not hash (the blur threshold) re-runs only the
+    content phase, whose new frame rows carry no ML columns: the video must be pending for ML
+    again, or its frames' ML results would be lost for good."""
+    from photoanalyzer.catalog import Catalog
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    video = write_video(library / "clip.mp4", seconds=12, fps=2, audio=False)  # 2 frames
+    ml = f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
+    ml += "  yolo:\n    weights: random\n"
+    before = tmp_path / "before.yaml"
+    before.write_text(ml)
+    after = tmp_path / "after.yaml"
+    after.write_text(ml + "content:\n  blur_threshold: 10.0\n")
+    db = tmp_path / "c.db"
+
+    def frames():
+        catalog = Catalog(db)
+        try:
+            return catalog.results.video_frames(str(video))
+        finally:
+            catalog.close()
+
+    def ml_pending(config) -> int:
+        out = cli("status", "--db", str(db), "--config", str(config), "--json").stdout
+        return json.loads(out)["phases"]["ml"]["pending"]
+
+    cli("run", str(library), "--db", str(db), "--config", str(before))
+    assert len(frames()) == 2 and all(f["top_scene"] for f in frames())
+    assert ml_pending(before) == 0
+    rerun = cli("run", str(library), "--db", str(db), "--config", str(after), "--phases", "content")
+    assert "content   1 processed, 0 errors" in rerun.stdout
+    assert all(f["top_scene"] is None for f in frames())  # new rows: no ML columns yet
+    assert ml_pending(after) == 1
+    again = cli("run", str(library), "--db", str(db), "--config", str(after)).stdout
+    assert "ml        1 processed, 0 errors" in again
+    assert len(frames()) == 2 and all(f["top_scene"] and f["embedding"] for f in frames())
+    assert ml_pending(after) == 0

@@ -95,17 +95,21 @@ def upright_of(decoded: Decoded) -> tuple[int, int]:
 
 def upright_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of the picture as displayed: the stored size, sides swapped when the
-    EXIF orientation turns it by 90 degrees. Reads the header only."""
+    EXIF orientation turns it by 90 degrees. Reads the header only: a PNG's orientation is
+    taken from what comes before its pixel data, so an eXIf chunk after them is not seen."""
     ensure_heif_support()
     with Image.open(path) as image:
-        (width, height), orientation = image.size, _orientation(image)
+        (width, height), orientation = image.size, _orientation(image, header_only=True)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _orientation(image: Image.Image) -> int:
+def _orientation(image: Image.Image, header_only: bool = False) -> int:
     if image.format in _ROTATED_BY_DECODER:
         return 1
-    value = image.getexif().get(0x0112, 1)
+    # PNG's getexif decodes the whole image to look for an eXIf chunk after the pixel data;
+    # the base class's reads only what opening the file parsed (the chunks before them).
+    exif = Image.Image.getexif(image) if header_only else image.getexif()
+    value = exif.get(0x0112, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 

@@ -215,7 +215,8 @@ def _analyze_and_store(
                 report.count(item.path, outcome)
                 bar.update()
         except PhaseUnavailable as exc:
-            # Every file not yet done carries the reason, and stays pending for the next run.
+            # The files not reached are stored as not their fault: the reason becomes the error
+            # of those with no status yet, the others keep what they had; pending stays pending.
             report.failure = str(exc)
             left = pending[report.processed :]
             report.left_pending = len(left)

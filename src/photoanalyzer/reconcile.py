@@ -106,8 +106,9 @@ def reconcile(
 
 def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
     """What a walk changes against the known files below its roots: new files, changed ones
-    (size or mtime differ), returned ones, gone ones (not seen), and unchecked ones (not
-    seen, below a folder the walk could not read)."""
+    (size or mtime differ, or the kind: the configured extensions moved the file between
+    photos and videos, so its results were made for the other kind), returned ones, gone ones
+    (not seen), and unchecked ones (not seen, below a folder the walk could not read)."""
     diff = WalkDiff(seen=len(walk.files))
     seen_paths = set()
     for entry in walk.files:
@@ -115,7 +116,7 @@ def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
         row = known.get(entry.path)
         if row is None:
             diff.new.append(entry)
-        elif (row.size, row.mtime_ns) != (entry.size, entry.mtime_ns):
+        elif (row.size, row.mtime_ns, row.kind) != (entry.size, entry.mtime_ns, entry.kind):
             diff.changed.append((row.file_id, entry))
         elif row.missing:
             diff.returned.append(row.file_id)

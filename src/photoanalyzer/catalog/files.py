@@ -26,6 +26,7 @@ class KnownFile(NamedTuple):
     size: int
     mtime_ns: int
     missing: bool
+    kind: str  # as the scan decided when the row was last written
 
 
 class FingerprintRow(NamedTuple):
@@ -73,11 +74,11 @@ class Files:
             prefix = root.rstrip("/") + "/"
             # '0' sorts right after '/', so this range is exactly the paths below the root.
             rows = self._db.execute(
-                "SELECT path, id, size, mtime_ns, missing FROM files"
+                "SELECT path, id, size, mtime_ns, missing, kind FROM files"
                 " WHERE path = ? OR (path >= ? AND path < ?)",
                 (root, prefix, prefix[:-1] + "0"),
             )
-            known.update({path: KnownFile(i, s, m, bool(gone)) for path, i, s, m, gone in rows})
+            known.update({path: KnownFile(i, s, m, bool(g), k) for path, i, s, m, g, k in rows})
         return known
 
     def present_outside(self, roots: list[str]) -> list[tuple[int, str]]:

@@ -17,8 +17,10 @@ from photoanalyzer.catalog.schema import (
 
 # The content phase decides which frames of a video are analyzed: its result replaces the
 # video's frame rows, so the ML results of an earlier set of frames never sit beside new
-# frames. Later phases fill in their own columns of those rows.
+# frames. Later phases fill in their own columns of those rows, so new rows leave them
+# pending for the video again (RESULT_TABLES is in run order).
 FRAME_OWNER = "content"
+FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
 # A phase's stored result describes the file as it is now: the phase finished on it without
 # an error since it last changed (a change deletes the file's phase status).
 _CURRENT = (
@@ -164,6 +166,7 @@ class Results:
         another phase's fill its own columns and leave the rest."""
         if phase == FRAME_OWNER:
             self._db.execute("DELETE FROM video_frames WHERE file_id = ?", (file_id,))
+            self._forget_fillers(file_id)
         else:  # frames beyond this phase's count (a shorter video now) go
             self._db.execute(
                 "DELETE FROM video_frames WHERE file_id = ? AND frame >= ?", (file_id, len(frames))
@@ -176,6 +179,16 @@ class Results:
                 + ", ".join(f"{c} = excluded.{c}" for c in columns),
                 (file_id, frame["frame"], *(to_sql(c, frame[c]) for c in columns)),
             )
+
+    def _forget_fillers(self, file_id: int) -> None:
+        """The new frame rows hold none of the later phases' columns, so their results for
+        the video no longer stand: without a status they are pending for it again, even when
+        their version did not change (a new blur threshold, a `--full` content run)."""
+        marks = ",".join("?" * len(FRAME_FILLERS))
+        self._db.execute(
+            f"DELETE FROM phase_status WHERE file_id = ? AND phase IN ({marks})",
+            (file_id, *FRAME_FILLERS),
+        )
 
     def video_frames(self, path: str) -> list[dict[str, Any]]:
         """The analyzed frames of the video at `path`, in order."""

@@ -81,12 +81,11 @@ class MlPhase:
             return
         started = time.perf_counter()
         from photoanalyzer.ml.batching import batches, prefetch_map
-        from photoanalyzer.ml.gpu import GpuSampler
         from photoanalyzer.ml.timing import StageClock
 
         startup = StageClock()
         runner = _Runner(self._start(startup, details), details)
-        sampler = GpuSampler(runner.predictor.backend.gpu_uuid()).start()
+        runner.watch_gpu()
         size = self.settings.batch_size
         clock = _Throughput(startup_seconds=time.perf_counter() - started)
         try:
@@ -112,8 +111,8 @@ class MlPhase:
             details.update(
                 batch_size_used=runner.backoff.batch_size,
                 oom_halvings=runner.backoff.halvings,
-                gpu=sampler.stop(),
-                gpu_note=sampler.note,
+                gpu=runner.sampler.stop(),
+                gpu_note=runner.sampler.note,
                 startup=startup.summary(),
                 stages=runner.stages(),
                 **clock.summary(),
@@ -243,9 +242,20 @@ class _Runner:
         self.worked = False  # some batch has succeeded on the current backend
         self.fell_back = False
         self.read_wait = 0.0
+        self.sampler = None  # ml.gpu.GpuSampler, once watch_gpu has started it
 
     def _release(self) -> None:
         self.predictor.backend.release_memory()
+
+    def watch_gpu(self) -> None:
+        """Sample the GPU the current backend runs on (nothing on a CPU backend). Called again
+        after a fallback, whose backend may run elsewhere: the numbers describe the backend
+        the run reports."""
+        from photoanalyzer.ml.gpu import GpuSampler
+
+        if self.sampler is not None:
+            self.sampler.stop()
+        self.sampler = GpuSampler(self.predictor.backend.gpu_uuid()).start()
 
     # -- loading (loader threads) ------------------------------------------------------------
 
@@ -341,6 +351,7 @@ class _Runner:
         except PhaseUnavailable:
             return False
         self.details["fallback"] = {"from": backend.name, "reason": reason}
+        self.watch_gpu()
         return True
 
     def stages(self) -> dict[str, Any]:
