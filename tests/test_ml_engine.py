@@ -185,8 +185,8 @@ def test_an_unexpected_error_in_the_phase_ends_the_phase_not_the_run(tmp_path, m
         version = build_phases(
             ("ml",), PhaseContext(config_for(tmp_path, models), tmp_path, models)
         )
-        counts = catalog.queries.phase_counts("ml", version[0].version, {"photo"})
-        assert counts["pending"] == 2
+        counts = catalog.queries.phase_summary("ml", {"photo"}, version[0].version)
+        assert counts["pending_for_config"] == 2 and counts["done"] == 0
     finally:
         catalog.close()
     monkeypatch.undo()
@@ -237,8 +237,10 @@ def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, mod
         "assert torch.get_num_threads() == threads, (torch.get_num_threads(), threads)\n"
         "print('same' if Image.open is pillows_own else f'patched by {Image.open.__module__}')\n"
     )
+    # As on a user's machine: no ultralytics settings folder chosen by an earlier test here.
+    env = {k: v for k, v in cli.env.items() if not k.startswith(("YOLO_", "HF_HUB_"))}
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=cli.env, timeout=300
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ml        1 processed, 0 errors" in result.stdout

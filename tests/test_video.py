@@ -385,7 +385,7 @@ def test_a_content_rerun_that_rewrites_frames_leaves_ml_pending_for_the_video(cl
 
     def ml_pending(config) -> int:
         out = cli("status", "--db", str(db), "--config", str(config), "--json").stdout
-        return json.loads(out)["phases"]["ml"]["pending"]
+        return json.loads(out)["phases"]["ml"]["pending_for_config"]
 
     cli("run", str(library), "--db", str(db), "--config", str(before))
     assert len(frames()) == 2 and all(f["top_scene"] for f in frames())
