@@ -66,13 +66,21 @@ def top_scenes(
 
 class ClipModel:
     """One open_clip model on a backend. `preprocess` (PIL -> tensor) is thread-safe and runs
-    in the loader threads; `encode_images` and `encode_text` return unit float32 vectors."""
+    in the loader threads; `encode_images` and `encode_text` return unit float32 vectors.
+    With image_tower=False (text search queries) only `encode_text` works, and nothing of the
+    image tower is built."""
 
-    def __init__(self, weights: Weights, backend: Backend, cache_dir: Path):
+    def __init__(self, weights: Weights, backend: Backend, cache_dir: Path, image_tower=True):
+        self.weights, self.backend, self.cache_dir = weights, backend, cache_dir
+        self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
+        if image_tower:
+            self._build_image_tower()
+
+    def _build_image_tower(self) -> None:
         import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        self.weights, self.backend, self.cache_dir = weights, backend, cache_dir
+        weights, backend = self.weights, self.backend
         with _quiet_logging(), torch.device("meta"):
             # The skeleton: both towers' structure, no memory and no initialisation.
             skeleton = open_clip.create_model(
@@ -83,7 +91,6 @@ class ClipModel:
         self._mean = torch.tensor(config.mean).view(1, 3, 1, 1)
         self._std = torch.tensor(config.std).view(1, 3, 1, 1)
         self.image_size = _pair(config.size)
-        self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
         visual_state, self.logit_scale = self._visual_weights()
         visual = skeleton.visual
         # assign: the meta tensors are replaced by the loaded ones, no copy is made.
