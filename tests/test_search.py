@@ -1,4 +1,4 @@
-"""`photoanalyze search`.
+"""`photoanalyze search` and `duplicates --by embedding`.
 
 A library of real files goes through the real metadata and content phases (so dates,
 cameras, GPS, sharpness and exposure flags, thumbnails, near-duplicate hashes and video
@@ -689,6 +689,35 @@ def test_filters_and_indexed_examples_never_import_torch(indexed, cli):
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[-1] == "False False", args
+
+
+# -- duplicates by embedding ------------------------------------------------------------------
+
+
+def test_duplicates_by_embedding_groups_similar_photos_with_the_usual_pick(indexed, cli):
+    library, db, _ = indexed
+    groups = json.loads(cli("duplicates", "--db", str(db), "--by", "embedding", "--json").stdout)
+    assert [(g["pick"], sorted(m["path"] for m in g["members"])) for g in groups] == [
+        (str(library / "beach.jpg"), [str(library / "beach small.jpg"), str(library / "beach.jpg")])
+    ]
+    assert groups[0]["why"][0].startswith("largest picture (800x600 vs 400x300)")
+    copy = next(m for m in groups[0]["members"] if m["path"].endswith("beach small.jpg"))
+    assert copy["cosine_to_pick"] == pytest.approx(0.995, abs=1e-3)
+    assert copy["random_weights"] is False and "phash" not in copy
+    loose = json.loads(
+        cli(
+            "duplicates", "--db", str(db), "--by", "embedding", "--threshold", "0.7", "--json"
+        ).stdout
+    )
+    (group,) = loose  # snow - snowbeach - beach - beach small, linked at 0.707
+    assert sorted(Path(m["path"]).name for m in group["members"]) == [
+        "beach small.jpg", "beach.jpg", "snow.jpg", "snowbeach.jpg",
+    ]  # fmt: skip
+    text = cli("duplicates", "--db", str(db), "--by", "embedding").stdout
+    assert "1 group of similar photos (2 of 10 embedded files, embedding cosine >= 0.95)" in text
+    assert f"* {library / 'beach.jpg'}  (800x600, sharpness" in text and "cosine 1.000" in text
+    refused = cli("duplicates", "--db", str(db), "--threshold", "0.9", check=False)
+    assert refused.returncode == 2 and "--by embedding" in refused.stderr
 
 
 # -- the real model class, random weights --------------------------------------------------------

@@ -72,6 +72,11 @@ class FileKind(StrEnum):
     video = "video"
 
 
+class DuplicateMeasure(StrEnum):
+    phash = "phash"
+    embedding = "embedding"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"photoanalyze {__version__}")
@@ -308,25 +313,56 @@ def duplicates(
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+    by: Annotated[
+        DuplicateMeasure,
+        typer.Option(
+            "--by",
+            help="phash: perceptual hashes (copies: resized, re-encoded, bursts; needs the "
+            "content phase); embedding: CLIP embeddings (visually similar photos; needs the "
+            "ML phase).",
+        ),
+    ] = DuplicateMeasure.phash,
     distance: Annotated[
         int | None,
         typer.Option(
             "--distance",
-            help="Most pHash bits two near-duplicates may differ in. Default: the "
-            "config's content.near_duplicate_distance.",
+            help="With --by phash: most pHash bits two near-duplicates may differ in. Default: "
+            "the config's content.near_duplicate_distance.",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="COS",
+            help="With --by embedding: least cosine between two photos' embeddings, -1 to 1. "
+            "Default: 0.95.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
-    bursts) found by their perceptual hashes, each with the pick and why it won: the largest
-    picture; among pictures of about that size (bursts), a clearly sharper one; then richer
-    metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
-    nothing is deleted or moved.
+    bursts) found by their perceptual hashes, or with `--by embedding` groups of visually
+    similar photos found by their CLIP embeddings; each with the pick and why it won: the
+    largest picture; among pictures of about that size (bursts), a clearly sharper one; then
+    richer metadata (capture time, camera, GPS); then the larger file. Nothing is deleted or
+    moved.
     """
+    cfg = _load_config(config)
+    if by is DuplicateMeasure.embedding:
+        if distance is not None:
+            raise UsageError("--distance is for --by phash; --by embedding takes --threshold")
+        typer.echo(_embedding_duplicates(db, cfg, threshold, as_json))
+        return
+    if threshold is not None:
+        raise UsageError("--threshold is for --by embedding; --by phash takes --distance")
+    typer.echo(_phash_duplicates(db, cfg, distance, as_json))
+
+
+def _phash_duplicates(db, cfg, distance: int | None, as_json: bool) -> str:
     from photoanalyzer import neardup, report
 
-    cfg = _load_config(config)
     limit = cfg.content.near_duplicate_distance if distance is None else distance
     if not 0 <= limit <= 32:
         raise UsageError("--distance must be between 0 and 32 bits")
@@ -339,10 +375,30 @@ def duplicates(
     finally:
         catalog.close()
     groups = neardup.find_groups(candidates, limit)
+    return (
+        report.groups_as_json(groups)
+        if as_json
+        else report.format_groups(groups, limit, len(candidates))
+    )
+
+
+def _embedding_duplicates(db, cfg, threshold: float | None, as_json: bool) -> str:
+    from photoanalyzer import report
+    from photoanalyzer.search.similar import DEFAULT_MIN_COSINE, similar_groups
+
+    least = DEFAULT_MIN_COSINE if threshold is None else threshold
+    if not -1 <= least <= 1:
+        raise UsageError("--threshold is a cosine: between -1 and 1")
+    catalog = _open_catalog(db, cfg)
+    try:
+        found = similar_groups(catalog, least)
+    finally:
+        catalog.close()
     if as_json:
-        typer.echo(report.groups_as_json(groups))
-    else:
-        typer.echo(report.format_groups(groups, limit, len(candidates)))
+        return report.groups_as_json(found.groups, found.random_ids)
+    return report.format_embedding_groups(
+        found.groups, least, found.embedded, bool(found.random_ids)
+    )
 
 
 def _many(name: str, help_text: str, metavar: str):

@@ -1,5 +1,6 @@
 """Reading the catalog for search: the change stamp, the embeddings a search matrix is built
-from, the files that pass the filters, and the facts shown for each result."""
+from, the files that pass the filters, the facts shown for each result, and the embeddings
+that near-duplicate groups by embedding compare."""
 
 from __future__ import annotations
 
@@ -174,6 +175,21 @@ class Search:
             (path,),
         ).fetchone()
         return (row[0], bool(row[1])) if row else None
+
+    # -- near-duplicates by embedding --------------------------------------------------------
+
+    def embedding_candidates(self) -> list[tuple]:
+        """(file_id, path, sharpness, width, height, file size, has a capture time, has a
+        camera, has GPS, float16 blob, random weights) of present files with a current
+        embedding: what the pick weighs, and the vector."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
+            " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, ml.embedding,"
+            " COALESCE(ml.ml_random_weights, 0)" + _JOINS + " WHERE f.missing = 0"
+            f" AND ml.embedding IS NOT NULL AND {_ML_CURRENT} ORDER BY f.path"
+        )
+        return [(*row[:6], *map(bool, row[6:9]), row[9], bool(row[10])) for row in rows]
 
 
 def _searchable(columns: str) -> str:
