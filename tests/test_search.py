@@ -673,22 +673,41 @@ def test_exit_codes_name_what_is_wrong(indexed, cli, tmp_path):
     assert "CLIP weights ViT-B-32" in offline.stderr and "models import" in offline.stderr
 
 
+_IMPORTS_AFTER = (
+    "import sys\n"
+    "from photoanalyzer import cli\n"
+    "sys.argv = ['photoanalyze', 'search', *sys.argv[1:]]\n"
+    "try:\n    cli.main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+    "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
+)
+
+
+def heavy_imports(cli: Cli, *args: str) -> tuple[str, str]:
+    """(stdout without its last line, "torch? open_clip?") of a search in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_AFTER, *args],
+        capture_output=True, text=True, env=cli.env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    *out, imported = result.stdout.splitlines()
+    return "\n".join(out), imported
+
+
 def test_filters_and_indexed_examples_never_import_torch(indexed, cli):
     library, db, _ = indexed
-    script = (
-        "import sys\n"
-        "from photoanalyzer import cli\n"
-        "sys.argv = ['photoanalyze', 'search', *sys.argv[1:]]\n"
-        "try:\n    cli.main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
-        "print('torch' in sys.modules, 'open_clip' in sys.modules)\n"
-    )
     for args in (["--camera", "canon"], [str(library / "snow.jpg"), "--in", str(library)]):
-        result = subprocess.run(
-            [sys.executable, "-c", script, "--db", str(db), *args],
-            capture_output=True, text=True, env=cli.env, timeout=120,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.splitlines()[-1] == "False False", args
+        assert heavy_imports(cli, "--db", str(db), *args)[1] == "False False", args
+
+
+def test_a_text_already_encoded_needs_neither_torch_nor_a_model(
+    indexed, search, cli, standin_open_clip
+):
+    library, db, _ = indexed
+    search(db, "a car", "--top", "1")  # through the stand-in, into the text-embedding cache
+    assert standin_open_clip == [("ViT-B-32", None)]
+    out, imported = heavy_imports(cli, "--db", str(db), "--config", str(search.config), "a car")
+    assert imported == "False False"
+    assert out.splitlines()[0] == f"1.000\t{library / 'car.jpg'}"
 
 
 # -- duplicates by embedding ------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Search queries through CLIP: texts through the text tower (or the text-embedding cache),
-images that the catalog holds no embedding for through the image tower, each built only when
-a query needs it. The weights are resolved before torch is imported, so a query that cannot
-run fails in a moment. Queries are encoded in float32 (cuda-fp32 where CUDA works, else
-cpu-fp32): one query is not worth a TensorRT engine or a bfloat16 cast."""
+"""Search queries through CLIP: texts from the text-embedding cache (numpy alone: no torch),
+else through the text tower; images that the catalog holds no embedding for through the
+image tower; each tower built only when a query needs it. The weights are resolved before
+torch is imported, so a query that cannot run fails in a moment. Queries are encoded in
+float32 (cuda-fp32 where CUDA works, else cpu-fp32): one query is not worth a TensorRT
+engine or a bfloat16 cast."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from photoanalyzer.config import ContentConfig, MlConfig
 from photoanalyzer.errors import ModelUnavailable, UsageError
+from photoanalyzer.ml.text_cache import TextEmbeddingCache, model_identity
 from photoanalyzer.ml.weights import WeightsUnavailable, prepare_environment, resolve_clip
 
 _LIBRARIES = ("torch", "open_clip")
@@ -40,7 +42,12 @@ class QueryEncoder:
         return self.weights.random
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, dim) unit float32 embeddings; the image tower is not built for them."""
+        """(N, dim) unit float32 embeddings: from the text-embedding cache where every text
+        is in it (no torch, no model), else through the text tower alone."""
+        cache = TextEmbeddingCache(self.models_dir / "clip" / "text", model_identity(self.weights))
+        cached = cache.get(texts)
+        if all(text in cached for text in texts):
+            return np.stack([cached[text] for text in texts])
         return self._clip(image_tower=False).encode_text(list(texts)).numpy()
 
     def images(self, paths: Sequence[str]) -> np.ndarray:
