@@ -635,6 +635,22 @@ def test_a_stale_matrix_is_never_used(fresh, search):
     assert ranked(search(db, "a car", "--top", "1")[1], library) == [("pending.jpg", 1.0)]
 
 
+def test_embeddings_of_another_model_are_left_out_and_said_so(fresh, search, tmp_path):
+    library, db = fresh
+    other = np.zeros(256, dtype=np.float32)
+    other[0] = 1.0  # a 256-value embedding: another CLIP model than the catalog's others
+    store_ml(db, {str(library / "pending.jpg"): ml_record({"scene": "snow"}, other)})
+    code, out, err = search(db, "snow")
+    assert code == 0 and "pending.jpg" not in out
+    assert "note: 1 embedding was made by another CLIP model and left out" in err
+    assert "no embedding yet" not in err  # it has one, of the other model
+    alone, _ = build_library(tmp_path / "small", names=("car.jpg",), video=False)
+    small = tmp_path / "small" / "c.db"
+    store_ml(small, {str(alone / "car.jpg"): ml_record(PHOTOS["car.jpg"], other)})
+    code, _, err = search(small, "a car")
+    assert code == 1 and "indexed with another CLIP model than ml.clip.model" in err
+
+
 # -- command line: help, exit codes, start-up ---------------------------------------------------
 
 

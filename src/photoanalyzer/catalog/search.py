@@ -77,37 +77,16 @@ class Search:
         finally:
             self._db.execute("COMMIT")
 
-    def embedding_sizes(self) -> dict[int, int]:
-        """Byte length of the searchable embeddings -> how many rows have it (one length,
-        unless the catalog holds embeddings of two models)."""
-        sql = (
-            "SELECT length(e), COUNT(*) FROM ("
-            + _searchable("v.embedding AS e")
-            + " UNION ALL "
-            + _whole_files("ml.embedding AS e")
-            + ") GROUP BY 1"
-        )
-        return dict(self._db.execute(sql).fetchall())
-
-    def embeddings(self, size: int, batch: int = 20_000) -> Iterator[list[tuple]]:
-        """Batches of (file_id, frame, seconds, is_video, random_weights, float16 blob) of
-        `size` bytes, ordered by file and frame: a video's analyzed frames (frame number and
-        second), and for photos (and videos without frame embeddings) the file's own
-        embedding with frame -1."""
-        columns = "f.id AS id, {frame} AS frame, {seconds} AS seconds, f.kind = 'video',"
-        columns += " COALESCE(ml.ml_random_weights, 0), {blob} AS e"
-        sql = (
-            "SELECT * FROM ("
-            + _searchable(
-                columns.format(frame="v.frame", seconds="v.timestamp", blob="v.embedding")
-            )
-            + " UNION ALL "
-            + _whole_files(columns.format(frame="-1", seconds="NULL", blob="ml.embedding"))
-            + ") WHERE length(e) = ? ORDER BY id, frame"
-        )
-        cursor = self._db.execute(sql, (size,))
-        while rows := cursor.fetchmany(batch):
-            yield rows
+    def embeddings(self, batch: int = 20_000) -> Iterator[list[tuple]]:
+        """Batches of (file_id, frame, seconds, is_video, random_weights, float16 blob),
+        each file's rows together: first the files' own embeddings (photos, and
+        videos without frame embeddings) with frame -1 by file, then the videos' analyzed
+        frames (frame number and second) by file and frame. Each part is read in its table's
+        own order, so SQLite sorts nothing."""
+        for source, order in _SOURCES:
+            cursor = self._db.execute(source + order)
+            while rows := cursor.fetchmany(batch):
+                yield rows
 
     def present_by_kind(self) -> dict[str, int]:
         return dict(
@@ -192,23 +171,23 @@ class Search:
         return [(*row[:6], *map(bool, row[6:9]), row[9], bool(row[10])) for row in rows]
 
 
-def _searchable(columns: str) -> str:
-    """Video frames with embeddings, of present files whose ML result is current."""
-    return (
-        f"SELECT {columns} FROM files f JOIN ml ON ml.file_id = f.id"
-        " JOIN video_frames v ON v.file_id = f.id"
-        f" WHERE f.missing = 0 AND v.embedding IS NOT NULL AND {_ML_CURRENT}"
-    )
-
-
-def _whole_files(columns: str) -> str:
-    """Files' own embeddings, where the file has no frame embeddings (photos, mostly)."""
-    return (
-        f"SELECT {columns} FROM files f JOIN ml ON ml.file_id = f.id"
-        f" WHERE f.missing = 0 AND ml.embedding IS NOT NULL AND {_ML_CURRENT}"
-        " AND NOT EXISTS (SELECT 1 FROM video_frames v"
-        " WHERE v.file_id = f.id AND v.embedding IS NOT NULL)"
-    )
+# The searchable embeddings, of present files whose ML result is current: the files' own
+# (where a file has no frame embeddings: photos, mostly), then the video frames'.
+_WHOLE_FILES = (
+    "SELECT f.id, -1, NULL, f.kind = 'video', COALESCE(ml.ml_random_weights, 0),"
+    " ml.embedding AS e FROM files f JOIN ml ON ml.file_id = f.id"
+    f" WHERE f.missing = 0 AND ml.embedding IS NOT NULL AND {_ML_CURRENT}"
+    " AND (f.kind != 'video' OR NOT EXISTS (SELECT 1 FROM video_frames v"
+    " WHERE v.file_id = f.id AND v.embedding IS NOT NULL))"
+)
+_FRAMES = (
+    "SELECT v.file_id, v.frame, v.timestamp, 1, COALESCE(ml.ml_random_weights, 0),"
+    " v.embedding AS e FROM video_frames v JOIN files f ON f.id = v.file_id"
+    " JOIN ml ON ml.file_id = f.id"
+    f" WHERE f.missing = 0 AND v.embedding IS NOT NULL AND {_ML_CURRENT}"
+)
+# Each in its table's own order (rowid; the frames' primary key): nothing to sort.
+_SOURCES = ((_WHOLE_FILES, " ORDER BY f.id"), (_FRAMES, " ORDER BY v.file_id, v.frame"))
 
 
 def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:

@@ -197,14 +197,16 @@ class _Search:
 
     def _not_embedded(self, matrix: SearchMatrix, allowed) -> dict[str, int]:
         """Per kind, the files that pass the filters but have no searchable embedding."""
-        if allowed is None:
+        if allowed is None and not len(matrix.left_files):
             present = self.catalog.search.present_by_kind()
             videos = int(matrix.is_video.sum())
             embedded = {"photo": len(matrix.files) - videos, "video": videos}
             counts = {kind: n - embedded.get(kind, 0) for kind, n in present.items()}
-        else:
+        else:  # embeddings of another model are no embedding "yet": the other note counts them
+            if allowed is None:
+                allowed = self.catalog.search.matching(FileFilter())
             ids = np.array([i for i, _ in allowed], dtype=np.int64)
-            missing = ~np.isin(ids, matrix.files)
+            missing = ~np.isin(ids, matrix.files) & ~np.isin(ids, matrix.left_files)
             counts = {}
             for (_, kind), absent in zip(allowed, missing, strict=True):
                 counts[kind] = counts.get(kind, 0) + int(absent)
@@ -292,8 +294,9 @@ def _notes(not_embedded: dict[str, int], left_out: int) -> list[str]:
         verb = "has" if sum(not_embedded.values()) == 1 else "have"
         notes.append(f"{counted} {verb} no embedding yet: run `photoanalyze run`")
     if left_out:
+        were = "embedding was" if left_out == 1 else "embeddings were"
         notes.append(
-            f"{left_out:,} embeddings were made by another CLIP model and are left out: "
+            f"{left_out:,} {were} made by another CLIP model and left out: "
             "`photoanalyze run` redoes them with the configured one"
         )
     return notes
