@@ -590,7 +590,7 @@ def _print_search(result, paths_only: bool, as_json: bool, html: Path | None) ->
         _echo_lines([output.as_json(result)])
         return
     _echo_lines(output.paths(result) if paths_only else output.lines(result))
-    for line in output.warnings(result):
+    for line in output.stderr_lines(result):
         typer.echo(line, err=True)
 
 

@@ -109,22 +109,10 @@ class _Search:
     def _rank(self, result: SearchResult, allowed, excluded: set[int]) -> None:
         query, random_query = self._query_vector(result.terms)
         matrix = current_matrix(self.catalog, matrix_folder(self.settings.catalog_path))
-        if len(matrix.rows) and matrix.dim != len(query):
-            raise FatalError(
-                f"the query's embedding has {len(query)} values and the catalog's have "
-                f"{matrix.dim}: the catalog was indexed with another CLIP model than "
-                f"ml.clip.model ({self.settings.ml.clip.model}); search with the config it "
-                "was indexed with"
-            )
+        self._check_size(matrix, query)
         scores = matrix.scores(query)
         best = matrix.best_per_file(scores)
-        keep = np.ones(len(best), dtype=bool)
-        if allowed is not None:
-            keep &= np.isin(matrix.files, np.array([i for i, _ in allowed], dtype=np.int64))
-        if excluded:
-            keep &= ~np.isin(matrix.files, np.fromiter(excluded, dtype=np.int64))
-        if result.min_score is not None:
-            keep &= best >= result.min_score
+        keep = _kept(matrix.files, best, allowed, excluded, result.min_score)
         chosen = _top(np.flatnonzero(keep), best, result.top)
         result.hits = self._scored_hits(matrix, scores, best, chosen)
         if result.sort == "date":
@@ -132,6 +120,15 @@ class _Search:
         result.random_weights = random_query
         result.not_embedded = self._not_embedded(matrix, allowed)
         result.notes = _notes(result.not_embedded, matrix.left_out)
+
+    def _check_size(self, matrix: SearchMatrix, query: np.ndarray) -> None:
+        if len(matrix.rows) and matrix.dim != len(query):
+            raise FatalError(
+                f"the query's embedding has {len(query)} values and the catalog's have "
+                f"{matrix.dim}: the catalog was indexed with another CLIP model than "
+                f"ml.clip.model ({self.settings.ml.clip.model}); search with the config it "
+                "was indexed with"
+            )
 
     def _scored_hits(self, matrix: SearchMatrix, scores, best, chosen) -> list[Hit]:
         ids = [int(matrix.files[i]) for i in chosen]
@@ -263,6 +260,19 @@ def _check(request: SearchRequest, terms: list[Term]) -> str:
         if request.sort == "score":
             raise UsageError("--sort score needs a QUERY; without one, results are by date")
     return request.sort or ("score" if terms else "date")
+
+
+def _kept(files: np.ndarray, best: np.ndarray, allowed, excluded: set[int], least) -> np.ndarray:
+    """Which of the matrix's files pass the filters, are not query images, and score at least
+    `least`."""
+    keep = np.ones(len(files), dtype=bool)
+    if allowed is not None:
+        keep &= np.isin(files, np.array([i for i, _ in allowed], dtype=np.int64))
+    if excluded:
+        keep &= ~np.isin(files, np.fromiter(excluded, dtype=np.int64))
+    if least is not None:
+        keep &= best >= least
+    return keep
 
 
 def _top(candidates: np.ndarray, best: np.ndarray, top: int) -> np.ndarray:

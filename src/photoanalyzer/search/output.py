@@ -33,7 +33,7 @@ def paths(result: SearchResult) -> list[str]:
     return [hit.path for hit in result.hits]
 
 
-def warnings(result: SearchResult) -> list[str]:
+def stderr_lines(result: SearchResult) -> list[str]:
     """What stderr says beside the lines: the random-weights warning, then the notes."""
     said = [RANDOM_WARNING] if result.random_weights else []
     said += [f"note: {note}" for note in result.notes]
