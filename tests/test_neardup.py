@@ -176,3 +176,37 @@ def test_include_missing_lists_groups_with_missing_members_marked(cli, tmp_path)
     assert "; [missing]: not on disk at the last run:" in text
     assert f"  {library / 'copy.jpg'}  [missing]  (400x300" in text
     assert f"* {library / 'original.jpg'}  (1200x900" in text
+
+
+def test_groups_by_embedding_are_the_connected_components_of_close_pairs():
+    """The vectorized union-find against a plain one, on planted clusters of unit vectors
+    (chains included, which single linkage must join)."""
+    from photoanalyzer.neardup import embedding_groups
+
+    rng = np.random.default_rng(4)
+    centres = rng.standard_normal((40, 64))
+    vectors = np.concatenate(
+        [centres + 0.05 * rng.standard_normal((40, 64)) for _ in range(3)]
+        + [rng.standard_normal((200, 64))]
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    candidates = [Candidate(i, f"/p/{i:04}.jpg", 0, 1.0, 10, 10) for i in range(len(vectors))]
+    groups = embedding_groups(candidates, vectors, min_cosine=0.98)
+    parent = list(range(len(vectors)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    similar = vectors @ vectors.T >= 0.98
+    for i, j in zip(*np.nonzero(similar), strict=True):
+        parent[root(int(i))] = root(int(j))
+    expected = {}
+    for i in range(len(vectors)):
+        expected.setdefault(root(i), set()).add(i)
+    wanted = sorted(sorted(g) for g in expected.values() if len(g) > 1)
+    assert sorted(sorted(m.file_id for m in g.members) for g in groups) == wanted
+    assert len(wanted) == 40  # the planted clusters, each whole
+    for group in groups:
+        assert group.cosines[group.best.file_id] == pytest.approx(1.0, abs=1e-4)

@@ -14,12 +14,20 @@ from typing import Annotated
 import typer
 
 from photoanalyzer import __version__
-from photoanalyzer.errors import CatalogLocked, FatalError, Interrupted, UsageError
+from photoanalyzer.errors import (
+    CatalogLocked,
+    FatalError,
+    Interrupted,
+    ModelUnavailable,
+    UsageError,
+)
 from photoanalyzer.ml.backends import choices_help
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_LOCKED = 3  # another run holds the catalog (see --wait)
-EXIT_PHASE_FAILED = 4  # the scan completed, but a whole phase could not run (see the summary)
+# the scan completed, but a whole phase could not run (see the summary); or a search query
+# needs a model whose weights are not here
+EXIT_PHASE_FAILED = 4
 
 app = typer.Typer(
     name="photoanalyze",
@@ -62,6 +70,21 @@ IncludeMissingOption = Annotated[
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
+
+
+class SortOrder(StrEnum):
+    score = "score"
+    date = "date"
+
+
+class FileKind(StrEnum):
+    photo = "photo"
+    video = "video"
+
+
+class DuplicateMeasure(StrEnum):
+    phash = "phash"
+    embedding = "embedding"
 
 
 def _version(value: bool) -> None:
@@ -324,27 +347,58 @@ def duplicates(
     db: DbOption = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+    by: Annotated[
+        DuplicateMeasure,
+        typer.Option(
+            "--by",
+            help="phash: perceptual hashes (copies: resized, re-encoded, bursts; needs the "
+            "content phase); embedding: CLIP embeddings (visually similar photos; needs the "
+            "ML phase).",
+        ),
+    ] = DuplicateMeasure.phash,
     distance: Annotated[
         int | None,
         typer.Option(
             "--distance",
-            help="Most pHash bits two near-duplicates may differ in. Default: the "
-            "config's content.near_duplicate_distance.",
+            help="With --by phash: most pHash bits two near-duplicates may differ in. Default: "
+            "the config's content.near_duplicate_distance.",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="COS",
+            help="With --by embedding: least cosine between two photos' embeddings, -1 to 1. "
+            "Default: 0.95.",
             show_default=False,
         ),
     ] = None,
     include_missing: IncludeMissingOption = False,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
-    bursts) found by their perceptual hashes, each with the pick and why it won: the largest
-    picture; among pictures of about that size (bursts), a clearly sharper one; then richer
-    metadata (capture time, camera, GPS); then the larger file. Needs the content phase;
-    nothing is deleted or moved. Present files only, unless --include-missing (missing
-    members are then marked; the pick is chosen by the same rules).
+    bursts) found by their perceptual hashes, or with `--by embedding` groups of visually
+    similar photos found by their CLIP embeddings; each with the pick and why it won: the
+    largest picture; among pictures of about that size (bursts), a clearly sharper one; then
+    richer metadata (capture time, camera, GPS); then the larger file. Nothing is deleted or
+    moved. Present files only, unless --include-missing (missing members are then marked;
+    the pick is chosen by the same rules).
     """
+    cfg = _load_config(config)
+    if by is DuplicateMeasure.embedding:
+        if distance is not None:
+            raise UsageError("--distance is for --by phash; --by embedding takes --threshold")
+        typer.echo(_embedding_duplicates(db, cfg, threshold, as_json, include_missing))
+        return
+    if threshold is not None:
+        raise UsageError("--threshold is for --by embedding; --by phash takes --distance")
+    typer.echo(_phash_duplicates(db, cfg, distance, as_json, include_missing))
+
+
+def _phash_duplicates(db, cfg, distance: int | None, as_json: bool, include_missing: bool) -> str:
     from photoanalyzer import neardup, report
 
-    cfg = _load_config(config)
     limit = cfg.content.near_duplicate_distance if distance is None else distance
     if not 0 <= limit <= 32:
         raise UsageError("--distance must be between 0 and 32 bits")
@@ -359,10 +413,235 @@ def duplicates(
     finally:
         catalog.close()
     groups = neardup.find_groups(candidates, limit)
+    return (
+        report.groups_as_json(groups)
+        if as_json
+        else report.format_groups(groups, limit, len(candidates))
+    )
+
+
+def _embedding_duplicates(
+    db, cfg, threshold: float | None, as_json: bool, include_missing: bool
+) -> str:
+    from photoanalyzer import report
+    from photoanalyzer.search.similar import DEFAULT_MIN_COSINE, similar_groups
+
+    least = DEFAULT_MIN_COSINE if threshold is None else threshold
+    if not -1 <= least <= 1:
+        raise UsageError("--threshold is a cosine: between -1 and 1")
+    catalog = _open_catalog(db, cfg)
+    try:
+        found = similar_groups(catalog, least, include_missing)
+    finally:
+        catalog.close()
     if as_json:
-        typer.echo(report.groups_as_json(groups))
-    else:
-        typer.echo(report.format_groups(groups, limit, len(candidates)))
+        return report.groups_as_json(found.groups, found.random_ids)
+    return report.format_embedding_groups(
+        found.groups, least, found.embedded, bool(found.random_ids)
+    )
+
+
+def _many(name: str, help_text: str, metavar: str):
+    return typer.Option(name, help=help_text, metavar=metavar, show_default=False)
+
+
+@app.command(no_args_is_help=False)
+def search(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Text, or the path of an image (the catalog's stored embedding when the file "
+            "is indexed, else it is encoded). `+ QUERY` adds and `- QUERY` subtracts another; "
+            "`2:snow` weighs one twice. None: a query by the filters alone.",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="How many results; 0: every match.")
+    ] = 20,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score",
+            metavar="S",
+            help="Only matches with at least this cosine score (-1 to 1).",
+            show_default=False,
+        ),
+    ] = None,
+    sort: Annotated[
+        SortOrder | None,
+        typer.Option(
+            "--sort",
+            help="score: best first. date: the best --top matches above --min-score, oldest "
+            "first by capture time. Default: score with a QUERY, date without.",
+            show_default=False,
+        ),
+    ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after",
+            metavar="DATE",
+            help="Taken at or after the start of DATE (YYYY, YYYY-MM, YYYY-MM-DD or "
+            "YYYY-MM-DDTHH:MM), camera's local time.",
+            show_default=False,
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="DATE",
+            help="Taken before the start of DATE: --after 2023 --before 2024 is the year 2023.",
+            show_default=False,
+        ),
+    ] = None,
+    camera: Annotated[
+        list[str] | None,
+        _many("--camera", "Camera make or model contains TEXT (any case).", "TEXT"),
+    ] = None,
+    lens: Annotated[
+        list[str] | None, _many("--lens", "Lens make or model contains TEXT (any case).", "TEXT")
+    ] = None,
+    folder: Annotated[
+        list[Path] | None, _many("--in", "Only files below FOLDER.", "FOLDER")
+    ] = None,
+    kind: Annotated[list[FileKind] | None, _many("--kind", "photo or video.", "KIND")] = None,
+    scene: Annotated[
+        list[str] | None, _many("--scene", "Top scene is LABEL (any case).", "LABEL")
+    ] = None,
+    objects: Annotated[
+        list[str] | None,
+        _many(
+            "--object",
+            "At least MIN_COUNT (default 1) detections of CLASS in the picture, e.g. dog:2.",
+            "CLASS[:MIN_COUNT]",
+        ),
+    ] = None,
+    near: Annotated[
+        list[str] | None,
+        _many("--near", "Taken within KM of LAT,LON (decimal degrees).", "LAT,LON,KM"),
+    ] = None,
+    has_gps: Annotated[bool, typer.Option("--has-gps", help="Has a GPS position.")] = False,
+    sharp: Annotated[bool, typer.Option("--sharp", help="Not flagged blurry.")] = False,
+    blurry: Annotated[bool, typer.Option("--blurry", help="Flagged blurry.")] = False,
+    dark: Annotated[bool, typer.Option("--dark", help="Flagged underexposed.")] = False,
+    overexposed: Annotated[
+        bool, typer.Option("--overexposed", help="Flagged overexposed.")
+    ] = False,
+    no_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--no-duplicates",
+            help="Of each group of near-duplicates (as `duplicates` finds them), only the pick.",
+        ),
+    ] = False,
+    paths_only: Annotated[
+        bool, typer.Option("--paths-only", "-f", help="Print bare paths, one a line.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as JSON (docs/search.md).")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Also write a self-contained page of the results' thumbnails to FILE.",
+            show_default=False,
+        ),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never try to download model weights.")
+    ] = False,
+) -> None:
+    """Find photos and videos by text, by example and by facts, over the stored CLIP
+    embeddings. Prints `score<TAB>path` lines, best first (a video's line adds the second of
+    its best-matching frame). Repeated filter options mean "any of"; different ones must all
+    hold. Missing files are never listed. Exit codes: 1 no catalog, 2 a bad option value, 4
+    the query needs model weights that are not here.
+
+    Examples:
+
+    ```
+    photoanalyze search "a dog on a beach" --after 2023-06 --camera pixel
+    photoanalyze search ./racing-car.jpg - "2:sports car" + snow --top 5 --json
+    photoanalyze search sunset --min-score 0.25 -f | xargs -d '\\n' cp -t ~/best
+    ```
+    """
+    from photoanalyzer.config import with_ml_overrides
+    from photoanalyzer.search.engine import SearchRequest
+    from photoanalyzer.search.engine import search as run_search
+    from photoanalyzer.search.filters import FilterOptions
+
+    if paths_only and as_json:
+        raise UsageError("--paths-only and --json are two output forms: choose one")
+    cfg = with_ml_overrides(_load_config(config), offline=offline)
+    options = FilterOptions(
+        after=after,
+        before=before,
+        cameras=camera or (),
+        lenses=lens or (),
+        folders=[str(path) for path in folder or ()],
+        kinds=[k.value for k in kind or ()],
+        scenes=scene or (),
+        objects=objects or (),
+        near=near or (),
+        has_gps=has_gps,
+        sharp=sharp,
+        blurry=blurry,
+        dark=dark,
+        overexposed=overexposed,
+    )
+    request = SearchRequest(
+        words=query or (), filters=options, top=top, min_score=min_score,
+        sort=sort.value if sort else None, no_duplicates=no_duplicates,
+    )  # fmt: skip
+    result = run_search(_search_settings(cfg, db), request)
+    _print_search(result, paths_only, as_json, html)
+
+
+def _search_settings(cfg, db: Path | None):
+    from photoanalyzer.config import resolve_catalog_path
+    from photoanalyzer.search.engine import SearchSettings
+
+    context = _context(cfg, db)
+    return SearchSettings(
+        catalog_path=resolve_catalog_path(db, cfg),
+        thumbnail_dir=context.thumbnail_dir,
+        models_dir=context.models_dir,
+        ml=cfg.ml,
+        content=cfg.content,
+    )
+
+
+def _print_search(result, paths_only: bool, as_json: bool, html: Path | None) -> None:
+    from photoanalyzer.search import output
+
+    if html is not None:
+        try:
+            html.write_text(output.html_page(result), encoding="utf-8")
+        except OSError as exc:
+            raise FatalError(f"cannot write --html {html}: {exc.strerror}") from exc
+        typer.echo(f"Wrote {len(result.hits)} results to {html}", err=True)
+    if as_json:
+        _echo_lines([output.as_json(result)])
+        return
+    _echo_lines(output.paths(result) if paths_only else output.lines(result))
+    for line in output.stderr_lines(result):
+        typer.echo(line, err=True)
+
+
+def _echo_lines(lines: list[str]) -> None:
+    try:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has gone: not an error (see _export_to_stdout).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @app.command()
@@ -600,6 +879,7 @@ _EXITS: tuple[tuple[type[FatalError], int, str], ...] = (
     (CatalogLocked, EXIT_LOCKED, ""),
     (Interrupted, EXIT_INTERRUPTED, ""),
     (UsageError, EXIT_USAGE, "error: "),
+    (ModelUnavailable, EXIT_PHASE_FAILED, "error: "),
     (FatalError, EXIT_FATAL, "error: "),
 )
 

@@ -23,3 +23,8 @@ class CatalogLocked(FatalError):
 
 class Interrupted(FatalError):
     """Ctrl-C or SIGTERM stopped a run; what was finished is kept."""
+
+
+class ModelUnavailable(FatalError):
+    """A command needs a model whose weights (or libraries) are not here (exit 4, as a phase
+    that cannot run); the message says how to provide them."""

@@ -1,4 +1,5 @@
-"""Near-duplicate groups from 64-bit perceptual hashes, without comparing all pairs.
+"""Near-duplicate groups from 64-bit perceptual hashes, without comparing all pairs; and
+groups of visually similar photos from their CLIP embeddings, by brute force.
 
 Multi-index hashing: split the 64 bits into `max_distance + 1` chunks. Two hashes within
 `max_distance` bits of each other must agree exactly on at least one chunk (pigeonhole), so only
@@ -50,6 +51,8 @@ class Group:
     best: Candidate  # the pick: see the module's docstring
     members: list[Candidate]  # best first, then by path
     reasons: list[str]  # why the pick won, one phrase per rule that decided something
+    # Groups by embedding: each member's cosine with the pick, by file id.
+    cosines: dict[int, float] | None = None
 
 
 def find_groups(candidates: Sequence[Candidate], max_distance: int) -> list[Group]:
@@ -63,6 +66,67 @@ def find_groups(candidates: Sequence[Candidate], max_distance: int) -> list[Grou
         clusters.setdefault(_find(parent, index), []).append(candidate)
     groups = [_as_group(members) for members in clusters.values() if len(members) > 1]
     return sorted(groups, key=lambda g: g.best.path)
+
+
+def embedding_groups(
+    candidates: Sequence[Candidate], vectors: np.ndarray, min_cosine: float
+) -> list[Group]:
+    """Groups of two or more candidates linked by embedding cosines of at least `min_cosine`
+    (single linkage), with the same pick as pHash groups. `vectors` holds one unit row per
+    candidate."""
+    parent = np.arange(len(candidates))
+    for i, j in similar_vector_pairs(vectors, min_cosine):
+        _join(parent, i, j)
+    roots = _roots(parent, np.arange(len(candidates)))
+    clusters: dict[int, list[int]] = {}
+    for index, root in enumerate(roots.tolist()):
+        clusters.setdefault(root, []).append(index)
+    groups = []
+    for indices in clusters.values():
+        if len(indices) > 1:
+            group = _as_group([candidates[i] for i in indices])
+            best = next(i for i in indices if candidates[i] is group.best)
+            cosines = {
+                candidates[i].file_id: round(float(vectors[i] @ vectors[best]), 4) for i in indices
+            }
+            groups.append(Group(group.best, group.members, group.reasons, cosines))
+    return sorted(groups, key=lambda g: g.best.path)
+
+
+def similar_vector_pairs(vectors: np.ndarray, min_cosine: float):
+    """Batches (i, j), i < j, of rows whose dot product is at least `min_cosine`: brute
+    force in blocks of rows, each against the rows after its start, so memory stays bounded
+    even where most pairs match."""
+    n = len(vectors)
+    block = max(1, min(1024, 20_000_000 // max(n, 1)))
+    for start in range(0, n, block):
+        rows = vectors[start : start + block]
+        similar = rows @ vectors[start:].T >= min_cosine
+        i, j = np.nonzero(similar)
+        i, j = i + start, j + start
+        keep = i < j
+        yield i[keep], j[keep]
+
+
+def _roots(parent: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """The root of each node, compressing the paths it walks."""
+    while True:
+        up = parent[nodes]
+        if np.array_equal(up, nodes):
+            return nodes
+        parent[nodes] = parent[up]
+        nodes = up
+
+
+def _join(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """Union of each pair (a[k], b[k]), vectorized: roots are hooked, larger under smaller,
+    until every pair shares a root (where two hooks write the same root, one wins and the
+    next round takes the other)."""
+    while len(a):
+        ra, rb = _roots(parent, a), _roots(parent, b)
+        differ = ra != rb
+        a, b, ra, rb = a[differ], b[differ], ra[differ], rb[differ]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
 
 
 def _as_group(members: list[Candidate]) -> Group:

@@ -240,35 +240,88 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
     return "\n".join(lines)
 
 
-def groups_as_json(groups: list[Group]) -> str:
+def format_embedding_groups(
+    groups: list[Group], min_cosine: float, photos: int, random_weights: bool
+) -> str:
+    """Groups of visually similar photos by embedding, as format_groups lists pHash groups."""
+    warning = [f"WARNING: {RANDOM_EMBEDDINGS}"] if random_weights else []
+    if not groups:
+        return "\n".join(
+            [*warning, f"No similar photos among {photos} embedded files (cosine >= {min_cosine})."]
+        )
+    grouped = sum(len(g.members) for g in groups)
+    lines = [
+        *warning,
+        f"{_plural(len(groups), 'group')} of similar photos ({grouped} of {photos} embedded "
+        f"files, embedding cosine >= {min_cosine}); * marks the pick"
+        + (
+            "; [missing]: not on disk at the last run"
+            if any(m.missing for g in groups for m in g.members)
+            else ""
+        )
+        + ":",
+    ]
+    for number, group in enumerate(groups, 1):
+        lines.append(
+            f"Group {number} ({len(group.members)} photos), pick: {'; '.join(group.reasons)}"
+        )
+        lines += [
+            f"  {'*' if member is group.best else ' '} {member.path}"
+            f"{'  [missing]' if member.missing else ''}  ({member.width}x"
+            f"{member.height}, sharpness {member.sharpness:.0f}, cosine "
+            f"{group.cosines[member.file_id]:.3f})"
+            for member in group.members
+        ]
+    return "\n".join(lines)
+
+
+RANDOM_EMBEDDINGS = (
+    "these embeddings were made with RANDOM model weights (configured for testing): the "
+    "similarities are meaningless"
+)
+
+
+def groups_as_json(groups: list[Group], random_ids: frozenset[int] = frozenset()) -> str:
+    """pHash groups; groups by embedding give each member's cosine with the pick, and
+    whether its embedding was made with random weights, instead of the pHash."""
     return json.dumps(
         [
             {
                 "pick": group.best.path,
                 "why": group.reasons,
-                "members": [
-                    {
-                        "path": m.path,
-                        "sharpness": m.sharpness,
-                        "width": m.width,
-                        "height": m.height,
-                        "pixels": m.pixels,
-                        "file_size": m.file_size,
-                        "has_capture_time": m.has_time,
-                        "has_camera": m.has_camera,
-                        "has_gps": m.has_gps,
-                        "phash": f"{m.phash:016x}",
-                        "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
-                        "missing": m.missing,
-                    }
-                    for m in group.members
-                ],
+                "members": [_member(m, group, random_ids) for m in group.members],
             }
             for group in groups
         ],
         indent=2,
         ensure_ascii=False,
     )
+
+
+def _member(m, group: Group, random_ids: frozenset[int]) -> dict[str, Any]:
+    member = {
+        "path": m.path,
+        "sharpness": m.sharpness,
+        "width": m.width,
+        "height": m.height,
+        "pixels": m.pixels,
+        "file_size": m.file_size,
+        "has_capture_time": m.has_time,
+        "has_camera": m.has_camera,
+        "has_gps": m.has_gps,
+        "missing": m.missing,
+    }
+    if group.cosines is not None:
+        return {
+            **member,
+            "cosine_to_pick": group.cosines[m.file_id],
+            "random_weights": m.file_id in random_ids,
+        }
+    return {
+        **member,
+        "phash": f"{m.phash:016x}",
+        "distance_to_pick": (m.phash ^ group.best.phash).bit_count(),
+    }
 
 
 def _plural(n: int, word: str) -> str:

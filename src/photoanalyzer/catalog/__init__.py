@@ -8,6 +8,8 @@ phase types. One module per concern, each an object over the same connection:
                                  roots, fingerprint look-ups, writing a reconciled walk
     results.py  catalog.results  pending work per phase, what earlier phases stored, results
     queries.py  catalog.queries  reading for export, status, near-duplicates, the benchmark
+    search.py   catalog.search   the change stamp, embeddings for the search matrix, filters,
+                                 the facts a search result shows
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from photoanalyzer.catalog.queries import Queries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
 from photoanalyzer.catalog.runs import PhaseRecord, Runs
 from photoanalyzer.catalog.schema import MIGRATIONS, SCHEMA_VERSION, connect, schema_version
+from photoanalyzer.catalog.search import FileFilter, Search
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Catalog",
+    "FileFilter",
     "PendingFile",
     "PhaseRecord",
     "ResultRow",
@@ -43,6 +47,7 @@ class Catalog:
         self.files = Files(self._db)
         self.results = Results(self._db)
         self.queries = Queries(self._db)
+        self.search = Search(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)

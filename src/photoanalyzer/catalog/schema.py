@@ -182,6 +182,45 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN files_unreachable INTEGER;
     ALTER TABLE scan_problems ADD COLUMN unchecked INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    -- Search keeps a derived matrix of the embeddings beside the catalog. This stamp says
+    -- which state of the catalog a matrix was built from: `catalog` tells this catalog from
+    -- one made later at the same path, and the triggers bump `counter` in the same
+    -- transaction as every write that changes what search reads (ML results, video frames,
+    -- the ML phase's status, files added, moved, changed, missing or back), whichever code
+    -- makes it.
+    CREATE TABLE search_stamp (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        catalog TEXT NOT NULL,
+        counter INTEGER NOT NULL
+    );
+    INSERT INTO search_stamp VALUES (1, lower(hex(randomblob(8))), 0);
+    CREATE TRIGGER search_ml_insert AFTER INSERT ON ml
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_ml_update AFTER UPDATE ON ml
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_ml_delete AFTER DELETE ON ml
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_frames_insert AFTER INSERT ON video_frames
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_frames_update AFTER UPDATE OF embedding, timestamp ON video_frames
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_frames_delete AFTER DELETE ON video_frames
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_status_insert AFTER INSERT ON phase_status WHEN new.phase = 'ml'
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_status_update AFTER UPDATE ON phase_status
+        WHEN new.phase = 'ml' OR old.phase = 'ml'
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_status_delete AFTER DELETE ON phase_status WHEN old.phase = 'ml'
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_files_insert AFTER INSERT ON files
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_files_update AFTER UPDATE OF path, kind, missing, size, mtime_ns
+        ON files BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    CREATE TRIGGER search_files_delete AFTER DELETE ON files
+        BEGIN UPDATE search_stamp SET counter = counter + 1; END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

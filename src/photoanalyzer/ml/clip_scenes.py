@@ -12,7 +12,6 @@ image's label probabilities are softmax(logit_scale * image @ labels.T) over the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -25,6 +24,7 @@ import torch
 
 from photoanalyzer.ml.backends import Backend
 from photoanalyzer.ml.tensorrt import EngineRecipe
+from photoanalyzer.ml.text_cache import TextEmbeddingCache, model_identity
 from photoanalyzer.ml.weights import Weights
 
 RANDOM_SEED = 0  # random weights come from a fixed seed, so cached embeddings stay valid
@@ -66,13 +66,21 @@ def top_scenes(
 
 class ClipModel:
     """One open_clip model on a backend. `preprocess` (PIL -> tensor) is thread-safe and runs
-    in the loader threads; `encode_images` and `encode_text` return unit float32 vectors."""
+    in the loader threads; `encode_images` and `encode_text` return unit float32 vectors.
+    With image_tower=False (text search queries) only `encode_text` works, and nothing of the
+    image tower is built."""
 
-    def __init__(self, weights: Weights, backend: Backend, cache_dir: Path):
+    def __init__(self, weights: Weights, backend: Backend, cache_dir: Path, image_tower=True):
+        self.weights, self.backend, self.cache_dir = weights, backend, cache_dir
+        self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
+        if image_tower:
+            self._build_image_tower()
+
+    def _build_image_tower(self) -> None:
         import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        self.weights, self.backend, self.cache_dir = weights, backend, cache_dir
+        weights, backend = self.weights, self.backend
         with _quiet_logging(), torch.device("meta"):
             # The skeleton: both towers' structure, no memory and no initialisation.
             skeleton = open_clip.create_model(
@@ -83,7 +91,6 @@ class ClipModel:
         self._mean = torch.tensor(config.mean).view(1, 3, 1, 1)
         self._std = torch.tensor(config.std).view(1, 3, 1, 1)
         self.image_size = _pair(config.size)
-        self.text_cache = TextEmbeddingCache(cache_dir / "text", self.identity)
         visual_state, self.logit_scale = self._visual_weights()
         visual = skeleton.visual
         # assign: the meta tensors are replaced by the loaded ones, no copy is made.
@@ -95,7 +102,7 @@ class ClipModel:
 
     @property
     def identity(self) -> str:
-        return f"{self.weights.model}|{self.weights.identity}"
+        return model_identity(self.weights)
 
     # -- images -----------------------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class ClipModel:
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
         """(N, dim) unit float32 embeddings; cached texts are not encoded again, and the text
         tower is built only if some text is not cached."""
-        found = self.text_cache.get(texts)
+        found = {text: torch.from_numpy(v) for text, v in self.text_cache.get(texts).items()}
         missing = [text for text in dict.fromkeys(texts) if text not in found]
         if missing:
             found.update(self._encode_uncached(missing))
@@ -133,7 +140,9 @@ class ClipModel:
         import open_clip
 
         model = self._text_model()
-        tokenizer = open_clip.get_tokenizer(self.weights.model)
+        if getattr(self, "_tokenizer", None) is None:  # reading its vocabulary takes a while
+            self._tokenizer = open_clip.get_tokenizer(self.weights.model)
+        tokenizer = self._tokenizer
         encoded: dict[str, torch.Tensor] = {}
         with torch.inference_mode():
             for start in range(0, len(texts), TEXT_BATCH):
@@ -141,7 +150,7 @@ class ClipModel:
                 vectors = model.encode_text(tokenizer(chunk)).float()
                 vectors = torch.nn.functional.normalize(vectors, dim=-1)
                 encoded.update(zip(chunk, vectors, strict=True))
-        self.text_cache.put(encoded)
+        self.text_cache.put({text: vector.numpy() for text, vector in encoded.items()})
         return encoded
 
     def _text_model(self):
@@ -244,35 +253,6 @@ def _picture_steps(transform):
 
 def _pair(size) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else tuple(size)[-2:]
-
-
-class TextEmbeddingCache:
-    """Unit text embeddings per model and weights, one small file per text: labels, templates
-    and search queries are encoded once."""
-
-    def __init__(self, folder: Path, model_identity: str):
-        key = hashlib.sha256(model_identity.encode()).hexdigest()[:16]
-        self.folder = folder / key
-
-    def _path(self, text: str) -> Path:
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        return self.folder / digest[:2] / f"{digest[2:]}.pt"
-
-    def get(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        found = {}
-        for text in texts:
-            path = self._path(text)
-            if path.is_file():
-                found[text] = torch.load(path, map_location="cpu", weights_only=True)
-        return found
-
-    def put(self, vectors: dict[str, torch.Tensor]) -> None:
-        for text, vector in vectors.items():
-            path = self._path(text)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-            torch.save(vector.clone(), partial)
-            os.replace(partial, path)
 
 
 @contextmanager

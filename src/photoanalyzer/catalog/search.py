@@ -1,0 +1,260 @@
+"""Reading the catalog for search: the change stamp, the embeddings a search matrix is built
+from, the files that pass the filters, the facts shown for each result, and the embeddings
+that near-duplicate groups by embedding compare."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+# An embedding is searchable while the ML phase's result for its file is current: the phase
+# finished on the file without an error since the file last changed (a change deletes the
+# status row, and a failure replaces it with one that carries the error).
+_ML_CURRENT = (
+    "EXISTS (SELECT 1 FROM phase_status s WHERE s.file_id = f.id AND s.phase = 'ml'"
+    " AND s.version != '' AND s.error IS NULL)"
+)
+_JOINS = (
+    " FROM files f LEFT JOIN metadata m ON m.file_id = f.id"
+    " LEFT JOIN content c ON c.file_id = f.id LEFT JOIN ml ON ml.file_id = f.id"
+)
+_CHUNK = 500  # SQLite caps the number of parameters
+EARTH_RADIUS_KM = 6371.0088
+KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
+_EXPOSURE_COLUMNS = {"underexposed": "c.underexposed", "overexposed": "c.overexposed"}
+
+
+@dataclass(frozen=True)
+class FileFilter:
+    """What a file must be to be listed. Each field's values mean "any of"; the fields
+    combine with "and". An empty filter admits every present file."""
+
+    after: str | None = None  # taken_at at or after this naive ISO time
+    before: str | None = None  # taken_at before this naive ISO time
+    cameras: tuple[str, ...] = ()  # substrings of "make model", case-insensitive
+    lenses: tuple[str, ...] = ()  # substrings of "lens_make lens", case-insensitive
+    folders: tuple[str, ...] = ()  # absolute folders the path lies below
+    kinds: tuple[str, ...] = ()  # "photo", "video"
+    scenes: tuple[str, ...] = ()  # top scenes, case-insensitive
+    objects: tuple[tuple[str, int], ...] = ()  # (class, at least this many in the picture)
+    near: tuple[tuple[float, float, float], ...] = ()  # (lat, lon, km)
+    has_gps: bool = False
+    blurry: tuple[bool, ...] = ()  # the content phase's blurry flag: (False,) is sharp
+    exposure: tuple[str, ...] = ()  # "underexposed", "overexposed"
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, name) for name in self.__dataclass_fields__)
+
+
+class Search:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+        db.create_function("fold", 1, _fold, deterministic=True)
+        db.create_function("distance_km", 4, distance_km, deterministic=True)
+
+    # -- the change stamp and the matrix's source ---------------------------------------------
+
+    def stamp(self) -> str:
+        """Names the catalog's current state for search: it changes in the same transaction
+        as any write of ML results, video frames, or files (added, moved, changed, missing)."""
+        catalog, counter = self._db.execute(
+            "SELECT catalog, counter FROM search_stamp WHERE id = 1"
+        ).fetchone()
+        return f"{catalog}-{counter}"
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: the stamp and the rows read inside it belong together."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def embeddings(self, batch: int = 20_000) -> Iterator[list[tuple]]:
+        """Batches of (file_id, frame, seconds, is_video, random_weights, float16 blob),
+        each file's rows together: first the files' own embeddings (photos, and
+        videos without frame embeddings) with frame -1 by file, then the videos' analyzed
+        frames (frame number and second) by file and frame. Each part is read in its table's
+        own order, so SQLite sorts nothing."""
+        for source, order in _SOURCES:
+            cursor = self._db.execute(source + order)
+            while rows := cursor.fetchmany(batch):
+                yield rows
+
+    def present_by_kind(self) -> dict[str, int]:
+        return dict(
+            self._db.execute("SELECT kind, COUNT(*) FROM files WHERE missing = 0 GROUP BY kind")
+        )
+
+    # -- filters and facts -----------------------------------------------------------------
+
+    def matching(self, where: FileFilter) -> list[tuple[int, str]]:
+        """(file_id, kind) of the present files that pass the filter, by id."""
+        clauses, args = _filter_sql(where)
+        sql = "SELECT f.id, f.kind" + _JOINS + " WHERE " + " AND ".join(clauses) + " ORDER BY f.id"
+        return self._db.execute(sql, args).fetchall()
+
+    def facts(self, file_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """What a result shows, per present file: path, kind, taken_at, make, model, top
+        scene, object counts, the content thumbnail key and whether its ML results were made
+        with random weights."""
+        names = (
+            "path", "kind", "taken_at", "make", "model", "top_scene", "object_counts",
+            "thumbnail", "ml_random_weights",
+        )  # fmt: skip
+        columns = "f.path, f.kind, m.taken_at, m.make, m.model, ml.top_scene, ml.object_counts,"
+        columns += " c.thumbnail, ml.ml_random_weights"
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(list(file_ids)):
+            for file_id, *values in self._db.execute(
+                f"SELECT f.id, {columns}" + _JOINS + " WHERE f.missing = 0"
+                f" AND f.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                row = dict(zip(names, values, strict=True))
+                row["object_counts"] = json.loads(row["object_counts"] or "{}")
+                row["ml_random_weights"] = bool(row["ml_random_weights"])
+                found[file_id] = row
+        return found
+
+    def frame_thumbnail(self, file_id: int, frame: int) -> str | None:
+        row = self._db.execute(
+            "SELECT thumbnail FROM video_frames WHERE file_id = ? AND frame = ?", (file_id, frame)
+        ).fetchone()
+        return row[0] if row else None
+
+    def scene_labels(self) -> list[str]:
+        """Every top scene the catalog holds."""
+        rows = self._db.execute("SELECT DISTINCT top_scene FROM ml WHERE top_scene IS NOT NULL")
+        return sorted(label for (label,) in rows)
+
+    # -- example images ---------------------------------------------------------------------
+
+    def known(self, path: str) -> int | None:
+        """The id of the present file at `path`, if the catalog has one."""
+        row = self._db.execute(
+            "SELECT id FROM files WHERE path = ? AND missing = 0", (path,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def stored_embedding(self, path: str) -> tuple[bytes, bool] | None:
+        """(float16 blob, made with random weights) of the file at `path`, when its ML
+        result is current; a video's is the mean of its frames'."""
+        row = self._db.execute(
+            "SELECT ml.embedding, COALESCE(ml.ml_random_weights, 0) FROM files f"
+            f" JOIN ml ON ml.file_id = f.id WHERE f.path = ? AND f.missing = 0 AND {_ML_CURRENT}"
+            " AND ml.embedding IS NOT NULL",
+            (path,),
+        ).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    # -- near-duplicates by embedding --------------------------------------------------------
+
+    def embedding_candidates(self, include_missing: bool = False) -> list[tuple]:
+        """(file_id, path, sharpness, width, height, file size, has a capture time, has a
+        camera, has GPS, float16 blob, random weights, is missing) of present files (and
+        missing ones, with include_missing) with a current embedding: what the pick weighs,
+        and the vector."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
+            " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, ml.embedding,"
+            " COALESCE(ml.ml_random_weights, 0), f.missing"
+            + _JOINS
+            + " WHERE "
+            + ("1" if include_missing else "f.missing = 0")
+            + f" AND ml.embedding IS NOT NULL AND {_ML_CURRENT} ORDER BY f.path"
+        )
+        return [
+            (*row[:6], *map(bool, row[6:9]), row[9], bool(row[10]), bool(row[11])) for row in rows
+        ]
+
+
+# The searchable embeddings, of present files whose ML result is current: the files' own
+# (where a file has no frame embeddings: photos, mostly), then the video frames'.
+_WHOLE_FILES = (
+    "SELECT f.id, -1, NULL, f.kind = 'video', COALESCE(ml.ml_random_weights, 0),"
+    " ml.embedding AS e FROM files f JOIN ml ON ml.file_id = f.id"
+    f" WHERE f.missing = 0 AND ml.embedding IS NOT NULL AND {_ML_CURRENT}"
+    " AND (f.kind != 'video' OR NOT EXISTS (SELECT 1 FROM video_frames v"
+    " WHERE v.file_id = f.id AND v.embedding IS NOT NULL))"
+)
+_FRAMES = (
+    "SELECT v.file_id, v.frame, v.timestamp, 1, COALESCE(ml.ml_random_weights, 0),"
+    " v.embedding AS e FROM video_frames v JOIN files f ON f.id = v.file_id"
+    " JOIN ml ON ml.file_id = f.id"
+    f" WHERE f.missing = 0 AND v.embedding IS NOT NULL AND {_ML_CURRENT}"
+)
+# Each in its table's own order (rowid; the frames' primary key): nothing to sort.
+_SOURCES = ((_WHOLE_FILES, " ORDER BY f.id"), (_FRAMES, " ORDER BY v.file_id, v.frame"))
+
+
+def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (joined with AND) and their arguments; each clause ORs its values."""
+    clauses, args = ["f.missing = 0"], []
+
+    def any_of(template: str, values: Iterable[tuple]) -> None:
+        values = list(values)
+        if values:
+            clauses.append("(" + " OR ".join([template] * len(values)) + ")")
+            args.extend(v for group in values for v in group)
+
+    if where.after:
+        clauses.append("m.taken_at >= ?")
+        args.append(where.after)
+    if where.before:
+        clauses.append("m.taken_at < ?")
+        args.append(where.before)
+    camera = "instr(fold(COALESCE(m.make, '') || ' ' || COALESCE(m.model, '')), ?) > 0"
+    any_of(camera, ((_fold(text),) for text in where.cameras))
+    lens = "instr(fold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
+    any_of(lens, ((_fold(text),) for text in where.lenses))
+    any_of("(f.path >= ? AND f.path < ?)", (_below(folder) for folder in where.folders))
+    any_of("f.kind = ?", ((kind,) for kind in where.kinds))
+    any_of("fold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
+    counted = (
+        "EXISTS (SELECT 1 FROM json_each(ml.object_counts) j"
+        " WHERE fold(j.key) = ? AND j.value >= ?)"
+    )
+    any_of(counted, ((_fold(name), least) for name, least in where.objects))
+    near = "(m.gps_lat BETWEEN ? AND ? AND distance_km(m.gps_lat, m.gps_lon, ?, ?) <= ?)"
+    any_of(near, ((lat - km / KM_PER_DEGREE, lat + km / KM_PER_DEGREE, lat, lon, km)
+                  for lat, lon, km in where.near))  # fmt: skip
+    if where.has_gps:
+        clauses.append("m.gps_lat IS NOT NULL")
+    any_of("c.blurry = ?", ((int(flag),) for flag in where.blurry))
+    if where.exposure:
+        flags = " OR ".join(f"{_EXPOSURE_COLUMNS[flag]} = 1" for flag in where.exposure)
+        clauses.append(f"({flags})")
+    return clauses, args
+
+
+def _below(folder: str) -> tuple[str, str]:
+    prefix = folder.rstrip("/") + "/"
+    return prefix, prefix[:-1] + "0"  # '0' sorts right after '/': exactly the paths below
+
+
+def _fold(text: str | None) -> str | None:
+    return None if text is None else text.casefold()
+
+
+def distance_km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine); infinite when a position is unknown."""
+    if lat1 is None or lon1 is None:
+        return math.inf
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _chunks(values: list) -> Iterator[list]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
