@@ -790,3 +790,25 @@ def test_an_example_image_finds_its_original_with_the_real_model(tmp_path, cli):
     best_two = {line.split("\t")[1] for line in encoded.stdout.splitlines()[:2]}
     assert best_two == {str(library / "original.jpg"), str(library / "copy.jpg")}
     assert "RANDOM model weights" in encoded.stderr
+
+
+def test_duplicates_by_embedding_lists_missing_members_only_when_asked(indexed, cli, tmp_path):
+    import shutil
+    import sqlite3
+
+    library, db, _ = indexed
+    copy = tmp_path / "copy.db"
+    shutil.copy(db, copy)
+    with sqlite3.connect(copy) as marked:  # as a run marks a file gone from disk
+        marked.execute(
+            "UPDATE files SET missing = 1 WHERE path = ?", (str(library / "beach small.jpg"),)
+        )
+    args = ("duplicates", "--db", str(copy), "--by", "embedding")
+    assert json.loads(cli(*args, "--json").stdout) == []
+    (group,) = json.loads(cli(*args, "--json", "--include-missing").stdout)
+    assert {Path(m["path"]).name: m["missing"] for m in group["members"]} == {
+        "beach.jpg": False,
+        "beach small.jpg": True,
+    }
+    text = cli(*args, "--include-missing").stdout
+    assert f"  {library / 'beach small.jpg'}  [missing]  (400x300" in text
