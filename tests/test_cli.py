@@ -70,6 +70,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "bitrate",
         "taken_at_offset",
         "taken_at_utc",
+        "taken_at_offset_source",
         "thumbnail",
         "sharpness",
         "tenengrad",

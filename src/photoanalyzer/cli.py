@@ -229,7 +229,8 @@ def export(
     """Write every file in the catalog with its fields, one record per file.
 
     Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
-    (local time, naive), taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make,
+    (local time, naive), taken_at_offset, taken_at_utc, taken_at_offset_source (exif,
+    video-utc or none), subsec, make, model, lens, lens_make,
     exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
     for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,

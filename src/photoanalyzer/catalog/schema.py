@@ -173,6 +173,12 @@ MIGRATIONS: tuple[str, ...] = (
         SET taken_at_utc = strftime('%Y-%m-%dT%H:%M:%SZ', taken_at || taken_at_offset)
         WHERE taken_at_offset IS NOT NULL;
     """,
+    """
+    -- Where taken_at_offset came from: exif, video-utc or none (metadata phase), gps (places
+    -- phase). Left NULL here: metadata-3 reads every file again and fills it in, since a
+    -- video's +00:00 cannot tell a UTC-only creation time from a zone that is UTC.
+    ALTER TABLE metadata ADD COLUMN taken_at_offset_source TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
