@@ -83,7 +83,7 @@ def run(
         str | None,
         typer.Option(
             "--phases",
-            help="Comma-separated phases to run (metadata,content,ml). Default: the "
+            help="Comma-separated phases to run (metadata,places,content,ml). Default: the "
             "config's `phases`.",
             show_default=False,
         ),
@@ -229,11 +229,13 @@ def export(
     """Write every file in the catalog with its fields, one record per file.
 
     Fields: path, kind, file_size; metadata (file_type, width, height, orientation, taken_at
-    (local time, naive), taken_at_offset, taken_at_utc, taken_at_offset_source (exif,
+    (local time, naive), taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps,
     video-utc or none), subsec, make, model, lens, lens_make,
     exposure_time, f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt;
     for videos also duration, frame_rate,
-    video_codec, rotation, has_audio, bitrate); content (thumbnail, sharpness, tenengrad,
+    video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
+    place_country, place_country_code, place_distance_km, timezone, place_note); content
+    (thumbnail, sharpness, tenengrad,
     blurry, brightness, highlights_clipped, shadows_crushed, underexposed, overexposed,
     contrast, colorfulness, dominant_colors, phash, dhash); ML (top_scene, scenes, objects,
     object_counts, ml_random_weights); and errors (phase -> message). See docs/fields.md.

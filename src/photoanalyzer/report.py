@@ -58,6 +58,7 @@ def _phase_details(phase: PhaseReport) -> list[str]:
     elif details.get("gpu_note"):
         lines.append(details["gpu_note"])
     lines += ml_timing_lines(details)
+    lines += places_lines(details)
     if details.get("random_weights"):
         lines.append(
             "WARNING: these results were made with RANDOM model weights (configured "
@@ -102,6 +103,20 @@ def ml_timing_lines(details: dict[str, Any]) -> list[str]:
             + (f" ({steady} from the second batch on)" if steady else "")
         )
     return lines
+
+
+def places_lines(details: dict[str, Any]) -> list[str]:
+    """What the places phase found, and from which data."""
+    data = details.get("data")
+    if not data or "geotagged" not in details:
+        return []
+    return [
+        f"{details['geotagged']} geotagged, {details['placed']} placed, "
+        f"{details['times_from_gps']} UTC offsets from the zone at the GPS position; data "
+        f"load {details['load_seconds']:.2f} s, lookups {details['lookup_seconds']:.2f} s",
+        f"data: GeoNames places ({data['geonames']}), zones ({data['zone_boundaries']}), "
+        f"tz database {data['tz_database']}",
+    ]
 
 
 def _seconds_by_step(steps: dict[str, Any]) -> str:
@@ -159,7 +174,11 @@ def format_status(state: CatalogState) -> str:
                 f"      {p['phase']:<9} {p['processed']} processed, {p['errors']} failed, "
                 f"{p['seconds']:.1f} s{failure}"
             )
-            explained = backend_lines(p["details"]) + ml_timing_lines(p["details"])
+            explained = (
+                backend_lines(p["details"])
+                + ml_timing_lines(p["details"])
+                + places_lines(p["details"])
+            )
             lines += [f"                {line}" for line in explained]
     return "\n".join(lines)
 

@@ -7,7 +7,13 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from photoanalyzer.catalog.schema import HIDDEN_COLUMNS, RESULT_TABLES, from_sql, table_columns
+from photoanalyzer.catalog.schema import (
+    CURRENT_RESULT,
+    HIDDEN_COLUMNS,
+    RESULT_TABLES,
+    from_sql,
+    table_columns,
+)
 
 
 class Queries:
@@ -17,13 +23,24 @@ class Queries:
 
     def export_rows(self) -> Iterator[dict[str, Any]]:
         """One dict per present file, in path order: path, kind, file_size, each phase's
-        fields, and `errors` (phase -> message)."""
-        selects, joins, names = [], [], []
+        fields, and `errors` (phase -> message). A field that several phases store is given
+        once, in the first one's place, with the latest phase's value where it has one."""
+        sources: dict[str, list[str]] = {}  # field -> its columns, latest phase first
+        joins = []
         for phase, table in RESULT_TABLES.items():
             alias = f"t_{phase}"
-            joins.append(f" LEFT JOIN {table} {alias} ON {alias}.file_id = f.id")
-            selects += [f"{alias}.{column}" for column in self._exported(phase)]
-            names += self._exported(phase)
+            condition = f"{alias}.file_id = f.id"
+            if any(column in sources for column in self._exported(phase)):
+                # Its values win over an earlier phase's: only where they are current.
+                condition += " AND " + CURRENT_RESULT.format(phase=phase, file="f.id")
+            joins.append(f" LEFT JOIN {table} {alias} ON {condition}")
+            for column in self._exported(phase):
+                sources.setdefault(column, []).insert(0, f"{alias}.{column}")
+        names = list(sources)
+        selects = [
+            f"COALESCE({', '.join(columns)})" if len(columns) > 1 else columns[0]
+            for columns in sources.values()
+        ]
         errors = self._errors_by_file()
         rows = self._db.execute(
             f"SELECT f.id, f.path, f.kind, f.size, {', '.join(selects)} FROM files f"
@@ -55,7 +72,7 @@ class Queries:
 
     def field_names(self) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
-        return ["path", "kind", "file_size", *phase_fields, "errors"]
+        return ["path", "kind", "file_size", *dict.fromkeys(phase_fields), "errors"]
 
     def near_duplicate_candidates(self) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import (
+    CURRENT_RESULT,
+    FINISHED,
     RESULT_TABLES,
     from_sql,
     table_columns,
@@ -19,11 +21,15 @@ from photoanalyzer.catalog.schema import (
 # video's frame rows, so the ML results of an earlier set of frames never sit beside new
 # frames. Later phases fill in their own columns of those rows.
 FRAME_OWNER = "content"
-# A phase's stored result describes the file as it is now: the phase finished on it without
-# an error since it last changed (a change deletes the file's phase status).
-_CURRENT = (
-    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
-    " AND p.version != '' AND p.error IS NULL)"
+# What the places phase derives from: the metadata phase's position and capture time.
+METADATA_FACTS = (
+    "gps_lat",
+    "gps_lon",
+    "gps_alt",
+    "taken_at",
+    "taken_at_offset",
+    "taken_at_utc",
+    "taken_at_offset_source",
 )
 
 
@@ -80,20 +86,26 @@ class Results:
 
     def stored_inputs(self, file_ids: list[int]) -> dict[int, dict[str, Any]]:
         """What the metadata and content phases stored for these files, for a later phase:
-        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)]}.
-        Only results that describe the file as it is now count: a file that changed since has
-        lost its phase status, and its old rows are not handed on."""
+        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)],
+        "metadata": {METADATA_FACTS} or None}. Only results that describe the file as it is
+        now count: a file that changed since has lost its phase status, and its old rows are
+        not handed on. "metadata" is None until the metadata phase has finished on the file;
+        a file it finished on with an error gives what it stored, if anything."""
         found: dict[int, dict[str, Any]] = {}
-        content_now = _CURRENT.format(phase="content", file="f.id")
-        metadata_now = _CURRENT.format(phase="metadata", file="f.id")
-        frames_now = _CURRENT.format(phase="content", file="v.file_id")
+        content_now = CURRENT_RESULT.format(phase="content", file="f.id")
+        metadata_now = CURRENT_RESULT.format(phase="metadata", file="f.id")
+        metadata_read = FINISHED.format(phase="metadata", file="f.id")
+        frames_now = CURRENT_RESULT.format(phase="content", file="v.file_id")
+        facts = ", ".join(f"r.{column}" for column in METADATA_FACTS)
         for start in range(0, len(file_ids), 500):  # SQLite caps the number of parameters
             chunk = file_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for file_id, thumbnail, width, height in self._db.execute(
-                "SELECT f.id, c.thumbnail, m.width, m.height FROM files f"
+            for file_id, thumbnail, width, height, read, *values in self._db.execute(
+                f"SELECT f.id, c.thumbnail, m.width, m.height, {metadata_read}, {facts}"
+                " FROM files f"
                 f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
                 f" LEFT JOIN metadata m ON m.file_id = f.id AND {metadata_now}"
+                f" LEFT JOIN metadata r ON r.file_id = f.id AND {metadata_read}"
                 f" WHERE f.id IN ({marks})",
                 chunk,
             ):
@@ -102,6 +114,7 @@ class Results:
                     "width": width,
                     "height": height,
                     "frames": [],
+                    "metadata": dict(zip(METADATA_FACTS, values, strict=True)) if read else None,
                 }
             for file_id, frame, seconds, thumbnail in self._db.execute(
                 "SELECT v.file_id, v.frame, v.timestamp, v.thumbnail FROM video_frames v"

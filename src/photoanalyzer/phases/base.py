@@ -46,6 +46,17 @@ class Phase(Protocol):
 
 
 @dataclass(frozen=True)
+class StoredMetadata:
+    """The metadata phase's position and capture time of a file, for the places phase."""
+
+    gps: tuple[float, float, float | None] | None = None  # latitude, longitude, altitude
+    taken_at: str | None = None  # naive local wall-clock time (ISO 8601)
+    taken_at_offset: str | None = None
+    taken_at_utc: str | None = None
+    taken_at_offset_source: str | None = None  # exif, video-utc, none (exif.py)
+
+
+@dataclass(frozen=True)
 class StoredInputs:
     """What earlier phases stored about a file, as far as a later phase reads it."""
 
@@ -53,6 +64,10 @@ class StoredInputs:
     stored_size: tuple[int, int] | None = None  # the metadata phase's width and height
     # A video's analyzed frames: (frame number, seconds, thumbnail), in order.
     frames: tuple[tuple[int, float, str | None], ...] = ()
+    # None while the metadata phase has not finished on the file as it is now (it has not
+    # run since the file changed, or could not read it for a reason that was not the
+    # file's); a file it finished on with a final error has an empty StoredMetadata.
+    metadata: StoredMetadata | None = None
 
 
 @dataclass(frozen=True)
