@@ -413,3 +413,52 @@ def test_every_geotagged_corpus_file_gets_its_place_and_hand_checked_ones_the_ri
         fields = ("place_city", "place_region", "place_country_code", "timezone")
         assert tuple(row[k] for k in fields) == place, name
         assert times(row) == capture, name
+
+
+# --- status and the place filter
+
+
+def test_status_counts_geotagged_files_places_countries_and_zones(cli, tmp_path):
+    lib = tmp_path / "lib"
+    local_photo(lib / "ny1.jpg", "2023:07:14 12:00:00", NEW_YORK)
+    local_photo(lib / "ny2.jpg", "2023:07:15 12:00:00", NEW_YORK)
+    local_photo(lib / "sydney.jpg", "2023:07:14 12:00:00", SYDNEY)
+    local_photo(lib / "null.jpg", "2023:07:14 12:00:00", (0.0, 0.0, 0.0))
+    write_photo(lib / "no_gps.jpg", full_spec(gps=None))
+    db = str(tmp_path / "c.db")
+    cli("run", str(lib), "--db", db, "--phases", "metadata,places", "--quiet")
+    status = cli("status", "--db", db).stdout
+    assert "places    5 done, 0 failed, 0 pending" in status
+    assert "geotagged: 4 photos; 3 placed in 2 places, 2 countries, 2 time zones" in status
+    assert "most photographed: United States 2, Australia 1" in status
+    counts = json.loads(cli("status", "--db", db, "--json").stdout)["places"]
+    assert counts == {
+        "geotagged": {"photo": 4, "video": 0},
+        "placed": 3,
+        "places": 2,
+        "countries": 2,
+        "timezones": 2,
+        "top_countries": [["United States", 2], ["Australia", 1]],
+    }
+
+
+def test_files_at_place_match_city_region_country_in_any_case_or_the_country_code(
+    tmp_path, catalog
+):
+    lib = tmp_path / "lib"
+    local_photo(lib / "ny.jpg", "2023:07:14 12:00:00", NEW_YORK)
+    local_photo(lib / "sydney.jpg", "2023:07:14 12:00:00", SYDNEY)
+    local_photo(lib / "tromso.jpg", "2023:07:14 12:00:00", (69.6496, 18.9560, None))
+    run(catalog, lib)
+
+    def names(text):
+        return [Path(p).name for p in catalog.queries.files_at_place(text)]
+
+    assert names("times square") == ["ny.jpg"]
+    assert names("NEW SOUTH WALES") == ["sydney.jpg"]
+    assert names("TROMSØ") == ["tromso.jpg"]  # Unicode letter case, not only ASCII
+    assert names("norway") == ["tromso.jpg"]
+    assert names("us") == ["ny.jpg"]  # a country code, not "Australia"
+    assert names("Atlantis") == []
+    with pytest.raises(ValueError, match="needs some text"):
+        catalog.queries.files_at_place("  ")

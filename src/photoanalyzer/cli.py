@@ -265,7 +265,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     runs: Annotated[int, typer.Option("--runs", min=0, help="How many recent runs to show.")] = 5,
 ) -> None:
-    """Show what the catalog holds and what is pending per phase, and the last runs: start,
+    """Show what the catalog holds and what is pending per phase, how many files are
+    geotagged and in how many places, countries and time zones, and the last runs: start,
     duration, files new / changed / moved / missing, and per phase processed / failed."""
     from photoanalyzer import report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
@@ -282,6 +283,7 @@ def status(
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },
             runs=catalog.runs.recent(runs),
+            places=catalog.queries.place_counts(),
         )
     finally:
         catalog.close()

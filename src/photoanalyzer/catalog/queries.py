@@ -110,6 +110,52 @@ class Queries:
         ).fetchone()
         return {"done": done - failed, "failed": failed, "pending": total - done}
 
+    def place_counts(self) -> dict[str, Any]:
+        """Present files with a GPS position, per kind; how many of them have a place, in how
+        many distinct places (city, region, country), countries and time zones; the countries
+        with the most files (name, files), at most five."""
+        geotagged = dict.fromkeys(("photo", "video"), 0)
+        for kind, n in self._db.execute(
+            "SELECT f.kind, COUNT(*) FROM files f JOIN metadata m ON m.file_id = f.id"
+            " WHERE f.missing = 0 AND m.gps_lat IS NOT NULL GROUP BY f.kind"
+        ):
+            geotagged[kind] = n
+        current = CURRENT_RESULT.format(phase="places", file="f.id")
+        placed, distinct_places, countries, zones = self._db.execute(
+            "SELECT COUNT(p.place_city), COUNT(DISTINCT p.place_city || '|' ||"
+            " IFNULL(p.place_region, '') || '|' || p.place_country_code),"
+            " COUNT(DISTINCT p.place_country_code), COUNT(DISTINCT p.timezone)"
+            f" FROM files f JOIN places p ON p.file_id = f.id AND {current} WHERE f.missing = 0"
+        ).fetchone()
+        top = self._db.execute(
+            "SELECT IFNULL(p.place_country, p.place_country_code), COUNT(*) FROM files f"
+            f" JOIN places p ON p.file_id = f.id AND {current}"
+            " WHERE f.missing = 0 AND p.place_country_code IS NOT NULL"
+            " GROUP BY p.place_country_code ORDER BY COUNT(*) DESC, 1 LIMIT 5"
+        ).fetchall()
+        return {
+            "geotagged": geotagged,
+            "placed": placed,
+            "places": distinct_places,
+            "countries": countries,
+            "timezones": zones,
+            "top_countries": [list(row) for row in top],
+        }
+
+    def files_at_place(self, text: str) -> list[str]:
+        """Paths of present files whose place (city, region, country or country code)
+        matches `text` (see place_condition), in path order."""
+        condition, args = place_condition(text)
+        current = CURRENT_RESULT.format(phase="places", file="f.id")
+        return [
+            path
+            for (path,) in self._db.execute(
+                f"SELECT f.path FROM files f JOIN places p ON p.file_id = f.id AND {current}"
+                f" WHERE f.missing = 0 AND {condition} ORDER BY f.path",
+                args,
+            )
+        ]
+
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
         """path -> (top scene, float16 embedding bytes, objects) for present photos."""
         return {
@@ -119,3 +165,21 @@ class Queries:
                 " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
             )
         }
+
+
+def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
+    """A WHERE condition (and its arguments) on a places table row `alias`: the city, region
+    or country contains `text`, in any letter case (Unicode, so "TROMSØ" finds Tromsø), or
+    `text` is the country code. One or two letters are a country code only ("us" would
+    otherwise find Australia). For commands that filter by place; they join `places`."""
+    needle = text.strip().casefold()
+    if not needle:
+        raise ValueError("a place filter needs some text, for example 'Tuscany' or 'IT'")
+    if len(needle) <= 2:
+        return f"casefold({alias}.place_country_code) = ?", [needle]
+    fields = ("place_city", "place_region", "place_country")
+    contains = " OR ".join(f"instr(casefold({alias}.{field}), ?) > 0" for field in fields)
+    return (
+        f"({contains} OR casefold({alias}.place_country_code) = ?)",
+        [needle] * (len(fields) + 1),
+    )

@@ -240,6 +240,8 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
         db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's lower() and LIKE fold ASCII letters only: place names are not ASCII.
+        db.create_function("casefold", 1, _casefold, deterministic=True)
         _migrate(db, path)
     except (OSError, sqlite3.Error) as exc:
         raise CatalogError(
@@ -247,6 +249,10 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
             " --db or PHOTOANALYZER_DB"
         ) from exc
     return db
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _open(path: Path, create: bool) -> sqlite3.Connection:
