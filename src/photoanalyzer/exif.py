@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 IFD0, EXIF, GPS = "IFD0", "Exif", "GPS"
@@ -158,10 +158,13 @@ def capture_fields(
     local = when.replace(tzinfo=None, microsecond=0)
     offset = utc = None
     if zone is not None:
-        aware = local.replace(tzinfo=zone)
-        offset = aware.isoformat()[-6:]  # +HH:MM
+        # Formatted by hand, not with isoformat/strftime on an aware time: the places phase
+        # makes 100,000 of these in a first run, and this takes half the time.
+        delta = zone.utcoffset(None)
+        minutes = int(delta.total_seconds()) // 60
+        offset = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02}:{abs(minutes) % 60:02}"
         try:
-            utc = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            utc = (local - delta).isoformat() + "Z"
         except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
             utc = None
     return {

@@ -48,5 +48,9 @@ def offset_at_instant(utc: datetime, tz: ZoneInfo) -> timezone:
 def _whole_minutes(delta: timedelta | None) -> timezone:
     # Local mean time (before about 1900) had offsets in seconds (Paris +00:09:21); EXIF
     # offsets are whole minutes, and so are the catalog's.
-    minutes = round((delta or timedelta()).total_seconds() / 60)
+    return _fixed_zone(round((delta or timedelta()).total_seconds() / 60))
+
+
+@cache
+def _fixed_zone(minutes: int) -> timezone:
     return timezone(timedelta(minutes=minutes))

@@ -216,11 +216,6 @@ CURRENT_RESULT = (
     "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
     " AND p.version != '' AND p.error IS NULL)"
 )
-# The phase finished on the file as it is now, with or without a (final) error.
-FINISHED = (
-    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
-    " AND p.version != '')"
-)
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
 BOOL_COLUMNS = frozenset(

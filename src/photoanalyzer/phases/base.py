@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from PIL import UnidentifiedImageError
 
@@ -45,9 +45,10 @@ class Phase(Protocol):
     def analyze(self, path: str, kind: str) -> Outcome: ...
 
 
-@dataclass(frozen=True)
-class StoredMetadata:
-    """The metadata phase's position and capture time of a file, for the places phase."""
+class StoredMetadata(NamedTuple):
+    """The metadata phase's position and capture time of a file, for the places phase (a
+    NamedTuple: a first run makes one per file, and it is cheaper to build than a frozen
+    dataclass)."""
 
     gps: tuple[float, float, float | None] | None = None  # latitude, longitude, altitude
     taken_at: str | None = None  # naive local wall-clock time (ISO 8601)
