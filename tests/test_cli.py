@@ -70,6 +70,14 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "bitrate",
         "taken_at_offset",
         "taken_at_utc",
+        "taken_at_offset_source",
+        "place_city",
+        "place_region",
+        "place_country",
+        "place_country_code",
+        "place_distance_km",
+        "timezone",
+        "place_note",
         "thumbnail",
         "sharpness",
         "tenengrad",
@@ -186,7 +194,7 @@ def test_unknown_phases_are_refused_before_anything_is_touched(cli, tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown phase 'colour' (phases: metadata, content, ml)" in result.stderr
+    assert "unknown phase 'colour' (phases: metadata, places, content, ml)" in result.stderr
     assert not (tmp_path / "c.db").exists()
 
 

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_defaults_come_from_configs_default_yaml():
     config = load_config()
-    assert config.phases == ("metadata", "content", "ml")
+    assert config.phases == ("metadata", "places", "content", "ml")
     assert "heic" in config.scan.photo_extensions and "mov" in config.scan.video_extensions
     assert config.metadata.workers == 0
 

@@ -63,11 +63,17 @@ def test_invalid_capture_times_are_none(stamp):
         "taken_at": None,
         "taken_at_offset": None,
         "taken_at_utc": None,
+        "taken_at_offset_source": "none",
     }
 
 
 def times(taken_at, offset=None, utc=None) -> dict:
-    return {"taken_at": taken_at, "taken_at_offset": offset, "taken_at_utc": utc}
+    return {
+        "taken_at": taken_at,
+        "taken_at_offset": offset,
+        "taken_at_utc": utc,
+        "taken_at_offset_source": "exif" if offset else "none",
+    }
 
 
 def test_capture_time_is_always_naive_local_time_with_the_offset_beside_it():

@@ -22,6 +22,7 @@ EXPECTED = {
     "taken_at": "2023-07-14T18:30:05",
     "taken_at_offset": "+02:00",
     "taken_at_utc": "2023-07-14T16:30:05Z",
+    "taken_at_offset_source": "exif",
     "subsec": "042",
     "make": "Testmaker",
     "model": "Model X 12",

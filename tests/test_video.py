@@ -93,6 +93,7 @@ def test_iphone_style_mov_gives_every_field(tmp_path):
         "+02:00",
         "2023-07-14T16:30:05Z",
     )
+    assert record["taken_at_offset_source"] == "exif"  # the file recorded the zone
     assert (record["make"], record["model"]) == ("Apple", "iPhone 15")
     assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (48.8582, 2.2945, 35.0)
     assert record["has_audio"] is True and record["bitrate"] > 0
@@ -115,6 +116,7 @@ def test_android_style_mp4_with_utc_time_southern_location_and_no_audio(tmp_path
         "+00:00",
         "2024-01-02T03:04:05Z",
     )
+    assert record["taken_at_offset_source"] == "video-utc"  # +00:00 is not where it was shot
     assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (-33.8568, 151.2153, None)
     assert record["has_audio"] is False and record["make"] is None
 
@@ -172,6 +174,7 @@ def test_iso6709_and_creation_time_parsing():
         "taken_at": "2020-02-29T23:59:59",
         "taken_at_offset": "-03:30",
         "taken_at_utc": "2020-03-01T03:29:59Z",
+        "taken_at_offset_source": "exif",
     }
     # An impossible Apple date falls back to the UTC time instead of losing the record.
     broken = {**IPHONE_TAGS, "com.apple.quicktime.creationdate": "2020-13-40T10:00:00+0200"}

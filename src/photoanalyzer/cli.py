@@ -116,7 +116,7 @@ def run(
         str | None,
         typer.Option(
             "--phases",
-            help="Comma-separated phases to run (metadata,content,ml). Default: the "
+            help="Comma-separated phases to run (metadata,places,content,ml). Default: the "
             "config's `phases`.",
             show_default=False,
         ),
@@ -266,10 +266,12 @@ def export(
 
     Fields: path, kind, file_size; missing (true or false, only with --include-missing);
     metadata (file_type, width, height, orientation, taken_at (local time, naive),
-    taken_at_offset, taken_at_utc, subsec, make, model, lens, lens_make, exposure_time,
-    f_number, iso, focal_length, focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also
-    duration, frame_rate, video_codec, rotation, has_audio, bitrate); content (thumbnail,
-    sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
+    taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc or none),
+    subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
+    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
+    place_country, place_country_code, place_distance_km, timezone, place_note); content
+    (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
     underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash); ML
     (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
     message). See docs/fields.md.
@@ -316,8 +318,9 @@ def status(
     last run used, results of an older version only, failed, or were never analysed (with
     --config, also how many that config's next run would analyze); which known files the last
     run did not see and why (missing, or unreachable below a folder that is gone or could not
-    be read); and the last runs: start, duration, files new / changed / moved / missing /
-    unreachable, and per phase processed / failed."""
+    be read); how many files are geotagged and in how many places, countries and time zones;
+    and the last runs: start, duration, files new / changed / moved / missing / unreachable,
+    and per phase processed / failed."""
     from photoanalyzer import report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
@@ -336,6 +339,7 @@ def status(
             },
             runs=catalog.runs.recent(runs),
             last_walk=catalog.runs.last_walk(),
+            places=catalog.queries.place_counts(),
         )
     finally:
         catalog.close()

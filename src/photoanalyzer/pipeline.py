@@ -28,6 +28,7 @@ from photoanalyzer.phases.base import (
     Phase,
     PhaseUnavailable,
     StoredInputs,
+    StoredMetadata,
     WorkItem,
     analyze_safely,
     describe_exception,
@@ -291,7 +292,21 @@ def _stored(row: dict | None) -> StoredInputs:
     if row is None:
         return StoredInputs()
     size = (row["width"], row["height"]) if row["width"] and row["height"] else None
-    return StoredInputs(row["thumbnail"], size, tuple(row["frames"]))
+    return StoredInputs(row["thumbnail"], size, tuple(row["frames"]), _metadata(row["metadata"]))
+
+
+def _metadata(facts: dict | None) -> StoredMetadata | None:
+    if facts is None:
+        return None
+    lat, lon = facts["gps_lat"], facts["gps_lon"]
+    gps = (lat, lon, facts["gps_alt"]) if lat is not None and lon is not None else None
+    return StoredMetadata(
+        gps,
+        facts["taken_at"],
+        facts["taken_at_offset"],
+        facts["taken_at_utc"],
+        facts["taken_at_offset_source"],
+    )
 
 
 def analyze_all(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:

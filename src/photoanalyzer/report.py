@@ -58,6 +58,7 @@ def _phase_details(phase: PhaseReport) -> list[str]:
     elif details.get("gpu_note"):
         lines.append(details["gpu_note"])
     lines += ml_timing_lines(details)
+    lines += places_lines(details)
     if details.get("random_weights"):
         lines.append(
             "WARNING: these results were made with RANDOM model weights (configured "
@@ -104,6 +105,20 @@ def ml_timing_lines(details: dict[str, Any]) -> list[str]:
     return lines
 
 
+def places_lines(details: dict[str, Any]) -> list[str]:
+    """What the places phase found, and from which data."""
+    data = details.get("data")
+    if not data or "geotagged" not in details:
+        return []
+    return [
+        f"{details['geotagged']} geotagged, {details['placed']} placed, "
+        f"{details['times_from_gps']} UTC offsets from the zone at the GPS position; data "
+        f"load {details['load_seconds']:.2f} s, lookups {details['lookup_seconds']:.2f} s",
+        f"data: GeoNames places ({data['geonames']}), zones ({data['zone_boundaries']}), "
+        f"tz database {data['tz_database']}",
+    ]
+
+
 def _seconds_by_step(steps: dict[str, Any]) -> str:
     """{"imports": 2.1, "models": {"clip": 0.2, "yolo": 0.1}} -> 'imports 2.10 s, models
     0.30 s (clip 0.20, yolo 0.10)'."""
@@ -125,6 +140,7 @@ class CatalogState:
     phases: dict[str, dict[str, Any]]  # as catalog.queries.phase_summary gives them
     runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
     last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
+    places: dict[str, Any] | None = None  # as Queries.place_counts gives them
 
 
 def status_as_json(state: CatalogState) -> str:
@@ -140,6 +156,7 @@ def format_status(state: CatalogState) -> str:
         lines.append(f"  {kind}s: {counts['present']} present, {counts['missing']} missing")
     lines += _not_seen_lines(state)
     lines += [_phase_line(name, counts) for name, counts in state.phases.items()]
+    lines += place_status_lines(state.places)
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:
@@ -162,7 +179,11 @@ def format_status(state: CatalogState) -> str:
                 f"      {p['phase']:<9} {p['processed']} processed, {p['errors']} failed, "
                 f"{p['seconds']:.1f} s{failure}"
             )
-            explained = backend_lines(p["details"]) + ml_timing_lines(p["details"])
+            explained = (
+                backend_lines(p["details"])
+                + ml_timing_lines(p["details"])
+                + places_lines(p["details"])
+            )
             lines += [f"                {line}" for line in explained]
     return "\n".join(lines)
 
@@ -203,6 +224,27 @@ def _not_seen_lines(state: CatalogState) -> list[str]:
         + (":" if walk["unreachable_folders"] else ""),
     ]
     lines += [f"      {f['path']}: {f['message']}" for f in walk["unreachable_folders"]]
+    return lines
+
+
+def place_status_lines(counts: dict[str, Any] | None) -> list[str]:
+    """'geotagged: 120 photos, 3 videos; 118 placed in 45 places, 6 countries, 5 time zones'
+    and the countries with the most files."""
+    if not counts or not any(counts["geotagged"].values()):
+        return []
+    tagged = ", ".join(
+        _plural(n, kind) for kind, n in counts["geotagged"].items() if n or kind == "photo"
+    )
+    lines = [
+        f"  geotagged: {tagged}; {counts['placed']} placed in {_plural(counts['places'], 'place')}"
+        f", {counts['countries']} {'country' if counts['countries'] == 1 else 'countries'}, "
+        f"{_plural(counts['timezones'], 'time zone')}"
+    ]
+    if counts["top_countries"]:
+        lines.append(
+            "  most photographed: "
+            + ", ".join(f"{country} {n}" for country, n in counts["top_countries"])
+        )
     return lines
 
 

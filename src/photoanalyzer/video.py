@@ -11,7 +11,13 @@ from typing import Any
 
 from PIL import Image
 
-from photoanalyzer.exif import capture_fields, parse_datetime, parse_offset
+from photoanalyzer.exif import (
+    EXIF_OFFSET,
+    VIDEO_UTC_OFFSET,
+    capture_fields,
+    parse_datetime,
+    parse_offset,
+)
 
 # ISO 6709 as phones write it: +48.8582+002.2945+035.000/ (altitude optional).
 _ISO6709 = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)?/?\s*$")
@@ -78,16 +84,18 @@ def _display_rotation(container, stream) -> int:
 
 def creation_time(tags: dict[str, str]) -> dict[str, str | None]:
     """The capture-time fields (see exif.capture_fields). Apple's creationdate carries the local
-    time and zone (2023-07-14T18:30:05+0200). The plain creation_time is UTC: without Apple's
-    key, the local time is unknown and taken_at is the UTC wall time, with offset +00:00."""
+    time and zone (2023-07-14T18:30:05+0200): offset source "exif", as for a photo's EXIF
+    offset. The plain creation_time is UTC: without Apple's key, the local time is unknown and
+    taken_at is the UTC wall time, with offset +00:00 and source "video-utc" (the places
+    phase turns it into the local time where the video has GPS)."""
     apple = tags.get("com.apple.quicktime.creationdate", "").strip()
     match = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})([+-]\d{2}):?(\d{2})$", apple)
     if match:
         stamp, hours, minutes = match.groups()
         local, zone = parse_datetime(stamp), parse_offset(f"{hours}:{minutes}")
         if local is not None and zone is not None:
-            return capture_fields(local, zone)
-    return capture_fields(_utc_creation_time(tags.get("creation_time", "")), UTC)
+            return capture_fields(local, zone, EXIF_OFFSET)
+    return capture_fields(_utc_creation_time(tags.get("creation_time", "")), UTC, VIDEO_UTC_OFFSET)
 
 
 def _utc_creation_time(value: str) -> datetime | None:

@@ -7,7 +7,13 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from photoanalyzer.catalog.schema import HIDDEN_COLUMNS, RESULT_TABLES, from_sql, table_columns
+from photoanalyzer.catalog.schema import (
+    CURRENT_RESULT,
+    HIDDEN_COLUMNS,
+    RESULT_TABLES,
+    from_sql,
+    table_columns,
+)
 
 
 class Queries:
@@ -18,13 +24,24 @@ class Queries:
     def export_rows(self, include_missing: bool = False) -> Iterator[dict[str, Any]]:
         """One dict per present file (and per missing one, with include_missing), in path
         order: path, kind, file_size, `missing` (only with include_missing), each phase's
-        fields, and `errors` (phase -> message)."""
-        selects, joins, names = [], [], []
+        fields, and `errors` (phase -> message). A field that several phases store is given
+        once, in the first one's place, with the latest phase's value where it has one."""
+        sources: dict[str, list[str]] = {}  # field -> its columns, latest phase first
+        joins = []
         for phase, table in RESULT_TABLES.items():
             alias = f"t_{phase}"
-            joins.append(f" LEFT JOIN {table} {alias} ON {alias}.file_id = f.id")
-            selects += [f"{alias}.{column}" for column in self._exported(phase)]
-            names += self._exported(phase)
+            condition = f"{alias}.file_id = f.id"
+            if any(column in sources for column in self._exported(phase)):
+                # Its values win over an earlier phase's: only where they are current.
+                condition += " AND " + CURRENT_RESULT.format(phase=phase, file="f.id")
+            joins.append(f" LEFT JOIN {table} {alias} ON {condition}")
+            for column in self._exported(phase):
+                sources.setdefault(column, []).insert(0, f"{alias}.{column}")
+        names = list(sources)
+        selects = [
+            f"COALESCE({', '.join(columns)})" if len(columns) > 1 else columns[0]
+            for columns in sources.values()
+        ]
         errors = self._errors_by_file()
         rows = self._db.execute(
             f"SELECT f.id, f.path, f.kind, f.size, f.missing, {', '.join(selects)} FROM files f"
@@ -59,7 +76,7 @@ class Queries:
     def field_names(self, include_missing: bool = False) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
         missing = ["missing"] if include_missing else []
-        return ["path", "kind", "file_size", *missing, *phase_fields, "errors"]
+        return ["path", "kind", "file_size", *missing, *dict.fromkeys(phase_fields), "errors"]
 
     def near_duplicate_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
@@ -149,6 +166,52 @@ class Queries:
             [phase, version, *kinds],
         ).fetchone()[0]
 
+    def place_counts(self) -> dict[str, Any]:
+        """Present files with a GPS position, per kind; how many of them have a place, in how
+        many distinct places (city, region, country), countries and time zones; the countries
+        with the most files (name, files), at most five."""
+        geotagged = dict.fromkeys(("photo", "video"), 0)
+        for kind, n in self._db.execute(
+            "SELECT f.kind, COUNT(*) FROM files f JOIN metadata m ON m.file_id = f.id"
+            " WHERE f.missing = 0 AND m.gps_lat IS NOT NULL GROUP BY f.kind"
+        ):
+            geotagged[kind] = n
+        current = CURRENT_RESULT.format(phase="places", file="f.id")
+        placed, distinct_places, countries, zones = self._db.execute(
+            "SELECT COUNT(p.place_city), COUNT(DISTINCT p.place_city || '|' ||"
+            " IFNULL(p.place_region, '') || '|' || p.place_country_code),"
+            " COUNT(DISTINCT p.place_country_code), COUNT(DISTINCT p.timezone)"
+            f" FROM files f JOIN places p ON p.file_id = f.id AND {current} WHERE f.missing = 0"
+        ).fetchone()
+        top = self._db.execute(
+            "SELECT IFNULL(p.place_country, p.place_country_code), COUNT(*) FROM files f"
+            f" JOIN places p ON p.file_id = f.id AND {current}"
+            " WHERE f.missing = 0 AND p.place_country_code IS NOT NULL"
+            " GROUP BY p.place_country_code ORDER BY COUNT(*) DESC, 1 LIMIT 5"
+        ).fetchall()
+        return {
+            "geotagged": geotagged,
+            "placed": placed,
+            "places": distinct_places,
+            "countries": countries,
+            "timezones": zones,
+            "top_countries": [list(row) for row in top],
+        }
+
+    def files_at_place(self, text: str) -> list[str]:
+        """Paths of present files whose place (city, region, country or country code)
+        matches `text` (see place_condition), in path order."""
+        condition, args = place_condition(text)
+        current = CURRENT_RESULT.format(phase="places", file="f.id")
+        return [
+            path
+            for (path,) in self._db.execute(
+                f"SELECT f.path FROM files f JOIN places p ON p.file_id = f.id AND {current}"
+                f" WHERE f.missing = 0 AND {condition} ORDER BY f.path",
+                args,
+            )
+        ]
+
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
         """path -> (top scene, float16 embedding bytes, objects) for present photos."""
         return {
@@ -158,3 +221,21 @@ class Queries:
                 " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
             )
         }
+
+
+def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
+    """A WHERE condition (and its arguments) on a places table row `alias`: the city, region
+    or country contains `text`, in any letter case (Unicode, so "TROMSØ" finds Tromsø), or
+    `text` is the country code. One or two letters are a country code only ("us" would
+    otherwise find Australia). For commands that filter by place; they join `places`."""
+    needle = text.strip().casefold()
+    if not needle:
+        raise ValueError("a place filter needs some text, for example 'Tuscany' or 'IT'")
+    if len(needle) <= 2:
+        return f"casefold({alias}.place_country_code) = ?", [needle]
+    fields = ("place_city", "place_region", "place_country")
+    contains = " OR ".join(f"instr(casefold({alias}.{field}), ?) > 0" for field in fields)
+    return (
+        f"({contains} OR casefold({alias}.place_country_code) = ?)",
+        [needle] * (len(fields) + 1),
+    )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import (
+    CURRENT_RESULT,
     RESULT_TABLES,
     from_sql,
     table_columns,
@@ -21,11 +22,15 @@ from photoanalyzer.catalog.schema import (
 # pending for the video again (RESULT_TABLES is in run order).
 FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
-# A phase's stored result describes the file as it is now: the phase finished on it without
-# an error since it last changed (a change deletes the file's phase status).
-_CURRENT = (
-    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
-    " AND p.version != '' AND p.error IS NULL)"
+# What the places phase derives from: the metadata phase's position and capture time.
+METADATA_FACTS = (
+    "gps_lat",
+    "gps_lon",
+    "gps_alt",
+    "taken_at",
+    "taken_at_offset",
+    "taken_at_utc",
+    "taken_at_offset_source",
 )
 
 
@@ -82,28 +87,42 @@ class Results:
 
     def stored_inputs(self, file_ids: list[int]) -> dict[int, dict[str, Any]]:
         """What the metadata and content phases stored for these files, for a later phase:
-        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)]}.
-        Only results that describe the file as it is now count: a file that changed since has
-        lost its phase status, and its old rows are not handed on."""
+        file id -> {"thumbnail", "width", "height", "frames": [(frame, seconds, thumbnail)],
+        "metadata": {METADATA_FACTS} or None}. Only results that describe the file as it is
+        now count: a file that changed since has lost its phase status, and its old rows are
+        not handed on. "metadata" is None until the metadata phase has finished on the file;
+        a file it finished on with an error gives what it stored, if anything."""
         found: dict[int, dict[str, Any]] = {}
-        content_now = _CURRENT.format(phase="content", file="f.id")
-        metadata_now = _CURRENT.format(phase="metadata", file="f.id")
-        frames_now = _CURRENT.format(phase="content", file="v.file_id")
+        frames_now = CURRENT_RESULT.format(phase="content", file="v.file_id")
+        facts = ", ".join(f"m.{column}" for column in METADATA_FACTS)
         for start in range(0, len(file_ids), 500):  # SQLite caps the number of parameters
             chunk = file_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for file_id, thumbnail, width, height in self._db.execute(
-                "SELECT f.id, c.thumbnail, m.width, m.height FROM files f"
-                f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
-                f" LEFT JOIN metadata m ON m.file_id = f.id AND {metadata_now}"
+            # Each phase's status joined once (not an EXISTS per use): this runs for every
+            # pending file of a batch phase, 100,000 in a first run.
+            for row in self._db.execute(
+                "SELECT f.id, sc.version, sc.error, c.thumbnail, sm.version, sm.error,"
+                f" m.width, m.height, {facts} FROM files f"
+                " LEFT JOIN phase_status sc ON sc.file_id = f.id AND sc.phase = 'content'"
+                " LEFT JOIN content c ON c.file_id = f.id"
+                " LEFT JOIN phase_status sm ON sm.file_id = f.id AND sm.phase = 'metadata'"
+                " LEFT JOIN metadata m ON m.file_id = f.id"
                 f" WHERE f.id IN ({marks})",
                 chunk,
             ):
+                file_id, content_version, content_error, thumbnail = row[:4]
+                metadata_version, metadata_error, width, height = row[4:8]
+                content_now = bool(content_version) and content_error is None
+                metadata_read = bool(metadata_version)
+                metadata_now = metadata_read and metadata_error is None
                 found[file_id] = {
-                    "thumbnail": thumbnail,
-                    "width": width,
-                    "height": height,
+                    "thumbnail": thumbnail if content_now else None,
+                    "width": width if metadata_now else None,
+                    "height": height if metadata_now else None,
                     "frames": [],
+                    "metadata": (
+                        dict(zip(METADATA_FACTS, row[8:], strict=True)) if metadata_read else None
+                    ),
                 }
             for file_id, frame, seconds, thumbnail in self._db.execute(
                 "SELECT v.file_id, v.frame, v.timestamp, v.thumbnail FROM video_frames v"
@@ -121,6 +140,9 @@ class Results:
             f"INSERT OR REPLACE INTO {table} (file_id, {', '.join(columns)})"
             f" VALUES (?{', ?' * len(columns)})"
         )
+        # The results and statuses of the batch go in with one executemany each rather than a
+        # statement per row: a quick phase (places) writes 100,000 rows in a first run.
+        results, statuses = [], []
         with transaction(self._db):
             for row in rows:
                 if not row.final:
@@ -132,12 +154,12 @@ class Results:
                     self._check(phase, row.record)
                     if "frames" in row.record:
                         self._save_frames(row.file_id, row.record["frames"], phase)
-                    values = [to_sql(c, row.record[c]) for c in columns]
-                    self._db.execute(upsert, (row.file_id, *values))
-                self._db.execute(
-                    "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)",
-                    (row.file_id, phase, version, row.error, run_id),
-                )
+                    results.append((row.file_id, *(to_sql(c, row.record[c]) for c in columns)))
+                statuses.append((row.file_id, phase, version, row.error, run_id))
+            self._db.executemany(upsert, results)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)", statuses
+            )
 
     def _check(self, phase: str, record: dict[str, Any]) -> None:
         keys, columns = set(record) - {"frames"}, set(self._columns[phase])

@@ -221,12 +221,49 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER search_files_delete AFTER DELETE ON files
         BEGIN UPDATE search_stamp SET counter = counter + 1; END;
     """,
+    """
+    -- Where taken_at_offset came from: exif, video-utc or none (metadata phase), gps (places
+    -- phase). Left NULL here: metadata-3 reads every file again and fills it in, since a
+    -- video's +00:00 cannot tell a UTC-only creation time from a zone that is UTC.
+    ALTER TABLE metadata ADD COLUMN taken_at_offset_source TEXT;
+    """,
+    """
+    -- The places phase: where a geotagged file was taken (GeoNames place, region, country,
+    -- IANA zone), and its capture time where the zone at that place knows it better than
+    -- the file (no offset recorded, or a video's UTC-only time): those four columns share
+    -- the metadata table's names, and the export shows them in place of its values.
+    CREATE TABLE places (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        place_city TEXT,
+        place_region TEXT,
+        place_country TEXT,
+        place_country_code TEXT,
+        place_distance_km REAL,
+        timezone TEXT,
+        place_note TEXT,
+        taken_at TEXT,
+        taken_at_offset TEXT,
+        taken_at_utc TEXT,
+        taken_at_offset_source TEXT
+    );
+    CREATE INDEX places_by_country ON places (place_country_code);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Which table holds each phase's fields (keyed by file_id), in export order; the table's
-# columns are the fields.
-RESULT_TABLES = {"metadata": "metadata", "content": "content", "ml": "ml"}
+# columns are the fields. A column that a later phase's table shares with an earlier one's
+# holds the later phase's better value of that field: the export shows it where there is
+# one, else the earlier phase's (the places phase's capture time from the GPS zone, else the
+# file's own). Such a table is read only where its result describes the file as it is now,
+# so a stale value never hides a fresh reading.
+RESULT_TABLES = {"metadata": "metadata", "places": "places", "content": "content", "ml": "ml"}
+# A phase's stored result describes the file as it is now: the phase finished on it without
+# an error since it last changed (a change deletes the file's phase status).
+CURRENT_RESULT = (
+    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
+    " AND p.version != '' AND p.error IS NULL)"
+)
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
 BOOL_COLUMNS = frozenset(
@@ -246,6 +283,8 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
         db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's lower() and LIKE fold ASCII letters only: place names are not ASCII.
+        db.create_function("casefold", 1, _casefold, deterministic=True)
         _migrate(db, path)
     except (OSError, sqlite3.Error) as exc:
         raise CatalogError(
@@ -253,6 +292,10 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
             " --db or PHOTOANALYZER_DB"
         ) from exc
     return db
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _open(path: Path, create: bool) -> sqlite3.Connection:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from photoanalyzer.config import Config
 from photoanalyzer.errors import UsageError
-from photoanalyzer.phases.base import Outcome, Phase
+from photoanalyzer.phases.base import BatchPhase, Outcome, Phase
 
 # Every phase the program knows of, in the order they run. Later phases read what earlier ones
 # stored, so a run always performs the phases it was asked for in this order.
-PHASE_ORDER = ("metadata", "content", "ml")
+PHASE_ORDER = ("metadata", "places", "content", "ml")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def parse_phase_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def build_phases(names: tuple[str, ...], context: PhaseContext) -> list[Phase]:
+def build_phases(names: tuple[str, ...], context: PhaseContext) -> list[Phase | BatchPhase]:
     """Phase objects for `names`, in run order; unknown and unbuilt phases are refused."""
     for name in names:
         if name not in PHASE_ORDER:
@@ -64,21 +64,30 @@ def _metadata_phase(context: PhaseContext) -> Phase:
     return MetadataPhase(workers=context.config.metadata.workers)
 
 
+def _places_phase(context: PhaseContext) -> BatchPhase:
+    # Its version includes the metadata phase's: it derives from what that phase stored.
+    from photoanalyzer.phases.metadata import MetadataPhase
+    from photoanalyzer.phases.places import PlacesPhase
+
+    return PlacesPhase(metadata_version=MetadataPhase.version)
+
+
 def _content_phase(context: PhaseContext) -> Phase:
     from photoanalyzer.phases.content import ContentPhase
 
     return ContentPhase(context.config.content, str(context.thumbnail_dir))
 
 
-def _ml_phase(context: PhaseContext) -> Phase:
+def _ml_phase(context: PhaseContext) -> BatchPhase:
     from photoanalyzer.phases.ml import MlPhase
 
     config = context.config
     return MlPhase(config.ml, config.content, str(context.thumbnail_dir), str(context.models_dir))
 
 
-_FACTORIES: dict[str, Callable[[PhaseContext], Phase]] = {
+_FACTORIES: dict[str, Callable[[PhaseContext], Phase | BatchPhase]] = {
     "metadata": _metadata_phase,
+    "places": _places_phase,
     "content": _content_phase,
     "ml": _ml_phase,
 }

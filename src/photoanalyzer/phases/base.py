@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from PIL import UnidentifiedImageError
 
@@ -45,6 +45,18 @@ class Phase(Protocol):
     def analyze(self, path: str, kind: str) -> Outcome: ...
 
 
+class StoredMetadata(NamedTuple):
+    """The metadata phase's position and capture time of a file, for the places phase (a
+    NamedTuple: a first run makes one per file, and it is cheaper to build than a frozen
+    dataclass)."""
+
+    gps: tuple[float, float, float | None] | None = None  # latitude, longitude, altitude
+    taken_at: str | None = None  # naive local wall-clock time (ISO 8601)
+    taken_at_offset: str | None = None
+    taken_at_utc: str | None = None
+    taken_at_offset_source: str | None = None  # exif, video-utc, none (exif.py)
+
+
 @dataclass(frozen=True)
 class StoredInputs:
     """What earlier phases stored about a file, as far as a later phase reads it."""
@@ -53,6 +65,10 @@ class StoredInputs:
     stored_size: tuple[int, int] | None = None  # the metadata phase's width and height
     # A video's analyzed frames: (frame number, seconds, thumbnail), in order.
     frames: tuple[tuple[int, float, str | None], ...] = ()
+    # None while the metadata phase has not finished on the file as it is now (it has not
+    # run since the file changed, or could not read it for a reason that was not the
+    # file's); a file it finished on with a final error has an empty StoredMetadata.
+    metadata: StoredMetadata | None = None
 
 
 @dataclass(frozen=True)

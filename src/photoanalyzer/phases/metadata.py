@@ -51,8 +51,9 @@ class MetadataPhase:
     workers: int = 0
     name: str = "metadata"
     # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
-    # else OffsetTime) and taken_at_utc beside it.
-    version: str = "metadata-2"
+    # else OffsetTime) and taken_at_utc beside it. metadata-3: taken_at_offset_source says
+    # where the offset came from (exif, video-utc or none).
+    version: str = "metadata-3"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
