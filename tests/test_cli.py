@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from imagegen import full_spec, write_photo, write_truncated_jpeg, write_zero_byte
+from photoanalyzer.phases.metadata import MetadataPhase
 
 # The CLI tests cover the command line itself; the ML phase (which needs weights this machine
 # cannot download) has its own tests in test_ml_phase.py.
@@ -128,7 +129,7 @@ def test_second_run_reports_no_work_and_status_shows_counts(cli, tmp_path):
     assert "photos: 4 present, 0 missing" in status
     assert (
         "metadata  2 done, 0 with results of an older version, 2 failed, 0 never analysed"
-        " (version metadata-2, as run #2 used)\n" in status
+        f" (version {MetadataPhase.version}, as run #2 used)\n" in status
     )
     assert status.count("completed") == 2
 

@@ -212,18 +212,18 @@ def test_status_judges_by_the_newest_run_that_finished_the_phase(tmp_path, catal
 
     for i in range(2):
         write_photo(tmp_path / "lib" / f"{i}.jpg")
-    index(catalog, tmp_path / "lib")  # run 1: metadata-2
+    index(catalog, tmp_path / "lib")  # run 1: the metadata phase's current version
     # Run 2: a newer version of the phase that could not run at all (say, weights missing).
     failed = catalog.runs.start([str(tmp_path / "lib")], ["metadata"])
     catalog.runs.record_phase(failed, PhaseRecord("metadata", "metadata-9", 0, 0, 0.1, "no"))
     catalog.runs.finish(failed, "completed")
-    assert catalog.queries.last_version("metadata") == ("metadata-2", 1)
+    assert catalog.queries.last_version("metadata") == (MetadataPhase.version, 1)
     summary = catalog.queries.phase_summary("metadata", ["photo"])
     assert (summary["done"], summary["older"], summary["never"]) == (2, 0, 0)
     upgraded = dataclasses.replace(MetadataPhase(workers=1), version="metadata-10")
     write_photo(tmp_path / "other" / "x.jpg")
     index(catalog, tmp_path / "other", phase=upgraded)  # run 3 finishes metadata-10
-    summary = catalog.queries.phase_summary("metadata", ["photo"], "metadata-2")
+    summary = catalog.queries.phase_summary("metadata", ["photo"], MetadataPhase.version)
     assert (summary["version"], summary["version_run"]) == ("metadata-10", 3)
     assert (summary["done"], summary["older"], summary["pending_for_config"]) == (1, 2, 1)
 

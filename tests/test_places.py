@@ -289,7 +289,8 @@ def test_places_alone_waits_for_the_metadata_phase_and_then_derives(tmp_path, ca
         alone.phases[0].errors == 1
         and "metadata phase has not read" in alone.phases[0].error_samples[0][1]
     )
-    assert catalog.queries.phase_counts("places", places_phase().version, {"photo"})["pending"] == 1
+    summary = catalog.queries.phase_summary("places", {"photo"}, places_phase().version)
+    assert summary["pending_for_config"] == 1
     both = run(catalog, tmp_path / "lib")
     assert [p.processed for p in both.phases] == [1, 1]
     assert exported(catalog)["a.jpg"]["place_city"] == "Times Square"
@@ -428,7 +429,7 @@ def test_status_counts_geotagged_files_places_countries_and_zones(cli, tmp_path)
     db = str(tmp_path / "c.db")
     cli("run", str(lib), "--db", db, "--phases", "metadata,places", "--quiet")
     status = cli("status", "--db", db).stdout
-    assert "places    5 done, 0 failed, 0 pending" in status
+    assert "places    5 done, 0 with results of an older version, 0 failed, 0 never" in status
     assert "geotagged: 4 photos; 3 placed in 2 places, 2 countries, 2 time zones" in status
     assert "most photographed: United States 2, Australia 1" in status
     counts = json.loads(cli("status", "--db", db, "--json").stdout)["places"]
@@ -442,23 +443,42 @@ def test_status_counts_geotagged_files_places_countries_and_zones(cli, tmp_path)
     }
 
 
-def test_files_at_place_match_city_region_country_in_any_case_or_the_country_code(
-    tmp_path, catalog
-):
+def test_search_by_place_matches_city_region_country_in_any_case_or_the_country_code(cli, tmp_path):
     lib = tmp_path / "lib"
     local_photo(lib / "ny.jpg", "2023:07:14 12:00:00", NEW_YORK)
     local_photo(lib / "sydney.jpg", "2023:07:14 12:00:00", SYDNEY)
     local_photo(lib / "tromso.jpg", "2023:07:14 12:00:00", (69.6496, 18.9560, None))
-    run(catalog, lib)
+    db = str(tmp_path / "c.db")
+    cli("run", str(lib), "--db", db, "--phases", "metadata,places", "--quiet")
 
-    def names(text):
-        return [Path(p).name for p in catalog.queries.files_at_place(text)]
+    def names(*places):
+        args = [arg for place in places for arg in ("--place", place)]
+        out = cli("search", "--db", db, *args, "--paths-only").stdout
+        return sorted(Path(line).name for line in out.splitlines())
 
     assert names("times square") == ["ny.jpg"]
     assert names("NEW SOUTH WALES") == ["sydney.jpg"]
     assert names("TROMSØ") == ["tromso.jpg"]  # Unicode letter case, not only ASCII
     assert names("norway") == ["tromso.jpg"]
     assert names("us") == ["ny.jpg"]  # a country code, not "Australia"
+    assert names("norway", "au") == ["sydney.jpg", "tromso.jpg"]  # repeated: any of them
     assert names("Atlantis") == []
-    with pytest.raises(ValueError, match="needs some text"):
-        catalog.queries.files_at_place("  ")
+    refused = cli("search", "--db", db, "--place", "  ", check=False)
+    assert refused.returncode == 2 and "--place" in refused.stderr
+    italy = json.loads(cli("search", "--db", db, "--place", "IT", "--json").stdout)
+    assert italy["results"] == []  # no photo taken in Italy
+
+
+def test_search_by_date_follows_true_utc_time_across_zones(cli, tmp_path):
+    """New York at noon local (16:00 UTC) was taken after Sydney at 01:00 the next local day
+    (15:00 UTC): by local time the order would be the other way round."""
+    lib = tmp_path / "lib"
+    local_photo(lib / "ny.jpg", "2023:07:14 12:00:00", NEW_YORK)
+    local_photo(lib / "sydney.jpg", "2023:07:15 01:00:00", SYDNEY)
+    write_photo(lib / "no_time.jpg", full_spec(datetime_original=None, gps=None))
+    db = str(tmp_path / "c.db")
+    cli("run", str(lib), "--db", db, "--phases", "metadata,places", "--quiet")
+    out = json.loads(cli("search", "--db", db, "--sort", "date", "--json").stdout)
+    assert [Path(r["path"]).name for r in out["results"]] == ["sydney.jpg", "ny.jpg", "no_time.jpg"]
+    sydney = out["results"][0]
+    assert sydney["taken_at_utc"] == "2023-07-14T15:00:00Z" and "Australia" in sydney["place"]

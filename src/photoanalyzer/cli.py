@@ -479,7 +479,9 @@ def search(
         typer.Option(
             "--sort",
             help="score: best first. date: the best --top matches above --min-score, oldest "
-            "first by capture time. Default: score with a QUERY, date without.",
+            "first by capture time, in true UTC order where the instant is known (an EXIF "
+            "offset, or the time zone of the place). Default: score with a QUERY, date "
+            "without.",
             show_default=False,
         ),
     ] = None,
@@ -527,6 +529,15 @@ def search(
     near: Annotated[
         list[str] | None,
         _many("--near", "Taken within KM of LAT,LON (decimal degrees).", "LAT,LON,KM"),
+    ] = None,
+    place: Annotated[
+        list[str] | None,
+        _many(
+            "--place",
+            "Taken at a place whose city, region or country contains TEXT, in any letter "
+            "case, or in the country with that code (IT, US); needs the places phase.",
+            "TEXT",
+        ),
     ] = None,
     has_gps: Annotated[bool, typer.Option("--has-gps", help="Has a GPS position.")] = False,
     sharp: Annotated[bool, typer.Option("--sharp", help="Not flagged blurry.")] = False,
@@ -593,6 +604,7 @@ def search(
         scenes=scene or (),
         objects=objects or (),
         near=near or (),
+        places=place or (),
         has_gps=has_gps,
         sharp=sharp,
         blurry=blurry,

@@ -198,20 +198,6 @@ class Queries:
             "top_countries": [list(row) for row in top],
         }
 
-    def files_at_place(self, text: str) -> list[str]:
-        """Paths of present files whose place (city, region, country or country code)
-        matches `text` (see place_condition), in path order."""
-        condition, args = place_condition(text)
-        current = CURRENT_RESULT.format(phase="places", file="f.id")
-        return [
-            path
-            for (path,) in self._db.execute(
-                f"SELECT f.path FROM files f JOIN places p ON p.file_id = f.id AND {current}"
-                f" WHERE f.missing = 0 AND {condition} ORDER BY f.path",
-                args,
-            )
-        ]
-
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
         """path -> (top scene, float16 embedding bytes, objects) for present photos."""
         return {
@@ -227,7 +213,8 @@ def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
     """A WHERE condition (and its arguments) on a places table row `alias`: the city, region
     or country contains `text`, in any letter case (Unicode, so "TROMSØ" finds Tromsø), or
     `text` is the country code. One or two letters are a country code only ("us" would
-    otherwise find Australia). For commands that filter by place; they join `places`."""
+    otherwise find Australia). For commands that filter by place (`search --place`); they
+    join `places`."""
     needle = text.strip().casefold()
     if not needle:
         raise ValueError("a place filter needs some text, for example 'Tuscany' or 'IT'")

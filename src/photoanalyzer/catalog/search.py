@@ -12,16 +12,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from photoanalyzer.catalog.queries import place_condition
+from photoanalyzer.catalog.schema import CURRENT_RESULT
+
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
 # status row, and a failure replaces it with one that carries the error).
-_ML_CURRENT = (
-    "EXISTS (SELECT 1 FROM phase_status s WHERE s.file_id = f.id AND s.phase = 'ml'"
-    " AND s.version != '' AND s.error IS NULL)"
-)
+_ML_CURRENT = CURRENT_RESULT.format(phase="ml", file="f.id")
 _JOINS = (
     " FROM files f LEFT JOIN metadata m ON m.file_id = f.id"
     " LEFT JOIN content c ON c.file_id = f.id LEFT JOIN ml ON ml.file_id = f.id"
+    # A file's place only while the places phase's result describes the file as it is now.
+    " LEFT JOIN places p ON p.file_id = f.id AND "
+    + CURRENT_RESULT.format(phase="places", file="f.id")
 )
 _CHUNK = 500  # SQLite caps the number of parameters
 EARTH_RADIUS_KM = 6371.0088
@@ -46,6 +49,7 @@ class FileFilter:
     has_gps: bool = False
     blurry: tuple[bool, ...] = ()  # the content phase's blurry flag: (False,) is sharp
     exposure: tuple[str, ...] = ()  # "underexposed", "overexposed"
+    places: tuple[str, ...] = ()  # city, region, country or country code (place_condition)
 
     @property
     def active(self) -> bool:
@@ -55,7 +59,6 @@ class FileFilter:
 class Search:
     def __init__(self, db: sqlite3.Connection):
         self._db = db
-        db.create_function("fold", 1, _fold, deterministic=True)
         db.create_function("distance_km", 4, distance_km, deterministic=True)
 
     # -- the change stamp and the matrix's source ---------------------------------------------
@@ -102,15 +105,17 @@ class Search:
         return self._db.execute(sql, args).fetchall()
 
     def facts(self, file_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """What a result shows, per present file: path, kind, taken_at, make, model, top
-        scene, object counts, the content thumbnail key and whether its ML results were made
-        with random weights."""
+        """What a result shows, per present file: path, kind, taken_at, the UTC instant where
+        known (the file's own, or the one the places phase derived from the zone), make,
+        model, place, top scene, object counts, the content thumbnail key and whether its ML
+        results were made with random weights."""
         names = (
-            "path", "kind", "taken_at", "make", "model", "top_scene", "object_counts",
-            "thumbnail", "ml_random_weights",
+            "path", "kind", "taken_at", "taken_at_utc", "make", "model", "place_city",
+            "place_country", "top_scene", "object_counts", "thumbnail", "ml_random_weights",
         )  # fmt: skip
-        columns = "f.path, f.kind, m.taken_at, m.make, m.model, ml.top_scene, ml.object_counts,"
-        columns += " c.thumbnail, ml.ml_random_weights"
+        columns = "f.path, f.kind, m.taken_at, COALESCE(p.taken_at_utc, m.taken_at_utc),"
+        columns += " m.make, m.model, p.place_city, p.place_country, ml.top_scene,"
+        columns += " ml.object_counts, c.thumbnail, ml.ml_random_weights"
         found: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(list(file_ids)):
             for file_id, *values in self._db.execute(
@@ -212,16 +217,16 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     if where.before:
         clauses.append("m.taken_at < ?")
         args.append(where.before)
-    camera = "instr(fold(COALESCE(m.make, '') || ' ' || COALESCE(m.model, '')), ?) > 0"
+    camera = "instr(casefold(COALESCE(m.make, '') || ' ' || COALESCE(m.model, '')), ?) > 0"
     any_of(camera, ((_fold(text),) for text in where.cameras))
-    lens = "instr(fold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
+    lens = "instr(casefold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
     any_of(lens, ((_fold(text),) for text in where.lenses))
     any_of("(f.path >= ? AND f.path < ?)", (_below(folder) for folder in where.folders))
     any_of("f.kind = ?", ((kind,) for kind in where.kinds))
-    any_of("fold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
+    any_of("casefold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
     counted = (
         "EXISTS (SELECT 1 FROM json_each(ml.object_counts) j"
-        " WHERE fold(j.key) = ? AND j.value >= ?)"
+        " WHERE casefold(j.key) = ? AND j.value >= ?)"
     )
     any_of(counted, ((_fold(name), least) for name, least in where.objects))
     near = "(m.gps_lat BETWEEN ? AND ? AND distance_km(m.gps_lat, m.gps_lon, ?, ?) <= ?)"
@@ -233,6 +238,10 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     if where.exposure:
         flags = " OR ".join(f"{_EXPOSURE_COLUMNS[flag]} = 1" for flag in where.exposure)
         clauses.append(f"({flags})")
+    places = [place_condition(text) for text in where.places]
+    if places:
+        clauses.append("(" + " OR ".join(condition for condition, _ in places) + ")")
+        args.extend(arg for _, values in places for arg in values)
     return clauses, args
 
 

@@ -47,7 +47,9 @@ class Hit:
     score: float | None  # None for a query by facts alone
     seconds: float | None  # a video's best-matching frame
     taken_at: str | None
+    taken_at_utc: str | None  # where the instant is known
     camera: str | None
+    place: str | None  # "city, country" from the places phase
     top_scene: str | None
     objects: dict[str, int]
     thumbnail: str | None  # absolute path
@@ -221,7 +223,9 @@ class _Search:
             score=None,
             seconds=None,
             taken_at=facts["taken_at"],
+            taken_at_utc=facts["taken_at_utc"],
             camera=_camera(facts["make"], facts["model"]),
+            place=", ".join(filter(None, (facts["place_city"], facts["place_country"]))) or None,
             top_scene=facts["top_scene"],
             objects=facts["object_counts"],
             thumbnail=str(self.settings.thumbnail_dir / key) if key else None,
@@ -285,8 +289,14 @@ def _top(candidates: np.ndarray, best: np.ndarray, top: int) -> np.ndarray:
 
 
 def _by_date(hits: list[Hit]) -> list[Hit]:
-    """Oldest first by capture time; files without one last, by path."""
-    return sorted(hits, key=lambda h: (h.taken_at is None, h.taken_at or "", h.path))
+    """Oldest first by capture time: the UTC instant where it is known (photos from several
+    time zones then fall in true order), else the local time as if it were UTC; files
+    without a capture time last, by path."""
+
+    def when(hit: Hit) -> str:  # both forms sort alike: "2023-05-01T10:00:00[Z]"
+        return hit.taken_at_utc or hit.taken_at or ""
+
+    return sorted(hits, key=lambda h: (not when(h), when(h), h.path))
 
 
 def _camera(make: str | None, model: str | None) -> str | None:

@@ -29,6 +29,7 @@ class FilterOptions:
     scenes: Sequence[str] = ()
     objects: Sequence[str] = ()
     near: Sequence[str] = ()
+    places: Sequence[str] = ()
     has_gps: bool = False
     sharp: bool = False
     blurry: bool = False
@@ -52,6 +53,7 @@ def file_filter(options: FilterOptions) -> FileFilter:
         scenes=_scenes(options.scenes, options.known_scenes),
         objects=tuple(parse_object(value) for value in options.objects),
         near=tuple(parse_near(value) for value in options.near),
+        places=_texts(options.places, "--place"),
         has_gps=options.has_gps,
         blurry=(*((False,) if options.sharp else ()), *((True,) if options.blurry else ())),
         exposure=(
