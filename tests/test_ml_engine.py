@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import types
 from dataclasses import replace
 from pathlib import Path
@@ -251,16 +250,16 @@ def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, mod
 
 
 def test_the_loader_threads_yield_to_the_models_on_a_cpu_backend():
-    from photoanalyzer.ml.batching import LOADER_NICENESS, prefetch_map
+    from photoanalyzer.ml.batching import prefetch_map
 
-    def niceness(_):
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def policy(_):
+        return os.sched_getscheduler(0)  # 0: the calling thread
 
-    base = niceness(None)
-    behind = list(prefetch_map(niceness, range(4), threads=2, ahead=2, behind_caller=True))
-    alongside = list(prefetch_map(niceness, range(4), threads=2, ahead=2))
-    assert behind == [min(19, base + LOADER_NICENESS)] * 4 and alongside == [base] * 4
-    assert niceness(None) == base  # the calling thread (the models') keeps its priority
+    base = policy(None)
+    behind = list(prefetch_map(policy, range(4), threads=2, ahead=2, behind_caller=True))
+    alongside = list(prefetch_map(policy, range(4), threads=2, ahead=2))
+    assert behind == [os.SCHED_IDLE] * 4 and alongside == [base] * 4
+    assert policy(None) == base != os.SCHED_IDLE  # the calling thread (the models') keeps its
 
 
 def test_a_backend_failing_its_first_batch_gives_way_to_the_next_once(

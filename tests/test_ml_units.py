@@ -5,6 +5,7 @@ The selector's probes, CUDA's out-of-memory error, torch.cuda's device queries a
 replaced here: a GPU and TensorRT are true boundaries that cannot exist on the machines these
 tests run on."""
 
+import copy
 import time
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from photoanalyzer.ml import backends  # noqa: E402
-from photoanalyzer.ml.backends import BackendUnavailable, Probes, select_backend  # noqa: E402
+from photoanalyzer.ml.backends import (  # noqa: E402
+    REGISTRY,
+    BackendUnavailable,
+    Probes,
+    select_backend,
+)
 from photoanalyzer.ml.batching import OomBackoff, batches, prefetch_map  # noqa: E402
 from photoanalyzer.ml.clip_scenes import (  # noqa: E402
     label_embeddings,
@@ -369,3 +375,32 @@ def test_no_batch_larger_than_the_backends_largest_reaches_the_models():
 
     assert OomBackoff(16).run(infer, list(range(23))) == list(range(23))
     assert seen == [16, 7]
+
+
+def test_a_convolutional_model_runs_channels_last_where_the_backend_keeps_it():
+    """cpu-bf16 (chosen with the CPU's bfloat16 feature simulated at the probe) keeps a
+    convolutional model's weights and inputs channels-last; the same answers as without."""
+    from photoanalyzer.ml.tensorrt import EngineRecipe
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)
+    )
+    batch = torch.rand(2, 3, 32, 48)
+    with torch.inference_mode():
+        expected = network(batch.to(torch.bfloat16).float()).float()
+    recipe = EngineRecipe("net", "random", (3, 32, 48), convolutional=True)
+    bf16 = select_backend("cpu-bf16", probes(bf16=True))
+    prepared = bf16.prepare(copy.deepcopy(network), recipe)
+    seen = []
+    hook = prepared.module[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    with bf16.running():
+        got = prepared(bf16.to_input(batch)).float()
+    hook.remove()
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert prepared.module[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(got, expected, atol=0.05)
+    cuda = REGISTRY["cuda-fp32"]  # not measured on a GPU yet: left as it is there
+    assert cuda.channels_last is False and REGISTRY["cpu-fp32"].channels_last is True
+    not_convolutional = bf16.prepare(copy.deepcopy(network), EngineRecipe("n", "r", (3, 32, 48)))
+    assert isinstance(not_convolutional, torch.nn.Module)

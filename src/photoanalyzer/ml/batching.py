@@ -16,11 +16,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-# How far below the calling thread the loader threads run when they share the cores with the
-# models (CPU backends). torch's parallel regions wait for their slowest thread, so a loader
-# thread taking a core from one of them stalls the whole operator; at the lowest priority the
-# loaders use the gaps between operators and batches, and the lookahead absorbs the rest
-# (docs/performance.md: 79% of the models' own rate before, 100% after, on 2 cores).
+# When the loader threads share the cores with the models (CPU backends) they run only on a
+# core nothing else wants (Linux's SCHED_IDLE; elsewhere, or where it is refused, at the
+# lowest nice value). torch's parallel regions wait for their slowest thread, so a loader
+# taking a core from one of them stalls the whole operator; idle, the loaders use the gaps
+# between operators and batches, and the lookahead absorbs the rest (docs/performance.md).
 LOADER_NICENESS = 19
 
 
@@ -55,9 +55,13 @@ def prefetch_map(
 
 
 def _lower_thread_priority() -> None:
-    """Nice this thread alone (Linux threads have their own nice value; elsewhere, where
-    the call applies to the whole process, leave it)."""
-    if sys.platform.startswith("linux"):
+    """This thread alone to the idle class, else the lowest nice value (Linux threads have
+    their own; elsewhere, where the calls apply to the whole process, leave it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+    except (AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOADER_NICENESS)
 
 

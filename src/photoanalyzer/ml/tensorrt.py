@@ -35,6 +35,8 @@ class EngineRecipe:
     # load(path) gives the callable. None: torch_tensorrt compile, save and load.
     build: Callable[[Any, Path, int], None] | None = None
     load: Callable[[Path], Any] | None = None
+    # A convolutional network: backends that keep channels-last memory use it for this model.
+    convolutional: bool = False
 
 
 def engine_path(recipe: EngineRecipe, backend: Backend) -> Path:

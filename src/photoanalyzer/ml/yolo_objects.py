@@ -73,6 +73,7 @@ class YoloDetector:
             suffix=".engine",
             build=self._export_engine,
             load=self._load_engine,
+            convolutional=True,
         )
         self._model = backend.prepare(model, recipe)
 
