@@ -154,6 +154,16 @@ def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
     catalog.close()
 
 
+def random_weights_config(folder: Path, models: Path) -> Path:
+    """A config file for `photoanalyze run`: every other setting its default."""
+    config = folder / "random.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n"
+    )
+    return config
+
+
 def photos_in(library: Path) -> list[Path]:
     return sorted(p for p in library.glob("photo*.jpg") if "poison" not in p.name)
 
@@ -218,11 +228,7 @@ def test_after_a_production_ml_run_pillow_open_is_pillows_own(cli, tmp_path, mod
     back."""
     library = tmp_path / "library"
     photos(library, 1)
-    config = tmp_path / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n"
-    )
+    config = random_weights_config(tmp_path, models)
     script = (
         "import sys\n"
         "from PIL import Image\n"
@@ -484,11 +490,7 @@ def test_a_broken_torch_install_is_a_phase_that_cannot_run_naming_the_extra(cli,
     (fake / "torch" / "__init__.py").write_text("raise ImportError('libtorch_cpu.so: not found')")
     library = tmp_path / "library"
     photos(library, 1)
-    config = tmp_path / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n"
-    )
+    config = random_weights_config(tmp_path, models)
     path = os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     result = cli(
         "run", str(library), "--db", str(tmp_path / "c.db"), "--config", str(config),

@@ -261,10 +261,23 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
             f"No near-duplicates among {photos} analyzed photos (pHash distance <= {max_distance})."
         )
     grouped = sum(len(g.members) for g in groups)
+    heading = (
+        f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
+        f"pHash distance <= {max_distance})"
+    )
+    return "\n".join(
+        _group_lines(
+            groups, heading, lambda m, g: f"distance {(m.phash ^ g.best.phash).bit_count()}"
+        )
+    )
+
+
+def _group_lines(groups: list[Group], heading: str, likeness) -> list[str]:
+    """The heading, then each group with its pick's reasons and one line per member: the
+    pick starred, missing members marked, size, sharpness and `likeness(member, group)`."""
     missing = any(m.missing for g in groups for m in g.members)
     lines = [
-        f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
-        f"pHash distance <= {max_distance}); * marks the pick"
+        f"{heading}; * marks the pick"
         + ("; [missing]: not on disk at the last run" if missing else "")
         + ":"
     ]
@@ -275,11 +288,10 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
         lines += [
             f"  {'*' if member is group.best else ' '} {member.path}"
             f"{'  [missing]' if member.missing else ''}  ({member.width}x"
-            f"{member.height}, sharpness {member.sharpness:.0f}, distance "
-            f"{(member.phash ^ group.best.phash).bit_count()})"
+            f"{member.height}, sharpness {member.sharpness:.0f}, {likeness(member, group)})"
             for member in group.members
         ]
-    return "\n".join(lines)
+    return lines
 
 
 def format_embedding_groups(
@@ -292,29 +304,15 @@ def format_embedding_groups(
             [*warning, f"No similar photos among {photos} embedded files (cosine >= {min_cosine})."]
         )
     grouped = sum(len(g.members) for g in groups)
-    lines = [
-        *warning,
+    heading = (
         f"{_plural(len(groups), 'group')} of similar photos ({grouped} of {photos} embedded "
-        f"files, embedding cosine >= {min_cosine}); * marks the pick"
-        + (
-            "; [missing]: not on disk at the last run"
-            if any(m.missing for g in groups for m in g.members)
-            else ""
-        )
-        + ":",
-    ]
-    for number, group in enumerate(groups, 1):
-        lines.append(
-            f"Group {number} ({len(group.members)} photos), pick: {'; '.join(group.reasons)}"
-        )
-        lines += [
-            f"  {'*' if member is group.best else ' '} {member.path}"
-            f"{'  [missing]' if member.missing else ''}  ({member.width}x"
-            f"{member.height}, sharpness {member.sharpness:.0f}, cosine "
-            f"{group.cosines[member.file_id]:.3f})"
-            for member in group.members
-        ]
-    return "\n".join(lines)
+        f"files, embedding cosine >= {min_cosine})"
+    )
+
+    def likeness(member, group: Group) -> str:
+        return f"cosine {group.cosines[member.file_id]:.3f}"
+
+    return "\n".join([*warning, *_group_lines(groups, heading, likeness)])
 
 
 RANDOM_EMBEDDINGS = (
