@@ -46,6 +46,16 @@ class Cli:
         return {row["path"]: row for row in map(json.loads, out.splitlines())}
 
 
+def random_weights_yaml(models: Path, yolo: str = "") -> str:
+    """Config text with random CLIP and YOLO weights (the only weights available here), made
+    once and kept in `models`; `yolo` adds indented YOLO settings, e.g. "confidence: 0.0"."""
+    extra = f"    {yolo}\n" if yolo else ""
+    return (
+        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
+        f"  yolo:\n    weights: random\n{extra}"
+    )
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     home = tmp_path / "home"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from conftest import random_weights_yaml
 from imagegen import textured_photo
 
 torch = pytest.importorskip("torch")
@@ -157,10 +158,7 @@ def test_a_file_that_breaks_inference_gets_the_error_and_the_run_goes_on(
 def random_weights_config(folder: Path, models: Path) -> Path:
     """A config file for `photoanalyze run`: every other setting its default."""
     config = folder / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {models}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n"
-    )
+    config.write_text(random_weights_yaml(models))
     return config
 
 

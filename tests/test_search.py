@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from conftest import Cli
+from conftest import Cli, random_weights_yaml
 from imagegen import exif_of, full_spec, textured_photo
 from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.errors import UsageError
@@ -771,10 +771,7 @@ def test_an_example_image_finds_its_original_with_the_real_model(tmp_path, cli):
     for seed, size in ((11, (900, 1200)), (12, (1000, 700)), (13, (800, 800))):
         textured_photo(size, seed=seed).rotate(seed * 20).save(library / f"other{seed}.jpg")
     config = tmp_path / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n"
-    )
+    config.write_text(random_weights_yaml(tmp_path / "models"))
     db = tmp_path / "c.db"
     cli("run", str(library), "--db", str(db), "--config", str(config), "--quiet")
     found = subprocess.run(

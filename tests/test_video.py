@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import random_weights_yaml
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
 from photoanalyzer.video import creation_time, parse_iso6709
@@ -237,10 +238,7 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     library.mkdir()
     video = write_video(library / "clip.mov", rotation=-90, seconds=25, fps=4, audio=False)
     config = tmp_path / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n"
-    )
+    config.write_text(random_weights_yaml(tmp_path / "models"))
     db = tmp_path / "c.db"
     result = cli("run", str(library), "--db", str(db), "--config", str(config))
     assert "content   1 processed, 0 errors" in result.stdout
@@ -272,10 +270,7 @@ def test_the_ml_phase_alone_reads_a_video_nothing_else_has_seen(cli, tmp_path):
     library.mkdir()
     video = write_video(library / "clip.mp4", rotation=-90, seconds=3, fps=4, audio=False)
     config = tmp_path / "random.yaml"
-    config.write_text(
-        f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
-        "  yolo:\n    weights: random\n    confidence: 0.0\n"
-    )
+    config.write_text(random_weights_yaml(tmp_path / "models", yolo="confidence: 0.0"))
     db = tmp_path / "c.db"
     result = cli("run", str(library), "--db", str(db), "--config", str(config), "--phases", "ml")
     assert "ml        1 processed, 0 errors" in result.stdout
@@ -328,8 +323,7 @@ def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_p
     library.mkdir()
     # 3 fps: decoded frame times (multiples of 1/3 s) differ from the planned ones (2.5 s ...)
     video = write_video(library / "clip.mp4", seconds=25, fps=3, audio=False)
-    ml = f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
-    ml += "  yolo:\n    weights: random\n"
+    ml = random_weights_yaml(tmp_path / "models")
     three = tmp_path / "three.yaml"  # one frame per 10 s: 3 frames
     three.write_text(ml)
     five = tmp_path / "five.yaml"  # one frame per 5 s: 5 frames
@@ -371,8 +365,7 @@ def test_a_content_rerun_that_rewrites_frames_leaves_ml_pending_for_the_video(cl
     library = tmp_path / "lib"
     library.mkdir()
     video = write_video(library / "clip.mp4", seconds=12, fps=2, audio=False)  # 2 frames
-    ml = f"ml:\n  models_dir: {tmp_path / 'models'}\n  clip:\n    pretrained: random\n"
-    ml += "  yolo:\n    weights: random\n"
+    ml = random_weights_yaml(tmp_path / "models")
     before = tmp_path / "before.yaml"
     before.write_text(ml)
     after = tmp_path / "after.yaml"
