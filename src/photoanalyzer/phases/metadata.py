@@ -52,8 +52,9 @@ class MetadataPhase:
     name: str = "metadata"
     # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
     # else OffsetTime) and taken_at_utc beside it. metadata-3: taken_at_offset_source says
-    # where the offset came from (exif, video-utc or none).
-    version: str = "metadata-3"
+    # where the offset came from (exif, video-utc or none). metadata-4: camera RAW files are
+    # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py).
+    version: str = "metadata-4"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
