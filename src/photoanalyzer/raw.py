@@ -219,8 +219,8 @@ def _demosaic(
     half_pixels = (sizes.width // 2) * (sizes.height // 2)
     if half_pixels > max_pixels:
         raise RawUndecodable(
-            f"{why_not_preview}, and its half-size demosaic would have {half_pixels / 1e6:.0f} "
-            f"MP, over the cap of {max_pixels / 1e6:.0f} MP (content.max_pixels)"
+            f"{why_not_preview}, and its half-size demosaic would have {half_pixels:,} pixels,"
+            f" over the cap of {max_pixels:,} (content.max_pixels)"
         )
     try:
         # LibRaw turns the picture by its own reading of the orientation (`flip`).
