@@ -257,3 +257,21 @@ def test_the_ml_phase_embeds_the_raw_from_its_preview(tmp_path, cli):
         with sqlite3.connect(db) as con:
             (embedding,) = con.execute("SELECT embedding FROM ml").fetchone()
         assert embedding is not None and len(embedding) > 0
+
+
+def test_raw_extensions_in_any_case_are_photos_and_raw_pairs_is_checked(tmp_path):
+    from photoanalyzer.config import validate
+    from photoanalyzer.errors import ConfigError
+    from photoanalyzer.phases import PHASE_ORDER
+    from photoanalyzer.scan import scan
+
+    config = load_config()
+    for name in ("A.CR2", "b.cr3", "c.Nef", "d.ARW", "e.dng", "f.ORF", "g.rw2", "h.PEF"):
+        (tmp_path / name).write_bytes(b"x")
+    for name in ("i.raf", "j.SRW", "k.iiq", "l.X3F"):
+        (tmp_path / name).write_bytes(b"x")
+    found = scan([str(tmp_path)], config.scan).files
+    assert len(found) == 12 and {f.kind for f in found} == {"photo"}
+    wrong = replace(config, scan=replace(config.scan, raw_pairs="raw-first"))
+    with pytest.raises(ConfigError, match="scan.raw_pairs"):
+        validate(wrong, PHASE_ORDER)
