@@ -73,6 +73,13 @@ def test_metadata_of_a_dng_has_its_sensor_size_orientation_and_exif(tmp_path):
     assert record["f_number"] == pytest.approx(2.8)
 
 
+def test_the_upright_size_of_a_raw_is_its_sensor_size_turned(tmp_path):
+    from photoanalyzer.imaging import upright_size
+
+    dng = write_dng(tmp_path / "t.dng", DngSpec(sensor_size=(600, 400), orientation=8))
+    assert upright_size(dng) == (400, 600)  # not the 480x320 preview Pillow would open
+
+
 @needs_rawpy
 def test_content_from_the_preview_is_upright_and_has_signals(tmp_path):
     """Orientation 6: the camera stored the scene turned; the thumbnail must show it upright

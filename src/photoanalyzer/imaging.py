@@ -111,7 +111,12 @@ def upright_of(decoded: Decoded) -> tuple[int, int]:
 def upright_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of the picture as displayed: the stored size, sides swapped when the
     EXIF orientation turns it by 90 degrees. Reads the header only: a PNG's orientation is
-    taken from what comes before its pixel data, so an eXIf chunk after them is not seen."""
+    taken from what comes before its pixel data, so an eXIf chunk after them is not seen.
+    A camera RAW's is its sensor size (raw.py), not its preview's."""
+    if _raw_type(path) is not None:
+        from photoanalyzer.raw import raw_upright_size
+
+        return raw_upright_size(str(path))
     ensure_heif_support()
     with Image.open(path) as image:
         (width, height), orientation = image.size, _orientation(image, header_only=True)

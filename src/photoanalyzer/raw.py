@@ -97,6 +97,19 @@ def load_raw(path: str, file_type: str, longest_side: int, max_pixels: int) -> R
             raw.close()
 
 
+def raw_upright_size(path: str) -> tuple[int, int]:
+    """(width, height) of the RAW as displayed: the sensor size as the metadata phase reports
+    it, sides swapped when its orientation turns it by 90 degrees. Needs no rawpy."""
+    with open(path, "rb") as fh:
+        file_type = rawmeta.file_type(fh) or ""
+        tags = rawmeta.cr3_tags(fh) if file_type == "RAW-CR3" else {}
+        size = rawmeta.image_size(fh, file_type, tags)
+        orientation = rawmeta.orientation(fh, file_type)
+    if size is None:
+        raise RawUndecodable("its pixel size cannot be read from the container")
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
 def _libraw_reason(exc: BaseException) -> str:
     message = exc.args[0] if exc.args else ""
     if isinstance(message, bytes):
