@@ -280,5 +280,5 @@ def test_raw_extensions_in_any_case_are_photos_and_raw_pairs_is_checked(tmp_path
     found = scan([str(tmp_path)], config.scan).files
     assert len(found) == 12 and {f.kind for f in found} == {"photo"}
     wrong = replace(config, scan=replace(config.scan, raw_pairs="raw-first"))
-    with pytest.raises(ConfigError, match="scan.raw_pairs"):
+    with pytest.raises(ConfigError, match=r"scan\.raw_pairs"):
         validate(wrong, PHASE_ORDER)

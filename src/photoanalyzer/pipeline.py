@@ -352,7 +352,7 @@ def _pool_map(
     phase: Phase, files: list[tuple[str, str]], workers: int, chunksize: int
 ) -> Iterator[Outcome]:
     executor = ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, mp_context=_pool_context(files)
+        max_workers=workers, initializer=_init_worker, mp_context=_pool_context(phase, files)
     )
     paths, kinds = [path for path, _ in files], [kind for _, kind in files]
     try:
@@ -364,7 +364,7 @@ def _pool_map(
 def _isolated(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
     for path, kind in files:
         with ProcessPoolExecutor(
-            max_workers=1, initializer=_init_worker, mp_context=_pool_context(files)
+            max_workers=1, initializer=_init_worker, mp_context=_pool_context(phase, files)
         ) as executor:
             try:
                 yield executor.submit(analyze_safely, phase, path, kind).result()
@@ -372,14 +372,16 @@ def _isolated(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
                 yield Outcome(None, WORKER_CRASH)
 
 
-def _pool_context(files: list[tuple[str, str]]):
-    """Workers are forked (cheap, nothing to re-import), except for RAW files: rawpy's LibRaw
-    runs OpenMP, and a process forked from one where OpenMP has run (this process, when its ML
-    phase or a search decoded a RAW) hangs in its first parallel region. Those get workers
-    from a forkserver: a clean process started once, which has never run OpenMP."""
+def _pool_context(phase: Phase, files: list[tuple[str, str]]):
+    """Workers are forked (cheap, nothing to re-import), except where a pixel phase has RAW
+    files to decode: rawpy's LibRaw runs OpenMP, and a process forked from one where OpenMP
+    has run (this process, when its ML phase or a search decoded a RAW) hangs in its first
+    parallel region. Those get workers from a forkserver: a clean process started once, which
+    has never run OpenMP. (The metadata phase reads RAW containers without LibRaw.)"""
     import multiprocessing
 
-    if any(role(path) == "raw" for path, _ in files):
+    raws = any(role(path) == "raw" for path, _ in files)
+    if raws and getattr(phase, "reads_pixels", False):
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context()  # the platform's default: fork on Linux
 
