@@ -8,7 +8,9 @@ embedded previews are. Reads container structures only, never sensor data.
   block, inside moov/uuid; previews in THMB (moov/uuid) and PRVW (a top-level uuid box).
 - RAF (Fujifilm): a header pointing at an embedded JPEG whose APP1 holds the EXIF, and a
   directory of RAF tags with the cropped sensor size.
-- X3F (Sigma): only the pixel size, from its header (its EXIF is optional in issue 15)."""
+- X3F (Sigma): the EXIF of its JPEG image section; the size is the one in its header (the
+  sensor's; exiftool reports the JPEG's there).
+- X3F (Sigma): the pixel size from its header, the EXIF from its JPEG image section."""
 
 from __future__ import annotations
 
@@ -148,6 +150,9 @@ def exif_streams(fh: BinaryIO, file_type: str) -> list[BinaryIO]:
     length that the RAW's own lacks (exiftool reads both)."""
     if file_type == "RAW-RAF":
         return [io.BytesIO(raf_jpeg(fh) or b"")]
+    if file_type == "RAW-X3F":
+        spot = _x3f_jpeg_spot(fh)
+        return [io.BytesIO(read_spot(fh, spot) if spot else b"")]
     if file_type == "RAW-RW2":
         jpeg = _rw2_jpeg(fh)
         return [fh, io.BytesIO(jpeg)] if jpeg else [fh]
@@ -271,7 +276,8 @@ def preview_spots(fh: BinaryIO, file_type: str) -> list[PreviewSpot]:
     if file_type == "RAW-CR3":
         return _cr3_spots(fh)
     if file_type == "RAW-X3F":
-        return []
+        spot = _x3f_jpeg_spot(fh)
+        return [spot] if spot else []
     spots = []
     for ifd in tiffdir.read_ifds(fh):
         spot = _ifd_spot(ifd)
@@ -300,6 +306,34 @@ def _ifd_spot(ifd: tiffdir.Ifd) -> PreviewSpot | None:
     )
     if plain_rgb and width and height and counts[0] >= width * height * 3:
         return PreviewSpot(strips[0], width * height * 3, (width, height))
+    return None
+
+
+_X3F_JPEG = 18  # the image format of an X3F image section that holds a JPEG
+
+
+def _x3f_jpeg_spot(fh: BinaryIO) -> PreviewSpot | None:
+    """The JPEG image section of an X3F (its EXIF is the file's): the last 4 bytes point at
+    the section directory "SECd" (version, count, then offset, length, type per section);
+    an image section ("SECi", type IMA2 or IMAG) has a 28-byte header with its format."""
+    end = fh.seek(0, io.SEEK_END)
+    if end < 16:
+        return None  # (seeking before the start would be an OSError, taken for the disk's)
+    fh.seek(end - 4)
+    (directory,) = struct.unpack("<I", fh.read(4))
+    fh.seek(directory)
+    header = fh.read(12)
+    if len(header) < 12 or header[:4] != b"SECd":
+        return None
+    (count,) = struct.unpack("<I", header[8:12])
+    entries = fh.read(12 * min(count, 256))
+    for i in range(len(entries) // 12):
+        offset, length, kind = struct.unpack_from("<II4s", entries, i * 12)
+        if kind in (b"IMA2", b"IMAG") and length > 28:
+            fh.seek(offset)
+            section = fh.read(28)
+            if section[:4] == b"SECi" and struct.unpack("<I", section[12:16])[0] == _X3F_JPEG:
+                return PreviewSpot(offset + 28, length - 28)
     return None
 
 

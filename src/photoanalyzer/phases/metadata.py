@@ -92,13 +92,12 @@ def read_metadata(path: str, kind: str) -> Outcome:
 
 
 def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
-    """A camera RAW: EXIF by exifread (from a RAF's embedded JPEG), CR3's from its CMT boxes;
-    the size as exiftool's ImageSize (rawmeta.py). Pillow would report a preview's size."""
+    """A camera RAW: EXIF by exifread (from a RAF's or an X3F's embedded JPEG), CR3's from its
+    CMT boxes; the size as exiftool's ImageSize (rawmeta.py), where Pillow would report a
+    preview's."""
     if file_type == "RAW-CR3":
         raw = rawmeta.cr3_tags(fh)
         error = None if raw else "no EXIF found in the CR3's CMT boxes"
-    elif file_type == "RAW-X3F":
-        raw, error = {}, "the EXIF of Sigma X3F files is not read (only their pixel size)"
     else:
         raw, error = {}, None
         for stream in rawmeta.exif_streams(fh, file_type):
