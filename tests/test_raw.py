@@ -282,3 +282,26 @@ def test_raw_extensions_in_any_case_are_photos_and_raw_pairs_is_checked(tmp_path
     wrong = replace(config, scan=replace(config.scan, raw_pairs="raw-first"))
     with pytest.raises(ConfigError, match=r"scan\.raw_pairs"):
         validate(wrong, PHASE_ORDER)
+
+
+@needs_rawpy
+def test_duplicates_groups_a_raw_with_its_jpeg_and_picks_the_raw(tmp_path, cli):
+    """The camera's JPEG is the same picture as the RAW: one near-duplicate group, whose pick
+    is the RAW although the JPEG measures far sharper (the RAW's 480x320 preview is below the
+    thumbnail size, so its picture is a half-size demosaic): the sharpness rule alone would
+    have picked the JPEG."""
+    import json
+
+    from photoanalyzer.synthetic_raw import scene
+
+    library = tmp_path / "library"
+    dng = write_dng(library / "IMG_0007.DNG", DngSpec(sensor_size=(600, 400)))
+    scene((600, 400)).save(library / "IMG_0007.JPG", quality=100)
+    db = tmp_path / "c.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content", "--quiet")
+    groups = json.loads(cli("duplicates", "--db", str(db), "--json").stdout)
+    assert len(groups) == 1 and len(groups[0]["members"]) == 2, groups
+    assert groups[0]["pick"] == str(dng)
+    assert groups[0]["why"] == ["camera RAW (the master of its JPEG)"]
+    jpeg = next(m for m in groups[0]["members"] if m["path"].endswith(".JPG"))
+    assert jpeg["sharpness"] > 1.2 * groups[0]["members"][0]["sharpness"]
