@@ -45,6 +45,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "path",
         "kind",
         "file_size",
+        "pair_of",
         "file_type",
         "width",
         "height",

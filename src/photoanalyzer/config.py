@@ -18,6 +18,7 @@ from photoanalyzer.errors import ConfigError, UsageError
 
 ENV_DB = "PHOTOANALYZER_DB"
 KINDS = frozenset({"photo", "video"})
+RAW_PAIR_MODES = ("both", "jpeg-only", "raw-only")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ScanConfig:
     photo_extensions: tuple[str, ...]
     video_extensions: tuple[str, ...]
     follow_symlinked_folders: bool
+    raw_pairs: str  # RAW_PAIR_MODES: which of a RAW+JPEG pair the content and ML phases read
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
         raise ConfigError("config: 'metadata.workers' must be 0 (one per core) or more")
     if not config.kinds or set(config.kinds) - KINDS:
         raise ConfigError(f"config: 'kinds' must list some of {', '.join(sorted(KINDS))}")
+    if config.scan.raw_pairs not in RAW_PAIR_MODES:
+        raise ConfigError(f"config: 'scan.raw_pairs' must be one of {', '.join(RAW_PAIR_MODES)}")
     content = config.content
     if content.workers < 0:
         raise ConfigError("config: 'content.workers' must be 0 (one per core) or more")

@@ -28,3 +28,9 @@ class Interrupted(FatalError):
 class ModelUnavailable(FatalError):
     """A command needs a model whose weights (or libraries) are not here (exit 4, as a phase
     that cannot run); the message says how to provide them."""
+
+
+class DecoderMissing(RuntimeError):
+    """Not a command's end but a file's: an optional decoder (rawpy for camera RAW files) is
+    not installed. The file stays pending (phases/base.py), so that installing the decoder
+    and running again analyzes it; the message says what to install."""

@@ -29,13 +29,18 @@ _BMFF_BRANDS = {
     b"3gp4": "3GP",
     b"3gp5": "3GP",
     b"3gp6": "3GP",
+    b"crx ": "RAW-CR3",  # Canon CR3 (rawmeta.py reads it)
 }
+# Camera RAW files are "RAW-<format>" (rawmeta.py tells the TIFF-based ones apart).
+RAW_PREFIX = "RAW-"
 
 
 def sniff(head: bytes) -> str | None:
     """The file type (JPEG, PNG, TIFF, WEBP, HEIC, HEIF, AVIF, GIF, ...) or None if unknown."""
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
+    if (raw := raw_type_from_head(head)) is not None:
+        return raw
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
@@ -50,6 +55,23 @@ def sniff(head: bytes) -> str | None:
         return "AVI"
     if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska and WebM
         return "MKV"
+    return None
+
+
+def raw_type_from_head(head: bytes) -> str | None:
+    """RAW formats with their own magic bytes (the rest are told apart by tiff_raw_type)."""
+    if head.startswith(b"FUJIFILMCCD-RAW"):
+        return "RAW-RAF"
+    if head.startswith(b"FOVb"):
+        return "RAW-X3F"
+    if head[:4] in (b"IIRO", b"IIRS", b"MMOR"):
+        return "RAW-ORF"
+    if head[:4] == b"IIU\x00":
+        return "RAW-RW2"
+    if head[:4] == b"II*\x00" and head[8:10] == b"CR":
+        return "RAW-CR2"
+    if head[:4] == b"II*\x00" and head[8:12] == b"IIII":
+        return "RAW-IIQ"
     return None
 
 

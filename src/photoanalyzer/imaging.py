@@ -59,7 +59,14 @@ def ensure_heif_support() -> None:
 
 def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> Decoded:
     """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
-    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size."""
+    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size.
+    Camera RAW files (told by their content) go to raw.py: embedded preview or demosaic."""
+    raw_type = _raw_type(path)
+    if raw_type is not None:
+        from photoanalyzer.raw import load_raw
+
+        picture = load_raw(str(path), raw_type, longest_side, max_pixels)
+        return Decoded(picture.image, picture.stored_size, picture.orientation)
     ensure_heif_support()
     image = Image.open(path)
     try:
@@ -87,6 +94,14 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
     return Decoded(rgb, (width, height), orientation if orientation in _UPRIGHT else 1)
 
 
+def _raw_type(path: str | Path) -> str | None:
+    from photoanalyzer import rawmeta
+
+    with open(path, "rb") as fh:
+        kind = rawmeta.file_type(fh)
+    return kind if rawmeta.is_raw(kind) else None
+
+
 def upright_of(decoded: Decoded) -> tuple[int, int]:
     """The displayed (width, height) of a decoded photo's original."""
     width, height = decoded.stored_size
@@ -96,7 +111,12 @@ def upright_of(decoded: Decoded) -> tuple[int, int]:
 def upright_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of the picture as displayed: the stored size, sides swapped when the
     EXIF orientation turns it by 90 degrees. Reads the header only: a PNG's orientation is
-    taken from what comes before its pixel data, so an eXIf chunk after them is not seen."""
+    taken from what comes before its pixel data, so an eXIf chunk after them is not seen.
+    A camera RAW's is its sensor size (raw.py), not its preview's."""
+    if _raw_type(path) is not None:
+        from photoanalyzer.raw import raw_upright_size
+
+        return raw_upright_size(str(path))
     ensure_heif_support()
     with Image.open(path) as image:
         (width, height), orientation = image.size, _orientation(image, header_only=True)

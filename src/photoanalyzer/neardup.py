@@ -7,7 +7,10 @@ hashes that share a chunk value are compared. Pairs within the distance are join
 union-find into groups (single linkage).
 
 The pick of a group is the copy to keep, by a ladder of rules: the largest picture (pixel
-count); among pictures of about that size (within SAME_SIZE, as in a burst), one clearly
+count); among pictures of about that size, a camera RAW over a JPEG or other developed copy
+(photographers keep the RAW as the master: it holds the sensor's full tonal range, and a
+RAW+JPEG pair's JPEG is the camera's rendering of it); among pictures of about that size
+(within SAME_SIZE, as in a burst), one clearly
 sharper (by SHARPER_BY); then the richer metadata (capture time, camera, GPS); then the
 larger file; then the first path. Size comes first because sharpness is measured on a
 reduced picture, where a downscaled copy looks as sharp as its original or sharper."""
@@ -40,6 +43,7 @@ class Candidate:
     has_camera: bool = False  # make or model
     has_gps: bool = False
     missing: bool = False  # marked missing in the catalog (listed only when asked for)
+    is_raw: bool = False  # a camera RAW (file type RAW-<format>)
 
     @property
     def pixels(self) -> int:
@@ -139,7 +143,7 @@ def pick(members: list[Candidate]) -> tuple[Candidate, list[str]]:
     """The copy to keep and why: each rule narrows the field, and says why when it drops some."""
     field = sorted(members, key=lambda c: c.path)
     reasons: list[str] = []
-    for rule in (_largest, _clearly_sharper, _richest_metadata, _largest_file):
+    for rule in (_largest, _raw_master, _clearly_sharper, _richest_metadata, _largest_file):
         kept = rule(field)
         if len(kept) < len(field):
             dropped = [c for c in field if c not in kept]
@@ -153,6 +157,11 @@ def pick(members: list[Candidate]) -> tuple[Candidate, list[str]]:
 def _largest(field: list[Candidate]) -> list[Candidate]:
     most = max(c.pixels for c in field)
     return [c for c in field if c.pixels >= SAME_SIZE * most]
+
+
+def _raw_master(field: list[Candidate]) -> list[Candidate]:
+    raws = [c for c in field if c.is_raw]
+    return raws or field
 
 
 def _clearly_sharper(field: list[Candidate]) -> list[Candidate]:
@@ -181,6 +190,8 @@ def _why(rule, winner: Candidate, dropped: list[Candidate]) -> str:
     if rule is _largest:
         other = max(dropped, key=lambda c: c.pixels)
         return f"largest picture ({winner.width}x{winner.height} vs {other.width}x{other.height})"
+    if rule is _raw_master:
+        return "camera RAW (the master of its JPEG)"
     if rule is _clearly_sharper:
         other = max(dropped, key=lambda c: c.sharpness)
         return f"sharper (sharpness {winner.sharpness:.0f} vs {other.sharpness:.0f})"

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, PhaseRecord, ResultRow, SyncCounts
 from photoanalyzer.config import CatalogOptions, Config
+from photoanalyzer.pairs import role, skipped
 from photoanalyzer.phases.base import (
     BatchPhase,
     Outcome,
@@ -140,6 +141,8 @@ def run(
                 if kinds
                 else []
             )
+            if getattr(phase, "reads_pixels", False):
+                pending = _without_left_out_pairs(pending, catalog, config.scan.raw_pairs)
             reports.append(
                 _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
             )
@@ -160,6 +163,17 @@ def run(
         reconciled.problems,
         reports,
     )
+
+
+def _without_left_out_pairs(
+    pending: list[PendingFile], catalog: Catalog, mode: str
+) -> list[PendingFile]:
+    """The pending files less the halves of RAW+JPEG pairs that scan.raw_pairs leaves out of
+    the pixel phases. They stay pending: a later run with `both` analyzes them."""
+    if mode == "both":
+        return pending
+    left_out = skipped([(file_id, path) for file_id, path, _ in catalog.files.pairs()], mode)
+    return [item for item in pending if item.file_id not in left_out]
 
 
 def _run_phase(
@@ -337,7 +351,9 @@ def analyze_all(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]
 def _pool_map(
     phase: Phase, files: list[tuple[str, str]], workers: int, chunksize: int
 ) -> Iterator[Outcome]:
-    executor = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+    executor = ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, mp_context=_pool_context(phase, files)
+    )
     paths, kinds = [path for path, _ in files], [kind for _, kind in files]
     try:
         yield from executor.map(partial(analyze_safely, phase), paths, kinds, chunksize=chunksize)
@@ -347,11 +363,27 @@ def _pool_map(
 
 def _isolated(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
     for path, kind in files:
-        with ProcessPoolExecutor(max_workers=1, initializer=_init_worker) as executor:
+        with ProcessPoolExecutor(
+            max_workers=1, initializer=_init_worker, mp_context=_pool_context(phase, files)
+        ) as executor:
             try:
                 yield executor.submit(analyze_safely, phase, path, kind).result()
             except BrokenProcessPool:
                 yield Outcome(None, WORKER_CRASH)
+
+
+def _pool_context(phase: Phase, files: list[tuple[str, str]]):
+    """Workers are forked (cheap, nothing to re-import), except where a pixel phase has RAW
+    files to decode: rawpy's LibRaw runs OpenMP, and a process forked from one where OpenMP
+    has run (this process, when its ML phase or a search decoded a RAW) hangs in its first
+    parallel region. Those get workers from a forkserver: a clean process started once, which
+    has never run OpenMP. (The metadata phase reads RAW containers without LibRaw.)"""
+    import multiprocessing
+
+    raws = any(role(path) == "raw" for path, _ in files)
+    if raws and getattr(phase, "reads_pixels", False):
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context()  # the platform's default: fork on Linux
 
 
 def _init_worker() -> None:

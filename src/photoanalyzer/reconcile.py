@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from photoanalyzer.catalog import Catalog, SyncCounts
 from photoanalyzer.catalog.files import FileFacts, FingerprintRow, KnownFile, SyncChanges
 from photoanalyzer.fingerprint import fingerprint, full_hash
+from photoanalyzer.pairs import find_pairs
 from photoanalyzer.scan import FileEntry, ScanProblem, ScanResult
 
 
@@ -101,7 +102,28 @@ def reconcile(
     problems = scan_problems(walk, diff.unchecked, away, moved, known, probe)
     changes = sync_changes(diff, plan, away, problems)
     catalog.files.apply_sync(run_id, changes, seconds)
+    _update_pairs(catalog, walk, set(changes.gone))
     return Reconciled(changes.counts, [ScanProblem(p, m) for p, m, _ in changes.problems])
+
+
+def _update_pairs(catalog: Catalog, walk: ScanResult, gone: set[int]) -> None:
+    """Rewrite pair_of where the walk says otherwise: pairs among the files seen, none for
+    files gone. Files outside the walk keep theirs. Only differences are written, so a rescan
+    of an unchanged library writes nothing."""
+    wanted = find_pairs(entry.path for entry in walk.files)
+    current = {path: (file_id, sibling) for file_id, path, sibling in catalog.files.pairs()}
+    changes: list[tuple[str, str | None]] = [
+        (path, sibling)
+        for path, sibling in wanted.items()
+        if current.get(path, (None, None))[1] != sibling
+    ]
+    seen = {entry.path for entry in walk.files} if current else set()
+    changes += [
+        (path, None)
+        for path, (file_id, _) in current.items()
+        if path not in wanted and (path in seen or file_id in gone)
+    ]
+    catalog.files.set_pairs(changes)
 
 
 def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:

@@ -163,3 +163,19 @@ class Files:
                     run_id,
                 ),
             )
+
+    def pairs(self) -> list[tuple[int, str, str]]:
+        """(id, path, sibling's path) of every file that is half of a RAW+JPEG pair."""
+        return self._db.execute(
+            "SELECT f.id, f.path, p.path FROM files f JOIN files p ON p.id = f.pair_of"
+        ).fetchall()
+
+    def set_pairs(self, changes: list[tuple[str, str | None]]) -> None:
+        """(path, sibling's path or None): each file's pair_of as the last walk found it."""
+        if not changes:
+            return
+        with transaction(self._db):
+            self._db.executemany(
+                "UPDATE files SET pair_of = (SELECT id FROM files WHERE path = ?) WHERE path = ?",
+                [(sibling, path) for path, sibling in changes],
+            )

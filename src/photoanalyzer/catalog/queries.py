@@ -23,7 +23,8 @@ class Queries:
 
     def export_rows(self, include_missing: bool = False) -> Iterator[dict[str, Any]]:
         """One dict per present file (and per missing one, with include_missing), in path
-        order: path, kind, file_size, `missing` (only with include_missing), each phase's
+        order: path, kind, file_size, `missing` (only with include_missing), pair_of (the
+        RAW+JPEG sibling's path, pairs.py), each phase's
         fields, and `errors` (phase -> message). A field that several phases store is given
         once, in the first one's place, with the latest phase's value where it has one."""
         sources: dict[str, list[str]] = {}  # field -> its columns, latest phase first
@@ -44,12 +45,13 @@ class Queries:
         ]
         errors = self._errors_by_file()
         rows = self._db.execute(
-            f"SELECT f.id, f.path, f.kind, f.size, f.missing, {', '.join(selects)} FROM files f"
+            f"SELECT f.id, f.path, f.kind, f.size, pair.path, f.missing, {', '.join(selects)}"
+            " FROM files f LEFT JOIN files pair ON pair.id = f.pair_of"
             + "".join(joins)
             + ("" if include_missing else " WHERE f.missing = 0")
             + " ORDER BY f.path"
         )
-        for file_id, path, kind, size, missing, *values in rows:
+        for file_id, path, kind, size, pair_of, missing, *values in rows:
             fields = {
                 name: from_sql(name, value) for name, value in zip(names, values, strict=True)
             }
@@ -58,6 +60,7 @@ class Queries:
                 "kind": kind,
                 "file_size": size,
                 **({"missing": bool(missing)} if include_missing else {}),
+                "pair_of": pair_of,
                 **fields,
                 "errors": errors.get(file_id, {}),
             }
@@ -76,16 +79,18 @@ class Queries:
     def field_names(self, include_missing: bool = False) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
         missing = ["missing"] if include_missing else []
-        return ["path", "kind", "file_size", *missing, *dict.fromkeys(phase_fields), "errors"]
+        fields = dict.fromkeys(phase_fields)
+        return ["path", "kind", "file_size", *missing, "pair_of", *fields, "errors"]
 
     def near_duplicate_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
-        a camera, has GPS, is missing) of present files with a content result (and missing
-        ones, with include_missing): what the pick weighs, and what is shown."""
+        a camera, has GPS, is missing, is a camera RAW) of present files with a content result
+        (and missing ones, with include_missing): what the pick weighs, and what is shown."""
         rows = self._db.execute(
             "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
-            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, f.missing"
+            " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, f.missing,"
+            " COALESCE(m.file_type LIKE 'RAW-%', 0)"
             " FROM files f JOIN content c ON c.file_id = f.id"
             " LEFT JOIN metadata m ON m.file_id = f.id"
             " WHERE c.phash IS NOT NULL"

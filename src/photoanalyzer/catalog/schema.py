@@ -248,6 +248,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX places_by_country ON places (place_country_code);
     """,
+    """
+    -- RAW+JPEG pairs (pairs.py): each half points at the other; reconcile.py rewrites them
+    -- after every walk. A column of files, not a table: a file has at most one sibling, and
+    -- the pair is a fact of the folder (which files exist), not of a phase's analysis.
+    ALTER TABLE files ADD COLUMN pair_of INTEGER REFERENCES files(id) ON DELETE SET NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -164,22 +164,21 @@ class Search:
 
     def embedding_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, sharpness, width, height, file size, has a capture time, has a
-        camera, has GPS, float16 blob, random weights, is missing) of present files (and
+        camera, has GPS, float16 blob, random weights, is missing, is a camera RAW) of present
+        files (and
         missing ones, with include_missing) with a current embedding: what the pick weighs,
         and the vector."""
         rows = self._db.execute(
             "SELECT f.id, f.path, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
             " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, ml.embedding,"
-            " COALESCE(ml.ml_random_weights, 0), f.missing"
+            " COALESCE(ml.ml_random_weights, 0), f.missing, COALESCE(m.file_type LIKE 'RAW-%', 0)"
             + _JOINS
             + " WHERE "
             + ("1" if include_missing else "f.missing = 0")
             + f" AND ml.embedding IS NOT NULL AND {_ML_CURRENT} ORDER BY f.path"
         )
-        return [
-            (*row[:6], *map(bool, row[6:9]), row[9], bool(row[10]), bool(row[11])) for row in rows
-        ]
+        return [(*row[:6], *map(bool, row[6:9]), row[9], *map(bool, row[10:13])) for row in rows]
 
 
 # The searchable embeddings, of present files whose ML result is current: the files' own

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from PIL import UnidentifiedImageError
 
+from photoanalyzer.errors import DecoderMissing
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -125,8 +127,9 @@ def is_environment_error(exc: BaseException) -> bool:
     """True for failures that say nothing about the file's content. Pillow raises plain
     OSError for broken data ("image file is truncated", "broken data stream") and
     UnidentifiedImageError (an OSError) for unknown formats, all without an errno; the
-    operating system always sets one (ENOENT, EIO, ESTALE, EACCES ...)."""
-    if isinstance(exc, MemoryError):
+    operating system always sets one (ENOENT, EIO, ESTALE, EACCES ...). A decoder that is not
+    installed (rawpy) is the machine's lack, not the file's."""
+    if isinstance(exc, MemoryError | DecoderMissing):
         return True
     if isinstance(exc, UnidentifiedImageError):
         return False

@@ -55,6 +55,8 @@ class ContentPhase:
     thumbnail_dir: str
     name: str = "content"
     kinds: frozenset[str] = frozenset({"photo", "video"})
+    # A pixel phase: scan.raw_pairs decides which half of a RAW+JPEG pair it reads (pipeline).
+    reads_pixels: bool = True
     min_files_for_workers: int = 2
 
     @property

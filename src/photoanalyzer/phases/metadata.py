@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif
+from photoanalyzer import exif, rawmeta
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
@@ -52,8 +52,9 @@ class MetadataPhase:
     name: str = "metadata"
     # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
     # else OffsetTime) and taken_at_utc beside it. metadata-3: taken_at_offset_source says
-    # where the offset came from (exif, video-utc or none).
-    version: str = "metadata-3"
+    # where the offset came from (exif, video-utc or none). metadata-4: camera RAW files are
+    # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py).
+    version: str = "metadata-4"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
@@ -73,6 +74,10 @@ def read_metadata(path: str, kind: str) -> Outcome:
         file_type = sniff(head)
         if kind == "video":
             return _video_outcome(path, file_type)
+        if file_type == "TIFF":
+            file_type = rawmeta.tiff_raw_type(fh) or file_type
+        if rawmeta.is_raw(file_type):
+            return _raw_outcome(fh, file_type)
         raw, exifread_error = _exifread_tags(fh)
         size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
@@ -84,6 +89,27 @@ def read_metadata(path: str, kind: str) -> Outcome:
     if exifread_error and not pillow_raw:
         return Outcome(record, f"EXIF could not be read: {exifread_error}")
     return Outcome(record)
+
+
+def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
+    """A camera RAW: EXIF by exifread (from a RAF's or an X3F's embedded JPEG), CR3's from its
+    CMT boxes; the size as exiftool's ImageSize (rawmeta.py), where Pillow would report a
+    preview's."""
+    if file_type == "RAW-CR3":
+        raw = rawmeta.cr3_tags(fh)
+        error = None if raw else "no EXIF found in the CR3's CMT boxes"
+    else:
+        raw, error = {}, None
+        for stream in rawmeta.exif_streams(fh, file_type):
+            tags, reason = _exifread_tags(stream)
+            raw = {**tags, **raw}  # the first source wins where both have a tag
+            error = error or (f"EXIF could not be read: {reason}" if reason else None)
+    record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
+    size = rawmeta.image_size(fh, file_type, raw)
+    if size:
+        record["width"], record["height"] = size
+    record.update(exif.normalize(raw))
+    return Outcome(record, None if raw else error)
 
 
 def _video_outcome(path: str, file_type: str | None) -> Outcome:

@@ -57,6 +57,8 @@ class MlPhase:
     models_dir: str
     name: str = "ml"
     kinds: frozenset[str] = frozenset({"photo", "video"})
+    # A pixel phase: scan.raw_pairs decides which half of a RAW+JPEG pair it reads (pipeline).
+    reads_pixels: bool = True
 
     @property
     def version(self) -> str:

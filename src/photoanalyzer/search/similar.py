@@ -28,7 +28,9 @@ def similar_groups(
     if rows:  # one model's embeddings: the most common size
         size = Counter(len(row[9]) for row in rows).most_common(1)[0][0]
         rows = [row for row in rows if len(row[9]) == size]
-    candidates = [Candidate(row[0], row[1], 0, *row[2:9], missing=row[11]) for row in rows]
+    candidates = [
+        Candidate(row[0], row[1], 0, *row[2:9], missing=row[11], is_raw=row[12]) for row in rows
+    ]
     vectors = (
         np.stack([np.frombuffer(row[9], dtype=np.float16) for row in rows]).astype(np.float32)
         if rows

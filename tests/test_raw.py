@@ -1,0 +1,307 @@
+"""Camera RAW files on their own fixtures: DNGs written by the tests (real Bayer data, an
+embedded JPEG preview, an Orientation tag; photoanalyzer.synthetic_raw), through sniffing,
+metadata, the content and ML phases, RAW+JPEG pairs and scan.raw_pairs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, random_weights_yaml
+from imagegen import write_photo
+from photoanalyzer import rawmeta
+from photoanalyzer.config import load_config
+from photoanalyzer.errors import DecoderMissing
+from photoanalyzer.neardup import Candidate, pick
+from photoanalyzer.pairs import find_pairs, skipped
+from photoanalyzer.phases.base import analyze_safely
+from photoanalyzer.phases.content import ContentPhase
+from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.synthetic_raw import DngSpec, write_dng
+
+# rawpy is in the dev extra, so CI has it; a machine without it skips the decoding tests
+# (CI=true makes them run, and fail, instead).
+HAVE_RAWPY = importlib.util.find_spec("rawpy") is not None
+needs_rawpy = pytest.mark.skipif(
+    not HAVE_RAWPY and not os.environ.get("CI"), reason="rawpy is not installed"
+)
+ML_INSTALLED = all(importlib.util.find_spec(n) for n in ("torch", "open_clip", "ultralytics"))
+SETTINGS = load_config().content
+
+
+def content_phase(tmp_path: Path, **changes) -> ContentPhase:
+    return ContentPhase(replace(SETTINGS, **changes), str(tmp_path / "thumbs"))
+
+
+def red_share(image: Image.Image, rows: slice) -> float:
+    """The share of strongly red pixels in the given rows (the scene's band is at the top)."""
+    pixels = np.asarray(image.convert("RGB")).astype(int)[rows]
+    red = (pixels[..., 0] > 150) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
+    return float(red.mean())
+
+
+def test_dngs_are_sniffed_as_raw_and_plain_tiffs_stay_tiffs(tmp_path):
+    dng = write_dng(tmp_path / "a.dng")
+    tiff = write_photo(tmp_path / "scan.tif", fmt="TIFF")
+    with open(dng, "rb") as fh:
+        assert rawmeta.file_type(fh) == "RAW-DNG"
+    with open(tiff, "rb") as fh:
+        assert rawmeta.file_type(fh) == "TIFF"
+
+
+def test_metadata_of_a_dng_has_its_sensor_size_orientation_and_exif(tmp_path):
+    dng = write_dng(tmp_path / "a.dng", DngSpec(sensor_size=(600, 400), orientation=6))
+    outcome = MetadataPhase().analyze(str(dng), "photo")
+    assert outcome.error is None
+    record = outcome.record
+    assert record["file_type"] == "RAW-DNG"
+    assert (record["width"], record["height"]) == (600, 400)  # the sensor's, not the preview's
+    assert record["orientation"] == 6
+    assert (record["make"], record["model"]) == ("Testcam", "Testcam DNG One")
+    assert record["taken_at"] == "2024-05-06T07:08:09"
+    assert record["iso"] == 200
+    assert record["f_number"] == pytest.approx(2.8)
+
+
+def test_the_upright_size_of_a_raw_is_its_sensor_size_turned(tmp_path):
+    from photoanalyzer.imaging import upright_size
+
+    dng = write_dng(tmp_path / "t.dng", DngSpec(sensor_size=(600, 400), orientation=8))
+    assert upright_size(dng) == (400, 600)  # not the 480x320 preview Pillow would open
+
+
+@needs_rawpy
+def test_content_from_the_preview_is_upright_and_has_signals(tmp_path):
+    """Orientation 6: the camera stored the scene turned; the thumbnail must show it upright
+    (portrait, the red band at the top), made from the preview (960x640), not a demosaic."""
+    dng = write_dng(
+        tmp_path / "turned.dng",
+        DngSpec(sensor_size=(1200, 800), preview_size=(960, 640), orientation=6),
+    )
+    from photoanalyzer.raw import load_raw
+
+    picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
+    assert picture.source == "preview 960x640"
+    outcome = content_phase(tmp_path).analyze(str(dng), "photo")
+    assert outcome.error is None, outcome.error
+    record = outcome.record
+    with Image.open(tmp_path / "thumbs" / record["thumbnail"]) as thumb:
+        assert thumb.size == (427, 640)
+        assert red_share(thumb, slice(0, 80)) > 0.9
+        assert red_share(thumb, slice(-80, None)) < 0.05
+    assert record["sharpness"] > 0 and record["phash"] and record["dominant_colors"]
+
+
+@needs_rawpy
+def test_black_bars_of_a_letterboxed_preview_are_trimmed(tmp_path):
+    dng = write_dng(
+        tmp_path / "bars.dng",
+        DngSpec(sensor_size=(1200, 800), preview_size=(960, 640), preview_bars=60),
+    )
+    record = content_phase(tmp_path).analyze(str(dng), "photo").record
+    with Image.open(tmp_path / "thumbs" / record["thumbnail"]) as thumb:
+        assert thumb.size == (640, 427)  # the 3:2 picture, not the 960x760 canvas
+        top = np.asarray(thumb.convert("L"))[:3]
+        assert top.mean() > 60  # the red band, not a black bar
+
+
+def test_a_dark_picture_of_the_sensors_aspect_is_not_trimmed():
+    from photoanalyzer.raw import trim_black_borders
+
+    night = Image.new("RGB", (300, 200), (0, 0, 0))
+    night.paste(Image.new("RGB", (40, 40), (200, 200, 200)), (130, 80))  # the moon
+    assert trim_black_borders(night, (3000, 2000)).size == (300, 200)
+    bars = Image.new("RGB", (300, 260), (0, 0, 0))
+    bars.paste(Image.new("RGB", (300, 200), (120, 90, 60)), (0, 30))
+    assert trim_black_borders(bars, (3000, 2000)).size == (300, 200)
+
+
+@needs_rawpy
+def test_without_a_large_enough_preview_the_raw_is_demosaiced_at_half_size(tmp_path):
+    dng = write_dng(
+        tmp_path / "small.dng", DngSpec(sensor_size=(800, 600), preview_size=(160, 120))
+    )
+    from photoanalyzer.raw import load_raw
+
+    picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
+    assert picture.source == "half-size demosaic"
+    assert picture.image.size == (400, 300)  # half of 800x600, under the 640 px thumbnail
+    assert red_share(picture.image, slice(0, 40)) > 0.5
+    outcome = analyze_safely(content_phase(tmp_path, max_pixels=100_000), str(dng), "photo")
+    assert outcome.record is None  # (800/2)*(600/2) = 120,000 pixels > the cap
+    assert "smaller than the 640 px thumbnail" in outcome.error
+    assert "over the cap" in outcome.error and "content.max_pixels" in outcome.error
+
+
+def test_without_rawpy_metadata_works_and_pixel_phases_say_what_to_install(tmp_path, monkeypatch):
+    """The missing package is simulated at the import boundary (sys.modules entry None makes
+    `import rawpy` raise ImportError), as on a machine without the [raw] extra."""
+    dng = write_dng(tmp_path / "a.dng")
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    assert MetadataPhase().analyze(str(dng), "photo").record["file_type"] == "RAW-DNG"
+    outcome = analyze_safely(content_phase(tmp_path), str(dng), "photo")
+    assert "pip install 'photoanalyzer[raw]'" in outcome.error
+    assert outcome.final is False  # stays pending: installing rawpy and rerunning fixes it
+    from photoanalyzer.imaging import load_upright_rgb
+
+    with pytest.raises(DecoderMissing):
+        load_upright_rgb(dng, 224, SETTINGS.max_pixels)  # the ML phase's loader's path
+
+
+@needs_rawpy
+def test_two_content_workers_on_raw_files_do_not_hang_after_openmp_ran_here(tmp_path):
+    """The parent demosaics first (OpenMP starts its threads in this process), then the
+    content phase spreads RAW files over two workers: forked workers would hang in LibRaw's
+    first parallel region; the pool must not. Run in a child process with a timeout."""
+    files = [
+        write_dng(tmp_path / f"r{i}.dng", DngSpec(preview_size=None), seed=i) for i in range(4)
+    ]
+    script = textwrap.dedent(
+        f"""
+        import rawpy
+        from dataclasses import replace
+        from photoanalyzer.config import load_config
+        from photoanalyzer.phases.content import ContentPhase
+        from photoanalyzer.pipeline import analyze_all
+
+        if __name__ == "__main__":
+            with rawpy.imread({str(files[0])!r}) as raw:
+                raw.postprocess(half_size=True)
+            settings = replace(load_config().content, workers=2)
+            phase = ContentPhase(settings, {str(tmp_path / "thumbs")!r})
+            outcomes = list(analyze_all(phase, [(p, "photo") for p in {[str(f) for f in files]!r}]))
+            print([o.error for o in outcomes])
+        """
+    )
+    (tmp_path / "pool.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "pool.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([None] * 4)
+
+
+def test_pairs_are_same_folder_same_stem_raw_and_jpeg():
+    pairs = find_pairs(
+        ["/a/IMG_1.CR2", "/a/img_1.jpg", "/a/IMG_2.NEF", "/b/IMG_2.JPG", "/a/IMG_3.png"]
+    )
+    assert pairs == {"/a/IMG_1.CR2": "/a/img_1.jpg", "/a/img_1.jpg": "/a/IMG_1.CR2"}
+    paired = [(1, "/a/IMG_1.CR2"), (2, "/a/img_1.jpg")]
+    assert skipped(paired, "jpeg-only") == {1}
+    assert skipped(paired, "raw-only") == {2}
+    assert skipped(paired, "both") == set()
+
+
+def test_the_near_duplicate_pick_prefers_the_raw_of_a_pair():
+    jpeg = Candidate(1, "/a/IMG_1.JPG", 0, 300.0, 6000, 4000, 9_000_000, True, True)
+    raw = Candidate(2, "/a/IMG_1.CR2", 0, 250.0, 6000, 4000, 8_000_000, True, True, is_raw=True)
+    best, reasons = pick([jpeg, raw])
+    assert best is raw
+    assert reasons == ["camera RAW (the master of its JPEG)"]
+
+
+def _library(tmp_path: Path) -> Path:
+    library = tmp_path / "library"
+    write_dng(library / "IMG_0001.DNG", DngSpec(preview_size=(960, 640)))
+    write_photo(library / "IMG_0001.JPG", size=(96, 64))
+    write_photo(library / "other.jpg", size=(96, 64), seed=3)
+    return library
+
+
+@needs_rawpy
+def test_pairs_are_exported_and_raw_pairs_decides_what_the_content_phase_reads(tmp_path, cli):
+    library = _library(tmp_path)
+    db = tmp_path / "c.db"
+    config = tmp_path / "jpeg-only.yaml"
+    config.write_text("scan:\n  raw_pairs: jpeg-only\n")
+    args = ("--db", str(db), "--phases", "metadata,content", "--quiet")
+    cli("run", str(library), *args, "--config", str(config))
+    rows = cli.export(db)
+    raw, jpeg, other = (str(library / n) for n in ("IMG_0001.DNG", "IMG_0001.JPG", "other.jpg"))
+    assert rows[raw]["pair_of"] == jpeg and rows[jpeg]["pair_of"] == raw
+    assert rows[other]["pair_of"] is None
+    assert rows[raw]["file_type"] == "RAW-DNG"  # metadata for both halves
+    assert rows[raw]["thumbnail"] is None and rows[raw]["errors"] == {}  # left out, no error
+    assert rows[jpeg]["thumbnail"] is not None
+    cli("run", str(library), *args)  # raw_pairs: both (the default) now reads the RAW too
+    rows = cli.export(db)
+    assert rows[raw]["thumbnail"] is not None and rows[raw]["errors"] == {}
+    (library / "IMG_0001.JPG").unlink()
+    cli("run", str(library), *args)
+    assert cli.export(db)[raw]["pair_of"] is None  # the pair is gone with its JPEG
+
+
+@needs_rawpy
+@pytest.mark.skipif(not ML_INSTALLED, reason="the ml extra is not installed")
+def test_the_ml_phase_embeds_the_raw_from_its_preview(tmp_path, cli):
+    """Random weights (the only ones here): what is checked is that the RAW went through
+    the ML phase from its preview, both through the content phase's thumbnail and, with no
+    content phase, decoding the RAW itself."""
+    library = tmp_path / "library"
+    write_dng(library / "a.dng", DngSpec(preview_size=(960, 640), orientation=8))
+    config = tmp_path / "random.yaml"
+    config.write_text(random_weights_yaml(tmp_path / "models"))
+    for phases in ("metadata,content,ml", "metadata,ml"):
+        db = tmp_path / f"{phases}.db"
+        cli("run", str(library), "--db", str(db), "--config", str(config), "--phases", phases)
+        row = cli.export(db)[str(library / "a.dng")]
+        assert row["errors"] == {} and row["top_scene"] is not None
+        with sqlite3.connect(db) as con:
+            (embedding,) = con.execute("SELECT embedding FROM ml").fetchone()
+        assert embedding is not None and len(embedding) > 0
+
+
+def test_raw_extensions_in_any_case_are_photos_and_raw_pairs_is_checked(tmp_path):
+    from photoanalyzer.config import validate
+    from photoanalyzer.errors import ConfigError
+    from photoanalyzer.phases import PHASE_ORDER
+    from photoanalyzer.scan import scan
+
+    config = load_config()
+    for name in ("A.CR2", "b.cr3", "c.Nef", "d.ARW", "e.dng", "f.ORF", "g.rw2", "h.PEF"):
+        (tmp_path / name).write_bytes(b"x")
+    for name in ("i.raf", "j.SRW", "k.iiq", "l.X3F"):
+        (tmp_path / name).write_bytes(b"x")
+    found = scan([str(tmp_path)], config.scan).files
+    assert len(found) == 12 and {f.kind for f in found} == {"photo"}
+    wrong = replace(config, scan=replace(config.scan, raw_pairs="raw-first"))
+    with pytest.raises(ConfigError, match=r"scan\.raw_pairs"):
+        validate(wrong, PHASE_ORDER)
+
+
+@needs_rawpy
+def test_duplicates_groups_a_raw_with_its_jpeg_and_picks_the_raw(tmp_path, cli):
+    """The camera's JPEG is the same picture as the RAW: one near-duplicate group, whose pick
+    is the RAW although the JPEG measures far sharper (the RAW's 480x320 preview is below the
+    thumbnail size, so its picture is a half-size demosaic): the sharpness rule alone would
+    have picked the JPEG."""
+    import json
+
+    from photoanalyzer.synthetic_raw import scene
+
+    library = tmp_path / "library"
+    dng = write_dng(library / "IMG_0007.DNG", DngSpec(sensor_size=(600, 400)))
+    scene((600, 400)).save(library / "IMG_0007.JPG", quality=100)
+    db = tmp_path / "c.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content", "--quiet")
+    groups = json.loads(cli("duplicates", "--db", str(db), "--json").stdout)
+    assert len(groups) == 1 and len(groups[0]["members"]) == 2, groups
+    assert groups[0]["pick"] == str(dng)
+    assert groups[0]["why"] == ["camera RAW (the master of its JPEG)"]
+    jpeg = next(m for m in groups[0]["members"] if m["path"].endswith(".JPG"))
+    assert jpeg["sharpness"] > 1.2 * groups[0]["members"][0]["sharpness"]
