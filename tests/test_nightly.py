@@ -329,6 +329,7 @@ def all_40_done(status: dict) -> dict:
         "never": 0,
         "config_version": version,
         "pending_for_config": 0,
+        "left_out_pairs": 0,
     }
 
 

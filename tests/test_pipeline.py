@@ -203,6 +203,7 @@ def test_interrupted_run_keeps_finished_files_and_the_next_run_resumes(tmp_path,
         "never": 3,
         "config_version": version,
         "pending_for_config": 3,
+        "left_out_pairs": 0,
     }
     assert index(catalog, tmp_path / "lib").phases[0].processed == 3
 

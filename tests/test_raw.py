@@ -5,6 +5,7 @@ metadata, the content and ML phases, RAW+JPEG pairs and scan.raw_pairs."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sqlite3
 import subprocess
@@ -238,6 +239,10 @@ def test_pairs_are_exported_and_raw_pairs_decides_what_the_content_phase_reads(t
     assert rows[raw]["file_type"] == "RAW-DNG"  # metadata for both halves
     assert rows[raw]["thumbnail"] is None and rows[raw]["errors"] == {}  # left out, no error
     assert rows[jpeg]["thumbnail"] is not None
+    status = json.loads(cli("status", "--db", str(db), "--json", "--config", str(config)).stdout)
+    content = status["phases"]["content"]
+    assert content["left_out_pairs"] == 1 and content["pending_for_config"] == 0
+    assert status["phases"]["metadata"]["left_out_pairs"] == 0
     cli("run", str(library), *args)  # raw_pairs: both (the default) now reads the RAW too
     rows = cli.export(db)
     assert rows[raw]["thumbnail"] is not None and rows[raw]["errors"] == {}

@@ -316,24 +316,31 @@ def status(
 ) -> None:
     """Show what the catalog holds: per phase, how many files have results of the version its
     last run used, results of an older version only, failed, or were never analysed (with
-    --config, also how many that config's next run would analyze); which known files the last
+    --config, also how many that config's next run would analyze, and how many halves of
+    RAW+JPEG pairs its scan.raw_pairs leaves out of the pixel phases); which known files the last
     run did not see and why (missing, or unreachable below a folder that is gone or could not
     be read); how many files are geotagged and in how many places, countries and time zones;
     and the last runs: start, duration, files new / changed / moved / missing / unreachable,
     and per phase processed / failed."""
-    from photoanalyzer import report
+    from photoanalyzer import pairs, report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
     cfg = _load_config(config)
     catalog = _open_catalog(db, cfg)
     try:
+        left_out = pairs.left_out(catalog, cfg.scan.raw_pairs)
         state = report.CatalogState(
             catalog=str(catalog.path),
             schema=catalog.schema_version(),
             files=catalog.queries.file_counts(),
             phases={
                 phase.name: catalog.queries.phase_summary(
-                    phase.name, phase.kinds, phase.version if config is not None else None
+                    phase.name,
+                    phase.kinds,
+                    phase.version if config is not None else None,
+                    left_out
+                    if config is not None and getattr(phase, "reads_pixels", False)
+                    else (),
                 )
                 for phase in build_phases(IMPLEMENTED, _context(cfg, db))
             },

@@ -58,6 +58,13 @@ def _key(stem: str) -> tuple[str, str]:
     return folder, name.casefold()
 
 
+def left_out(catalog, mode: str) -> set[int]:
+    """The ids of the catalog's paired files that the pixel phases leave out under `mode`."""
+    if mode == "both":
+        return set()
+    return skipped([(file_id, path) for file_id, path, _ in catalog.files.pairs()], mode)
+
+
 def skipped(paired: Iterable[tuple[int, str]], mode: str) -> set[int]:
     """The ids of the paired files (id, path) that the pixel phases leave out under `mode`
     (config.RAW_PAIR_MODES): the RAWs for jpeg-only, the JPEGs for raw-only."""

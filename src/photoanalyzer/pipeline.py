@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, PhaseRecord, ResultRow, SyncCounts
 from photoanalyzer.config import CatalogOptions, Config
-from photoanalyzer.pairs import role, skipped
+from photoanalyzer.pairs import left_out, role
 from photoanalyzer.phases.base import (
     BatchPhase,
     Outcome,
@@ -170,10 +170,8 @@ def _without_left_out_pairs(
 ) -> list[PendingFile]:
     """The pending files less the halves of RAW+JPEG pairs that scan.raw_pairs leaves out of
     the pixel phases. They stay pending: a later run with `both` analyzes them."""
-    if mode == "both":
-        return pending
-    left_out = skipped([(file_id, path) for file_id, path, _ in catalog.files.pairs()], mode)
-    return [item for item in pending if item.file_id not in left_out]
+    excluded = left_out(catalog, mode)
+    return [item for item in pending if item.file_id not in excluded] if excluded else pending
 
 
 def _run_phase(

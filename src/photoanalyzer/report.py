@@ -202,6 +202,8 @@ def _phase_line(name: str, counts: dict[str, Any]) -> str:
     )
     if counts["pending_for_config"] is not None:
         line += f"; {counts['pending_for_config']} pending for this config"
+    if counts.get("left_out_pairs"):
+        line += f" ({counts['left_out_pairs']} left out by scan.raw_pairs)"
     return line
 
 

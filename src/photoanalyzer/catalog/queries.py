@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from photoanalyzer.catalog.schema import (
@@ -111,14 +111,20 @@ class Queries:
         return counts
 
     def phase_summary(
-        self, phase: str, kinds: Iterable[str], config_version: str | None = None
+        self,
+        phase: str,
+        kinds: Iterable[str],
+        config_version: str | None = None,
+        left_out: Collection[int] = (),
     ) -> dict[str, Any]:
         """What the present files of the phase's kinds hold, judged by the version the
         catalog's own runs used (`last_version`), whatever config reads the catalog:
         done (a result of that version), older (results of another version only), failed
         (the phase's last word on the file is an error), never (no result: not analysed yet,
         or tried only while the file could not be read or the phase could not run). With a
-        config's version, also how many files that config's next run would analyze."""
+        config's version, also how many files that config's next run would analyze: not
+        those in `left_out` (the halves of RAW+JPEG pairs that its scan.raw_pairs keeps from
+        the pixel phases), which are counted apart."""
         kinds = sorted(kinds)
         marks = ",".join("?" * len(kinds))
         version, version_run = self.last_version(phase) or (None, None)
@@ -139,8 +145,11 @@ class Queries:
             "never": total - done - older - failed,
             "config_version": config_version,
             "pending_for_config": (
-                None if config_version is None else self._pending(phase, config_version, kinds)
+                None
+                if config_version is None
+                else len(self._pending(phase, config_version, kinds) - set(left_out))
             ),
+            "left_out_pairs": None if config_version is None else len(left_out),
         }
 
     def last_version(self, phase: str) -> tuple[str, int] | None:
@@ -160,16 +169,17 @@ class Queries:
             ).fetchone()
         )
 
-    def _pending(self, phase: str, version: str, kinds: list[str]) -> int:
-        """Present files of these kinds without a result or error of this version: what a
-        run with this version would analyze."""
+    def _pending(self, phase: str, version: str, kinds: list[str]) -> set[int]:
+        """Ids of the present files of these kinds without a result or error of this
+        version: what a run with this version would analyze."""
         marks = ",".join("?" * len(kinds))
-        return self._db.execute(
-            "SELECT COUNT(*) FROM files f"
+        rows = self._db.execute(
+            "SELECT f.id FROM files f"
             " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ? AND s.version = ?"
             f" WHERE f.missing = 0 AND f.kind IN ({marks}) AND s.file_id IS NULL",
             [phase, version, *kinds],
-        ).fetchone()[0]
+        )
+        return {file_id for (file_id,) in rows}
 
     def place_counts(self) -> dict[str, Any]:
         """Present files with a GPS position, per kind; how many of them have a place, in how
