@@ -73,7 +73,9 @@ def split_packet(data: bytes | str) -> tuple[bytes, bytes, bytes]:
     raw = raw.rstrip(b"\x00")  # embedded packets may end in NUL padding
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         raise XmpError("XMP with a DOCTYPE or entity declarations (not allowed in XMP): not read")
-    start = _HEAD.match(raw.removeprefix(b"\xef\xbb\xbf")).end() + raw.startswith(b"\xef\xbb\xbf") * 3
+    start = (
+        _HEAD.match(raw.removeprefix(b"\xef\xbb\xbf")).end() + raw.startswith(b"\xef\xbb\xbf") * 3
+    )
     end = _TAIL.search(raw, start).start()
     return raw[:start], raw[start:end], raw[end:]
 
@@ -344,7 +346,9 @@ class _Editor:
         if container is None:
             return [_text(element)] if _text(element) else []
         return [
-            _text(li) for li in _elements(container) if li.namespaceURI == RDF and li.localName == "li"
+            _text(li)
+            for li in _elements(container)
+            if li.namespaceURI == RDF and li.localName == "li"
         ]
 
     def kind(self, ns: str, name: str) -> str | None:
@@ -439,7 +443,11 @@ def _append_indented(description: minidom.Element, new: minidom.Element) -> None
 def _remove_with_indent(element: minidom.Element) -> None:
     previous = element.previousSibling
     parent = element.parentNode
-    if previous is not None and previous.nodeType == previous.TEXT_NODE and not previous.data.strip():
+    if (
+        previous is not None
+        and previous.nodeType == previous.TEXT_NODE
+        and not previous.data.strip()
+    ):
         parent.removeChild(previous)
     parent.removeChild(element)
 

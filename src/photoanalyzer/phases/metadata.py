@@ -91,8 +91,9 @@ def read_metadata(path: str, kind: str) -> Outcome:
 
 
 def _with_xmp(outcome: Outcome, path: str, packet: bytes | None) -> Outcome:
-    """The outcome with the XMP fields: from the sidecar when there is one that reads, else
-    from the embedded packet. Broken XMP is said in the error, and the rest is kept."""
+    """The outcome with the XMP fields: each from the sidecar where it has it, else from the
+    embedded packet (a sidecar made by `xmp write` holds keywords only, and must not hide the
+    rating in the photo). Broken XMP is said in the error, and the rest is kept."""
     if outcome.record is None:
         return outcome
     found = sidecars.read(path)  # an environment error here keeps the file pending
@@ -106,18 +107,16 @@ def _with_xmp(outcome: Outcome, path: str, packet: bytes | None) -> Outcome:
         except xmp.XmpError as exc:
             problems.append(f"{what} could not be read: {exc}")
             continue
-        fields = {
+        read = {
             "rating": facts.rating,
             "label": facts.label,
             "keywords": list(facts.keywords) or None,
             "description": facts.description,
             "xmp_source": source,
         }
-        break
+        fields = {name: read[name] if fields[name] is None else fields[name] for name in fields}
     errors = [e for e in (outcome.error, *problems) if e]
-    return replace(
-        outcome, record={**(outcome.record or {}), **fields}, error="; ".join(errors) or None
-    )
+    return replace(outcome, record={**outcome.record, **fields}, error="; ".join(errors) or None)
 
 
 def _video_outcome(path: str, file_type: str | None) -> Outcome:
