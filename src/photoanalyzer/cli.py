@@ -540,6 +540,19 @@ def search(
         ),
     ] = None,
     has_gps: Annotated[bool, typer.Option("--has-gps", help="Has a GPS position.")] = False,
+    rating_min: Annotated[
+        float | None,
+        typer.Option(
+            "--rating-min",
+            metavar="N",
+            help="Rated at least N (-1 rejected to 5) in its XMP (xmp:Rating).",
+            show_default=False,
+        ),
+    ] = None,
+    keyword: Annotated[
+        list[str] | None,
+        _many("--keyword", "Has the XMP keyword (dc:subject) TEXT, in any letter case.", "TEXT"),
+    ] = None,
     sharp: Annotated[bool, typer.Option("--sharp", help="Not flagged blurry.")] = False,
     blurry: Annotated[bool, typer.Option("--blurry", help="Flagged blurry.")] = False,
     dark: Annotated[bool, typer.Option("--dark", help="Flagged underexposed.")] = False,
@@ -606,6 +619,8 @@ def search(
         near=near or (),
         places=place or (),
         has_gps=has_gps,
+        rating_min=rating_min,
+        keywords=keyword or (),
         sharp=sharp,
         blurry=blurry,
         dark=dark,
