@@ -253,7 +253,7 @@ def export(
         typer.Option(
             "--format",
             help="jsonl: one JSON object per line; csv: a header row, lists and mappings "
-            "(dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
+            "(keywords, dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
         ),
     ] = ExportFormat.jsonl,
     out: Annotated[
@@ -268,7 +268,8 @@ def export(
     metadata (file_type, width, height, orientation, taken_at (local time, naive),
     taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc or none),
     subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
-    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    focal_length_35mm, gps_lat, gps_lon, gps_alt, and from XMP rating, label, keywords,
+    description, xmp_source; for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
     place_country, place_country_code, place_distance_km, timezone, place_note); content
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
