@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,32 @@ def test_search_filters_by_rating_and_keyword(cli, tmp_path):
     assert found("--keyword", "cat", "--rating-min", "1") == {"r4.jpg"}
     refused = cli("search", "--db", str(db), "--rating-min", "6", check=False)
     assert refused.returncode == 2 and "--rating-min" in refused.stderr
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "HEIF"])
+def test_embedded_xmp_in_tiff_webp_and_heif_written_by_exiftool(tmp_path, fmt):
+    """exiftool writes the packet where each format keeps it (TIFF tag 700, WebP's XMP chunk,
+    HEIF's mime item); the metadata phase reads it from what Pillow's header parse found."""
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        if os.environ.get("CI"):
+            pytest.fail("exiftool is missing under CI: .ci/run installs libimage-exiftool-perl")
+        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
+    if fmt == "HEIF":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.register_heif_opener()
+    path = tmp_path / f"e.{fmt.lower()}"
+    photo().save(path, fmt)
+    subprocess.run(
+        [
+            exiftool,
+            "-q",
+            "-overwrite_original",
+            "-XMP-xmp:Rating=4",
+            "-XMP-dc:Subject=sea",
+            str(path),
+        ],
+        check=True,
+    )
+    record = read(path).record
+    assert (record["rating"], record["keywords"], record["xmp_source"]) == (4, ["sea"], "embedded")
