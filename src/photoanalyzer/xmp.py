@@ -37,8 +37,8 @@ MAX_PACKET_BYTES = 16 * 1024 * 1024  # a sidecar or packet larger than this is n
 # The packet wrapper: an XML declaration and <?xpacket begin=...?> before the XML, and
 # <?xpacket end=...?> after it. Kept as bytes, verbatim, and not parsed: writers put a raw
 # BOM or even a control character (0x1A, f-spot) in `begin`, which no XML parser accepts.
-_HEAD = re.compile(rb"^(?:\s*<\?xml\s[^>]*\?>)?(?:\s*<\?xpacket\s[^>]*\?>)?\s*")
-_TAIL = re.compile(rb"\s*<\?xpacket\s+end[^>]*\?>\s*$|\s*$")
+_HEAD = re.compile(rb"(?:\s*<\?xml\s[^>]*\?>)?(?:\s*<\?xpacket\s[^>]*\?>)?\s*")
+_BOM = b"\xef\xbb\xbf"
 
 
 class XmpError(ValueError):
@@ -73,10 +73,15 @@ def split_packet(data: bytes | str) -> tuple[bytes, bytes, bytes]:
     raw = raw.rstrip(b"\x00")  # embedded packets may end in NUL padding
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         raise XmpError("XMP with a DOCTYPE or entity declarations (not allowed in XMP): not read")
-    start = (
-        _HEAD.match(raw.removeprefix(b"\xef\xbb\xbf")).end() + raw.startswith(b"\xef\xbb\xbf") * 3
-    )
-    end = _TAIL.search(raw, start).start()
+    bom = len(_BOM) if raw.startswith(_BOM) else 0  # a byte-order mark before the wrapper
+    start = _HEAD.match(raw, bom).end()  # match() anchors at `bom`
+    # The tail found by hand, not by a regex: a search over a long run of padding spaces
+    # would be quadratic.
+    last = raw.rfind(b"<?xpacket", start)
+    if last != -1 and raw[last + len(b"<?xpacket") :].lstrip().startswith(b"end"):
+        end = len(raw[:last].rstrip())
+    else:
+        end = len(raw.rstrip())
     return raw[:start], raw[start:end], raw[end:]
 
 
