@@ -214,3 +214,48 @@ def test_a_broken_sidecar_is_left_alone_and_counted_failed(cli, library):
     assert str(photos[0]) in result.stderr and "left as it is" in result.stderr
     assert broken.read_text() == "<x:xmpmeta><rdf:RDF>"
     assert not [n for n in os.listdir(root) if n.startswith(".")]  # no temporary file left
+
+
+def test_a_seq_hierarchy_becomes_a_bag_and_other_hierarchies_stay(cli, library):
+    """darktable once wrote lr:hierarchicalSubject as a Seq, which digiKam cannot read: a
+    write turns it into a Bag, keeping the user's own paths in it."""
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    sidecar.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' rdf:about="" xmlns:lr="http://ns.adobe.com/lightroom/1.0/"'
+        ' xmlns:darktable="http://darktable.sf.net/" darktable:xmp_version="5">'
+        "<lr:hierarchicalSubject><rdf:Seq><rdf:li>places|Paris</rdf:li></rdf:Seq>"
+        "</lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    read = exiftool_xmp(sidecar)
+    assert read["XMP-lr:HierarchicalSubject"] == [
+        "places|Paris",
+        "photoanalyzer|scene|beach",
+        "photoanalyzer|object|person",
+    ]
+    assert read["XMP-darktable:Xmp_version"] == 5  # a field of another program
+    doc = minidom.parse(str(sidecar))
+    lr = doc.getElementsByTagNameNS("http://ns.adobe.com/lightroom/1.0/", "hierarchicalSubject")
+    assert [n.localName for n in lr[0].childNodes if n.nodeType == n.ELEMENT_NODE] == ["Bag"]
+
+
+def test_a_moved_photo_arriving_beside_a_sidecar_has_its_metadata_read_again(cli, tmp_path):
+    root = tmp_path / "lib"
+    photo = write_photo(root / "a" / "p.jpg")
+    db = tmp_path / "c.db"
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    target = root / "b" / "p.jpg"
+    target.parent.mkdir()
+    (root / "b" / "p.jpg.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
+    photo.rename(target)
+    out = cli("run", str(root), "--db", str(db), "--phases", "metadata").stdout
+    assert "1 moved" in out
+    assert cli.export(db)[str(target)]["rating"] == 5
