@@ -253,7 +253,7 @@ def export(
         typer.Option(
             "--format",
             help="jsonl: one JSON object per line; csv: a header row, lists and mappings "
-            "(dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
+            "(keywords, dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
         ),
     ] = ExportFormat.jsonl,
     out: Annotated[
@@ -268,7 +268,8 @@ def export(
     metadata (file_type, width, height, orientation, taken_at (local time, naive),
     taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc or none),
     subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
-    focal_length_35mm, gps_lat, gps_lon, gps_alt; for videos also duration, frame_rate,
+    focal_length_35mm, gps_lat, gps_lon, gps_alt, and from XMP rating, label, keywords,
+    description, xmp_source; for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
     place_country, place_country_code, place_distance_km, timezone, place_note); content
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
@@ -547,6 +548,19 @@ def search(
         ),
     ] = None,
     has_gps: Annotated[bool, typer.Option("--has-gps", help="Has a GPS position.")] = False,
+    rating_min: Annotated[
+        float | None,
+        typer.Option(
+            "--rating-min",
+            metavar="N",
+            help="Rated at least N (-1 rejected to 5) in its XMP (xmp:Rating).",
+            show_default=False,
+        ),
+    ] = None,
+    keyword: Annotated[
+        list[str] | None,
+        _many("--keyword", "Has the XMP keyword (dc:subject) TEXT, in any letter case.", "TEXT"),
+    ] = None,
     sharp: Annotated[bool, typer.Option("--sharp", help="Not flagged blurry.")] = False,
     blurry: Annotated[bool, typer.Option("--blurry", help="Flagged blurry.")] = False,
     dark: Annotated[bool, typer.Option("--dark", help="Flagged underexposed.")] = False,
@@ -613,6 +627,8 @@ def search(
         near=near or (),
         places=place or (),
         has_gps=has_gps,
+        rating_min=rating_min,
+        keywords=keyword or (),
         sharp=sharp,
         blurry=blurry,
         dark=dark,
@@ -845,6 +861,77 @@ def models_import(
     except WeightsUnavailable as exc:
         raise FatalError(str(exc)) from exc
     typer.echo(f"Imported {path} as {target}")
+
+
+xmp_app = typer.Typer(
+    help="XMP sidecars: write our scenes and objects as keywords other programs read.",
+    no_args_is_help=True,
+)
+app.add_typer(xmp_app, name="xmp")
+
+
+class SidecarName(StrEnum):
+    ext = "ext"
+    base = "base"
+
+
+@xmp_app.command("write")
+def xmp_write(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Only photos at or below these (default: every indexed photo)."),
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; write nothing.")
+    ] = False,
+    name: Annotated[
+        SidecarName,
+        typer.Option(
+            "--name",
+            help="A new sidecar's name: ext, photo.jpg.xmp (darktable, digiKam); base, "
+            "photo.xmp (Lightroom). An existing sidecar is updated where it is.",
+        ),
+    ] = SidecarName.ext,
+    min_score: Annotated[
+        float,
+        typer.Option("--min-score", help="Write the scenes scored at least this (0 to 1)."),
+    ] = 0.25,
+    allow_random: Annotated[
+        bool,
+        typer.Option(
+            "--allow-random",
+            help="Also write labels made with random model weights (meaningless; testing).",
+        ),
+    ] = False,
+) -> None:
+    """Write each indexed photo's scenes (scored at least --min-score) and object classes
+    into its XMP sidecar: as dc:subject keywords, and as photoanalyzer|scene|... in
+    lr:hierarchicalSubject and photoanalyzer/scene/... in digiKam:TagsList. Everything else
+    in the sidecar is kept; our keywords from an earlier write are replaced. Photos
+    themselves are never written to. Only photos with a current ML result are written."""
+    from tqdm import tqdm
+
+    from photoanalyzer.xmp_write import WriteOptions, write_sidecars
+
+    catalog = _open_catalog(db, _load_config(config))
+    try:
+        roots = [os.path.abspath(p) for p in paths or []]
+        summary = write_sidecars(
+            catalog.queries.labelled_photos(roots),
+            WriteOptions(dry_run, name.value, min_score, allow_random),
+            lambda photos: tqdm(photos, desc="sidecars", unit="photo", disable=None),
+        )
+    finally:
+        catalog.close()
+    _echo_lines(summary.changes)
+    for line in [*summary.warnings, *summary.failures]:
+        typer.echo(line, err=True)
+    prefix = "Dry run, nothing written: would be " if dry_run else "Sidecars: "
+    typer.echo(prefix + summary.counts(), err=True)
+    if summary.failed:
+        raise typer.Exit(EXIT_FATAL)
 
 
 @app.command()

@@ -21,6 +21,7 @@ class WalkDiff:
     seen: int
     new: list[FileEntry] = field(default_factory=list)
     changed: list[tuple[int, FileEntry]] = field(default_factory=list)  # (file id, entry)
+    sidecar_changed: list[tuple[int, FileEntry]] = field(default_factory=list)  # the same
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
     # folder the walk could not read -> known files below it, not seen and not checked
@@ -129,7 +130,8 @@ def _update_pairs(catalog: Catalog, walk: ScanResult, gone: set[int]) -> None:
 def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
     """What a walk changes against the known files below its roots: new files, changed ones
     (size or mtime differ, or the kind: the configured extensions moved the file between
-    photos and videos, so its results were made for the other kind), returned ones, gone ones
+    photos and videos, so its results were made for the other kind), those whose XMP sidecar
+    alone changed (sidecars.py: their metadata is read again), returned ones, gone ones
     (not seen), and unchecked ones (not seen, below a folder the walk could not read)."""
     diff = WalkDiff(seen=len(walk.files))
     seen_paths = set()
@@ -140,8 +142,11 @@ def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
             diff.new.append(entry)
         elif (row.size, row.mtime_ns, row.kind) != (entry.size, entry.mtime_ns, entry.kind):
             diff.changed.append((row.file_id, entry))
-        elif row.missing:
-            diff.returned.append(row.file_id)
+        else:
+            if row.sidecar != entry.sidecar:
+                diff.sidecar_changed.append((row.file_id, entry))
+            if row.missing:
+                diff.returned.append(row.file_id)
     blocked = tuple(folder.rstrip("/") + "/" for folder in walk.incomplete)
     for path, row in known.items():
         if row.missing or path in seen_paths:
@@ -190,6 +195,7 @@ def sync_changes(
         counts=counts,
         new=[(_facts(e), plan.fingerprints.get(e.path)) for e in new],
         changed=[(i, _facts(e), plan.fingerprints.get(e.path)) for i, e in diff.changed],
+        sidecar_changed=[(i, _facts(e)) for i, e in diff.sidecar_changed],
         moves=[(i, _facts(e)) for i, e in plan.moves],
         returned=diff.returned,
         gone=gone,
@@ -241,7 +247,7 @@ def _folder_gone(n: int) -> str:
 
 
 def _facts(entry: FileEntry) -> FileFacts:
-    return FileFacts(entry.path, entry.size, entry.mtime_ns, entry.kind)
+    return FileFacts(entry.path, entry.size, entry.mtime_ns, entry.kind, entry.sidecar)
 
 
 def plan_sync(catalog: Catalog, diff: WalkDiff, probe: PathProbe) -> SyncPlan:

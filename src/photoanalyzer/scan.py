@@ -9,6 +9,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from photoanalyzer import sidecars
 from photoanalyzer.config import ScanConfig
 
 
@@ -18,6 +19,9 @@ class FileEntry:
     size: int
     mtime_ns: int
     kind: str  # "photo" or "video"
+    # `name:size:mtime_ns` of its XMP sidecar (sidecars.py), "" without one: a sidecar that
+    # appears, changes or goes makes the file's metadata pending again.
+    sidecar: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,10 @@ def scan(roots: list[str], config: ScanConfig) -> ScanResult:
         if stat.S_ISDIR(st.st_mode):
             _walk(root_path, config, kinds, visited, result)
         elif (kind := kinds.get(_extension(root_path))) is not None:
-            result.files.append(FileEntry(root_path, st.st_size, st.st_mtime_ns, kind))
+            entry = FileEntry(
+                root_path, st.st_size, st.st_mtime_ns, kind, sidecars.signature(root_path)
+            )
+            result.files.append(entry)
         else:
             result.problems.append(ScanProblem(root_path, "not a folder or a supported file"))
     # Roots may overlap (a file inside a given folder, a root given twice as a path, not as a
@@ -100,10 +107,12 @@ def _walk(
             result.incomplete.append(folder)
             continue
         subfolders = []
+        # Sidecars are not files of the catalog: their names only, for the photos' signatures.
+        xmp_names = {e.name for e in listing if sidecars.is_sidecar_name(e.name)}
         for entry in listing:
             if is_hidden(entry.name):
                 continue
-            subfolder = _visit(entry, config, kinds, result)
+            subfolder = _visit(entry, config, kinds, result, xmp_names)
             if subfolder:
                 subfolders.append(subfolder)
         # Reversed so that the stack pops folders in name order, for a stable walk.
@@ -111,7 +120,11 @@ def _walk(
 
 
 def _visit(
-    entry: os.DirEntry, config: ScanConfig, kinds: dict[str, str], result: ScanResult
+    entry: os.DirEntry,
+    config: ScanConfig,
+    kinds: dict[str, str],
+    result: ScanResult,
+    xmp_names: set[str],
 ) -> str | None:
     """Record a file entry; return the path when it is a folder to descend into."""
     try:
@@ -131,7 +144,12 @@ def _visit(
     if stat.S_ISDIR(st.st_mode):
         return entry.path if config.follow_symlinked_folders else None
     if kind is not None and stat.S_ISREG(st.st_mode):
-        result.files.append(FileEntry(entry.path, st.st_size, st.st_mtime_ns, kind))
+        sidecar = (
+            sidecars.signature_in(os.path.dirname(entry.path), entry.name, xmp_names)
+            if xmp_names
+            else ""
+        )
+        result.files.append(FileEntry(entry.path, st.st_size, st.st_mtime_ns, kind, sidecar))
     return None
 
 

@@ -19,6 +19,7 @@ class FileFacts(NamedTuple):
     size: int
     mtime_ns: int
     kind: str  # "photo" or "video"
+    sidecar: str = ""  # its XMP sidecar's signature (sidecars.py), "" without one
 
 
 class KnownFile(NamedTuple):
@@ -27,6 +28,7 @@ class KnownFile(NamedTuple):
     mtime_ns: int
     missing: bool
     kind: str  # as the scan decided when the row was last written
+    sidecar: str = ""
 
 
 class FingerprintRow(NamedTuple):
@@ -55,6 +57,8 @@ class SyncChanges:
     counts: SyncCounts
     new: list[tuple[FileFacts, str | None]] = field(default_factory=list)  # + fingerprint
     changed: list[tuple[int, FileFacts, str | None]] = field(default_factory=list)
+    # Files unchanged but for their XMP sidecar: only their metadata is pending again.
+    sidecar_changed: list[tuple[int, FileFacts]] = field(default_factory=list)
     moves: list[tuple[int, FileFacts]] = field(default_factory=list)  # known row -> new place
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
@@ -74,11 +78,13 @@ class Files:
             prefix = root.rstrip("/") + "/"
             # '0' sorts right after '/', so this range is exactly the paths below the root.
             rows = self._db.execute(
-                "SELECT path, id, size, mtime_ns, missing, kind FROM files"
+                "SELECT path, id, size, mtime_ns, missing, kind, sidecar FROM files"
                 " WHERE path = ? OR (path >= ? AND path < ?)",
                 (root, prefix, prefix[:-1] + "0"),
             )
-            known.update({path: KnownFile(i, s, m, bool(g), k) for path, i, s, m, g, k in rows})
+            known.update(
+                {path: KnownFile(i, s, m, bool(g), k, x) for path, i, s, m, g, k, x in rows}
+            )
         return known
 
     def present_outside(self, roots: list[str]) -> list[tuple[int, str]]:
@@ -115,20 +121,30 @@ class Files:
         again), gone files become missing; the walk's counts and problems go with the run."""
         db = self._db
         with transaction(db):
+            self._sidecars_changed(changes)
             db.executemany(
                 "UPDATE files SET path = ?, size = ?, mtime_ns = ?, kind = ?, missing = 0,"
-                " last_change_run = ? WHERE id = ?",
-                [(f.path, f.size, f.mtime_ns, f.kind, run_id, i) for i, f in changes.moves],
+                " last_change_run = ?, sidecar = ? WHERE id = ?",
+                [
+                    (f.path, f.size, f.mtime_ns, f.kind, run_id, f.sidecar, i)
+                    for i, f in changes.moves
+                ],
             )
             db.executemany(
                 "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run,"
-                " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(f.path, f.kind, f.size, f.mtime_ns, run_id, run_id, d) for f, d in changes.new],
+                " fingerprint, sidecar) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (f.path, f.kind, f.size, f.mtime_ns, run_id, run_id, d, f.sidecar)
+                    for f, d in changes.new
+                ],
             )
             db.executemany(
                 "UPDATE files SET size = ?, mtime_ns = ?, kind = ?, missing = 0,"
-                " last_change_run = ?, fingerprint = ?, full_hash = NULL WHERE id = ?",
-                [(f.size, f.mtime_ns, f.kind, run_id, d, i) for i, f, d in changes.changed],
+                " last_change_run = ?, fingerprint = ?, full_hash = NULL, sidecar = ? WHERE id = ?",
+                [
+                    (f.size, f.mtime_ns, f.kind, run_id, d, f.sidecar, i)
+                    for i, f, d in changes.changed
+                ],
             )
             db.executemany(
                 "DELETE FROM phase_status WHERE file_id = ?", [(i,) for i, _, _ in changes.changed]
@@ -179,3 +195,18 @@ class Files:
                 "UPDATE files SET pair_of = (SELECT id FROM files WHERE path = ?) WHERE path = ?",
                 [(sibling, path) for path, sibling in changes],
             )
+
+    def _sidecars_changed(self, changes: SyncChanges) -> None:
+        """A sidecar that appeared, changed or went (here, or with a moved file: it now has
+        the sidecar of its new place) makes the file's metadata pending again. Only the
+        metadata: the pixels did not change, so content and ML results stand."""
+        rows = [*changes.sidecar_changed, *changes.moves]
+        self._db.executemany(
+            "DELETE FROM phase_status WHERE phase = 'metadata' AND file_id = ?"
+            " AND (SELECT sidecar FROM files WHERE id = ?) IS NOT ?",
+            [(i, i, f.sidecar) for i, f in rows],
+        )
+        self._db.executemany(
+            "UPDATE files SET sidecar = ? WHERE id = ?",
+            [(f.sidecar, i) for i, f in changes.sidecar_changed],
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
@@ -14,6 +14,13 @@ from photoanalyzer.catalog.schema import (
     from_sql,
     table_columns,
 )
+
+
+class LabelledPhoto(NamedTuple):
+    path: str
+    scenes: list[tuple[str, float]]  # (label, score), best first
+    object_counts: dict[str, int]  # class -> most seen in the picture
+    random_weights: bool
 
 
 class Queries:
@@ -222,6 +229,30 @@ class Queries:
                 " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
             )
         }
+
+    def labelled_photos(self, roots: list[str]) -> Iterator[LabelledPhoto]:
+        """Present photos at or below `roots` (all, when empty) whose ML result is current,
+        in path order, with their scenes, object counts and whether random weights made them:
+        what `xmp write` turns into keywords."""
+        ml_now = CURRENT_RESULT.format(phase="ml", file="f.id")
+        below, args = [], []
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            below.append("f.path = ? OR (f.path >= ? AND f.path < ?)")  # '0' follows '/'
+            args += [root, prefix, prefix[:-1] + "0"]
+        inside = " AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""
+        for path, scenes, counts, random in self._db.execute(
+            "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.ml_random_weights, 0)"
+            " FROM files f JOIN ml ON ml.file_id = f.id"
+            f" WHERE f.missing = 0 AND f.kind = 'photo' AND {ml_now}{inside} ORDER BY f.path",
+            args,
+        ):
+            yield LabelledPhoto(
+                path,
+                [(label, score) for label, score in from_sql("scenes", scenes) or []],
+                from_sql("object_counts", counts) or {},
+                bool(random),
+            )
 
 
 def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:

@@ -254,6 +254,17 @@ MIGRATIONS: tuple[str, ...] = (
     -- the pair is a fact of the folder (which files exist), not of a phase's analysis.
     ALTER TABLE files ADD COLUMN pair_of INTEGER REFERENCES files(id) ON DELETE SET NULL;
     """,
+    """
+    -- XMP (xmp.py): what people recorded in the photo or its sidecar. rating is NUMERIC so
+    -- that 3 stays 3 and 2.5 stays 2.5; keywords is a JSON list. files.sidecar is the
+    -- sidecar's signature (sidecars.py): a change of it makes the metadata pending again.
+    ALTER TABLE metadata ADD COLUMN rating NUMERIC;
+    ALTER TABLE metadata ADD COLUMN label TEXT;
+    ALTER TABLE metadata ADD COLUMN keywords TEXT;
+    ALTER TABLE metadata ADD COLUMN description TEXT;
+    ALTER TABLE metadata ADD COLUMN xmp_source TEXT;
+    ALTER TABLE files ADD COLUMN sidecar TEXT NOT NULL DEFAULT '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -271,7 +282,7 @@ CURRENT_RESULT = (
     " AND p.version != '' AND p.error IS NULL)"
 )
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
-JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts"})
+JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts", "keywords"})
 BOOL_COLUMNS = frozenset(
     {"blurry", "underexposed", "overexposed", "ml_random_weights", "has_audio"}
 )

@@ -47,13 +47,18 @@ class FileFilter:
     objects: tuple[tuple[str, int], ...] = ()  # (class, at least this many in the picture)
     near: tuple[tuple[float, float, float], ...] = ()  # (lat, lon, km)
     has_gps: bool = False
+    rating_min: float | None = None  # the XMP rating is at least this
+    keywords: tuple[str, ...] = ()  # XMP keywords (dc:subject), case-insensitive
     blurry: tuple[bool, ...] = ()  # the content phase's blurry flag: (False,) is sharp
     exposure: tuple[str, ...] = ()  # "underexposed", "overexposed"
     places: tuple[str, ...] = ()  # city, region, country or country code (place_condition)
 
     @property
     def active(self) -> bool:
-        return any(getattr(self, name) for name in self.__dataclass_fields__)
+        # rating_min 0 (or -1) is a filter too: "is set", not "is true", for it.
+        return self.rating_min is not None or any(
+            getattr(self, name) for name in self.__dataclass_fields__
+        )
 
 
 class Search:
@@ -233,6 +238,11 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
                   for lat, lon, km in where.near))  # fmt: skip
     if where.has_gps:
         clauses.append("m.gps_lat IS NOT NULL")
+    if where.rating_min is not None:
+        clauses.append("m.rating >= ?")
+        args.append(where.rating_min)
+    keyword = "EXISTS (SELECT 1 FROM json_each(m.keywords) k WHERE casefold(k.value) = ?)"
+    any_of(keyword, ((_fold(text),) for text in where.keywords))
     any_of("c.blurry = ?", ((int(flag),) for flag in where.blurry))
     if where.exposure:
         flags = " OR ".join(f"{_EXPOSURE_COLUMNS[flag]} = 1" for flag in where.exposure)

@@ -1,7 +1,9 @@
 """Metadata phase: file type, stored pixel size and EXIF facts, without decoding pixels.
 
 exifread reads EXIF; Pillow reports the pixel size from the header, and its `getexif` fills in
-where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment)."""
+where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment). XMP: the packet
+Pillow's header parse already found (JPEG APP1, TIFF tag 700, PNG iTXt before the pixel data,
+WebP, HEIF), or the file's sidecar, which wins (sidecars.py, xmp.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif, rawmeta
+from photoanalyzer import exif, rawmeta, sidecars, xmp
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
@@ -31,7 +33,8 @@ from photoanalyzer.phases.base import (
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
 # The fields this phase produces for photos, and those only videos have (video.py).
-METADATA_FIELDS = ("file_type", "width", "height", *exif.EXIF_FIELDS)
+XMP_FIELDS = ("rating", "label", "keywords", "description", "xmp_source")
+METADATA_FIELDS = ("file_type", "width", "height", *exif.EXIF_FIELDS, *XMP_FIELDS)
 VIDEO_ONLY_FIELDS = ("duration", "frame_rate", "video_codec", "rotation", "has_audio", "bitrate")
 # Every record names every field: what a file has not is None, said here once, so that a
 # misspelt key is caught by the catalog instead of leaving a column empty.
@@ -53,7 +56,8 @@ class MetadataPhase:
     # metadata-2: taken_at is always naive local time, with taken_at_offset (OffsetTimeOriginal,
     # else OffsetTime) and taken_at_utc beside it. metadata-3: taken_at_offset_source says
     # where the offset came from (exif, video-utc or none). metadata-4: camera RAW files are
-    # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py).
+    # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py); XMP rating,
+    # label, keywords, description and where they came from (embedded or sidecar).
     version: str = "metadata-4"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
@@ -73,22 +77,52 @@ def read_metadata(path: str, kind: str) -> Outcome:
             return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
         if kind == "video":
-            return _video_outcome(path, file_type)
+            return _with_xmp(_video_outcome(path, file_type), path, None)
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
-            return _raw_outcome(fh, file_type)
+            # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp).
+            return _with_xmp(_raw_outcome(fh, file_type), path, None)
         raw, exifread_error = _exifread_tags(fh)
-        size, pillow_raw, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
+        size, pillow_raw, packet, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
     if size:
         record["width"], record["height"] = size
     record.update(exif.normalize(raw or pillow_raw))
     if open_error:
-        return Outcome(record, open_error)
+        return _with_xmp(Outcome(record, open_error), path, packet)
     if exifread_error and not pillow_raw:
-        return Outcome(record, f"EXIF could not be read: {exifread_error}")
-    return Outcome(record)
+        return _with_xmp(Outcome(record, f"EXIF could not be read: {exifread_error}"), path, packet)
+    return _with_xmp(Outcome(record), path, packet)
+
+
+def _with_xmp(outcome: Outcome, path: str, packet: bytes | None) -> Outcome:
+    """The outcome with the XMP fields: each from the sidecar where it has it, else from the
+    embedded packet (a sidecar made by `xmp write` holds keywords only, and must not hide the
+    rating in the photo). Broken XMP is said in the error, and the rest is kept."""
+    if outcome.record is None:
+        return outcome
+    found = sidecars.read(path)  # an environment error here keeps the file pending
+    sources = [(f"XMP sidecar {found[0]}", "sidecar", found[1])] if found else []
+    if packet:
+        sources.append(("embedded XMP", "embedded", packet))
+    fields, problems = dict.fromkeys(XMP_FIELDS), []
+    for what, source, data in sources:
+        try:
+            facts = xmp.read_facts(data)
+        except xmp.XmpError as exc:
+            problems.append(f"{what} could not be read: {exc}")
+            continue
+        read = {
+            "rating": facts.rating,
+            "label": facts.label,
+            "keywords": list(facts.keywords) or None,
+            "description": facts.description,
+            "xmp_source": source,
+        }
+        fields = {name: read[name] if fields[name] is None else fields[name] for name in fields}
+    errors = [e for e in (outcome.error, *problems) if e]
+    return replace(outcome, record={**outcome.record, **fields}, error="; ".join(errors) or None)
 
 
 def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
@@ -137,8 +171,9 @@ def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
 
 def _pillow_facts(
     fh: BinaryIO, file_type: str | None, want_exif: bool
-) -> tuple[tuple[int, int] | None, exif.RawTags, str | None]:
-    """(stored width and height, EXIF tags if asked for, error). Only the header is read."""
+) -> tuple[tuple[int, int] | None, exif.RawTags, bytes | None, str | None]:
+    """(stored width and height, EXIF tags if asked for, the embedded XMP packet, error).
+    Only the header is read."""
     if file_type in HEIF_TYPES:
         ensure_heif_support()
     fh.seek(0)
@@ -146,21 +181,23 @@ def _pillow_facts(
         with Image.open(fh) as image:
             width, height = image.size
             raw = _pillow_exif(image) if want_exif else {}
+            packet = image.info.get("xmp")  # what the header parse found; nothing is decoded
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
         return (
             None,
             {},
+            None,
             f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
         )
     except Exception as exc:
         if is_environment_error(exc):
             raise  # as above: the file stays pending
-        return None, {}, describe_exception(exc)
+        return None, {}, None, describe_exception(exc)
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
         width, height = height, width
-    return (width, height), raw, None
+    return (width, height), raw, packet if isinstance(packet, bytes | str) else None, None
 
 
 def _pillow_exif(image: Image.Image) -> exif.RawTags:

@@ -31,6 +31,8 @@ class FilterOptions:
     near: Sequence[str] = ()
     places: Sequence[str] = ()
     has_gps: bool = False
+    rating_min: float | None = None
+    keywords: Sequence[str] = ()
     sharp: bool = False
     blurry: bool = False
     dark: bool = False
@@ -55,6 +57,8 @@ def file_filter(options: FilterOptions) -> FileFilter:
         near=tuple(parse_near(value) for value in options.near),
         places=_texts(options.places, "--place"),
         has_gps=options.has_gps,
+        rating_min=_rating(options.rating_min),
+        keywords=_texts(options.keywords, "--keyword"),
         blurry=(*((False,) if options.sharp else ()), *((True,) if options.blurry else ())),
         exposure=(
             *(("underexposed",) if options.dark else ()),
@@ -138,3 +142,9 @@ def _scenes(values: Sequence[str], known: Callable[[], Sequence[str]]) -> tuple[
             listed = ", ".join(sorted(known())) or "none yet: run `photoanalyze run`"
             raise UsageError(f"--scene: '{value}' is not a scene label (labels: {listed})")
     return tuple(value.strip() for value in values)
+
+
+def _rating(value: float | None) -> float | None:
+    if value is not None and not -1 <= value <= 5:
+        raise UsageError(f"--rating-min: {value:g} is not a rating (XMP ratings are -1 to 5)")
+    return value

@@ -1,0 +1,158 @@
+"""`photoanalyze xmp write`: our scenes and objects as keywords in the photos' XMP sidecars,
+for digiKam, darktable, Lightroom and Immich to see. Merged into what is there (xmp.py keeps
+every field and keyword that is not ours), written atomically, only when something changes,
+and never into a photo file itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from photoanalyzer import sidecars, xmp
+from photoanalyzer.catalog.queries import LabelledPhoto
+from photoanalyzer.errors import UsageError
+
+ROOT = "photoanalyzer"  # our branch of the keyword hierarchy: photoanalyzer|scene|beach
+OWNED = xmp.Owned(ROOT)
+_ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
+RANDOM_REFUSAL = (
+    "{n} of these photos have ML labels made with RANDOM model weights (configured for "
+    "testing): they mean nothing, and nothing was written. Pass --allow-random to write "
+    "them anyway."
+)
+RANDOM_WARNING = (
+    "WARNING: writing keywords made with RANDOM model weights for {n} photos "
+    "(--allow-random): they mean nothing."
+)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    dry_run: bool = False
+    name: str = "ext"  # a new sidecar's name: "ext" photo.jpg.xmp, "base" photo.xmp
+    min_score: float = 0.25
+    allow_random: bool = False
+
+
+@dataclass
+class WriteSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    changes: list[str] = field(default_factory=list)  # what a dry run would write
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.failed} failed"
+        )
+
+
+def keywords_for(photo: LabelledPhoto, min_score: float) -> xmp.Keywords:
+    """The scenes scored at least `min_score` and every object class present, as leaves
+    ("a beach" becomes "beach") and as paths below our root."""
+    labelled = [("scene", _leaf(label)) for label, score in photo.scenes if score >= min_score]
+    labelled += [("object", _leaf(name)) for name, count in photo.object_counts.items() if count]
+    labelled = list(dict.fromkeys((kind, leaf) for kind, leaf in labelled if leaf))
+    return xmp.Keywords(
+        leaves=tuple(dict.fromkeys(leaf for _, leaf in labelled)),
+        hierarchical=tuple(f"{ROOT}|{kind}|{leaf}" for kind, leaf in labelled),
+        tags=tuple(f"{ROOT}/{kind}/{leaf}" for kind, leaf in labelled),
+    )
+
+
+def _leaf(label: str) -> str:
+    # `|` and `/` separate the levels of the two hierarchies: never inside a level.
+    return _ARTICLE.sub("", label.strip()).replace("|", "-").replace("/", "-").strip()
+
+
+def write_sidecars(
+    photos: Iterable[LabelledPhoto],
+    options: WriteOptions,
+    progress: Callable[[Iterable[LabelledPhoto]], Iterable[LabelledPhoto]] = lambda x: x,
+) -> WriteSummary:
+    """Every photo's sidecar brought up to date (or, in a dry run, what would change)."""
+    photos = list(photos)
+    random = sum(photo.random_weights for photo in photos)
+    if random and not options.allow_random:
+        raise UsageError(RANDOM_REFUSAL.format(n=random))
+    summary = WriteSummary()
+    if random:
+        summary.warnings.append(RANDOM_WARNING.format(n=random))
+    for photo in progress(photos):
+        _one(photo, options, summary)
+    return summary
+
+
+def _one(photo: LabelledPhoto, options: WriteOptions, summary: WriteSummary) -> None:
+    try:
+        found = sidecars.read(photo.path)
+        target, existing = found if found else (_new_name(photo.path, options.name), None)
+        wanted = keywords_for(photo, options.min_score)
+        if existing is None and not wanted.leaves:
+            summary.unchanged += 1  # nothing to say, and no sidecar to say it in
+            return
+        merged = xmp.merge_keywords(existing, wanted, OWNED)
+        if merged.text is None:
+            summary.unchanged += 1
+            return
+        verb = "create" if existing is None else "update"
+        if options.dry_run:
+            changes = [f"+{k}" for k in merged.added] + [f"-{k}" for k in merged.removed]
+            summary.changes.append(f"would {verb} {target}: {' '.join(changes) or '(layout)'}")
+        else:
+            write_atomically(target, merged.text)
+        if existing is None:
+            summary.created += 1
+        else:
+            summary.updated += 1
+    except xmp.XmpError as exc:
+        summary.failed += 1
+        summary.failures.append(
+            f"{photo.path}: its sidecar is not readable XMP, left as it is: {exc}"
+        )
+    except OSError as exc:
+        summary.failed += 1
+        summary.failures.append(f"{photo.path}: cannot write its sidecar: {exc}")
+
+
+def _new_name(photo_path: str, name: str) -> str:
+    if name == "base":
+        return os.path.splitext(photo_path)[0] + ".xmp"
+    return photo_path + ".xmp"
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """`data` at `path` through a temporary file in the same folder and a rename: a reader
+    sees the old sidecar or the new one, never half of one. An existing sidecar keeps its
+    permissions; a link to one is followed (the link stays)."""
+    if not sidecars.is_sidecar_name(path):
+        raise ValueError(f"not a sidecar name: {path}")  # never a photo file
+    path = os.path.realpath(path)
+    folder, name = os.path.split(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    # A dot name: the folder walk skips it, should a run see it before the rename.
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -1,0 +1,261 @@
+"""`photoanalyze xmp write` through the CLI: sidecars written by other programs (the corpus)
+keep every field exiftool read before; a second write replaces only our keywords; --dry-run
+writes nothing; photo bytes never change; random-weights labels are refused; exiftool reads
+our keywords where digiKam, darktable and Lightroom look.
+
+The ML results are stored through the catalog as the ML phase stores them (tests/test_search
+does the same): no trained CLIP weights exist here, and labels from random weights are what
+the command refuses by default."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from xml.dom import minidom
+
+import pytest
+
+from conftest import CORPUS
+from imagegen import write_photo
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.results import ResultRow
+
+XMP_CORPUS = CORPUS / "xmp"
+EXIFTOOL = shutil.which("exiftool")
+OURS = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
+
+
+def need_exiftool() -> str:
+    if EXIFTOOL is None:
+        if os.environ.get("CI"):
+            pytest.fail("exiftool is missing under CI: .ci/run installs libimage-exiftool-perl")
+        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
+    return EXIFTOOL
+
+
+def exiftool_xmp(path: Path) -> dict:
+    """exiftool's full reading of the XMP of a file, every group and duplicate (-a -G1)."""
+    out = subprocess.run(
+        [need_exiftool(), "-j", "-G1", "-a", "-struct", "-n", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {k: v for k, v in json.loads(out)[0].items() if k.startswith("XMP-")}
+
+
+def ml(scenes: list[tuple[str, float]], objects: dict[str, int], random: bool = False) -> dict:
+    return {
+        "top_scene": scenes[0][0] if scenes else None,
+        "scenes": [list(s) for s in scenes],
+        "objects": [{"class": k, "confidence": 0.9, "box": [0, 0, 1, 1]} for k in objects],
+        "object_counts": objects,
+        "ml_random_weights": random,
+        "embedding": None,
+    }
+
+
+def store_ml(db: Path, records: dict[Path, dict]) -> None:
+    catalog = Catalog(db)
+    try:
+        known = catalog.files.known_under([str(p) for p in records])
+        run_id = catalog.runs.start(["test"], ["ml"])
+        rows = [ResultRow(known[str(p)].file_id, r, None) for p, r in records.items()]
+        catalog.results.save(run_id, "ml", "ml-test", rows)
+    finally:
+        catalog.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def library(cli, tmp_path):
+    """Photos indexed by a real metadata run, each with an ML result stored."""
+    root = tmp_path / "lib"
+    photos = [write_photo(root / f"p{i}.jpg", seed=i) for i in range(3)]
+    db = tmp_path / "c.db"
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    store_ml(db, {p: ml([("a beach", 0.7), ("mountains", 0.2)], {"person": 2}) for p in photos})
+    return root, photos, db
+
+
+@pytest.mark.skipif(not XMP_CORPUS.is_dir(), reason=f"no XMP corpus at {XMP_CORPUS}")
+def test_corpus_sidecars_keep_every_field_and_a_second_write_replaces_only_ours(cli, tmp_path):
+    need_exiftool()
+    root = tmp_path / "lib"
+    corpus = sorted(XMP_CORPUS.glob("*.xmp"))
+    photos = {}
+    for i, sidecar in enumerate(corpus):
+        photo = write_photo(root / f"{sidecar.stem}.jpg", seed=i)
+        shutil.copy(sidecar, root / f"{sidecar.stem}.jpg.xmp")  # "written by another program"
+        photos[photo] = digest(photo)
+    db = tmp_path / "c.db"
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    before = {p: exiftool_xmp(Path(f"{p}.xmp")) for p in photos}
+    store_ml(db, {p: ml([("a beach", 0.8)], {"person": 1, "dog": 2}) for p in photos})
+    out = cli("xmp", "write", "--db", str(db))
+    assert f"{len(photos)} updated" in out.stderr
+
+    for photo in photos:
+        after = exiftool_xmp(Path(f"{photo}.xmp"))
+        for key, value in before[photo].items():
+            if key not in OURS:
+                assert after.get(key) == value, f"{photo.name}: {key} changed"
+        old_subjects = before[photo].get("XMP-dc:Subject", [])
+        assert after["XMP-dc:Subject"] == [*old_subjects, "beach", "person", "dog"]
+        assert after["XMP-lr:HierarchicalSubject"] == [
+            "photoanalyzer|scene|beach",
+            "photoanalyzer|object|person",
+            "photoanalyzer|object|dog",
+        ]
+
+    # Different labels now: ours are replaced (removed labels disappear), theirs stay.
+    store_ml(db, {p: ml([("a forest", 0.9)], {}) for p in photos})
+    cli("xmp", "write", "--db", str(db))
+    for photo, original in photos.items():
+        after = exiftool_xmp(Path(f"{photo}.xmp"))
+        for key, value in before[photo].items():
+            if key not in OURS:
+                assert after.get(key) == value, f"{photo.name}: {key} changed"
+        assert after["XMP-dc:Subject"] == [*before[photo].get("XMP-dc:Subject", []), "forest"]
+        assert after["XMP-lr:HierarchicalSubject"] == ["photoanalyzer|scene|forest"]
+        assert after["XMP-digiKam:TagsList"] == ["photoanalyzer/scene/forest"]
+        assert digest(photo) == original  # the photo itself is never written
+
+
+def test_a_users_keyword_equal_to_ours_survives_our_removal(cli, library):
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    sidecar.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag>'
+        "<rdf:li>beach</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    store_ml(db, {photos[0]: ml([("mountains", 0.9)], {})})
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    assert exiftool_xmp(sidecar)["XMP-dc:Subject"] == ["beach", "mountains"]
+
+
+def test_fresh_sidecars_as_exiftool_reads_them_and_unchanged_is_not_rewritten(cli, library):
+    root, photos, db = library
+    hashes = {p: digest(p) for p in photos}
+    out = cli("xmp", "write", "--db", str(db))
+    assert "3 created, 0 updated, 0 unchanged, 0 failed" in out.stderr
+    for photo in photos:
+        sidecar = Path(f"{photo}.xmp")
+        read = exiftool_xmp(sidecar)
+        assert read["XMP-dc:Subject"] == ["beach", "person"]
+        assert read["XMP-lr:HierarchicalSubject"] == [
+            "photoanalyzer|scene|beach",
+            "photoanalyzer|object|person",
+        ]
+        assert read["XMP-digiKam:TagsList"] == [
+            "photoanalyzer/scene/beach",
+            "photoanalyzer/object/person",
+        ]
+        doc = minidom.parse(str(sidecar))
+        lr = doc.getElementsByTagNameNS("http://ns.adobe.com/lightroom/1.0/", "hierarchicalSubject")
+        kinds = [n.localName for n in lr[0].childNodes if n.nodeType == n.ELEMENT_NODE]
+        assert kinds == ["Bag"]  # a Seq here breaks digiKam (darktable's old bug)
+        assert digest(photo) == hashes[photo]
+    stamps = {p: os.stat(f"{p}.xmp").st_mtime_ns for p in photos}
+    out = cli("xmp", "write", "--db", str(db))
+    assert "0 created, 0 updated, 3 unchanged, 0 failed" in out.stderr
+    assert {p: os.stat(f"{p}.xmp").st_mtime_ns for p in photos} == stamps
+    # The next run reads our keywords back from the sidecars (a sidecar change re-reads).
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    assert cli.export(db)[str(photos[0])]["keywords"] == ["beach", "person"]
+
+
+def test_dry_run_prints_the_changes_and_writes_nothing(cli, library):
+    root, photos, db = library
+    listing = sorted(os.listdir(root))
+    out = cli("xmp", "write", "--db", str(db), "--dry-run")
+    assert sorted(os.listdir(root)) == listing
+    assert f"would create {photos[0]}.xmp" in out.stdout
+    assert "+photoanalyzer|scene|beach" in out.stdout
+    assert "nothing written" in out.stderr and "3 created" in out.stderr
+
+
+def test_name_base_path_filter_and_min_score(cli, library):
+    root, photos, db = library
+    cli("xmp", "write", "--db", str(db), "--name", "base", "--min-score", "0.1", str(photos[1]))
+    assert sorted(p for p in os.listdir(root) if p.endswith(".xmp")) == ["p1.xmp"]
+    assert exiftool_xmp(root / "p1.xmp")["XMP-dc:Subject"] == ["beach", "mountains", "person"]
+
+
+def test_random_weights_are_refused_unless_allowed(cli, library):
+    root, photos, db = library
+    store_ml(db, {photos[2]: ml([("a beach", 0.9)], {}, random=True)})
+    refused = cli("xmp", "write", "--db", str(db), check=False)
+    assert refused.returncode == 2 and "RANDOM" in refused.stderr
+    assert "--allow-random" in refused.stderr
+    assert not any(name.endswith(".xmp") for name in os.listdir(root))
+    allowed = cli("xmp", "write", "--db", str(db), "--allow-random")
+    assert "WARNING" in allowed.stderr and "RANDOM" in allowed.stderr
+    assert "3 created" in allowed.stderr
+
+
+def test_a_broken_sidecar_is_left_alone_and_counted_failed(cli, library):
+    root, photos, db = library
+    broken = Path(f"{photos[0]}.xmp")
+    broken.write_text("<x:xmpmeta><rdf:RDF>")
+    result = cli("xmp", "write", "--db", str(db), check=False)
+    assert result.returncode == 1
+    assert "2 created, 0 updated, 0 unchanged, 1 failed" in result.stderr
+    assert str(photos[0]) in result.stderr and "left as it is" in result.stderr
+    assert broken.read_text() == "<x:xmpmeta><rdf:RDF>"
+    assert not [n for n in os.listdir(root) if n.startswith(".")]  # no temporary file left
+
+
+def test_a_seq_hierarchy_becomes_a_bag_and_other_hierarchies_stay(cli, library):
+    """darktable once wrote lr:hierarchicalSubject as a Seq, which digiKam cannot read: a
+    write turns it into a Bag, keeping the user's own paths in it."""
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    sidecar.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' rdf:about="" xmlns:lr="http://ns.adobe.com/lightroom/1.0/"'
+        ' xmlns:darktable="http://darktable.sf.net/" darktable:xmp_version="5">'
+        "<lr:hierarchicalSubject><rdf:Seq><rdf:li>places|Paris</rdf:li></rdf:Seq>"
+        "</lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    read = exiftool_xmp(sidecar)
+    assert read["XMP-lr:HierarchicalSubject"] == [
+        "places|Paris",
+        "photoanalyzer|scene|beach",
+        "photoanalyzer|object|person",
+    ]
+    assert read["XMP-darktable:Xmp_version"] == 5  # a field of another program
+    doc = minidom.parse(str(sidecar))
+    lr = doc.getElementsByTagNameNS("http://ns.adobe.com/lightroom/1.0/", "hierarchicalSubject")
+    assert [n.localName for n in lr[0].childNodes if n.nodeType == n.ELEMENT_NODE] == ["Bag"]
+
+
+def test_a_moved_photo_arriving_beside_a_sidecar_has_its_metadata_read_again(cli, tmp_path):
+    root = tmp_path / "lib"
+    photo = write_photo(root / "a" / "p.jpg")
+    db = tmp_path / "c.db"
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    target = root / "b" / "p.jpg"
+    target.parent.mkdir()
+    (root / "b" / "p.jpg.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+        ' rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
+    photo.rename(target)
+    out = cli("run", str(root), "--db", str(db), "--phases", "metadata").stdout
+    assert "1 moved" in out
+    assert cli.export(db)[str(target)]["rating"] == 5
