@@ -19,6 +19,7 @@ from PIL import Image, ImageFilter
 
 from conftest import Cli, random_weights_yaml
 from imagegen import textured_photo
+from photoanalyzer.synthetic import exif_of, full_spec
 from test_video import write_video
 
 ODD_NAME = "small <&'\" é copy.jpg"
@@ -37,7 +38,8 @@ def rendered(tmp_path_factory) -> dict:
     library = root / "lib"
     library.mkdir()
     original = textured_photo((1200, 900), seed=5)
-    original.save(library / "original.jpg", quality=95)
+    camera = exif_of(full_spec()).tobytes()  # taken 2023-07-14 near the Eiffel tower
+    original.save(library / "original.jpg", quality=95, exif=camera)
     original.resize((400, 300), Image.Resampling.LANCZOS).save(library / ODD_NAME, quality=70)
     textured_photo((640, 480), seed=7).filter(ImageFilter.GaussianBlur(12)).save(
         library / "blurry.jpg"
@@ -184,7 +186,11 @@ def test_overview_in_chromium_shows_the_counts_and_the_random_weights_warning(br
     assert content.find_element(By.CLASS_NAME, "done").text == "5"  # 4 photos and the video
     assert content.find_element(By.CLASS_NAME, "failed").text == "1"  # the broken file
     assert "RANDOM model weights" in browser.find_element(By.ID, "random-weights").text
-    assert browser.find_elements(By.CSS_SELECTOR, "#months rect") == []  # no capture times
+    bars = browser.find_elements(By.CSS_SELECTOR, "#months rect")
+    assert [
+        bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") for bar in bars
+    ] == ["2023-07: 1"]
+    assert "Testmaker Model X 12 1" in browser.find_element(By.ID, "cameras").text
     assert browser.find_elements(By.CSS_SELECTOR, "#runs tr")[1].text.startswith("#1 ")
     browser.save_screenshot(str(rendered["root"] / "report-overview.png"))
 
@@ -207,6 +213,10 @@ def test_duplicates_in_chromium_mark_the_pick_and_move_by_keyboard(browser, rend
     browser.find_element(By.TAG_NAME, "body").send_keys("j")
     assert browser.execute_script("return document.activeElement.id") == "group-1"
     browser.save_screenshot(str(rendered["root"] / "report-duplicates.png"))
+
+
+def test_places_page_names_the_country(rendered):
+    assert "<td>France</td>" in page(rendered, "places.html")
 
 
 def test_every_page_in_chromium_loads_without_errors_or_broken_images(browser, rendered):
