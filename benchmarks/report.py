@@ -7,7 +7,7 @@ unchanged catalog, linked and with --portable.
 The catalog holds `photos` photos (capture times over ten years, 12 cameras, 20 scenes, 12
 object classes, 6% blurry, 3% too dark, 2% washed out, 1% with a content error, `groups`
 planted near-duplicate groups of 2 to 5 copies) and `videos` videos of 3 frames each. Every
-thumbnail is a hard link to one small JPEG (placeholder thumbnails: the report never reads
+thumbnail is a hard link to a small JPEG (placeholder thumbnails: the report never reads
 them, it links or copies them). Target: under 30 s, no page over 5 MB."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.catalog.files import FileFacts, SyncChanges, SyncCounts
 
 BATCH = 10_000
+LINKS = 50_000  # hard links per placeholder file (ext4 allows 65,000)
 SCENES = [f"scene number {i}" for i in range(20)]
 OBJECTS = ["person", "dog", "cat", "car", "bicycle", "cup", "chair", "tree", "boat", "bird"]
 OBJECTS += ["bottle", "book"]
@@ -81,9 +82,8 @@ def write_catalog(db: Path, library: Path, photos: int, videos: int, groups: int
     paths += [str(library / "videos" / f"VID_{i:05d}.mp4") for i in range(videos)]
     kinds = ["photo"] * photos + ["video"] * videos
     thumbnails = db.with_name(db.stem + "-thumbnails")
-    placeholder = thumbnails / "placeholder.jpg"
     thumbnails.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (160, 120), (120, 140, 160)).save(placeholder, quality=70)
+    placeholder = Image.new("RGB", (160, 120), (120, 140, 160))
     hashes = planted_hashes(rng, len(paths), groups)
     catalog = Catalog(db)
     try:
@@ -108,8 +108,11 @@ def write_catalog(db: Path, library: Path, photos: int, videos: int, groups: int
                 key = f"{i % 256:02x}/{i:07d}.jpg"
                 link = thumbnails / key
                 link.parent.mkdir(exist_ok=True)
-                if not link.exists():
-                    os.link(placeholder, link)
+                if not link.exists():  # a file system allows so many links to one file
+                    source = thumbnails / f"placeholder-{i // LINKS}.jpg"
+                    if not source.exists():
+                        placeholder.save(source, quality=70)
+                    os.link(source, link)
                 record = content(i, columns, key, int(hashes[i]))
                 if video:
                     record["frames"] = [
