@@ -58,7 +58,7 @@ class Thumbnails:
         self.copied = 0
         self._urls: dict[str, str | None] = {}
         # Worked out once: a report of 100,000 photos resolves as many keys.
-        self._cache_text = str(cache)
+        self._cache_text, self._out_text = str(cache), str(out)
         self._relative = Path(os.path.relpath(cache, out)).as_posix()
 
     def url(self, key: str | None) -> str | None:
@@ -69,14 +69,21 @@ class Thumbnails:
         return self._urls[key]
 
     def _resolve(self, key: str) -> str | None:
-        if not os.path.isfile(os.path.join(self._cache_text, key)):
-            return None
+        # os calls rather than pathlib: up to three per photo, 100,000 photos.
+        source = os.path.join(self._cache_text, key)
+        try:
+            size = os.stat(source).st_size
+        except OSError:
+            return None  # never written, or deleted from the cache: a placeholder
         if not self.portable:
             return quote(f"{self._relative}/{key}")
-        source = self.cache / key
-        target = self.out / "thumbs" / key
-        if not target.is_file() or target.stat().st_size != source.stat().st_size:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.join(self._out_text, "thumbs", key)
+        try:
+            there = os.stat(target).st_size == size
+        except OSError:
+            there = False
+        if not there:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target)
             self.copied += 1
         return quote(f"thumbs/{key}")
