@@ -233,3 +233,43 @@ def test_every_page_in_chromium_loads_without_errors_or_broken_images(browser, r
     frames = browser.find_elements(By.CSS_SELECTOR, ".video .frame")
     assert frames and all(f.find_element(By.TAG_NAME, "img") for f in frames)
     assert "s" in frames[0].find_element(By.TAG_NAME, "figcaption").text
+
+
+# --- pagination, without a browser ----------------------------------------------------
+
+
+def test_groups_past_a_page_are_paginated_and_stale_pages_removed(tmp_path):
+    """450 groups: three pages of at most 200, each linking the others; rendered again with
+    fewer groups, the pages no longer needed are removed."""
+    from dataclasses import replace
+
+    from photoanalyzer.catalog import Catalog
+    from photoanalyzer.htmlreport.data import DuplicateGroup, Member, gather
+    from photoanalyzer.htmlreport.render import write_report
+
+    catalog = Catalog(tmp_path / "c.db")
+    empty = gather(catalog, [("content", ["photo"])], 8)
+    catalog.close()
+
+    def group(n: int) -> DuplicateGroup:
+        members = [
+            Member(f"/lib/{n}-{k}.jpg", None, None, 100, 100, 10, 1.0, k, k == 0, False)
+            for k in range(2)
+        ]
+        return DuplicateGroup(members, ["larger file (10 vs 9 bytes)"])
+
+    out = tmp_path / "report"
+    written = write_report(
+        replace(empty, groups=[group(n) for n in range(450)]), out, tmp_path, False
+    )
+    html = [
+        (out / name).read_text(encoding="utf-8")
+        for name in ("duplicates.html", "duplicates-2.html", "duplicates-3.html")
+    ]
+    assert [page.count('class="group"') for page in html] == [200, 200, 50]
+    assert 'id="group-201"' in html[1] and 'href="duplicates-3.html"' in html[0]
+    assert written.largest_page_bytes < 5 * 2**20
+    assert all('class="placeholder"' in page and "<img" not in page for page in html)
+    write_report(replace(empty, groups=[group(n) for n in range(10)]), out, tmp_path, False)
+    assert not (out / "duplicates-2.html").exists() and not (out / "duplicates-3.html").exists()
+    assert (out / "duplicates.html").read_text(encoding="utf-8").count('class="group"') == 10
