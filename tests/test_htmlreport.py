@@ -116,6 +116,19 @@ def test_a_missing_thumbnail_is_a_placeholder_and_portable_copies_only_once(rend
         shutil.copytree(moved, cache)
 
 
+def test_open_hands_the_url_to_the_browser(rendered, tmp_path):
+    """$BROWSER stands in for the default browser (webbrowser reads it first)."""
+    opener, said = tmp_path / "opener.sh", tmp_path / "opened.txt"
+    opener.write_text(f'#!/bin/sh\necho "$1" > {said}\n')
+    opener.chmod(0o755)
+    out = tmp_path / "opened"
+    result = rendered["cli"](
+        "report", "--db", str(rendered["db"]), "--out", str(out), "--open",
+        env={"BROWSER": str(opener)},
+    )  # fmt: skip
+    assert said.read_text().strip() == result.stdout.strip() == (out / "index.html").as_uri()
+
+
 def test_a_folder_that_is_not_a_report_is_refused(rendered, tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     refused = rendered["cli"](
@@ -212,6 +225,13 @@ def test_duplicates_in_chromium_mark_the_pick_and_move_by_keyboard(browser, rend
     assert json.loads(button.get_attribute("data-paths")) == [str(rendered["library"] / ODD_NAME)]
     browser.find_element(By.TAG_NAME, "body").send_keys("j")
     assert browser.execute_script("return document.activeElement.id") == "group-1"
+    button.click()
+    status = groups[0].find_element(By.CLASS_NAME, "copied")
+    for _ in range(50):  # the clipboard answers asynchronously
+        if status.text:
+            break
+        time.sleep(0.1)
+    assert status.text == "copied 1 path"
     browser.save_screenshot(str(rendered["root"] / "report-duplicates.png"))
 
 

@@ -16,7 +16,8 @@
     var text = JSON.parse(button.getAttribute("data-paths")).join("\n");
     var status = button.nextElementSibling;
     function done(ok) {
-      status.textContent = ok ? "copied " + text.split("\n").length + " paths" : "copy failed: select the paths above";
+      var n = text.split("\n").length;
+      status.textContent = ok ? "copied " + n + (n === 1 ? " path" : " paths") : "copy failed: select the paths above";
     }
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(fallback(text)); });
