@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image, ImageFilter
@@ -21,6 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from photoanalyzer.synthetic import camera_photo, exif_of, random_spec
 
 HERE = Path(__file__).resolve().parent
+EAGER = "document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })"
 
 
 def library(folder: Path) -> None:
@@ -61,8 +63,8 @@ def main() -> None:
         try:
             for page, name in (("index.html", "overview"), ("duplicates.html", "duplicates")):
                 driver.get((root / "report" / page).as_uri())
-                driver.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
-                driver.implicitly_wait(1)
+                driver.execute_script(EAGER)
+                time.sleep(1)  # the thumbnails, once eager, load from disk
                 shot = root / f"{name}.png"
                 driver.save_screenshot(str(shot))
                 # 256 colours: a page of flat colours loses nothing visible, and stays small.
