@@ -59,6 +59,11 @@ class Group:
     cosines: dict[int, float] | None = None
 
 
+def candidates_from_rows(rows) -> list[Candidate]:
+    """Candidates from catalog.queries.near_duplicate_candidates rows (the pHash as hex)."""
+    return [Candidate(i, path, int(phash, 16), *facts) for i, path, phash, *facts in rows]
+
+
 def find_groups(candidates: Sequence[Candidate], max_distance: int) -> list[Group]:
     """Groups of two or more candidates linked by pHash distances of at most `max_distance`."""
     hashes = np.array([c.phash for c in candidates], dtype=np.uint64)

@@ -144,7 +144,7 @@ class CatalogState:
 
 
 def status_as_json(state: CatalogState) -> str:
-    runs = [{**run, "duration_seconds": _duration(run)} for run in state.runs]
+    runs = [{**run, "duration_seconds": run_duration(run)} for run in state.runs]
     return json.dumps({**asdict(state), "runs": runs}, indent=2, ensure_ascii=False)
 
 
@@ -160,7 +160,7 @@ def format_status(state: CatalogState) -> str:
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:
-        duration = _duration(run)
+        duration = run_duration(run)
         lines.append(
             f"  #{run['id']} {run['started_at']} {run['status']}"
             + (f" in {duration:.1f} s" if duration is not None else "")
@@ -250,7 +250,7 @@ def place_status_lines(counts: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _duration(run: dict[str, Any]) -> float | None:
+def run_duration(run: dict[str, Any]) -> float | None:
     if not run.get("ended_at"):
         return None
     started = datetime.fromisoformat(run["started_at"])

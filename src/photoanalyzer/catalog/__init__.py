@@ -10,6 +10,8 @@ phase types. One module per concern, each an object over the same connection:
     queries.py  catalog.queries  reading for export, status, near-duplicates, the benchmark
     search.py   catalog.search   the change stamp, embeddings for the search matrix, filters,
                                  the facts a search result shows
+    report.py   catalog.report   reading for the HTML report: months, top labels, quality
+                                 lists, galleries, videos with frames, file errors
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from photoanalyzer.catalog.files import Files, SyncCounts
 from photoanalyzer.catalog.queries import Queries
+from photoanalyzer.catalog.report import ReportQueries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
 from photoanalyzer.catalog.runs import PhaseRecord, Runs
 from photoanalyzer.catalog.schema import MIGRATIONS, SCHEMA_VERSION, connect, schema_version
@@ -48,6 +51,7 @@ class Catalog:
         self.results = Results(self._db)
         self.queries = Queries(self._db)
         self.search = Search(self._db)
+        self.report = ReportQueries(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)
