@@ -48,10 +48,12 @@ class ReportQueries:
 
     def _top_metadata(self, expression: str, limit: int) -> list[tuple[str, int]]:
         return self._db.execute(
-            f"SELECT {expression} AS label, COUNT(*) FROM files f"
+            # Not `label` as the alias: metadata has a column of that name (XMP's xmp:Label),
+            # which would win over the alias in WHERE.
+            f"SELECT {expression} AS facet, COUNT(*) FROM files f"
             f" JOIN metadata m ON m.file_id = f.id AND {_METADATA_NOW}"
-            " WHERE f.missing = 0 AND label IS NOT NULL AND label != ''"
-            " GROUP BY label ORDER BY COUNT(*) DESC, label LIMIT ?",
+            " WHERE f.missing = 0 AND facet IS NOT NULL AND facet != ''"
+            " GROUP BY facet ORDER BY COUNT(*) DESC, facet LIMIT ?",
             (limit,),
         ).fetchall()
 
