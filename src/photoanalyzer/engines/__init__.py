@@ -46,10 +46,10 @@ def open_engine(name: str, ray_options: Any = None, address: str | None = None) 
         return LocalEngine()
     if name != "ray":
         raise UsageError(f"unknown engine '{name}' (engines: {', '.join(ENGINES)})")
-    import importlib.util
-
-    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.data") is None:
-        raise UsageError(RAY_MISSING)
+    try:
+        import ray.data  # noqa: F401  (Ray Data's own dependencies, pyarrow and pandas, too)
+    except ImportError as exc:
+        raise UsageError(RAY_MISSING) from exc
     from photoanalyzer.engines.ray_engine import RayEngine
 
     return RayEngine(ray_options, address)
