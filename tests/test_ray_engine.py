@@ -166,15 +166,17 @@ class SlowContent(ContentPhase):
         return super().analyze(path, kind)
 
 
-def _kill_first_worker(marker: str, killed: list[int], stop: threading.Event) -> None:
-    """SIGKILLs the first Ray worker process whose title shows it running `marker`."""
+def _kill_a_reader(log: Path, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILLs the first Ray worker process that has started reading files and is still
+    running the content phase's task (its title names the task's function)."""
     while not stop.is_set() and not killed:
-        for pid in os.listdir("/proc"):
+        readers = log.read_text().split()[::2] if log.exists() else []
+        for pid in dict.fromkeys(readers):
             try:
                 title = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except (OSError, ValueError):
+            except OSError:
                 continue
-            if title.startswith(b"ray::") and marker.encode() in title:
+            if title.startswith(b"ray::") and b"_analyze_files" in title:
                 os.kill(int(pid), signal.SIGKILL)
                 killed.append(int(pid))
                 return
@@ -188,7 +190,7 @@ def test_a_worker_killed_mid_phase_loses_no_file(cluster, tmp_path):
     phase = SlowContent(config.content, str(tmp_path / "thumbs"), log=str(log))
     killed: list[int] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_first_worker, args=("_analyze_files", killed, stop))
+    killer = threading.Thread(target=_kill_a_reader, args=(log, killed, stop))
     killer.start()
     try:
         with deadline(180):
