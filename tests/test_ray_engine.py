@@ -238,30 +238,50 @@ def _content_rows(db: Path) -> int:
         return 0
 
 
-def test_driver_killed_mid_run_leaves_a_catalog_the_next_run_completes(cluster, tmp_path):
-    lib = library(tmp_path / "lib", 40, size=(1024, 768))
+def _stopped_mid_content(tmp_path: Path, address: str, stop: signal.Signals):
+    """A `photoanalyze run --engine ray` driver (joined to the test's Ray instance), sent
+    `stop` once the content phase has committed some files: (command, db, exit code)."""
+    lib = tmp_path / "lib"
+    if not lib.exists():
+        library(lib, 40, size=(1024, 768))
     config = config_file(tmp_path / "r.yaml", tmp_path / "m", "ray")
-    db = tmp_path / "killed.db"
+    db = tmp_path / f"stopped-{stop.name}.db"
     command = [sys.executable, "-m", "photoanalyzer", "run", str(lib), "--db", str(db)]
     command += ["--config", str(config), "--phases", "metadata,content", "-q"]
-    command += ["--ray-address", cluster]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command += ["--ray-address", address]
+    # Its own process group, as a terminal's foreground job: Ctrl-C reaches the group.
+    driver = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         started = time.monotonic()
         while _content_rows(db) == 0 and time.monotonic() - started < 120:
-            assert driver.poll() is None, "the run ended before it could be killed"
+            assert driver.poll() is None, "the run ended before it could be stopped"
             time.sleep(0.05)
-        assert driver.poll() is None, "the run ended before it could be killed"
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
+        assert driver.poll() is None, "the run ended before it could be stopped"
+        os.killpg(driver.pid, stop)
+        code = driver.wait(timeout=60)
     finally:
         if driver.poll() is None:
             driver.kill()
-    assert 0 < _content_rows(db) < 40  # killed mid-phase, with some work committed
+    assert 0 < _content_rows(db) < 40  # stopped mid-phase, with some work committed
+    return command, db, code
+
+
+def test_driver_killed_mid_run_leaves_a_catalog_the_next_run_completes(cluster, tmp_path):
+    command, db, code = _stopped_mid_content(tmp_path, cluster, signal.SIGKILL)
+    assert code == -signal.SIGKILL
     subprocess.run(command, check=True, timeout=300, capture_output=True)
     clean = tmp_path / "clean.db"
-    index(lib, clean, config, names=("metadata", "content"))
+    index(tmp_path / "lib", clean, tmp_path / "r.yaml", names=("metadata", "content"))
     assert export(db) == export(clean)
+
+
+def test_ctrl_c_stores_the_finished_files_and_exits_130(cluster, tmp_path):
+    _, db, code = _stopped_mid_content(tmp_path, cluster, signal.SIGINT)
+    assert code == 130
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
 
 
 def test_local_engine_imports_no_ray_and_ray_engine_without_ray_says_what_to_install(tmp_path):
