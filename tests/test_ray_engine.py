@@ -25,6 +25,7 @@ from photoanalyzer.config import load_config
 from photoanalyzer.phases import PhaseContext, build_phases
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.report import format_run
 
 if os.environ.get("CI"):
     import ray  # CI installs the [ray] extra with [dev]: a missing Ray is a failure there
@@ -146,6 +147,9 @@ def test_ray_engine_with_default_resources_gives_the_local_engines_catalog(clust
     assert workers and all(
         w["backend"] == local.phases[3].details["backend"]["name"] for w in workers
     )
+    summary = format_run(remote)
+    assert "engine ray: 1 node, 2 CPUs, 0 GPUs" in summary
+    assert f"pid {workers[0]['pid']}: {workers[0]['backend']} on" in summary
     rows = export(tmp_path / "ray.db")
     assert rows["000.jpg"]["ml_random_weights"] is True and rows["000.jpg"]["top_scene"]
     assert rows["000.jpg"]["place_country_code"] == "FR"
