@@ -62,3 +62,24 @@ def test_catalog_path_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("PHOTOANALYZER_DB", str(tmp_path / "env.db"))
     assert resolve_catalog_path(None, load_config(path)) == tmp_path / "env.db"
     assert resolve_catalog_path(tmp_path / "cli.db", config) == tmp_path / "cli.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("engine: spark\n", "'engine' must be local or ray"),
+        ("ray:\n  ml:\n    min_actors: 0\n", "'ray.ml.min_actors' must be at least 1"),
+        ("ray:\n  ml:\n    min_actors: 3\n    max_actors: 2\n", "at least min_actors"),
+        ("ray:\n  content:\n    cpus_per_task: 0\n", "CPUs per task and per actor must be above 0"),
+    ],
+)
+def test_engine_settings_are_checked(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        validate(load_config(tmp_path / "c.yaml"), PHASE_ORDER)
+
+
+def test_engine_defaults_to_local_with_fractional_ml_actors():
+    config = load_config()
+    assert config.engine == "local" and config.ray.address is None
+    assert config.ray.ml.cpus_per_actor < 1  # whole-CPU actors deadlock a 2-CPU machine

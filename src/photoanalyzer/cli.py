@@ -174,6 +174,25 @@ def run(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where the analysis runs: local (this machine) or ray (a Ray cluster, "
+            "docs/scale-out.md; needs pip install 'photoanalyzer[ray]'). Default: the "
+            "config's engine (local).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --engine ray: the cluster to join (auto: the one this machine belongs "
+            "to; HOST:PORT). Default: the config's ray.address; none starts a local Ray.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Walk PATHS and index every photo into the catalog.
 
@@ -186,11 +205,12 @@ def run(
     run holds the catalog, 4 a whole phase could not run, 130 interrupted (Ctrl-C or SIGTERM;
     finished files are kept and the same command continues).
     """
-    from photoanalyzer.config import with_kinds, with_ml_overrides
+    from photoanalyzer.config import with_engine, with_kinds, with_ml_overrides
     from photoanalyzer.phases import build_phases, parse_phase_list
 
     with _logged_to(log, ["run", *map(str, paths)]) as record:
         cfg = with_ml_overrides(_load_config(config), backend, batch_size, offline)
+        cfg = with_engine(cfg, engine, ray_address)
         if kinds is not None:
             cfg = with_kinds(cfg, kinds)
         names = parse_phase_list(phases) if phases is not None else cfg.phases

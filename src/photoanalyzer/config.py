@@ -86,6 +86,28 @@ class CatalogOptions:
 
 
 @dataclass(frozen=True)
+class RayTaskConfig:
+    cpus_per_task: float
+
+
+@dataclass(frozen=True)
+class RayActorConfig:
+    cpus_per_actor: float
+    gpus_per_actor: float | None  # None: 1 when the cluster has GPUs, else 0
+    min_actors: int
+    max_actors: int | None  # None: one per GPU of the cluster (1 without GPUs)
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    address: str | None
+    task_retries: int
+    metadata: RayTaskConfig
+    content: RayTaskConfig
+    ml: RayActorConfig
+
+
+@dataclass(frozen=True)
 class Config:
     catalog: str | None
     phases: tuple[str, ...]
@@ -95,6 +117,8 @@ class Config:
     content: ContentConfig
     ml: MlConfig
     catalog_options: CatalogOptions
+    engine: str
+    ray: RayConfig
 
 
 def shipped_config(name: str) -> Path:
@@ -218,6 +242,7 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
             "config: 'catalog_options.commit_every' must be at least 1 and "
             "'catalog_options.commit_seconds' above 0"
         )
+    _validate_engine(config)
     known = set(known_phases)
     for phase in config.phases:
         if phase not in known:
@@ -247,6 +272,33 @@ def _validate_ml(ml: MlConfig) -> None:
         raise ConfigError("config: 'ml.yolo.confidence' must be between 0 and 1")
     if ml.yolo.image_size < 32 or ml.yolo.image_size % 32:
         raise ConfigError("config: 'ml.yolo.image_size' must be a multiple of 32")
+
+
+def _validate_engine(config: Config) -> None:
+    if config.engine not in ("local", "ray"):
+        raise ConfigError(f"config: 'engine' must be local or ray, got {config.engine!r}")
+    ray = config.ray
+    tasks = (ray.metadata.cpus_per_task, ray.content.cpus_per_task, ray.ml.cpus_per_actor)
+    if any(cpus <= 0 for cpus in tasks) or (ray.ml.gpus_per_actor or 0) < 0:
+        raise ConfigError(
+            "config: the 'ray' CPUs per task and per actor must be above 0, GPUs 0 or more"
+        )
+    top = ray.ml.max_actors
+    if ray.ml.min_actors < 1 or (top is not None and top < ray.ml.min_actors):
+        raise ConfigError(
+            "config: 'ray.ml.min_actors' must be at least 1 and 'ray.ml.max_actors' null or "
+            "at least min_actors"
+        )
+    if ray.task_retries < 0:
+        raise ConfigError("config: 'ray.task_retries' must be 0 or more")
+
+
+def with_engine(config: Config, engine: str | None, address: str | None) -> Config:
+    """The config with the run command's --engine and --ray-address applied."""
+    if engine is not None and engine not in ("local", "ray"):
+        raise UsageError(f"--engine takes local or ray, not {engine!r}")
+    ray = dataclasses.replace(config.ray, address=address or config.ray.address)
+    return dataclasses.replace(config, engine=engine or config.engine, ray=ray)
 
 
 def with_ml_overrides(

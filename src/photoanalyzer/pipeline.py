@@ -9,8 +9,6 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,7 +20,9 @@ from tqdm import tqdm
 
 from photoanalyzer.catalog import Catalog, PendingFile, PhaseRecord, ResultRow, SyncCounts
 from photoanalyzer.config import CatalogOptions, Config
-from photoanalyzer.pairs import left_out, role
+from photoanalyzer.engines import Engine, open_engine
+from photoanalyzer.engines.local import WORKER_CRASH, LocalEngine, stderr_to_devnull
+from photoanalyzer.pairs import left_out
 from photoanalyzer.phases.base import (
     BatchPhase,
     Outcome,
@@ -31,16 +31,12 @@ from photoanalyzer.phases.base import (
     StoredInputs,
     StoredMetadata,
     WorkItem,
-    analyze_safely,
     describe_exception,
 )
 from photoanalyzer.reconcile import reconcile
 from photoanalyzer.scan import ScanProblem, scan
 
-WORKER_CRASH = (
-    "the reader crashed while reading this file (its worker process died); the file is "
-    "probably corrupt"
-)
+__all__ = ["WORKER_CRASH", "PhaseReport", "RunReport", "index", "run", "work_items"]
 # The run report keeps this many error examples per phase; the catalog keeps all of them.
 MAX_ERROR_SAMPLES = 50
 
@@ -86,11 +82,13 @@ def index(
     wait: bool = False,
     show_progress: bool = False,
     note: Callable[[str], None] = lambda _: None,
+    engine: Engine | None = None,
 ) -> RunReport:
     """One whole run as `photoanalyze run` and `benchmark` make it: take the catalog's run
     lock (CatalogLocked, or wait), open (or create) the catalog, mark runs that died as
     crashed, and index. SIGTERM (cron, systemd, `timeout`) stops the run like Ctrl-C: a
-    KeyboardInterrupt propagates after the finished files are stored."""
+    KeyboardInterrupt propagates after the finished files are stored. `engine` runs the
+    phases' analysis: given, the caller closes it; else the config's is opened here."""
     from photoanalyzer.locking import RunLock, lock_path
 
     with RunLock(lock_path(catalog_path)).acquire(wait=wait) as lock:
@@ -99,14 +97,28 @@ def index(
                 f"note: the previous run (pid {lock.previous_holder.get('pid')}) ended "
                 "without finishing; its committed work is kept"
             )
+        # The engine (a Ray cluster's connection) is opened once per run, before the catalog:
+        # `--engine ray` without Ray installed ends here, having written nothing.
+        opened = engine is None
+        engine = engine or open_engine(config.engine, config.ray)
         catalog = Catalog(catalog_path)
         catalog.runs.mark_abandoned()
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            return run(roots, phases, catalog, config, full=full, show_progress=show_progress)
+            return run(
+                roots,
+                phases,
+                catalog,
+                config,
+                full=full,
+                show_progress=show_progress,
+                engine=engine,
+            )
         finally:
             signal.signal(signal.SIGTERM, previous)
             catalog.close()
+            if opened:
+                engine.close()
 
 
 def _interrupt(signum, frame) -> None:
@@ -121,10 +133,12 @@ def run(
     *,
     full: bool = False,
     show_progress: bool = False,
+    engine: Engine | None = None,
 ) -> RunReport:
     """Index `roots` into an open `catalog` with `phases`. A KeyboardInterrupt propagates after the
     finished part of the current batch is stored and the run is recorded as interrupted."""
     roots = list(dict.fromkeys(os.path.abspath(root) for root in roots))  # each root once
+    engine = engine or LocalEngine()
     run_id = catalog.runs.start(roots, [phase.name for phase in phases])
     status = "interrupted"
     try:
@@ -144,7 +158,9 @@ def run(
             if getattr(phase, "reads_pixels", False):
                 pending = _without_left_out_pairs(pending, catalog, config.scan.raw_pairs)
             reports.append(
-                _run_phase(phase, pending, catalog, run_id, config.catalog_options, show_progress)
+                _run_phase(
+                    phase, pending, catalog, run_id, config.catalog_options, show_progress, engine
+                )
             )
         status = "completed"
     except KeyboardInterrupt:
@@ -181,6 +197,7 @@ def _run_phase(
     run_id: int,
     commits: CatalogOptions,
     show_progress: bool,
+    engine: Engine,
 ) -> PhaseReport:
     report = PhaseReport(phase.name, phase.version)
     writer = _BatchWriter(catalog, run_id, phase, commits)
@@ -194,7 +211,7 @@ def _run_phase(
             file=terminal,
             dynamic_ncols=True,
         )
-        _analyze_and_store(phase, pending, catalog, writer, report, bar)
+        _analyze_and_store(phase, pending, catalog, writer, report, bar, engine)
     report.seconds = perf_counter() - started
     catalog.runs.record_phase(
         run_id,
@@ -218,20 +235,30 @@ def _analyze_and_store(
     writer: _BatchWriter,
     report: PhaseReport,
     bar: tqdm,
+    engine: Engine,
 ) -> None:
+    stored: set[int] = set()  # positions in `pending`: engines may answer in any order
     try:
-        outcomes = _outcomes(phase, pending, catalog, report.details)
+        items = partial(work_items, pending, catalog)
+        outcomes = engine.outcomes(phase, pending, items, report.details)
         outcomes = _stopping_cleanly(phase, outcomes, report.details)
         try:
-            for item, outcome in zip(pending, outcomes, strict=True):
+            for position, outcome in outcomes:
+                item = pending[position]
                 writer.add(item.file_id, outcome)
                 report.count(item.path, outcome)
+                stored.add(position)
                 bar.update()
+            if len(stored) != len(pending):  # an engine's bug, not the files' fault
+                raise PhaseUnavailable(
+                    f"the {engine.name} engine returned {len(stored)} results for "
+                    f"{len(pending)} files"
+                )
         except PhaseUnavailable as exc:
             # The files not reached are stored as not their fault: the reason becomes the error
             # of those with no status yet, the others keep what they had; pending stays pending.
             report.failure = str(exc)
-            left = pending[report.processed :]
+            left = [item for i, item in enumerate(pending) if i not in stored]
             report.left_pending = len(left)
             for item in left:
                 writer.add(item.file_id, Outcome(None, str(exc), final=False))
@@ -242,8 +269,8 @@ def _analyze_and_store(
 
 
 def _stopping_cleanly(
-    phase: Phase | BatchPhase, outcomes: Iterator[Outcome], details: dict
-) -> Iterator[Outcome]:
+    phase: Phase | BatchPhase, outcomes: Iterator[tuple[int, Outcome]], details: dict
+) -> Iterator[tuple[int, Outcome]]:
     """The phase's outcomes; an exception the phase did not expect (a bug, a library
     failing in a new way) ends the phase as if it could not run, with the reason (and the
     traceback in the run's details), instead of ending the night's run: the files left stay
@@ -284,16 +311,6 @@ class _BatchWriter:
         self.last_commit = perf_counter()
 
 
-def _outcomes(
-    phase: Phase | BatchPhase, pending: list[PendingFile], catalog: Catalog, details: dict
-) -> Iterator[Outcome]:
-    """Batch phases stream their own outcomes from work items that carry what earlier phases
-    stored (thumbnails, sizes, video frames); per-file phases go through worker processes."""
-    if isinstance(phase, BatchPhase):
-        return phase.analyze_stream(work_items(pending, catalog), details)
-    return analyze_all(phase, [(item.path, item.kind) for item in pending])
-
-
 def work_items(pending: list[PendingFile], catalog: Catalog) -> list[WorkItem]:
     """The pending files with what the metadata and content phases stored for them."""
     stored = catalog.results.stored_inputs([item.file_id for item in pending])
@@ -321,83 +338,6 @@ def _metadata(facts: dict | None) -> StoredMetadata | None:
     )
 
 
-def analyze_all(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
-    """Outcomes for `files` (path, kind), in order; spread over worker processes when there
-    are enough. A file that kills its worker (a crash inside a native decoder) becomes that
-    file's error and the rest go on."""
-    workers = phase.workers or os.cpu_count() or 1
-    if workers <= 1 or len(files) < phase.min_files_for_workers:
-        for path, kind in files:
-            yield analyze_safely(phase, path, kind)
-        return
-    chunksize = max(1, min(64, len(files) // (workers * 8)))
-    done = 0
-    while done < len(files):
-        try:
-            for outcome in _pool_map(phase, files[done:], workers, chunksize):
-                yield outcome
-                done += 1
-        except BrokenProcessPool:
-            # The culprit is among the files that were handed to workers but not returned:
-            # at most (workers + 1) chunks. Read each of those alone to find it.
-            suspects = files[done : done + (workers + 1) * chunksize]
-            for outcome in _isolated(phase, suspects):
-                yield outcome
-                done += 1
-
-
-def _pool_map(
-    phase: Phase, files: list[tuple[str, str]], workers: int, chunksize: int
-) -> Iterator[Outcome]:
-    executor = ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, mp_context=_pool_context(phase, files)
-    )
-    paths, kinds = [path for path, _ in files], [kind for _, kind in files]
-    try:
-        yield from executor.map(partial(analyze_safely, phase), paths, kinds, chunksize=chunksize)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _isolated(phase: Phase, files: list[tuple[str, str]]) -> Iterator[Outcome]:
-    for path, kind in files:
-        with ProcessPoolExecutor(
-            max_workers=1, initializer=_init_worker, mp_context=_pool_context(phase, files)
-        ) as executor:
-            try:
-                yield executor.submit(analyze_safely, phase, path, kind).result()
-            except BrokenProcessPool:
-                yield Outcome(None, WORKER_CRASH)
-
-
-def _pool_context(phase: Phase, files: list[tuple[str, str]]):
-    """Workers are forked (cheap, nothing to re-import), except where a pixel phase has RAW
-    files to decode: rawpy's LibRaw runs OpenMP, and a process forked from one where OpenMP
-    has run (this process, when its ML phase or a search decoded a RAW) hangs in its first
-    parallel region. Those get workers from a forkserver: a clean process started once, which
-    has never run OpenMP. (The metadata phase reads RAW containers without LibRaw.)"""
-    import multiprocessing
-
-    raws = any(role(path) == "raw" for path, _ in files)
-    if raws and getattr(phase, "reads_pixels", False):
-        return multiprocessing.get_context("forkserver")
-    return multiprocessing.get_context()  # the platform's default: fork on Linux
-
-
-def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group, and so does SIGTERM from `timeout`, systemd or a
-    # scheduler; only the parent handles them, so that it can store what is done and stop the
-    # workers in order. A worker that died of SIGTERM would break the pool, and the files in
-    # flight would be recorded as crashing their reader; one that inherited the parent's
-    # handler would hand an interruption back as its result.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
-    # Workers only decode; the parent owns the terminal (summary, progress bars). Outcomes
-    # and crashes come back through the pool, so nothing a worker could print is needed.
-    _stderr_to_devnull()
-
-
 @contextmanager
 def native_stderr_silenced() -> Iterator[TextIO]:
     """Point file descriptor 2 at /dev/null while a phase runs, and yield a stream on the real
@@ -410,31 +350,9 @@ def native_stderr_silenced() -> Iterator[TextIO]:
     saved = os.dup(2)
     terminal = os.fdopen(os.dup(saved), "w", encoding=sys.stderr.encoding or "utf-8")
     try:
-        _stderr_to_devnull()
+        stderr_to_devnull()
         yield terminal
     finally:
         terminal.close()
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def _stderr_to_devnull() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-
-def _die_with_parent() -> None:
-    """If the run is killed (kill -9), its workers would wait for work forever: the other
-    workers hold the task pipe open. On Linux, ask the kernel to end this worker with its
-    parent; elsewhere the workers end when their pipe breaks."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)

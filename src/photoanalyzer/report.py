@@ -48,6 +48,7 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(f"FAILED: {phase.failure}")
         lines.append(f"({phase.left_pending} files left pending; the next run tries them again)")
     details = phase.details
+    lines += engine_lines(details)
     lines += backend_lines(details)
     if details.get("gpu"):
         gpu = details["gpu"]
@@ -63,6 +64,24 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(
             "WARNING: these results were made with RANDOM model weights (configured "
             "for testing): the scene labels and objects are meaningless"
+        )
+    return lines
+
+
+def engine_lines(details: dict[str, Any]) -> list[str]:
+    """The Ray cluster a phase ran on, and each ML actor's backend (local runs: nothing)."""
+    engine = details.get("engine")
+    if not engine:
+        return []
+    where = " (this phase ran on the driver)" if engine.get("where") == "driver" else ""
+    lines = [
+        f"engine ray: {_plural(engine['nodes'], 'node')}, {engine['cpus']} CPUs, "
+        f"{engine['gpus']} GPUs{where}"
+    ]
+    for worker in details.get("workers", []):
+        lines.append(
+            f"worker {worker['node']} pid {worker['pid']}: {worker.get('backend')} on "
+            f"{worker.get('device')}"
         )
     return lines
 
@@ -180,7 +199,8 @@ def format_status(state: CatalogState) -> str:
                 f"{p['seconds']:.1f} s{failure}"
             )
             explained = (
-                backend_lines(p["details"])
+                engine_lines(p["details"])
+                + backend_lines(p["details"])
                 + ml_timing_lines(p["details"])
                 + places_lines(p["details"])
             )

@@ -81,44 +81,12 @@ class MlPhase:
     def analyze_stream(self, items: list[WorkItem], details: dict[str, Any]) -> Iterator[Outcome]:
         if not items:
             return
-        started = time.perf_counter()
-        from photoanalyzer.ml.batching import batches, prefetch_map
-        from photoanalyzer.ml.timing import StageClock
+        yield from self.session(details).analyze(items)
 
-        startup = StageClock()
-        runner = _Runner(self._start(startup, details), details)
-        runner.watch_gpu()
-        size = self.settings.batch_size
-        clock = _Throughput(startup_seconds=time.perf_counter() - started)
-        try:
-            with warnings.catch_warnings():
-                # Decoders warn about odd files from the loader threads; the outcome says what
-                # matters, and a warning on the terminal would only reach the cron mail.
-                warnings.simplefilter("ignore")
-                loaded = prefetch_map(
-                    runner.load,
-                    items,
-                    self.settings.loader_threads,
-                    3 * size,
-                    behind_caller=runner.predictor.backend.computes_on_cpu,
-                )
-                timed = _waited(loaded, runner)
-                for batch in batches(timed, size, weight=lambda done: len(done.pictures)):
-                    pictures = [picture for done in batch for picture in done.pictures]
-                    results = iter(runner.infer(pictures))
-                    clock.batch_done(len(pictures))
-                    for done in batch:
-                        yield self._outcome(done, [next(results) for _ in done.pictures])
-        finally:
-            details.update(
-                batch_size_used=runner.backoff.batch_size,
-                oom_halvings=runner.backoff.halvings,
-                gpu=runner.sampler.stop(),
-                gpu_note=runner.sampler.note,
-                startup=startup.summary(),
-                stages=runner.stages(),
-                **clock.summary(),
-            )
+    def session(self, details: dict[str, Any]) -> MlSession:
+        """The models loaded on this machine's best backend, ready for any number of
+        batches: one per local run, one per actor of the Ray engine."""
+        return MlSession(self, details)
 
     def _outcome(self, done: Loaded, results: list) -> Outcome:
         if done.failure is not None:
@@ -169,6 +137,58 @@ class MlPhase:
         models = _Models(self, clip_weights, yolo_weights, startup)
         models.build(backend, details)
         return models
+
+
+class MlSession:
+    """The phase's models, loaded once, and the streams of batches run on them. What the
+    session reports (backend, weights, stage times) goes into `details`."""
+
+    def __init__(self, phase: MlPhase, details: dict[str, Any]):
+        from photoanalyzer.ml.timing import StageClock
+
+        started = time.perf_counter()
+        self.phase, self.details = phase, details
+        self.startup = StageClock()
+        self.runner = _Runner(phase._start(self.startup, details), details)
+        self.startup_seconds = time.perf_counter() - started
+
+    def analyze(self, items: list[WorkItem]) -> Iterator[Outcome]:
+        """One outcome per item, in order."""
+        from photoanalyzer.ml.batching import batches, prefetch_map
+
+        runner, details, phase = self.runner, self.details, self.phase
+        runner.watch_gpu()  # each stream reports the GPU use of its own batches
+        size = phase.settings.batch_size
+        clock = _Throughput(startup_seconds=self.startup_seconds)
+        try:
+            with warnings.catch_warnings():
+                # Decoders warn about odd files from the loader threads; the outcome says what
+                # matters, and a warning on the terminal would only reach the cron mail.
+                warnings.simplefilter("ignore")
+                loaded = prefetch_map(
+                    runner.load,
+                    items,
+                    phase.settings.loader_threads,
+                    3 * size,
+                    behind_caller=runner.predictor.backend.computes_on_cpu,
+                )
+                timed = _waited(loaded, runner)
+                for batch in batches(timed, size, weight=lambda done: len(done.pictures)):
+                    pictures = [picture for done in batch for picture in done.pictures]
+                    results = iter(runner.infer(pictures))
+                    clock.batch_done(len(pictures))
+                    for done in batch:
+                        yield phase._outcome(done, [next(results) for _ in done.pictures])
+        finally:
+            details.update(
+                batch_size_used=runner.backoff.batch_size,
+                oom_halvings=runner.backoff.halvings,
+                gpu=runner.sampler.stop(),
+                gpu_note=runner.sampler.note,
+                startup=self.startup.summary(),
+                stages=runner.stages(),
+                **clock.summary(),
+            )
 
 
 _LIBRARIES = ("torch", "open_clip", "ultralytics")
