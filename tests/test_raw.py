@@ -173,7 +173,7 @@ def test_two_content_workers_on_raw_files_do_not_hang_after_openmp_ran_here(tmp_
         from dataclasses import replace
         from photoanalyzer.config import load_config
         from photoanalyzer.phases.content import ContentPhase
-        from photoanalyzer.pipeline import analyze_all
+        from photoanalyzer.engines.local import analyze_all
 
         if __name__ == "__main__":
             with rawpy.imread({str(files[0])!r}) as raw:
