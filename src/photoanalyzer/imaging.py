@@ -42,6 +42,8 @@ class Decoded:
     image: Image.Image  # RGB, upright, longest side at most the size asked for
     stored_size: tuple[int, int]  # width, height as stored in the file
     orientation: int  # EXIF orientation that was applied (1 when none)
+    decoder: str = "pillow"  # which decoder made the pixels: pillow, pillow-heif, ffmpeg-hevc
+    decoder_note: str | None = None  # why a faster decoder was not used, where one was tried
 
 
 _heif_registered = False
@@ -57,10 +59,14 @@ def ensure_heif_support() -> None:
         _heif_registered = True
 
 
-def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> Decoded:
+def load_upright_rgb(
+    path: str | Path, longest_side: int, max_pixels: int, threads: int = 1
+) -> Decoded:
     """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
-    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size."""
+    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size. HEIC
+    goes through FFmpeg where heif_decode can (else pillow-heif), with `threads` threads."""
     ensure_heif_support()
+    decoder, note = "pillow", None
     image = Image.open(path)
     try:
         width, height = image.size
@@ -70,10 +76,19 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
                 f"the cap of {max_pixels / 1e6:.0f} MP (content.max_pixels); not decoded"
             )
         orientation = _orientation(image)
+        if image.format == "HEIF":
+            from photoanalyzer.heif_decode import decode_or_explain
+
+            fast, note = decode_or_explain(str(path), (width, height), threads)
+            decoder = "pillow-heif" if fast is None else fast.decoder
         if image.format == "JPEG":
             mode = None if image.mode == "CMYK" else image.mode
             image.draft(mode, _draft_size(width, height, longest_side))
-        image.load()  # also closes the file: the decoded picture stays in memory
+        if decoder in ("pillow", "pillow-heif"):
+            image.load()  # also closes the file: the decoded picture stays in memory
+        else:
+            image.close()
+            image = fast.image
     except BaseException:
         image.close()
         raise
@@ -84,7 +99,8 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
         rgb = rgb.resize(_fit(rgb.size, longest_side), Image.Resampling.BOX, reducing_gap=2.0)
     if orientation in _UPRIGHT:
         rgb = rgb.transpose(_UPRIGHT[orientation])
-    return Decoded(rgb, (width, height), orientation if orientation in _UPRIGHT else 1)
+    orientation = orientation if orientation in _UPRIGHT else 1
+    return Decoded(rgb, (width, height), orientation, decoder, note)
 
 
 def upright_of(decoded: Decoded) -> tuple[int, int]:

@@ -248,6 +248,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX places_by_country ON places (place_country_code);
     """,
+    """
+    -- Which decoder made the content phase's pixels (pillow, pillow-heif, ffmpeg-hevc, nvjpeg,
+    -- pyav for video frames), and why a faster one was not used where one was tried.
+    ALTER TABLE content ADD COLUMN decoder TEXT;
+    ALTER TABLE content ADD COLUMN decoder_note TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

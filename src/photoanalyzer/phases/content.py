@@ -13,7 +13,8 @@ from photoanalyzer.config import ContentConfig
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
-CODE_VERSION = "content-1"
+# content-2: HEIC through FFmpeg where it can (heif_decode), and the decoder recorded.
+CODE_VERSION = "content-2"
 # Settings that change the output (the thumbnail folder and worker count do not).
 _OUTPUT_SETTINGS = (
     "thumbnail_size",
@@ -73,13 +74,16 @@ class ContentPhase:
             return Outcome(self._video_record(path, st))
         # Imported here, in the worker: numpy, Pillow and imagehash cost a quarter of a second
         # that a rescan with nothing to analyze should not pay.
+        from photoanalyzer.heif_decode import default_threads
         from photoanalyzer.imaging import load_upright_rgb
 
         settings = self.settings
-        decoded = load_upright_rgb(path, settings.thumbnail_size, settings.max_pixels)
-        return Outcome(
-            self._picture_record(decoded.image, thumbnail_key(path, st.st_size, st.st_mtime_ns))
-        )
+        threads = default_threads(self.workers or os.cpu_count() or 1)
+        decoded = load_upright_rgb(path, settings.thumbnail_size, settings.max_pixels, threads)
+        key = thumbnail_key(path, st.st_size, st.st_mtime_ns)
+        record = self._picture_record(decoded.image, key)
+        record.update(decoder=decoded.decoder, decoder_note=decoded.decoder_note)
+        return Outcome(record)
 
     def _picture_record(self, image, key: str) -> dict:
         """Thumbnail and signals of one upright picture (a photo, or a frame of a video)."""
@@ -117,6 +121,7 @@ class ContentPhase:
             for i, (_, image) in enumerate(frames)
         ]
         video = dict(records[len(records) // 2])
+        video.update(decoder="pyav", decoder_note=None)
         video["frames"] = [
             {"frame": i, "timestamp": when, **{k: r[k] for k in FRAME_CONTENT_FIELDS}}
             for i, ((when, _), r) in enumerate(zip(frames, records, strict=True))
