@@ -109,7 +109,9 @@ def _iloc_shifted(iloc: bytes, delta: int) -> bytes:
     pos += id_size
     for _ in range(count):
         fixed = id_size + (2 if version in (1, 2) else 0)
-        method = int.from_bytes(iloc[pos + fixed - 2 : pos + fixed], "big") & 0xF if fixed > 2 else 0
+        method = (
+            int.from_bytes(iloc[pos + fixed - 2 : pos + fixed], "big") & 0xF if fixed > 2 else 0
+        )
         out += iloc[pos : pos + fixed + 2]  # item id, construction method, data reference
         pos += fixed + 2
         base = int.from_bytes(iloc[pos : pos + base_size], "big")
