@@ -50,29 +50,33 @@ class FastDecoded:
 
 
 def decode_or_explain(
-    path: str, expected_size: tuple[int, int], threads: int
+    path: str, expected_size: tuple[int, int], threads: int, device: str = "cpu"
 ) -> tuple[FastDecoded | None, str | None]:
-    """The FFmpeg picture, or None and the reason pillow-heif must decode the file instead.
-    `expected_size` is what pillow-heif reports (after its transformations): a picture of
-    another size means this path read the container differently, and it is not used."""
-    try:
-        fast = decode(path, threads)
-        if fast.image.size == expected_size:
-            return fast, None
-        reason = f"made {fast.image.size}, pillow-heif reports {expected_size}"
-    except FastPathUnavailable as exc:
-        reason = str(exc)
-    except OSError as exc:  # the file went away or cannot be read: pillow-heif will say so too
-        reason = str(exc)
+    """The FFmpeg picture, or None and the reasons pillow-heif must decode the file instead.
+    On `device` "cuda" NVDEC is tried first, then FFmpeg on the CPU. `expected_size` is what
+    pillow-heif reports (after its transformations): a picture of another size means this
+    path read the container differently, and it is not used."""
+    reasons = []
+    for on in ("cuda", "cpu") if device == "cuda" else ("cpu",):
+        name = "nvdec" if on == "cuda" else DECODER_NAME
+        try:
+            fast = decode(path, threads, on)
+            if fast.image.size == expected_size:
+                return fast, "; ".join(reasons) or None
+            reasons.append(f"{name}: made {fast.image.size}, pillow-heif reports {expected_size}")
+        except FastPathUnavailable as exc:
+            reasons.append(f"{name}: {exc}")
+        except OSError as exc:  # the file went away or cannot be read: pillow-heif will say so
+            reasons.append(f"{name}: {exc}")
     import pillow_heif
 
     pillow_heif.options.DECODE_THREADS = threads  # the fallback gets the same share of cores
-    return None, f"{DECODER_NAME}: {reason}"
+    return None, "; ".join(reasons)
 
 
-def decode(path: str, threads: int) -> FastDecoded:
+def decode(path: str, threads: int, device: str = "cpu") -> FastDecoded:
     """The primary picture of a HEIC file, turned as its container says (clap, irot, imir),
-    decoded with `threads` FFmpeg threads."""
+    decoded with `threads` FFmpeg threads, or by NVDEC when `device` is "cuda"."""
     with open(path, "rb") as fh:
         try:
             layout = heif_boxes.read_layout(fh)
@@ -82,15 +86,25 @@ def decode(path: str, threads: int) -> FastDecoded:
         payloads = [heif_boxes.item_bytes(fh, tile, b"") for tile in layout.tiles]
     colour = heif_boxes.nclx_of(layout.primary) or heif_boxes.nclx_of(layout.tiles[0])
     try:
-        frames = _decode_tiles(layout.tiles[0].properties["hvcC"], payloads, threads)
+        frames = _decode_tiles(layout.tiles[0].properties["hvcC"], payloads, threads, device)
     except Exception as exc:  # av.error.* and anything the decoder raises: pillow-heif's turn
         raise FastPathUnavailable(f"FFmpeg could not decode the tiles ({exc})") from exc
     if len(frames) != len(payloads):
         raise FastPathUnavailable(f"FFmpeg gave {len(frames)} of {len(payloads)} tiles")
-    subsampled = frames[0].format.name.startswith(("yuv420", "yuvj420", "yuv422", "yuvj422"))
+    subsampled = frames[0].format.name.startswith(
+        ("yuv420", "yuvj420", "yuv422", "yuvj422", "nv12", "p010")
+    )
     tiles = [_to_rgb(frame, colour) for frame in frames]
-    picture = _stitch(tiles, layout.columns, layout.output_size)
-    return FastDecoded(_apply_transforms(picture, layout.primary.transforms, subsampled))
+    transforms = layout.primary.transforms
+    if any(transform.kind == "clap" for transform in transforms):
+        picture = _stitch(tiles, layout.columns, layout.output_size, ())
+        picture = _apply_transforms(picture, transforms, subsampled)
+    else:  # only turns: the tiles go straight to their turned places, one copy in all
+        turns = tuple(_turn(transform) for transform in transforms)
+        picture = _stitch(
+            tiles, layout.columns, layout.output_size, tuple(t for t in turns if t is not None)
+        )
+    return FastDecoded(picture, "nvdec" if device == "cuda" else DECODER_NAME)
 
 
 def default_threads(workers: int) -> int:
@@ -126,12 +140,18 @@ def _check_supported(layout: HeifLayout) -> None:
         raise FastPathUnavailable("the tiles do not cover the grid's output size")
 
 
-def _decode_tiles(hvcc: bytes, payloads: list[bytes], threads: int) -> list:
+def _decode_tiles(hvcc: bytes, payloads: list[bytes], threads: int, device: str = "cpu") -> list:
     """One HEVC decoder fed every tile as a packet: the tiles share one configuration, and
-    frame threads decode several tiles at once."""
+    frame threads decode several tiles at once. On "cuda" the decoder is NVDEC (PyAV's
+    hwaccel; the frames come back to system memory for the conversion)."""
     import av
 
-    codec = av.CodecContext.create("hevc", "r")
+    hwaccel = None
+    if device == "cuda":
+        from photoanalyzer.gpu_decode import hevc_hwaccel
+
+        hwaccel = hevc_hwaccel()
+    codec = av.CodecContext.create("hevc", "r", hwaccel=hwaccel)
     codec.extradata = hvcc  # the HEVCDecoderConfigurationRecord, as MP4 carries it
     codec.thread_count = threads
     codec.thread_type = "FRAME" if threads > 1 else "SLICE"
@@ -163,17 +183,25 @@ def _colour_of(frame, colour: Nclx | None) -> tuple[str, bool]:
     return matrix, int(frame.color_range) == 2  # AVCOL_RANGE_JPEG
 
 
-def _stitch(tiles: list[np.ndarray], columns: int, output_size: tuple[int, int]) -> Image.Image:
-    """Tiles in row-major order on one canvas, cut to the grid's output size (the right and
-    bottom tiles overhang it)."""
+def _stitch(
+    tiles: list[np.ndarray], columns: int, output_size: tuple[int, int], turns: tuple
+) -> Image.Image:
+    """Tiles in row-major order on one canvas of the grid's output size (the right and
+    bottom tiles overhang it and are cut), turned by `turns` (Pillow transposes, in order) as
+    they are copied: the canvas is written through the inverse turns' numpy view of the
+    turned picture, which saves a second pass over 12 MP (37 ms for a turn of 16 MP)."""
     tile_h, tile_w = tiles[0].shape[:2]
-    rows = len(tiles) // columns
-    canvas = np.empty((rows * tile_h, columns * tile_w, 3), dtype=np.uint8)
-    for index, tile in enumerate(tiles):
-        row, column = divmod(index, columns)
-        canvas[row * tile_h : (row + 1) * tile_h, column * tile_w : (column + 1) * tile_w] = tile
     width, height = output_size
-    return Image.fromarray(canvas[:height, :width])
+    sides_swap = sum(turn in _SWAPS_SIDES for turn in turns) % 2
+    turned = np.empty((width, height, 3) if sides_swap else (height, width, 3), dtype=np.uint8)
+    canvas = turned
+    for turn in reversed(turns):
+        canvas = _NUMPY_INVERSE[turn](canvas)
+    for index, tile in enumerate(tiles):
+        top, left = (index // columns) * tile_h, (index % columns) * tile_w
+        part = tile[: min(tile_h, height - top), : min(tile_w, width - left)]
+        canvas[top : top + part.shape[0], left : left + part.shape[1]] = part
+    return Image.fromarray(turned)
 
 
 def _apply_transforms(picture: Image.Image, transforms, subsampled: bool) -> Image.Image:
@@ -186,16 +214,31 @@ def _apply_transforms(picture: Image.Image, transforms, subsampled: bool) -> Ima
                 # chroma samples sit half a pixel off ours (23 dB apart on a noisy picture).
                 raise FastPathUnavailable("clap at an odd corner over subsampled chroma")
             picture = picture.crop((left, top, left + width, top + height))
-        elif transform.kind == "irot" and transform.value:
-            picture = picture.transpose(_ROTATIONS[transform.value])
-        elif transform.kind == "imir":
-            # As libheif reads it (and so pillow-heif, and the pictures of today): axis 0
-            # flips top and bottom, 1 left and right (tested against pillow-heif).
-            picture = picture.transpose(_MIRRORS[transform.value])
+        elif (turn := _turn(transform)) is not None:  # FLIP_LEFT_RIGHT is 0: test for None
+            picture = picture.transpose(turn)
     return picture
 
 
+def _turn(transform) -> Image.Transpose | None:
+    if transform.kind == "irot" and transform.value:
+        return _ROTATIONS[transform.value]
+    if transform.kind == "imir":
+        # As libheif reads it (and so pillow-heif, and the pictures of today): axis 0 flips
+        # top and bottom, 1 left and right (tested against pillow-heif).
+        return _MIRRORS[transform.value]
+    return None
+
+
 _MIRRORS = {0: Image.Transpose.FLIP_TOP_BOTTOM, 1: Image.Transpose.FLIP_LEFT_RIGHT}
+_SWAPS_SIDES = frozenset({Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270})
+# Each turn's inverse as a numpy view (np.rot90 turns anticlockwise, as ROTATE_90 does).
+_NUMPY_INVERSE = {
+    Image.Transpose.ROTATE_90: lambda a: np.rot90(a, -1),
+    Image.Transpose.ROTATE_180: lambda a: np.rot90(a, 2),
+    Image.Transpose.ROTATE_270: lambda a: np.rot90(a, 1),
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda a: a[:, ::-1],
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda a: a[::-1],
+}
 _ROTATIONS = {
     90: Image.Transpose.ROTATE_90,  # irot turns anticlockwise, as PIL's ROTATE_90
     180: Image.Transpose.ROTATE_180,

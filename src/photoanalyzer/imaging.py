@@ -60,11 +60,12 @@ def ensure_heif_support() -> None:
 
 
 def load_upright_rgb(
-    path: str | Path, longest_side: int, max_pixels: int, threads: int = 1
+    path: str | Path, longest_side: int, max_pixels: int, threads: int = 1, hevc: str = "cpu"
 ) -> Decoded:
     """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
     the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size. HEIC
-    goes through FFmpeg where heif_decode can (else pillow-heif), with `threads` threads."""
+    goes through FFmpeg where heif_decode can (else pillow-heif), with `threads` threads, its
+    tiles on NVDEC first when `hevc` is "cuda"."""
     ensure_heif_support()
     decoder, note = "pillow", None
     image = Image.open(path)
@@ -79,7 +80,7 @@ def load_upright_rgb(
         if image.format == "HEIF":
             from photoanalyzer.heif_decode import decode_or_explain
 
-            fast, note = decode_or_explain(str(path), (width, height), threads)
+            fast, note = decode_or_explain(str(path), (width, height), threads, hevc)
             decoder = "pillow-heif" if fast is None else fast.decoder
         if image.format == "JPEG":
             mode = None if image.mode == "CMYK" else image.mode

@@ -17,11 +17,14 @@ from photoanalyzer.ml.weights import (
 
 def doctor(config: Config, models_dir: Path) -> str:
     prepare_environment(models_dir, offline=True)  # looking, not downloading
-    lines = []
+    from photoanalyzer import decoders
+
+    lines = [decoders.report(decoders.plan_for(config.ml.backend))]
     try:
         import torch
     except ImportError:
-        return "torch is not installed: pip install 'photoanalyzer[ml]' for the ML phase"
+        lines.append("torch is not installed: pip install 'photoanalyzer[ml]' for the ML phase")
+        return "\n".join(lines)
     from photoanalyzer.ml.backends import (
         REGISTRY,
         BackendUnavailable,
