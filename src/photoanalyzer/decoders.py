@@ -107,12 +107,19 @@ def probe_gpu(ml_backend: str) -> GpuProbe:
     return GpuProbe(device, "", _error_of(_probe_nvjpeg), _error_of(_probe_nvdec))
 
 
+def short_reason(exc: BaseException) -> str:
+    """An exception as one line for a record: CUDA errors run to a dozen lines of advice."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
 def _error_of(probe: Callable[[], None]) -> str | None:
     try:
         probe()
         return None
     except Exception as exc:  # whatever the GPU stack raises, it is the reason
-        return f"{type(exc).__name__}: {exc}"
+        return short_reason(exc)
 
 
 def _probe_nvjpeg() -> None:

@@ -88,7 +88,11 @@ def decode(path: str, threads: int, device: str = "cpu") -> FastDecoded:
     try:
         frames = _decode_tiles(layout.tiles[0].properties["hvcC"], payloads, threads, device)
     except Exception as exc:  # av.error.* and anything the decoder raises: pillow-heif's turn
-        raise FastPathUnavailable(f"FFmpeg could not decode the tiles ({exc})") from exc
+        from photoanalyzer.decoders import short_reason
+
+        raise FastPathUnavailable(
+            f"FFmpeg could not decode the tiles ({short_reason(exc)})"
+        ) from exc
     if len(frames) != len(payloads):
         raise FastPathUnavailable(f"FFmpeg gave {len(frames)} of {len(payloads)} tiles")
     subsampled = frames[0].format.name.startswith(

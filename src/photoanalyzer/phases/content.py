@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
-from photoanalyzer.decoders import CPU_PLAN, DecodePlan
+from photoanalyzer.decoders import CPU_PLAN, DecodePlan, short_reason
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
@@ -95,7 +95,7 @@ class ContentPhase:
             try:
                 return decode_jpegs([path], size, cap)[0]
             except Exception as exc:  # nvJPEG refuses some files (CMYK, arithmetic coding)
-                note = f"nvjpeg: {type(exc).__name__}: {exc}"
+                note = f"nvjpeg: {short_reason(exc)}"
         threads = default_threads(self.workers or os.cpu_count() or 1)
         decoded = load_upright_rgb(path, size, cap, threads, plan.hevc)
         return decoded if note is None else replace(decoded, decoder_note=note)
