@@ -106,6 +106,7 @@ def test_doctor_lists_the_decoders():
     assert "JPEG: Pillow" in text
     assert "HEIC: FFmpeg on the CPU (PyAV" in text
     assert "HEIC fallback: pillow-heif" in text
+    assert "AVIF: Pillow (libavif" in text  # Pillow 13's own plugin, not pillow-heif's
     assert "nvjpeg: not used: the ML backend runs on cpu" in text
     gpu = decoders.report(plan_decoders(GpuProbe("cuda")))
     assert "JPEG: nvJPEG (GPU)" in gpu and "HEIC: NVDEC (GPU), then FFmpeg on the CPU" in gpu
