@@ -2,6 +2,7 @@
 limits on the same files and the same number of processes, in one run.
 
     python benchmarks/heic_decode.py [--copies 60] [--repeat 3] [--source FILE ...]
+    python benchmarks/heic_decode.py --per-photo [--repeat 7] [--source FILE ...]
 
 The sources (by default the corpus's iPhone XR and Nokia 8.3 photos, 512 px tiles) are copied
 to `--copies` distinct files, alternating between them: each copy gets a top-level `free` box
@@ -14,6 +15,10 @@ Measured with one worker process per core, the page cache warm, alternating in e
                       no colour conversion: the ceiling for the FFmpeg path
   content phase       pipeline.run with the content phase (decode, stitch, thumbnail,
                       signals, hashes, catalog writes); fresh catalog and thumbnails each time
+
+--per-photo: per source, in this one process with one thread, the least of --repeat
+alternated timings of the pillow-heif decode, the FFmpeg tile decode and the whole
+load_upright_rgb through FFmpeg: the minimum survives a loaded machine better than rates do.
 """
 
 from __future__ import annotations
@@ -93,13 +98,39 @@ def content_rate(library: Path, workdir: Path, run: int) -> tuple[float, Counter
     return result.processed / result.seconds, decoders
 
 
+def per_photo(sources: list[Path], repeat: int) -> None:
+    from photoanalyzer.imaging import load_upright_rgb
+
+    def whole(path: str) -> None:
+        load_upright_rgb(path, load_config().content.thumbnail_size, 10**9, 1)
+
+    steps = {"pillow-heif": pillow_heif_decode, "ffmpeg": ffmpeg_decode, "whole": whole}
+    for source in sources:
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(repeat):
+            for name, step in steps.items():
+                started = time.perf_counter()
+                step(str(source))
+                times[name].append(time.perf_counter() - started)
+        best = {name: f"{1000 * min(values):.0f} ms" for name, values in times.items()}
+        print(
+            f"{source.name}: pillow-heif decode {best['pillow-heif']}, FFmpeg tile decode "
+            f"{best['ffmpeg']}, load_upright_rgb via FFmpeg {best['whole']}"
+        )
+    print(f"load average: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--source", type=Path, action="append", help="HEIC files to copy")
+    parser.add_argument("--per-photo", action="store_true", help="one-process timings instead")
     args = parser.parse_args()
     sources = args.source or list(SOURCES)
+    if args.per_photo:
+        per_photo(sources, args.repeat)
+        return
     workers = os.cpu_count() or 1
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
