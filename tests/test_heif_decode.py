@@ -217,3 +217,22 @@ def test_corpus_heif_agrees_or_fails_alike(path):
     decoder = assert_agrees(path)
     if path.name in ("IMG_5195.HEIC", "HMD_Nokia_8.3_5G.heif"):
         assert decoder == "ffmpeg-hevc"  # the phone grids: the case the fast path is for
+
+
+def test_frame_threads_keep_the_tiles_in_order(grid_file):
+    one = heif_decode.decode(str(grid_file), 1).image.tobytes()
+    assert heif_decode.decode(str(grid_file), 3).image.tobytes() == one
+
+
+def test_tiles_past_the_end_of_the_file_are_left_to_pillow_heif(tmp_path, grid_file):
+    """What pillow-heif makes of a cut file is its own matter (as before content-2); the fast
+    path steps aside and says why."""
+    path = tmp_path / "cut.heic"
+    path.write_bytes(grid_file.read_bytes()[:-5000])
+    fast, note = heif_decode.decode_or_explain(str(path), (1200, 900), 1)
+    assert fast is None and "cut short" in note
+    try:
+        decoded = load_upright_rgb(path, THUMB, 10**9)
+    except OSError:
+        return
+    assert (decoded.decoder, decoded.decoder_note) == ("pillow-heif", note)

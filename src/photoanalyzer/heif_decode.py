@@ -3,11 +3,11 @@ pillow-heif's libde265 on 12 MP phone photos (docs/performance.md).
 
 The picture's layout comes from the HEIF boxes (heif_boxes): each tile of the grid is one
 HEVC picture, decoded with the grid's shared `hvcC` as the decoder's configuration; each tile
-is converted to RGB at full size (see below), the tiles are stitched,
-cropped to the grid's output size and then by `clap`, and turned by `irot` and `imir` in the
-order the file lists them, as libheif does. Colour: the container's nclx (matrix, full or
-limited range) where there is one, else the bitstream's own; 10-bit tiles are converted
-straight to 8-bit RGB.
+is converted to RGB at full size (see below), the tiles are stitched, cropped to the grid's
+output size and then by `clap`, and turned by `irot` and `imir` in the order the file lists
+them, as libheif does (turns alone are applied while stitching, in the same copy). Colour:
+the container's nclx (matrix, full or limited range) where there is one, else the
+bitstream's own; 10-bit tiles are converted straight to 8-bit RGB.
 
 Why full size, not scaled toward the thumbnail in the conversion: measured on the iPhone file,
 swscale's unscaled 4:2:0 -> RGB path converts all 42 tiles in 9 ms, its scaling paths (AREA,
@@ -17,7 +17,9 @@ agreement asks. The picture goes through imaging's one resize instead, as pillow
 
 What this path does not handle raises FastPathUnavailable, and the caller decodes with
 pillow-heif instead: alpha, HDR gain maps, codecs other than HEVC, tiles with differing
-configurations, and any error from the decoder. The reason is kept for the record."""
+configurations or kept in `idat`, a `clap` from an odd corner over subsampled chroma, any
+error from the decoder, and (decode_or_explain) a picture whose size is not the one
+pillow-heif reports. The reason is kept for the record."""
 
 from __future__ import annotations
 
@@ -80,10 +82,10 @@ def decode(path: str, threads: int, device: str = "cpu") -> FastDecoded:
     with open(path, "rb") as fh:
         try:
             layout = heif_boxes.read_layout(fh)
-        except heif_boxes.HeifStructureError as exc:
+            _check_supported(layout)
+            payloads = [heif_boxes.item_bytes(fh, tile, b"") for tile in layout.tiles]
+        except heif_boxes.HeifStructureError as exc:  # tiles in idat, or past the file's end
             raise FastPathUnavailable(str(exc)) from exc
-        _check_supported(layout)
-        payloads = [heif_boxes.item_bytes(fh, tile, b"") for tile in layout.tiles]
     colour = heif_boxes.nclx_of(layout.primary) or heif_boxes.nclx_of(layout.tiles[0])
     try:
         frames = _decode_tiles(layout.tiles[0].properties["hvcC"], payloads, threads, device)
