@@ -140,6 +140,13 @@ class NvmlSampler:
 
 
 def whole_run(library: Path, workdir: Path) -> dict:
+    """The whole run with random CLIP and YOLO weights (the GPU machine has no network to
+    fetch real ones; speed is the same, labels are meaningless and marked so)."""
+    config = workdir / "random-weights.yaml"
+    config.write_text(
+        f"ml:\n  models_dir: {workdir / 'models'}\n  clip:\n    pretrained: random\n"
+        "  yolo:\n    weights: random\n"
+    )
     command = [
         sys.executable,
         "-m",
@@ -148,6 +155,8 @@ def whole_run(library: Path, workdir: Path) -> dict:
         str(library),
         "--db",
         str(workdir / "gpu.db"),
+        "--config",
+        str(config),
         "--quiet",
     ]
     environment = dict(os.environ, HF_HUB_OFFLINE="1", YOLO_OFFLINE="1")
