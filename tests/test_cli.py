@@ -99,6 +99,8 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "dominant_colors",
         "phash",
         "dhash",
+        "decoder",
+        "decoder_note",
         "top_scene",
         "scenes",
         "objects",

@@ -164,6 +164,7 @@ def test_doctor_reports_versions_backend_and_weights(cli, tmp_path):
     assert "TensorRT: not available" in out or "TensorRT: torch_tensorrt imports" in out
     assert "ML backend (auto): backend " in out
     assert "CLIP ViT-B-32 (random): available: RANDOM weights" in out
+    assert "\nDecoders (content phase):\n  JPEG: Pillow" in out
 
 
 def test_full_run_whose_ml_phase_cannot_start_keeps_every_stored_result(indexed, tmp_path):

@@ -1011,8 +1011,9 @@ def xmp_write(
 
 @app.command()
 def doctor(config: ConfigOption = None) -> None:
-    """Check the ML setup: torch and CUDA versions, the GPU, TensorRT (and why not), the
-    backend auto would pick and why, and whether each model's weights are available."""
+    """Check the setup: the content phase's decoders (JPEG, HEIC, GPU, and why not), torch
+    and CUDA versions, the GPU, TensorRT (and why not), the backend auto would pick and why,
+    and whether each model's weights are available."""
     from photoanalyzer.config import resolve_models_dir
     from photoanalyzer.ml.doctor import doctor as report
 

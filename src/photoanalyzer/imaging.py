@@ -42,6 +42,8 @@ class Decoded:
     image: Image.Image  # RGB, upright, longest side at most the size asked for
     stored_size: tuple[int, int]  # width, height as stored in the file
     orientation: int  # EXIF orientation that was applied (1 when none)
+    decoder: str = "pillow"  # which decoder made the pixels: pillow, pillow-heif, ffmpeg-hevc
+    decoder_note: str | None = None  # why a faster decoder was not used, where one was tried
 
 
 _heif_registered = False
@@ -57,17 +59,25 @@ def ensure_heif_support() -> None:
         _heif_registered = True
 
 
-def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> Decoded:
+def load_upright_rgb(
+    path: str | Path, longest_side: int, max_pixels: int, threads: int = 1, hevc: str = "cpu"
+) -> Decoded:
     """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
-    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size.
-    Camera RAW files (told by their content) go to raw.py: embedded preview or demosaic."""
+    the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size. HEIC
+    goes through FFmpeg where heif_decode can (else pillow-heif), with `threads` threads, its
+    tiles on NVDEC first when `hevc` is "cuda". Camera RAW files (told by their content) go
+    to raw.py: embedded preview or demosaic."""
     raw_type = _raw_type(path)
     if raw_type is not None:
         from photoanalyzer.raw import load_raw
 
         picture = load_raw(str(path), raw_type, longest_side, max_pixels)
-        return Decoded(picture.image, picture.stored_size, picture.orientation)
+        decoder = "libraw" if picture.source.endswith("demosaic") else "raw-preview"
+        return Decoded(
+            picture.image, picture.stored_size, picture.orientation, decoder, picture.source
+        )
     ensure_heif_support()
+    decoder, note = "pillow", None
     image = Image.open(path)
     try:
         width, height = image.size
@@ -77,10 +87,19 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
                 f"the cap of {max_pixels / 1e6:.0f} MP (content.max_pixels); not decoded"
             )
         orientation = _orientation(image)
+        if image.format == "HEIF":
+            from photoanalyzer.heif_decode import decode_or_explain
+
+            fast, note = decode_or_explain(str(path), (width, height), threads, hevc)
+            decoder = "pillow-heif" if fast is None else fast.decoder
         if image.format == "JPEG":
             mode = None if image.mode == "CMYK" else image.mode
             image.draft(mode, _draft_size(width, height, longest_side))
-        image.load()  # also closes the file: the decoded picture stays in memory
+        if decoder in ("pillow", "pillow-heif"):
+            image.load()  # also closes the file: the decoded picture stays in memory
+        else:
+            image.close()
+            image = fast.image
     except BaseException:
         image.close()
         raise
@@ -91,7 +110,8 @@ def load_upright_rgb(path: str | Path, longest_side: int, max_pixels: int) -> De
         rgb = rgb.resize(_fit(rgb.size, longest_side), Image.Resampling.BOX, reducing_gap=2.0)
     if orientation in _UPRIGHT:
         rgb = rgb.transpose(_UPRIGHT[orientation])
-    return Decoded(rgb, (width, height), orientation if orientation in _UPRIGHT else 1)
+    orientation = orientation if orientation in _UPRIGHT else 1
+    return Decoded(rgb, (width, height), orientation, decoder, note)
 
 
 def _raw_type(path: str | Path) -> str | None:

@@ -265,6 +265,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE metadata ADD COLUMN xmp_source TEXT;
     ALTER TABLE files ADD COLUMN sidecar TEXT NOT NULL DEFAULT '';
     """,
+    """
+    -- Which decoder made the content phase's pixels (pillow, pillow-heif, ffmpeg-hevc, nvjpeg,
+    -- pyav for video frames), and why a faster one was not used where one was tried.
+    ALTER TABLE content ADD COLUMN decoder TEXT;
+    ALTER TABLE content ADD COLUMN decoder_note TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,11 +17,15 @@ from photoanalyzer.ml.weights import (
 
 def doctor(config: Config, models_dir: Path) -> str:
     prepare_environment(models_dir, offline=True)  # looking, not downloading
+    from photoanalyzer import decoders
+
     lines = []
+    decoder_lines = decoders.report(decoders.plan_for(config.ml.backend))
     try:
         import torch
     except ImportError:
-        return "torch is not installed: pip install 'photoanalyzer[ml]' for the ML phase"
+        lines.append("torch is not installed: pip install 'photoanalyzer[ml]' for the ML phase")
+        return "\n".join([*lines, decoder_lines])
     from photoanalyzer.ml.backends import (
         REGISTRY,
         BackendUnavailable,
@@ -53,6 +57,7 @@ def doctor(config: Config, models_dir: Path) -> str:
     except BackendUnavailable as exc:
         lines.append(f"ML backend ({config.ml.backend}): unavailable: {exc}")
     lines.append(models_report(config, models_dir))
+    lines.append(decoder_lines)
     return "\n".join(lines)
 
 

@@ -73,9 +73,11 @@ def _places_phase(context: PhaseContext) -> BatchPhase:
 
 
 def _content_phase(context: PhaseContext) -> Phase:
+    from photoanalyzer.decoders import plan_for
     from photoanalyzer.phases.content import ContentPhase
 
-    return ContentPhase(context.config.content, str(context.thumbnail_dir))
+    plan = plan_for(context.config.ml.backend)  # GPU decoders only where ML runs on CUDA
+    return ContentPhase(context.config.content, str(context.thumbnail_dir), decode_plan=plan)
 
 
 def _ml_phase(context: PhaseContext) -> BatchPhase:

@@ -6,14 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
+from photoanalyzer.decoders import CPU_PLAN, DecodePlan, short_reason
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
-CODE_VERSION = "content-1"
+# content-2: HEIC through FFmpeg where it can (heif_decode), and the decoder recorded.
+CODE_VERSION = "content-2"
 # Settings that change the output (the thumbnail folder and worker count do not).
 _OUTPUT_SETTINGS = (
     "thumbnail_size",
@@ -58,10 +60,11 @@ class ContentPhase:
     # A pixel phase: scan.raw_pairs decides which half of a RAW+JPEG pair it reads (pipeline).
     reads_pixels: bool = True
     min_files_for_workers: int = 2
+    decode_plan: DecodePlan = CPU_PLAN  # decoders.plan_for: GPU decoders where ML is on CUDA
 
     @property
     def version(self) -> str:
-        return f"{CODE_VERSION}-{settings_digest(self.settings)}"
+        return f"{CODE_VERSION}-{settings_digest(self.settings)}{self.decode_plan.tag}"
 
     @property
     def workers(self) -> int:
@@ -75,13 +78,29 @@ class ContentPhase:
             return Outcome(self._video_record(path, st))
         # Imported here, in the worker: numpy, Pillow and imagehash cost a quarter of a second
         # that a rescan with nothing to analyze should not pay.
+        decoded = self._decode(path)
+        key = thumbnail_key(path, st.st_size, st.st_mtime_ns)
+        record = self._picture_record(decoded.image, key)
+        record.update(decoder=decoded.decoder, decoder_note=decoded.decoder_note)
+        return Outcome(record)
+
+    def _decode(self, path: str):
+        from photoanalyzer.heif_decode import default_threads
         from photoanalyzer.imaging import load_upright_rgb
 
-        settings = self.settings
-        decoded = load_upright_rgb(path, settings.thumbnail_size, settings.max_pixels)
-        return Outcome(
-            self._picture_record(decoded.image, thumbnail_key(path, st.st_size, st.st_mtime_ns))
-        )
+        settings, plan = self.settings, self.decode_plan
+        size, cap = settings.thumbnail_size, settings.max_pixels
+        note = None
+        if plan.jpeg == "nvjpeg" and _is_jpeg(path):
+            from photoanalyzer.gpu_decode import decode_jpegs
+
+            try:
+                return decode_jpegs([path], size, cap)[0]
+            except Exception as exc:  # nvJPEG refuses some files (CMYK, arithmetic coding)
+                note = f"nvjpeg: {short_reason(exc)}"
+        threads = default_threads(self.workers or os.cpu_count() or 1)
+        decoded = load_upright_rgb(path, size, cap, threads, plan.hevc)
+        return decoded if note is None else replace(decoded, decoder_note=note)
 
     def _picture_record(self, image, key: str) -> dict:
         """Thumbnail and signals of one upright picture (a photo, or a frame of a video)."""
@@ -119,8 +138,14 @@ class ContentPhase:
             for i, (_, image) in enumerate(frames)
         ]
         video = dict(records[len(records) // 2])
+        video.update(decoder="pyav", decoder_note=None)
         video["frames"] = [
             {"frame": i, "timestamp": when, **{k: r[k] for k in FRAME_CONTENT_FIELDS}}
             for i, ((when, _), r) in enumerate(zip(frames, records, strict=True))
         ]
         return video
+
+
+def _is_jpeg(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(3) == b"\xff\xd8\xff"

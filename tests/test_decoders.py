@@ -1,0 +1,133 @@
+"""Which decoders the content phase uses (decoders.plan_decoders / plan_for), and the CPU
+fallback of the GPU decoders. There is no GPU here: the probe results that a GPU machine
+would give are passed in as GpuProbe values (the true boundary); the fallbacks are the real
+thing, because nvJPEG and NVDEC really fail on this machine. What this does NOT test: that
+nvJPEG and NVDEC decode correctly and fast on a GPU (benchmarks/gpu_check.py, not yet run)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from imagegen import textured_photo
+from photoanalyzer import decoders
+from photoanalyzer.config import load_config
+from photoanalyzer.decoders import CPU_PLAN, DecodePlan, GpuProbe, plan_decoders, plan_for
+from photoanalyzer.imaging import load_upright_rgb
+from photoanalyzer.phases.content import ContentPhase
+
+
+def test_the_cpu_decoders_when_the_ml_backend_is_not_on_cuda():
+    plan = plan_decoders(GpuProbe("cpu"))
+    assert (plan.jpeg, plan.hevc, plan.on_gpu, plan.tag) == ("pillow", "cpu", False, "")
+    assert plan.why_not == {
+        "nvjpeg": "the ML backend runs on cpu",
+        "nvdec": "the ML backend runs on cpu",
+    }
+
+
+def test_the_gpu_decoders_when_ml_runs_on_cuda_and_each_probe_decoded():
+    plan = plan_decoders(GpuProbe("cuda"))
+    assert (plan.jpeg, plan.hevc, plan.why_not) == ("nvjpeg", "cuda", {})
+    assert plan.tag == "-nvjpeg-nvdec"
+
+
+def test_each_gpu_decoder_that_failed_its_probe_is_left_out_with_the_reason():
+    plan = plan_decoders(GpuProbe("cuda", nvdec_error="RuntimeError: no NVDEC for HEVC"))
+    assert (plan.jpeg, plan.hevc) == ("nvjpeg", "cpu")
+    assert plan.why_not == {"nvdec": "RuntimeError: no NVDEC for HEVC"}
+    plan = plan_decoders(GpuProbe("cuda", nvjpeg_error="RuntimeError: nvjpeg"))
+    assert (plan.jpeg, plan.hevc, plan.tag) == ("pillow", "cuda", "-pillow-nvdec")
+
+
+def test_a_cpu_backend_by_name_needs_no_probe():
+    def probe(_name):
+        raise AssertionError("a CPU backend must not start the GPU probe")
+
+    assert plan_for("cpu-fp32", probe) == plan_decoders(GpuProbe("cpu"))
+
+
+def test_auto_and_cuda_backends_ask_the_probe():
+    seen = []
+
+    def probe(name):
+        seen.append(name)
+        return GpuProbe("cuda")
+
+    assert plan_for("auto", probe).on_gpu and plan_for("cuda-fp32", probe).on_gpu
+    assert seen == ["auto", "cuda-fp32"]
+
+
+@pytest.mark.skipif(decoders.nvidia_driver_present(), reason="this machine has an NVIDIA driver")
+def test_without_a_driver_the_plan_says_so_and_starts_no_probe():
+    plan = plan_for("auto")
+    assert plan == DecodePlan(why_not=dict.fromkeys(("nvjpeg", "nvdec"), plan.why_not["nvjpeg"]))
+    assert "no NVIDIA driver" in plan.why_not["nvjpeg"]
+
+
+def test_the_content_version_changes_with_gpu_decoders_only():
+    settings = load_config().content
+    cpu = ContentPhase(settings, "t")
+    gpu = ContentPhase(settings, "t", decode_plan=plan_decoders(GpuProbe("cuda")))
+    assert cpu.decode_plan == CPU_PLAN
+    assert gpu.version == cpu.version + "-nvjpeg-nvdec"
+
+
+def test_nvjpeg_failing_falls_back_to_pillow_and_says_why(tmp_path):
+    """No GPU here: torchvision's CUDA decode really raises, and the phase decodes on the CPU."""
+    pytest.importorskip("torchvision")
+    path = tmp_path / "p.jpg"
+    textured_photo((800, 600)).save(path, quality=90)
+    phase = ContentPhase(
+        load_config().content, str(tmp_path / "th"), decode_plan=DecodePlan("nvjpeg")
+    )
+    record = phase.analyze(str(path), "photo").record
+    assert record["decoder"] == "pillow"
+    assert record["decoder_note"].startswith("nvjpeg: ")
+    assert "\n" not in record["decoder_note"] and len(record["decoder_note"]) <= 208
+    cpu = ContentPhase(load_config().content, str(tmp_path / "th2")).analyze(str(path), "photo")
+    assert record["phash"] == cpu.record["phash"]
+
+
+def test_nvdec_failing_falls_back_to_ffmpeg_on_the_cpu(tmp_path):
+    pytest.importorskip("pillow_heif")
+    path = tmp_path / "p.heic"
+    textured_photo((600, 400)).save(path, format="HEIF", quality=90)
+    decoded = load_upright_rgb(path, 640, 10**9, 1, "cuda")
+    assert decoded.decoder == "ffmpeg-hevc"
+    assert decoded.decoder_note.startswith("nvdec: ")
+    cpu = load_upright_rgb(path, 640, 10**9)
+    assert (cpu.decoder, cpu.decoder_note) == ("ffmpeg-hevc", None)
+    assert decoded.image.tobytes() == cpu.image.tobytes()
+
+
+def test_doctor_lists_the_decoders():
+    text = decoders.report(plan_decoders(GpuProbe("cpu")))
+    assert "JPEG: Pillow" in text
+    assert "HEIC: FFmpeg on the CPU (PyAV" in text
+    assert "HEIC fallback: pillow-heif" in text
+    assert "AVIF: Pillow (libavif" in text  # Pillow 13's own plugin, not pillow-heif's
+    assert "nvjpeg: not used: the ML backend runs on cpu" in text
+    gpu = decoders.report(plan_decoders(GpuProbe("cuda")))
+    assert "JPEG: nvJPEG (GPU)" in gpu and "HEIC: NVDEC (GPU), then FFmpeg on the CPU" in gpu
+
+
+def test_the_gpu_probe_selects_the_backend_as_the_ml_phase_does():
+    pytest.importorskip("torch")
+    assert decoders.probe_gpu("cpu-fp32") == GpuProbe("cpu")
+
+
+def test_a_short_reason_is_one_line():
+    error = RuntimeError("CUDA error: no device\nSearch for cudaErrorNoDevice\n" + "x" * 500)
+    assert decoders.short_reason(error) == "RuntimeError: CUDA error: no device"
+    assert len(decoders.short_reason(RuntimeError("y" * 500))) == 200
+
+
+def test_gpu_decode_checks_the_pixel_cap_before_decoding(tmp_path):
+    from photoanalyzer.gpu_decode import decode_jpegs
+    from photoanalyzer.imaging import ImageTooLarge
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (400, 300)).save(path)
+    with pytest.raises(ImageTooLarge, match="400x300"):
+        decode_jpegs([str(path)], 64, 1000)

@@ -1,0 +1,238 @@
+"""HEIC through FFmpeg (heif_decode): the upright picture agrees with pillow-heif's, the
+reference, at thumbnail size (PSNR above 40 dB) and so do the content signals, within the
+tolerances docs/content.md gives; what the fast path does not handle falls back, and the
+record says which decoder ran. Files: the corpus's phone HEIC, and files made here with
+pillow-heif's encoder (grids, 10-bit, nclx ranges and matrices), rebuilt by tests/heifgen.py
+with the transformations it cannot write (irot, imir, clap)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import heifgen
+from conftest import CORPUS
+from imagegen import textured_photo
+from photoanalyzer import heif_boxes, heif_decode
+from photoanalyzer.imaging import _fit, load_upright_rgb, to_rgb
+from photoanalyzer.signals import measure
+
+pillow_heif = pytest.importorskip("pillow_heif")
+pytest.importorskip("av")
+pillow_heif.register_heif_opener()
+
+THUMB = 640
+MIN_PSNR = 40.0
+# docs/content.md, "Decoders": how far two decoders' pictures of one file may move a signal.
+PHASH_BITS, SHARPNESS_RELATIVE, BRIGHTNESS_ABSOLUTE = 4, 0.05, 0.01
+
+
+def pillow_heif_picture(path: Path) -> Image.Image:
+    """Today's picture: pillow-heif's full decode, then imaging's one BOX resize."""
+    with Image.open(path) as image:
+        image.load()
+        rgb = to_rgb(image)
+    if max(rgb.size) > THUMB:
+        rgb = rgb.resize(_fit(rgb.size, THUMB), Image.Resampling.BOX, reducing_gap=2.0)
+    return rgb
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    assert a.size == b.size
+    error = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
+
+
+def assert_agrees(path: Path) -> str:
+    """The decoder's picture against pillow-heif's; returns the decoder that ran."""
+    decoded = load_upright_rgb(path, THUMB, 10**9)
+    reference = pillow_heif_picture(path)
+    if decoded.decoder == "pillow-heif":
+        assert decoded.decoder_note, "a fallback says why"
+    assert decoded.image.size == reference.size
+    assert psnr(decoded.image, reference) > MIN_PSNR
+    ours, theirs = measure(decoded.image), measure(reference)
+    bits = bin(int(ours.phash, 16) ^ int(theirs.phash, 16)).count("1")
+    assert bits <= PHASH_BITS
+    assert ours.sharpness == pytest.approx(theirs.sharpness, rel=SHARPNESS_RELATIVE)
+    assert abs(ours.brightness - theirs.brightness) <= BRIGHTNESS_ABSOLUTE
+    return decoded.decoder
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    return textured_photo((1200, 900), seed=3)
+
+
+def write_heic(path: Path, picture: Image.Image, **options) -> Path:
+    picture.save(path, format="HEIF", quality=92, **options)
+    return path
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory, photo) -> Path:
+    return write_heic(tmp_path_factory.mktemp("heic") / "grid.heic", photo, tile_size=256)
+
+
+@pytest.mark.parametrize("tile_size", [256, 0], ids=["grid", "no-grid"])
+def test_grid_and_single_image_decode_through_ffmpeg_and_agree(tmp_path, photo, tile_size):
+    path = write_heic(tmp_path / "p.heic", photo, tile_size=tile_size)
+    with open(path, "rb") as fh:
+        layout = heif_boxes.read_layout(fh)
+    assert layout.is_grid == bool(tile_size)
+    if tile_size:
+        assert (layout.rows, layout.columns, layout.output_size) == (4, 5, (1200, 900))
+    assert assert_agrees(path) == "ffmpeg-hevc"
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        [heifgen.irot(90)],
+        [heifgen.irot(180)],
+        [heifgen.irot(270)],
+        [heifgen.imir(0)],
+        [heifgen.imir(1)],
+        [heifgen.clap(800, 600, 20, -40)],
+        [heifgen.clap(700, 500, -30, 10), heifgen.irot(90), heifgen.imir(1)],
+    ],
+    ids=["irot90", "irot180", "irot270", "imir0", "imir1", "clap", "clap-irot-imir"],
+)
+def test_transformations_match_libheif(tmp_path, grid_file, properties):
+    path = tmp_path / "t.heic"
+    path.write_bytes(heifgen.with_properties(grid_file.read_bytes(), properties))
+    assert assert_agrees(path) == "ffmpeg-hevc"
+
+
+def test_clap_at_an_odd_corner_falls_back(tmp_path, grid_file):
+    path = tmp_path / "odd.heic"
+    path.write_bytes(
+        heifgen.with_properties(grid_file.read_bytes(), [heifgen.clap(801, 601, 0, 1)])
+    )
+    assert assert_agrees(path) == "pillow-heif"
+    assert "odd corner" in load_upright_rgb(path, THUMB, 10**9).decoder_note
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"full_range_flag": 0},
+        {"matrix_coefficients": 1, "color_primaries": 1},
+        {"matrix_coefficients": 9, "color_primaries": 9},
+    ],
+    ids=["limited-range", "bt709", "bt2020"],
+)
+def test_nclx_range_and_matrix_are_honoured(tmp_path, photo, options):
+    path = write_heic(tmp_path / "c.heic", photo, tile_size=256, **options)
+    assert assert_agrees(path) == "ffmpeg-hevc"
+
+
+def test_ten_bit_heic(tmp_path, photo):
+    deep = (np.asarray(photo, np.uint16) * 257).astype("<u2")
+    heif = pillow_heif.from_bytes(mode="RGB;16", size=photo.size, data=deep.tobytes())
+    path = tmp_path / "deep.heic"
+    heif.save(path, quality=92)
+    with open(path, "rb") as fh:
+        assert heif_boxes.bit_depth(heif_boxes.read_layout(fh).primary) == 10
+    assert assert_agrees(path) == "ffmpeg-hevc"
+
+
+def test_alpha_falls_back_to_pillow_heif(tmp_path, photo):
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(photo.size))
+    path = write_heic(tmp_path / "alpha.heic", rgba)
+    assert assert_agrees(path) == "pillow-heif"
+    assert "alpha" in load_upright_rgb(path, THUMB, 10**9).decoder_note
+
+
+def test_an_ffmpeg_decoder_error_falls_back_and_says_why(tmp_path, grid_file):
+    path = tmp_path / "bad-config.heic"
+    path.write_bytes(heifgen.hvcc_corrupted(grid_file.read_bytes()))
+    assert assert_agrees(path) == "pillow-heif"
+    assert "FFmpeg could not decode" in load_upright_rgb(path, THUMB, 10**9).decoder_note
+
+
+def test_a_gain_map_is_left_to_pillow_heif(grid_file):
+    with open(grid_file, "rb") as fh:
+        layout = heif_boxes.read_layout(fh)
+    layout.has_gain_map = True
+    with pytest.raises(heif_decode.FastPathUnavailable, match="gain map"):
+        heif_decode._check_supported(layout)
+    layout.has_gain_map = False
+    layout.auxiliary = ["urn:com:apple:photo:2020:aux:hdrgainmap"]
+    with pytest.raises(heif_decode.FastPathUnavailable, match="gain map"):
+        heif_decode._check_supported(layout)
+
+
+def test_decoder_threads_share_the_cores_among_the_workers():
+    cores = os.cpu_count() or 1
+    assert heif_decode.default_threads(cores) == 1
+    assert heif_decode.default_threads(1) == cores
+    assert heif_decode.default_threads(0) == cores
+
+
+def test_the_fallback_decodes_with_the_same_thread_share(tmp_path, photo):
+    rgba = photo.convert("RGBA")
+    path = write_heic(tmp_path / "alpha.heic", rgba)
+    load_upright_rgb(path, THUMB, 10**9, threads=3)
+    assert pillow_heif.options.DECODE_THREADS == 3
+
+
+def test_the_content_record_names_the_decoder(tmp_path, grid_file):
+    from photoanalyzer.config import load_config
+    from photoanalyzer.phases.content import ContentPhase
+
+    phase = ContentPhase(load_config().content, str(tmp_path / "thumbs"))
+    record = phase.analyze(str(grid_file), "photo").record
+    assert (record["decoder"], record["decoder_note"]) == ("ffmpeg-hevc", None)
+    jpeg = tmp_path / "p.jpg"
+    textured_photo((320, 240)).save(jpeg, quality=90)
+    assert phase.analyze(str(jpeg), "photo").record["decoder"] == "pillow"
+
+
+CORPUS_HEIF = sorted(
+    p for p in CORPUS.rglob("*") if p.suffix.lower() in (".heic", ".heif", ".avif") and p.is_file()
+)
+
+
+@pytest.mark.skipif(not CORPUS_HEIF, reason=f"no HEIF files under {CORPUS}")
+@pytest.mark.parametrize("path", CORPUS_HEIF, ids=lambda p: p.name)
+def test_corpus_heif_agrees_or_fails_alike(path):
+    """Every HEIC/HEIF of the corpus: the same picture as pillow-heif's, or, for the broken
+    ones, the same refusal (pillow-heif's error) after the fast path said why it stepped
+    aside."""
+    try:
+        reference = pillow_heif_picture(path)
+    except (OSError, ValueError, SyntaxError) as exc:
+        with pytest.raises(type(exc)):
+            load_upright_rgb(path, THUMB, 10**9)
+        fast, note = heif_decode.decode_or_explain(str(path), (0, 0), 1)
+        assert fast is None and note
+        return
+    assert reference is not None
+    decoder = assert_agrees(path)
+    if path.name in ("IMG_5195.HEIC", "HMD_Nokia_8.3_5G.heif"):
+        assert decoder == "ffmpeg-hevc"  # the phone grids: the case the fast path is for
+
+
+def test_frame_threads_keep_the_tiles_in_order(grid_file):
+    one = heif_decode.decode(str(grid_file), 1).image.tobytes()
+    assert heif_decode.decode(str(grid_file), 3).image.tobytes() == one
+
+
+def test_tiles_past_the_end_of_the_file_are_left_to_pillow_heif(tmp_path, grid_file):
+    """What pillow-heif makes of a cut file is its own matter (as before content-2); the fast
+    path steps aside and says why."""
+    path = tmp_path / "cut.heic"
+    path.write_bytes(grid_file.read_bytes()[:-5000])
+    fast, note = heif_decode.decode_or_explain(str(path), (1200, 900), 1)
+    assert fast is None and "cut short" in note
+    try:
+        decoded = load_upright_rgb(path, THUMB, 10**9)
+    except OSError:
+        return
+    assert (decoded.decoder, decoded.decoder_note) == ("pillow-heif", note)
