@@ -4,7 +4,9 @@ as fast as pillow-heif's libde265 on the corpus's phone photos, one thread each
 
 The picture's layout comes from the HEIF boxes (heif_boxes): each tile of the grid is one
 HEVC picture, decoded with the grid's shared `hvcC` as the decoder's configuration; each tile
-is converted to RGB at full size (see below), the tiles are stitched, cropped to the grid's
+is converted to RGB at full size (see below) in Pillow's four-byte layout, so that the
+stitched canvas becomes an image without a copy and reduces before any copy into RGB; the
+tiles are stitched, cropped to the grid's
 output size and then by `clap`, and turned by `irot` and `imir` in the order the file lists
 them, as libheif does (turns alone are applied while stitching, in the same copy). Colour:
 the container's nclx (matrix, full or limited range) where there is one, else the
@@ -48,7 +50,9 @@ class FastPathUnavailable(Exception):
 
 @dataclass(frozen=True)
 class FastDecoded:
-    image: Image.Image  # RGB, full size, transformed (clap, irot, imir)
+    # RGBX (RGB in Pillow's own four-byte layout, sharing the stitched canvas: reduce it
+    # before converting to RGB), full size, transformed (clap, irot, imir)
+    image: Image.Image
     decoder: str = DECODER_NAME
 
 
@@ -170,10 +174,13 @@ def _decode_tiles(hvcc: bytes, payloads: list[bytes], threads: int, device: str 
 
 
 def _to_rgb(frame, colour: Nclx | None) -> np.ndarray:
-    """A decoded tile -> 8-bit RGB, colour from the container's nclx where it has one."""
+    """A decoded tile -> 8-bit RGB plus a fourth byte, colour from the container's nclx
+    where it has one. Four bytes a pixel because that is Pillow's own layout of RGB: the
+    stitched canvas becomes an image without a copy (Image.frombuffer, "RGBX"), and a pixel
+    moves as one 32-bit word when the stitch turns the picture."""
     matrix, full_range = _colour_of(frame, colour)
     rgb = frame.reformat(
-        format="rgb24",
+        format="rgba",
         src_colorspace=matrix,
         src_color_range="JPEG" if full_range else "MPEG",
         dst_color_range="JPEG",
@@ -200,15 +207,17 @@ def _stitch(
     tile_h, tile_w = tiles[0].shape[:2]
     width, height = output_size
     sides_swap = sum(turn in _SWAPS_SIDES for turn in turns) % 2
-    turned = np.empty((width, height, 3) if sides_swap else (height, width, 3), dtype=np.uint8)
-    canvas = turned
+    turned = np.empty((width, height, 4) if sides_swap else (height, width, 4), dtype=np.uint8)
+    # Whole pixels as 32-bit words: a turned copy of 12 MP takes half the time of one that
+    # moves bytes.
+    canvas = turned.view(np.uint32)[..., 0]
     for turn in reversed(turns):
         canvas = _NUMPY_INVERSE[turn](canvas)
     for index, tile in enumerate(tiles):
         top, left = (index // columns) * tile_h, (index % columns) * tile_w
-        part = tile[: min(tile_h, height - top), : min(tile_w, width - left)]
+        part = tile.view(np.uint32)[: min(tile_h, height - top), : min(tile_w, width - left), 0]
         canvas[top : top + part.shape[0], left : left + part.shape[1]] = part
-    return Image.fromarray(turned)
+    return Image.frombuffer("RGBX", turned.shape[1::-1], turned, "raw", "RGBX", 0, 1)
 
 
 def _apply_transforms(picture: Image.Image, transforms, subsampled: bool) -> Image.Image:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from photoanalyzer import rawmeta
 from photoanalyzer.errors import DecoderMissing
+from photoanalyzer.imaging import reduce_to_fit
 
 INSTALL_HINT = "pip install 'photoanalyzer[raw]'"
 # A border row or column is black when this share of its pixels is at most BLACK_LEVEL
@@ -161,7 +162,7 @@ def _upright_preview(
         # DCT decode keeps bars of even a few pixels.
         image.draft("RGB", _draft_size(image.width, image.height, longest_side))
     rgb = trim_black_borders(to_rgb(image), sensor)
-    rgb = fit_longest(rgb, longest_side)
+    rgb = reduce_to_fit(rgb, longest_side)
     return rgb.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else rgb
 
 
@@ -244,15 +245,6 @@ def _demosaic(
         ) from exc
     if int(rgb.min()) == int(rgb.max()):
         raise RawUndecodable(f"{why_not_preview}, and its sensor data is blank (one value)")
-    image = fit_longest(Image.fromarray(rgb), longest_side)
+    image = reduce_to_fit(Image.fromarray(rgb), longest_side)
     turned = _FLIP_TO_ORIENTATION.get(sizes.flip, 1)
     return RawPicture(image, sensor or (sizes.width, sizes.height), turned, "half-size demosaic")
-
-
-def fit_longest(image: Image.Image, longest_side: int) -> Image.Image:
-    """Scaled down (never up) so that its longest side is `longest_side` (as imaging.py)."""
-    from photoanalyzer.imaging import _fit
-
-    if max(image.size) <= longest_side:
-        return image
-    return image.resize(_fit(image.size, longest_side), Image.Resampling.BOX, reducing_gap=2.0)
