@@ -259,3 +259,23 @@ def test_a_moved_photo_arriving_beside_a_sidecar_has_its_metadata_read_again(cli
     out = cli("run", str(root), "--db", str(db), "--phases", "metadata").stdout
     assert "1 moved" in out
     assert cli.export(db)[str(target)]["rating"] == 5
+
+
+def test_photos_of_one_shot_write_one_sidecar_with_both_their_keywords(cli, tmp_path):
+    """IMG_1.JPG and IMG_1.PNG (as IMG_1.CR2 beside its JPEG) both name IMG_1.xmp with
+    --name base: one write holds the keywords of both, and a second write changes nothing
+    (each photo writing only its own would take the other's keywords out every time)."""
+    from photoanalyzer import xmp
+
+    root = tmp_path / "lib"
+    jpeg, png = write_photo(root / "IMG_1.jpg", seed=1), write_photo(root / "IMG_1.png", seed=2)
+    db = tmp_path / "c.db"
+    cli("run", str(root), "--db", str(db), "--phases", "metadata")
+    store_ml(db, {jpeg: ml([("a beach", 0.8)], {}), png: ml([("a forest", 0.8)], {"dog": 1})})
+    out = cli("xmp", "write", "--db", str(db), "--name", "base")
+    assert "1 created" in out.stderr
+    assert sorted(p.name for p in root.iterdir()) == ["IMG_1.jpg", "IMG_1.png", "IMG_1.xmp"]
+    facts = xmp.read_facts((root / "IMG_1.xmp").read_bytes())
+    assert set(facts.keywords) == {"beach", "forest", "dog"}
+    again = cli("xmp", "write", "--db", str(db), "--name", "base")
+    assert "0 created, 0 updated, 1 unchanged" in again.stderr

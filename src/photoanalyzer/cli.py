@@ -996,7 +996,7 @@ def xmp_write(
         summary = write_sidecars(
             catalog.queries.labelled_photos(roots),
             WriteOptions(dry_run, name.value, min_score, allow_random),
-            lambda photos: tqdm(photos, desc="sidecars", unit="photo", disable=None),
+            lambda groups: tqdm(groups, desc="sidecars", unit="sidecar", disable=None),
         )
     finally:
         catalog.close()

@@ -76,7 +76,7 @@ def _leaf(label: str) -> str:
 def write_sidecars(
     photos: Iterable[LabelledPhoto],
     options: WriteOptions,
-    progress: Callable[[Iterable[LabelledPhoto]], Iterable[LabelledPhoto]] = lambda x: x,
+    progress: Callable[[list], Iterable] = lambda x: x,
 ) -> WriteSummary:
     """Every photo's sidecar brought up to date (or, in a dry run, what would change)."""
     photos = list(photos)
@@ -86,16 +86,32 @@ def write_sidecars(
     summary = WriteSummary()
     if random:
         summary.warnings.append(RANDOM_WARNING.format(n=random))
-    for photo in progress(photos):
-        _one(photo, options, summary)
+    for target, sharing in progress(list(_by_sidecar(photos, options.name).items())):
+        _one(target, sharing, options, summary)
     return summary
 
 
-def _one(photo: LabelledPhoto, options: WriteOptions, summary: WriteSummary) -> None:
+def _by_sidecar(photos: list[LabelledPhoto], name: str) -> dict[str, list[LabelledPhoto]]:
+    """The photos grouped by the sidecar they write: their existing one, else a new one
+    named by `name`. Photos of one shot share one: IMG_1.CR2 and IMG_1.JPG both read
+    IMG_1.xmp (Lightroom's name), and each writing only its own keywords into it would take
+    the other's out."""
+    groups: dict[str, list[LabelledPhoto]] = {}
+    for photo in photos:
+        target = next(
+            (c for c in sidecars.candidate_names(photo.path) if os.path.isfile(c)),
+            _new_name(photo.path, name),
+        )
+        groups.setdefault(target, []).append(photo)
+    return groups
+
+
+def _one(
+    target: str, photos: list[LabelledPhoto], options: WriteOptions, summary: WriteSummary
+) -> None:
     try:
-        found = sidecars.read(photo.path)
-        target, existing = found if found else (_new_name(photo.path, options.name), None)
-        wanted = keywords_for(photo, options.min_score)
+        existing = _read_if_there(target)
+        wanted = _union(keywords_for(photo, options.min_score) for photo in photos)
         if existing is None and not wanted.leaves:
             summary.unchanged += 1  # nothing to say, and no sidecar to say it in
             return
@@ -115,12 +131,29 @@ def _one(photo: LabelledPhoto, options: WriteOptions, summary: WriteSummary) -> 
             summary.updated += 1
     except xmp.XmpError as exc:
         summary.failed += 1
-        summary.failures.append(
-            f"{photo.path}: its sidecar is not readable XMP, left as it is: {exc}"
-        )
+        summary.failures.append(f"{target}: not readable XMP, left as it is: {exc}")
     except OSError as exc:
         summary.failed += 1
-        summary.failures.append(f"{photo.path}: cannot write its sidecar: {exc}")
+        summary.failures.append(f"{target}: cannot read or write this sidecar: {exc}")
+
+
+def _read_if_there(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _union(keywords: Iterable[xmp.Keywords]) -> xmp.Keywords:
+    """The keywords of several photos of one shot, each once, in the order first seen."""
+    keywords = list(keywords)
+    return xmp.Keywords(
+        *(
+            tuple(dict.fromkeys(k for each in keywords for k in getattr(each, part)))
+            for part in ("leaves", "hierarchical", "tags")
+        )
+    )
 
 
 def _new_name(photo_path: str, name: str) -> str:
