@@ -246,6 +246,9 @@ def test_pairs_are_exported_and_raw_pairs_decides_what_the_content_phase_reads(t
     cli("run", str(library), *args)  # raw_pairs: both (the default) now reads the RAW too
     rows = cli.export(db)
     assert rows[raw]["thumbnail"] is not None and rows[raw]["errors"] == {}
+    cli("run", jpeg, *args)  # a walk of the JPEG alone sees no RAW: the pair stays whole
+    rows = cli.export(db)
+    assert rows[raw]["pair_of"] == jpeg and rows[jpeg]["pair_of"] == raw
     (library / "IMG_0001.JPG").unlink()
     cli("run", str(library), *args)
     assert cli.export(db)[raw]["pair_of"] is None  # the pair is gone with its JPEG
@@ -310,3 +313,25 @@ def test_duplicates_groups_a_raw_with_its_jpeg_and_picks_the_raw(tmp_path, cli):
     assert groups[0]["why"] == ["camera RAW (the master of its JPEG)"]
     jpeg = next(m for m in groups[0]["members"] if m["path"].endswith(".JPG"))
     assert jpeg["sharpness"] > 1.2 * groups[0]["members"][0]["sharpness"]
+
+
+def test_pixel_workers_come_from_a_forkserver_for_raws_tiffs_and_gpu_decoders():
+    """Forked workers hang in LibRaw's OpenMP after the parent ran it, and cannot use CUDA
+    after the parent initialized it: those pools start from a forkserver. A TIFF may be a
+    RAW by content (a DNG saved as .tif), so TIFFs count too."""
+    from photoanalyzer.decoders import DecodePlan
+    from photoanalyzer.engines.local import _pool_context
+    from photoanalyzer.phases.content import ContentPhase
+    from photoanalyzer.phases.metadata import MetadataPhase
+
+    content = ContentPhase(SETTINGS, "/tmp/thumbs")
+    on_gpu = replace(content, decode_plan=DecodePlan(jpeg="nvjpeg"))
+    cases = [
+        (content, "a.jpg", "fork"),
+        (content, "a.CR2", "forkserver"),
+        (content, "a.TIF", "forkserver"),
+        (on_gpu, "a.jpg", "forkserver"),
+        (MetadataPhase(), "a.CR2", "fork"),  # metadata reads RAW containers without LibRaw
+    ]
+    for phase, name, expected in cases:
+        assert _pool_context(phase, [(name, "photo")]).get_start_method() == expected, name

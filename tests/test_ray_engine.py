@@ -234,6 +234,43 @@ def test_a_file_that_kills_every_worker_is_that_files_error(cluster, tmp_path):
     assert all(rows[f"{i:03}.jpg"]["iso"] == 100 + i for i in range(6))
 
 
+class BuggySession:
+    def analyze(self, items):
+        raise RuntimeError("a bug in the ML session")
+
+
+def _with_buggy_session(ml):
+    """The ML phase `ml`, but its session's analyze raises (a bug, not a dead worker)."""
+    from photoanalyzer.phases.ml import MlPhase
+
+    @dataclasses.dataclass(frozen=True)
+    class BuggyMlPhase(MlPhase):
+        def session(self, details):
+            return BuggySession()
+
+    return BuggyMlPhase(**{f.name: getattr(ml, f.name) for f in dataclasses.fields(ml)})
+
+
+def test_a_bug_in_an_ml_actor_ends_the_phase_and_leaves_the_files_pending(cluster, tmp_path):
+    """An exception in an actor is no dead worker: Ray Data would drop the block and its
+    files would end as crashing their reader, for good. The phase ends as it would locally,
+    with the worker's traceback, and the files stay pending."""
+    pytest.importorskip("torch")
+    lib = library(tmp_path / "lib", 4, size=(64, 48))
+    config = load_config(config_file(tmp_path / "r.yaml", tmp_path / "models", "ray"))
+    context = PhaseContext(config, tmp_path / "thumbnails", resolve_models_dir(config))
+    metadata, ml = build_phases(["metadata", "ml"], context)
+    buggy = _with_buggy_session(ml)
+    with deadline(180):
+        report = pipeline.index([str(lib)], [metadata, buggy], config, tmp_path / "c.db")
+    failure = report.phases[1].failure
+    assert "an ML actor failed unexpectedly" in failure and "a bug in the ML session" in failure
+    assert "a bug in the ML session" in report.phases[1].details["worker_traceback"]
+    assert report.phases[1].left_pending == 4
+    rows = export(tmp_path / "c.db")
+    assert all(row["errors"]["ml"] == failure for row in rows.values())  # not WORKER_CRASH
+
+
 def _content_rows(db: Path) -> int:
     try:
         with sqlite3.connect(db, timeout=1) as connection:

@@ -285,6 +285,7 @@ def export(
     --include-missing, the files marked missing too.
 
     Fields: path, kind, file_size; missing (true or false, only with --include-missing);
+    pair_of (the other half of a RAW+JPEG pair);
     metadata (file_type, width, height, orientation, taken_at (local time, naive),
     taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc or none),
     subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
@@ -293,7 +294,8 @@ def export(
     video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
     place_country, place_country_code, place_distance_km, timezone, place_note); content
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
-    underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash); ML
+    underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash,
+    decoder, decoder_note); ML
     (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
     message). See docs/fields.md.
     """
@@ -412,10 +414,11 @@ def duplicates(
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
     bursts) found by their perceptual hashes, or with `--by embedding` groups of visually
     similar photos found by their CLIP embeddings; each with the pick and why it won: the
-    largest picture; among pictures of about that size (bursts), a clearly sharper one; then
-    richer metadata (capture time, camera, GPS); then the larger file. Nothing is deleted or
-    moved. Present files only, unless --include-missing (missing members are then marked;
-    the pick is chosen by the same rules).
+    largest picture; then a camera RAW over its JPEG; among pictures of about that size
+    (bursts), a clearly sharper one; then richer metadata (capture time, camera, GPS); then
+    the larger file. Nothing is deleted or moved. Present files only, unless
+    --include-missing (missing members are then marked; the pick is chosen by the same
+    rules).
     """
     cfg = _load_config(config)
     if by is DuplicateMeasure.embedding:

@@ -42,7 +42,9 @@ class Decoded:
     image: Image.Image  # RGB, upright, longest side at most the size asked for
     stored_size: tuple[int, int]  # width, height as stored in the file
     orientation: int  # EXIF orientation that was applied (1 when none)
-    decoder: str = "pillow"  # which decoder made the pixels: pillow, pillow-heif, ffmpeg-hevc
+    # Which decoder made the pixels: pillow, pillow-heif, ffmpeg-hevc, nvdec, nvjpeg,
+    # raw-preview or libraw (docs/fields.md).
+    decoder: str = "pillow"
     decoder_note: str | None = None  # why a faster decoder was not used, where one was tried
 
 

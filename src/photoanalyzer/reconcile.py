@@ -119,10 +119,18 @@ def _update_pairs(catalog: Catalog, walk: ScanResult, gone: set[int]) -> None:
         if current.get(path, (None, None))[1] != sibling
     ]
     seen = {entry.path for entry in walk.files} if current else set()
+
+    def parted(path: str, sibling: str) -> bool:
+        # The walk saw this file and could have seen its sibling: the sibling was walked too
+        # (and is no sibling now) or is gone. A walk of one file (`run lib/IMG_1.JPG`) sees
+        # no RAW beside it, and must not break the pair on one side.
+        sibling_gone = current.get(sibling, (None, None))[0] in gone
+        return path in seen and (sibling in seen or sibling_gone)
+
     changes += [
         (path, None)
-        for path, (file_id, _) in current.items()
-        if path not in wanted and (path in seen or file_id in gone)
+        for path, (file_id, sibling) in current.items()
+        if path not in wanted and (file_id in gone or parted(path, sibling))
     ]
     catalog.files.set_pairs(changes)
 

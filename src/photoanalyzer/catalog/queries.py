@@ -131,7 +131,7 @@ class Queries:
         or tried only while the file could not be read or the phase could not run). With a
         config's version, also how many files that config's next run would analyze: not
         those in `left_out` (the halves of RAW+JPEG pairs that its scan.raw_pairs keeps from
-        the pixel phases), which are counted apart."""
+        the pixel phases), which are counted apart (those it would otherwise analyze)."""
         kinds = sorted(kinds)
         marks = ",".join("?" * len(kinds))
         version, version_run = self.last_version(phase) or (None, None)
@@ -143,6 +143,8 @@ class Queries:
             f" WHERE f.missing = 0 AND f.kind IN ({marks})",
             [version or "", version or "", phase, *kinds],
         ).fetchone()
+        pending = None if config_version is None else self._pending(phase, config_version, kinds)
+        excluded = set(left_out)
         return {
             "version": version,
             "version_run": version_run,
@@ -151,12 +153,8 @@ class Queries:
             "failed": failed,
             "never": total - done - older - failed,
             "config_version": config_version,
-            "pending_for_config": (
-                None
-                if config_version is None
-                else len(self._pending(phase, config_version, kinds) - set(left_out))
-            ),
-            "left_out_pairs": None if config_version is None else len(left_out),
+            "pending_for_config": None if pending is None else len(pending - excluded),
+            "left_out_pairs": None if pending is None else len(pending & excluded),
         }
 
     def last_version(self, phase: str) -> tuple[str, int] | None:

@@ -100,8 +100,13 @@ def _pool_context(phase: Phase, files: list[tuple[str, str]]):
     has never run OpenMP. (The metadata phase reads RAW containers without LibRaw.)"""
     import multiprocessing
 
-    raws = any(role(path) == "raw" for path, _ in files)
+    # By extension, and TIFF too: a DNG saved as .tif is a RAW by content (imaging).
+    raws = any(role(path) == "raw" or path.lower().endswith((".tif", ".tiff")) for path, _ in files)
     if raws and getattr(phase, "reads_pixels", False):
+        return multiprocessing.get_context("forkserver")
+    # CUDA does not survive a fork either: once this process has initialized it (an ML phase
+    # or a warm-up ran here), forked workers cannot use nvJPEG or NVDEC.
+    if getattr(getattr(phase, "decode_plan", None), "on_gpu", False):
         return multiprocessing.get_context("forkserver")
     return multiprocessing.get_context()  # the platform's default: fork on Linux
 

@@ -22,7 +22,9 @@ import math
 import os
 import pickle
 import socket
+import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -91,6 +93,8 @@ class RayEngine:
         ]
         resources = getattr(self.options, phase.name, None)
         cpus = resources.cpus_per_task if resources is not None else 1.0
+        if hasattr(phase, "decode_threads"):  # the decoders use the CPUs the task reserves
+            phase = replace(phase, decode_threads=max(1, int(cpus)))
         per_task = max(1, min(MAX_FILES_PER_TASK, len(rows) // max(1, self.cluster["cpus"] * 4)))
 
         def stage(dataset: ray.data.Dataset, files_per_task: int) -> ray.data.Dataset:
@@ -192,6 +196,12 @@ def _note_worker(report: dict, details: dict[str, Any], workers: dict[str, dict]
     built ends the phase as the local engine would (the files stay pending)."""
     if report.get("unavailable"):
         raise PhaseUnavailable(report["unavailable"])
+    if report.get("unexpected"):
+        # A bug on the worker, not a file that kills it: the phase ends as it would locally
+        # (pipeline._stopping_cleanly keeps the traceback), and the files stay pending.
+        details["worker_traceback"] = report["unexpected"]
+        last = report["unexpected"].strip().splitlines()[-1]
+        raise RuntimeError(f"an ML actor failed unexpectedly ({last})")
     key = f"{report['node']}:{report['pid']}"
     if key not in workers:
         workers[key] = report
@@ -224,15 +234,26 @@ class MlActor:
             self.session = None
             self.report["unavailable"] = str(exc)
             return
+        except Exception:  # reported to the driver rather than restarting the actor forever
+            self.session = None
+            self.report["unexpected"] = traceback.format_exc()
+            return
         backend = self.details.get("backend", {})
         self.report.update(backend=backend.get("name"), device=backend.get("device_name"))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [pickle.loads(item) for item in batch["item"]]
         if self.session is None:
-            outcomes = [Outcome(None, self.report["unavailable"], final=False)] * len(items)
+            why = self.report.get("unavailable") or "the ML actor failed (see the run details)"
+            outcomes = [Outcome(None, why, final=False)] * len(items)
         else:
-            outcomes = list(self.session.analyze(items))
+            try:
+                outcomes = list(self.session.analyze(items))
+            except Exception:
+                # Not a dead worker: without this, Ray Data would drop the block and its
+                # files would end as crashing their reader, for good.
+                self.report["unexpected"] = traceback.format_exc()
+                outcomes = [Outcome(None, "the ML actor failed", final=False)] * len(items)
         # The first answer of each actor carries its details (backend, weights, timings).
         report = dict(self.report, details=self.details) if not self.reported else self.report
         self.reported = True

@@ -61,6 +61,9 @@ class ContentPhase:
     reads_pixels: bool = True
     min_files_for_workers: int = 2
     decode_plan: DecodePlan = CPU_PLAN  # decoders.plan_for: GPU decoders where ML is on CUDA
+    # Decoder threads per file; None: the cores shared out among the local workers. The Ray
+    # engine sets it to the CPUs each of its tasks reserves.
+    decode_threads: int | None = None
 
     @property
     def version(self) -> str:
@@ -98,7 +101,7 @@ class ContentPhase:
                 return decode_jpegs([path], size, cap)[0]
             except Exception as exc:  # nvJPEG refuses some files (CMYK, arithmetic coding)
                 note = f"nvjpeg: {short_reason(exc)}"
-        threads = default_threads(self.workers or os.cpu_count() or 1)
+        threads = self.decode_threads or default_threads(self.workers or os.cpu_count() or 1)
         decoded = load_upright_rgb(path, size, cap, threads, plan.hevc)
         return decoded if note is None else replace(decoded, decoder_note=note)
 

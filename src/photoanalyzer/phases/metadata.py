@@ -81,7 +81,8 @@ def read_metadata(path: str, kind: str) -> Outcome:
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
-            # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp).
+            # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp); XMP
+            # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
             return _with_xmp(_raw_outcome(fh, file_type), path, None)
         raw, exifread_error = _exifread_tags(fh)
         size, pillow_raw, packet, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
