@@ -18,6 +18,7 @@ from photoanalyzer.imaging import ImageTooLarge, _draft_size, load_upright_rgb, 
 from photoanalyzer.neardup import Candidate, find_groups
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase, thumbnail_key
+from photoanalyzer.synthetic_raw import STORED
 
 SETTINGS = load_config().content
 
@@ -97,25 +98,11 @@ def test_contrast_colourfulness_and_dominant_colours(tmp_path):
     )
 
 
-# The stored pixels for each EXIF orientation: the inverse of the transpose that makes them
-# upright (imaging._UPRIGHT); 2, 3, 4, 5 and 7 are their own inverses.
-STORED = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_90,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_270,
-}
-
-
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_each_exif_orientation_decodes_upright(tmp_path, orientation):
     upright = textured_photo((400, 300))
     reference = load_upright_rgb(save(upright, tmp_path / "up.jpg", quality=95), 640, 10**9)
-    transpose = STORED[orientation]
+    transpose = STORED.get(orientation)  # none for 1
     stored = upright if transpose is None else upright.transpose(transpose)  # FLIP_LEFT_RIGHT is 0
     exif = Image.Exif()
     exif[0x0112] = orientation

@@ -56,9 +56,7 @@ def write_dng(path: Path, spec: DngSpec = DngSpec(), seed: int = 0) -> Path:
     """A DNG at `path`: the scene as RGGB sensor data, stored as the camera held it (the
     scene turned back by `spec.orientation`, so that applying the tag shows it upright)."""
     upright = scene(_displayed(spec.sensor_size, spec.orientation), seed)
-    stored = (
-        upright.transpose(_STORED[spec.orientation]) if spec.orientation in _STORED else upright
-    )
+    stored = upright.transpose(STORED[spec.orientation]) if spec.orientation in STORED else upright
     bayer = _mosaic(np.asarray(stored))
     preview = None
     if spec.preview_size:
@@ -73,8 +71,9 @@ def _displayed(size: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 
 # The transpose that turns an upright picture into what a camera with this orientation stores
-# (the inverse of the one that makes it upright).
-_STORED = {
+# (the inverse of imaging's, which makes it upright); 1 has none. Tests writing oriented
+# photos use it too.
+STORED = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
