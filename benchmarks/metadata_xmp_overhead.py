@@ -63,27 +63,24 @@ print(step / (whole - step), step / (3 * len(paths)) * 1e6)
 """
 
 
-def step_share(library: Path) -> tuple[float, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", STEP, str(library)],
-        env={**os.environ, "PYTHONPATH": str(THIS_SRC)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    share, micros = out.split()
-    return float(share), float(micros)
-
-
-def in_process(src: Path, library: Path) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS, str(library)],
+def _script_output(script: str, src: Path, library: Path) -> str:
+    """What `script` prints, run in a fresh interpreter with `src` as the package."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(library)],
         env={**os.environ, "PYTHONPATH": str(src)},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return float(out.strip())
+
+
+def step_share(library: Path) -> tuple[float, float]:
+    share, micros = _script_output(STEP, THIS_SRC, library).split()
+    return float(share), float(micros)
+
+
+def in_process(src: Path, library: Path) -> float:
+    return float(_script_output(IN_PROCESS, src, library).strip())
 
 
 def whole_process(src: Path, library: Path, db: Path) -> float:
