@@ -101,6 +101,7 @@ def test_content_from_the_preview_is_upright_and_has_signals(tmp_path):
         assert red_share(thumb, slice(0, 80)) > 0.9
         assert red_share(thumb, slice(-80, None)) < 0.05
     assert record["sharpness"] > 0 and record["phash"] and record["dominant_colors"]
+    assert (record["decoder"], record["decoder_note"]) == ("raw-preview", "preview 960x640")
 
 
 @needs_rawpy
@@ -135,7 +136,7 @@ def test_without_a_large_enough_preview_the_raw_is_demosaiced_at_half_size(tmp_p
     from photoanalyzer.raw import load_raw
 
     picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
-    assert picture.source == "half-size demosaic"
+    assert (picture.source, picture.decoder) == ("half-size demosaic", "libraw")
     assert picture.image.size == (400, 300)  # half of 800x600, under the 640 px thumbnail
     assert red_share(picture.image, slice(0, 40)) > 0.5
     outcome = analyze_safely(content_phase(tmp_path, max_pixels=100_000), str(dng), "photo")

@@ -74,9 +74,8 @@ def load_upright_rgb(
         from photoanalyzer.raw import load_raw
 
         picture = load_raw(str(path), raw_type, longest_side, max_pixels)
-        decoder = "libraw" if picture.source.endswith("demosaic") else "raw-preview"
         return Decoded(
-            picture.image, picture.stored_size, picture.orientation, decoder, picture.source
+            picture.image, picture.stored_size, picture.orientation, picture.decoder, picture.source
         )
     ensure_heif_support()
     decoder, note = "pillow", None

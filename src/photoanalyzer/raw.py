@@ -41,6 +41,7 @@ class RawPicture:
     stored_size: tuple[int, int]  # the sensor size as the metadata phase reports it
     orientation: int  # the EXIF orientation the picture was turned by
     source: str  # "preview WxH" or "half-size demosaic"
+    decoder: str  # for the content record: "raw-preview" or "libraw" (the demosaic)
 
 
 def import_rawpy():
@@ -80,7 +81,9 @@ def load_raw(path: str, file_type: str, longest_side: int, max_pixels: int) -> R
         if best is not None and max(best.size) >= longest_side:
             picture = _upright_preview(best, orientation, longest_side, sensor)
             size = f"{best.width}x{best.height}"
-            return RawPicture(picture, sensor or best.size, orientation, f"preview {size}")
+            return RawPicture(
+                picture, sensor or best.size, orientation, f"preview {size}", "raw-preview"
+            )
         why_not_preview = (
             f"its largest embedded preview is {best.width}x{best.height}, smaller than the "
             f"{longest_side} px thumbnail"
@@ -247,4 +250,5 @@ def _demosaic(
         raise RawUndecodable(f"{why_not_preview}, and its sensor data is blank (one value)")
     image = reduce_to_fit(Image.fromarray(rgb), longest_side)
     turned = _FLIP_TO_ORIENTATION.get(sizes.flip, 1)
-    return RawPicture(image, sensor or (sizes.width, sizes.height), turned, "half-size demosaic")
+    stored = sensor or (sizes.width, sizes.height)
+    return RawPicture(image, stored, turned, "half-size demosaic", "libraw")
