@@ -58,6 +58,14 @@ def test_auto_and_cuda_backends_ask_the_probe():
     assert seen == ["auto", "cuda-fp32"]
 
 
+def test_the_ray_engine_decodes_on_the_cpu_and_starts_no_probe():
+    def probe(_name):
+        raise AssertionError("the Ray engine's plan must not probe the driver's GPU")
+
+    plan = plan_for("cuda-fp32", probe, engine="ray")
+    assert not plan.on_gpu and "Ray engine" in plan.why_not["nvjpeg"]
+
+
 @pytest.mark.skipif(decoders.nvidia_driver_present(), reason="this machine has an NVIDIA driver")
 def test_without_a_driver_the_plan_says_so_and_starts_no_probe():
     plan = plan_for("auto")

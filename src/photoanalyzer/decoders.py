@@ -64,10 +64,18 @@ def plan_decoders(probe: GpuProbe) -> DecodePlan:
     )
 
 
-def plan_for(ml_backend: str, probe: Callable[[str], GpuProbe] | None = None) -> DecodePlan:
-    """The plan for a configured ML backend name. Without an NVIDIA driver no probe runs
-    (and torch is not imported): the CPU plan, saying so."""
+def plan_for(
+    ml_backend: str, probe: Callable[[str], GpuProbe] | None = None, engine: str = "local"
+) -> DecodePlan:
+    """The plan for a configured ML backend name and engine. Without an NVIDIA driver no
+    probe runs (and torch is not imported): the CPU plan, saying so. The Ray engine's
+    content tasks reserve no GPU, and a probe here would test the driver's machine, not
+    theirs: the CPU plan, saying so."""
     from photoanalyzer.ml.backends import REGISTRY
+
+    if engine == "ray":
+        reason = "the Ray engine's content tasks decode on the CPU (they reserve no GPU)"
+        return DecodePlan(why_not={"nvjpeg": reason, "nvdec": reason})
 
     if ml_backend in REGISTRY and REGISTRY[ml_backend].device != "cuda":
         return plan_decoders(GpuProbe(REGISTRY[ml_backend].device))

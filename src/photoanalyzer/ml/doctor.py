@@ -20,7 +20,7 @@ def doctor(config: Config, models_dir: Path) -> str:
     from photoanalyzer import decoders
 
     lines = []
-    decoder_lines = decoders.report(decoders.plan_for(config.ml.backend))
+    decoder_lines = decoders.report(decoders.plan_for(config.ml.backend, engine=config.engine))
     try:
         import torch
     except ImportError:

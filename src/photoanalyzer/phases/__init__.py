@@ -73,13 +73,11 @@ def _places_phase(context: PhaseContext) -> BatchPhase:
 
 
 def _content_phase(context: PhaseContext) -> Phase:
-    from photoanalyzer.decoders import CPU_PLAN, plan_for
+    from photoanalyzer.decoders import plan_for
     from photoanalyzer.phases.content import ContentPhase
 
-    # GPU decoders only where ML runs on CUDA, and not for the Ray engine's content tasks:
-    # they reserve no GPU, and the plan is probed here, on the driver, not on their nodes.
     config = context.config
-    plan = CPU_PLAN if config.engine == "ray" else plan_for(config.ml.backend)
+    plan = plan_for(config.ml.backend, engine=config.engine)  # GPU decoders where ML is on CUDA
     return ContentPhase(context.config.content, str(context.thumbnail_dir), decode_plan=plan)
 
 
