@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from photoanalyzer.filetypes import (
-    _associations,
     _find_top_level_box,
     _iter_boxes,
     _iter_boxes_grouped,
     _primary_item,
+    property_associations,
 )
 
 # auxC types of an alpha plane (HEIF's and HEVC's spellings).
@@ -269,24 +269,7 @@ def _property_table(iprp: bytes) -> tuple[list[tuple[str, bytes]], dict[int, lis
     boxes = dict(_iter_boxes_grouped(iprp))
     ipco = boxes.get(b"ipco", [b""])[0]
     properties = [(kind.decode("latin-1"), body) for kind, body in _iter_boxes(ipco)]
-    ipma = boxes.get(b"ipma", [])
-    item_ids = _ipma_items(ipma)
-    associations = {item_id: list(_associations(ipma, item_id)) for item_id in item_ids}
-    return properties, associations
-
-
-def _ipma_items(ipma_boxes: list[bytes]) -> set[int]:
-    """The item ids an ipma lists (filetypes._associations walks the entries for one id)."""
-    ids = set()
-    for ipma in ipma_boxes:
-        version, flags = ipma[0], int.from_bytes(ipma[1:4], "big")
-        (count,) = struct.unpack_from(">I", ipma, 4)
-        pos = 8
-        for _ in range(count):
-            item_id, pos = _uint(ipma, pos, 2 if version < 1 else 4)
-            ids.add(item_id)
-            pos += 1 + ipma[pos] * (2 if flags & 1 else 1)
-    return ids
+    return properties, property_associations(boxes.get(b"ipma", []))
 
 
 def _transform(kind: str, body: bytes) -> Transform | None:
