@@ -44,6 +44,28 @@ def with_properties(data: bytes, properties: list[bytes]) -> bytes:
     return b"".join(out)
 
 
+def with_grid_cut(data: bytes, grid: tuple[int, int, int, int], size: tuple[int, int]) -> bytes:
+    """The same file with its grid's output size (and the grid item's ispe) cut from what the
+    tiles cover to `size`: the tiles then overhang it with picture, not the encoder's padding.
+    `grid`: (rows, columns, width, height) as pillow-heif wrote it (16-bit ImageGrid)."""
+    rows, columns, width, height = grid
+    out = _replace_once(
+        data,
+        bytes([0, 0, rows - 1, columns - 1]) + struct.pack(">HH", width, height),
+        bytes([0, 0, rows - 1, columns - 1]) + struct.pack(">HH", *size),
+    )
+    ispe = b"ispe\0\0\0\0"
+    return _replace_once(
+        out, ispe + struct.pack(">II", width, height), ispe + struct.pack(">II", *size)
+    )
+
+
+def _replace_once(data: bytes, old: bytes, new: bytes) -> bytes:
+    if data.count(old) != 1:
+        raise ValueError(f"expected {old!r} once, found it {data.count(old)} times")
+    return data.replace(old, new)
+
+
 def hvcc_corrupted(data: bytes) -> bytes:
     """The same file with the first three bytes of every hvcC zeroed: libheif reads only its
     NAL arrays, FFmpeg takes such extradata for Annex B and finds no parameter sets."""

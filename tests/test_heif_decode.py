@@ -18,7 +18,7 @@ import heifgen
 from conftest import CORPUS
 from imagegen import textured_photo
 from photoanalyzer import heif_boxes, heif_decode
-from photoanalyzer.imaging import _fit, load_upright_rgb, to_rgb
+from photoanalyzer.imaging import load_upright_rgb, prereduce_factors, reduce_to_fit, to_rgb
 from photoanalyzer.signals import measure
 
 pillow_heif = pytest.importorskip("pillow_heif")
@@ -27,18 +27,18 @@ pillow_heif.register_heif_opener()
 
 THUMB = 640
 MIN_PSNR = 40.0
+# The planes reduced before the conversion against the RGB picture reduced: rounding and the
+# few pixels whose RGB clips (docs/performance.md: 50 dB and more on the corpus's phones).
+PLANES_MIN_PSNR = 45.0
 # docs/content.md, "Decoders": how far two decoders' pictures of one file may move a signal.
 PHASH_BITS, SHARPNESS_RELATIVE, BRIGHTNESS_ABSOLUTE = 4, 0.05, 0.01
 
 
-def pillow_heif_picture(path: Path) -> Image.Image:
-    """Today's picture: pillow-heif's full decode, then imaging's one BOX resize."""
+def pillow_heif_picture(path: Path, thumb: int = THUMB) -> Image.Image:
+    """Today's picture: pillow-heif's full decode, then imaging's one resize."""
     with Image.open(path) as image:
         image.load()
-        rgb = to_rgb(image)
-    if max(rgb.size) > THUMB:
-        rgb = rgb.resize(_fit(rgb.size, THUMB), Image.Resampling.BOX, reducing_gap=2.0)
-    return rgb
+        return reduce_to_fit(to_rgb(image), thumb)
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
@@ -47,10 +47,10 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     return float("inf") if error == 0 else 10 * np.log10(255**2 / error)
 
 
-def assert_agrees(path: Path) -> str:
+def assert_agrees(path: Path, thumb: int = THUMB) -> str:
     """The decoder's picture against pillow-heif's; returns the decoder that ran."""
-    decoded = load_upright_rgb(path, THUMB, 10**9)
-    reference = pillow_heif_picture(path)
+    decoded = load_upright_rgb(path, thumb, 10**9)
+    reference = pillow_heif_picture(path, thumb)
     if decoded.decoder == "pillow-heif":
         assert decoded.decoder_note, "a fallback says why"
     assert decoded.image.size == reference.size
@@ -102,10 +102,74 @@ def test_grid_and_single_image_decode_through_ffmpeg_and_agree(tmp_path, photo, 
     ],
     ids=["irot90", "irot180", "irot270", "imir0", "imir1", "clap", "clap-irot-imir"],
 )
-def test_transformations_match_libheif(tmp_path, grid_file, properties):
+# 640: the 1200 x 900 grid is converted at full size; 256 and 128: its planes are reduced by
+# 2 and by 4 first, chroma by 1 and 2 (test_planes_reduced_before_the_conversion_...).
+@pytest.mark.parametrize("thumb", [THUMB, 256, 128])
+def test_transformations_match_libheif(tmp_path, grid_file, properties, thumb):
     path = tmp_path / "t.heic"
     path.write_bytes(heifgen.with_properties(grid_file.read_bytes(), properties))
-    assert assert_agrees(path) == "ffmpeg-hevc"
+    assert assert_agrees(path, thumb) == "ffmpeg-hevc"
+
+
+@pytest.fixture(scope="module")
+def odd_grid_file(tmp_path_factory) -> Path:
+    """A grid whose output size is odd both ways (1201 x 899 of the 1280 x 1024 its tiles
+    cover): the last reduced row and column stand for one pixel, not two, and the tiles
+    overhang the picture with more picture, which no reduced pixel may take in."""
+    picture = textured_photo((1280, 1024), seed=5)
+    full = write_heic(tmp_path_factory.mktemp("heic") / "odd.heic", picture, tile_size=256)
+    full.write_bytes(heifgen.with_grid_cut(full.read_bytes(), (4, 5, 1280, 1024), (1201, 899)))
+    return full
+
+
+@pytest.mark.parametrize(
+    ("grid", "properties", "reduced_in"),
+    [
+        ("even", [], "ycbcr"),
+        ("even", [heifgen.irot(90)], "ycbcr"),
+        ("even", [heifgen.irot(270), heifgen.imir(0)], "ycbcr"),
+        ("even", [heifgen.imir(1)], "ycbcr"),
+        ("odd", [], "ycbcr"),  # short blocks at the right and bottom edges, as in the whole
+        ("odd", [heifgen.irot(180)], "rgb"),  # a turn would carry them to the top and left
+        ("odd", [heifgen.imir(0)], "rgb"),
+        ("even", [heifgen.clap(800, 600, 20, -40)], "rgb"),
+    ],
+    ids=["plain", "irot90", "irot270-imir0", "imir1", "odd", "odd-irot180", "odd-imir0", "clap"],
+)
+def test_planes_reduced_before_the_conversion_where_the_blocks_line_up(
+    tmp_path, grid_file, odd_grid_file, grid, properties, reduced_in
+):
+    """8-bit 4:2:0 tiles have their Y, Cb and Cr planes reduced before the conversion to RGB
+    in the blocks reduce_to_fit would reduce the whole RGB picture in: the same picture but
+    for rounding (checked against the whole picture reduced, and against pillow-heif's).
+    Where a turn would move the short blocks, or a crop would, the tiles are converted at
+    full size."""
+    source = grid_file if grid == "even" else odd_grid_file
+    path = tmp_path / "r.heic"
+    path.write_bytes(heifgen.with_properties(source.read_bytes(), properties))
+    whole = heif_decode.decode(str(path), 1)
+    fitted = heif_decode.decode(str(path), 1, longest_side=256)
+    assert (whole.image.mode, whole.image.size) == ("RGBX", whole.full_size)
+    assert fitted.full_size == whole.full_size
+    assert fitted.reduced_in == reduced_in
+    expected = to_rgb(reduce_to_fit(whole.image, 256))
+    if reduced_in == "rgb":
+        assert fitted.image.tobytes() == expected.tobytes()
+    else:
+        assert psnr(fitted.image, expected) > PLANES_MIN_PSNR
+    assert assert_agrees(path, 256) == "ffmpeg-hevc"  # and libheif reads the cut grid alike
+
+
+def test_the_whole_factors_are_powers_of_two_and_checked():
+    # Pillow's reducing gap would reduce 4608 -> 640 by 3; 3 does not divide a 512 px tile.
+    assert prereduce_factors((4608, 3456), 640) == (2, 2)
+    assert prereduce_factors((2566, 3313), 640) == (2, 2)
+    assert prereduce_factors((12000, 9000), 640) == (8, 8)
+    assert prereduce_factors((1200, 900), 640) == (1, 1)
+    assert prereduce_factors((500, 400), 640) == (1, 1)
+    reduced = Image.new("RGB", (601, 450))
+    with pytest.raises(ValueError, match="whole factors"):
+        reduce_to_fit(reduced, 128, (1201, 899))
 
 
 def test_clap_at_an_odd_corner_falls_back(tmp_path, grid_file):
@@ -131,14 +195,16 @@ def test_nclx_range_and_matrix_are_honoured(tmp_path, photo, options):
     assert assert_agrees(path) == "ffmpeg-hevc"
 
 
-def test_ten_bit_heic(tmp_path, photo):
+@pytest.mark.parametrize("thumb", [THUMB, 256])
+def test_ten_bit_heic(tmp_path, photo, thumb):
     deep = (np.asarray(photo, np.uint16) * 257).astype("<u2")
     heif = pillow_heif.from_bytes(mode="RGB;16", size=photo.size, data=deep.tobytes())
     path = tmp_path / "deep.heic"
     heif.save(path, quality=92)
     with open(path, "rb") as fh:
         assert heif_boxes.bit_depth(heif_boxes.read_layout(fh).primary) == 10
-    assert assert_agrees(path) == "ffmpeg-hevc"
+    assert assert_agrees(path, thumb) == "ffmpeg-hevc"
+    assert heif_decode.decode(str(path), 1, longest_side=thumb).reduced_in == "rgb"
 
 
 def test_alpha_falls_back_to_pillow_heif(tmp_path, photo):

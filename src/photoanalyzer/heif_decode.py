@@ -3,20 +3,30 @@ as fast as pillow-heif's libde265 on the corpus's phone photos, one thread each
 (docs/performance.md).
 
 The picture's layout comes from the HEIF boxes (heif_boxes): each tile of the grid is one
-HEVC picture, decoded with the grid's shared `hvcC` as the decoder's configuration; each tile
-is converted to RGB at full size (see below) in Pillow's four-byte layout, so that the
-stitched canvas becomes an image without a copy and reduces before any copy into RGB; the
-tiles are stitched, cropped to the grid's
-output size and then by `clap`, and turned by `irot` and `imir` in the order the file lists
-them, as libheif does (turns alone are applied while stitching, in the same copy). Colour:
-the container's nclx (matrix, full or limited range) where there is one, else the
-bitstream's own; 10-bit tiles are converted straight to 8-bit RGB.
+HEVC picture, decoded with the grid's shared `hvcC` as the decoder's configuration. The
+picture is cropped to the grid's output size and then by `clap`, and turned by `irot` and
+`imir` in the order the file lists them, as libheif does. Colour: the container's nclx
+(matrix, full or limited range) where there is one, else the bitstream's own.
 
-Why full size, not scaled toward the thumbnail in the conversion: measured on the iPhone file,
-swscale's unscaled 4:2:0 -> RGB path converts all 42 tiles in 9 ms, its scaling paths (AREA,
-BILINEAR) take 15 to 28 ms, so scaling is not cheaper; and the two-stage resize (tiles at 1/4,
-then BOX to the thumbnail) lands 32 dB from today's picture, under the 40 dB the pixel
-agreement asks. The picture goes through imaging's one resize instead, as pillow-heif's does.
+Given the size the picture is for (the content phase's thumbnail size), phone tiles (8-bit
+4:2:0) are reduced before they are converted: each tile's Y plane is box-reduced in place
+by the whole factor imaging.reduce_to_fit would reduce the whole picture by (a power of two:
+it divides the tiles), its chroma planes, at half size already, by half of it; the three
+planes are stitched, turned, taken the rest of the way by reduce_to_fit, and converted to
+RGB at the thumbnail's size. The conversion is affine, so this is the RGB picture's
+reduction but for rounding and clipped pixels (46 to 48 dB from it on the corpus's phones),
+and it is closer to pillow-heif's than converting at full size (52.8 against 50.0 dB on the
+iPhone photo, 50.1 against 44.4 on the Nokia's): swscale's fast 4:2:0 -> RGB path rounds
+more coarsely than its 4:4:4 one. Everything else (10-bit and other layouts, a `clap`, a
+turn that would carry the short blocks of an odd edge to the other side) is converted at
+full size in Pillow's four-byte layout, each tile as the stitch reaches it, into one canvas
+that becomes an image without a copy (turns alone are applied in the same copy), and
+reduced before the copy into RGB; 10-bit tiles are converted straight to 8-bit RGB.
+
+Not scaled inside swscale: measured on the iPhone file, its unscaled 4:2:0 -> RGB path
+converts all 42 tiles in 9 ms, its scaling paths (AREA, BILINEAR) take 15 to 28 ms, and
+the two-stage resize (tiles at 1/4, then BOX to the thumbnail) lands 32 dB from
+pillow-heif's picture, under the 40 dB the pixel agreement asks.
 
 What this path does not handle raises FastPathUnavailable, and the caller decodes with
 pillow-heif instead: alpha, HDR gain maps, codecs other than HEVC, tiles with differing
@@ -36,6 +46,7 @@ from PIL import Image
 
 from photoanalyzer import heif_boxes
 from photoanalyzer.heif_boxes import HeifLayout, Nclx
+from photoanalyzer.imaging import prereduce_factors, reduce_to_fit, to_rgb
 
 DECODER_NAME = "ffmpeg-hevc"
 # ITU-T H.273 matrix coefficients -> swscale's colourspaces (2 = unspecified: BT.601, as
@@ -50,14 +61,21 @@ class FastPathUnavailable(Exception):
 
 @dataclass(frozen=True)
 class FastDecoded:
-    # RGBX (RGB in Pillow's own four-byte layout, sharing the stitched canvas: reduce it
-    # before converting to RGB), full size, transformed (clap, irot, imir)
+    # Transformed (clap, irot, imir). Given the size to reduce to: RGB, reduced to it.
+    # Without: full size, RGBX (RGB in Pillow's four-byte layout, sharing the stitched canvas).
     image: Image.Image
+    full_size: tuple[int, int]  # the transformed picture's size before any reduction
     decoder: str = DECODER_NAME
+    # "rgb": converted at full size, then reduced; "ycbcr": the planes reduced, then converted
+    reduced_in: str = "rgb"
 
 
 def decode_or_explain(
-    path: str, expected_size: tuple[int, int], threads: int, device: str = "cpu"
+    path: str,
+    expected_size: tuple[int, int],
+    threads: int,
+    device: str = "cpu",
+    longest_side: int | None = None,
 ) -> tuple[FastDecoded | None, str | None]:
     """The FFmpeg picture, or None and the reasons pillow-heif must decode the file instead.
     On `device` "cuda" NVDEC is tried first, then FFmpeg on the CPU. `expected_size` is what
@@ -67,10 +85,10 @@ def decode_or_explain(
     for on in ("cuda", "cpu") if device == "cuda" else ("cpu",):
         name = "nvdec" if on == "cuda" else DECODER_NAME
         try:
-            fast = decode(path, threads, on)
-            if fast.image.size == expected_size:
+            fast = decode(path, threads, on, longest_side)
+            if fast.full_size == expected_size:
                 return fast, "; ".join(reasons) or None
-            reasons.append(f"{name}: made {fast.image.size}, pillow-heif reports {expected_size}")
+            reasons.append(f"{name}: made {fast.full_size}, pillow-heif reports {expected_size}")
         except FastPathUnavailable as exc:
             reasons.append(f"{name}: {exc}")
         except OSError as exc:  # the file went away or cannot be read: pillow-heif will say so
@@ -81,9 +99,14 @@ def decode_or_explain(
     return None, "; ".join(reasons)
 
 
-def decode(path: str, threads: int, device: str = "cpu") -> FastDecoded:
+def decode(
+    path: str, threads: int, device: str = "cpu", longest_side: int | None = None
+) -> FastDecoded:
     """The primary picture of a HEIC file, turned as its container says (clap, irot, imir),
-    decoded with `threads` FFmpeg threads, or by NVDEC when `device` is "cuda"."""
+    decoded with `threads` FFmpeg threads, or by NVDEC when `device` is "cuda". Given
+    `longest_side`, reduced to it by imaging.reduce_to_fit: from 8-bit 4:2:0 tiles (phones)
+    the planes are reduced before the conversion to RGB where the blocks allow it
+    (_tile_factors), else the whole RGB picture is."""
     with open(path, "rb") as fh:
         try:
             layout = heif_boxes.read_layout(fh)
@@ -102,20 +125,114 @@ def decode(path: str, threads: int, device: str = "cpu") -> FastDecoded:
         ) from exc
     if len(frames) != len(payloads):
         raise FastPathUnavailable(f"FFmpeg gave {len(frames)} of {len(payloads)} tiles")
-    subsampled = frames[0].format.name.startswith(
-        ("yuv420", "yuvj420", "yuv422", "yuvj422", "nv12", "p010")
-    )
-    tiles = [_to_rgb(frame, colour) for frame in frames]
+    decoder = "nvdec" if device == "cuda" else DECODER_NAME
     transforms = layout.primary.transforms
     if any(transform.kind == "clap" for transform in transforms):
-        picture = _stitch(tiles, layout.columns, layout.output_size, ())
-        picture = _apply_transforms(picture, transforms, subsampled)
-    else:  # only turns: the tiles go straight to their turned places, one copy in all
-        turns = tuple(_turn(transform) for transform in transforms)
-        picture = _stitch(
-            tiles, layout.columns, layout.output_size, tuple(t for t in turns if t is not None)
+        subsampled = frames[0].format.name.startswith(
+            ("yuv420", "yuvj420", "yuv422", "yuvj422", "nv12", "p010")
         )
-    return FastDecoded(picture, "nvdec" if device == "cuda" else DECODER_NAME)
+        picture = _stitch(frames, colour, layout.columns, layout.output_size, ())
+        picture = _apply_transforms(picture, transforms, subsampled)
+        return FastDecoded(_fitted(picture, longest_side), picture.size, decoder)
+    turns = tuple(turn for turn in map(_turn, transforms) if turn is not None)
+    width, height = layout.output_size
+    full_size = (height, width) if _swaps_sides(turns) else (width, height)
+    tile_size = (frames[0].width, frames[0].height)
+    factors = _tile_factors(tile_size, layout.output_size, turns, full_size, longest_side)
+    if factors != (1, 1) and frames[0].format.name in _PLANAR_420:
+        planes = _stitch_planes(frames, layout.columns, layout.output_size, factors)
+        picture = _fit_planes(planes, turns, full_size, longest_side, frames[0], colour)
+        return FastDecoded(picture, full_size, decoder, reduced_in="ycbcr")
+    # Full size: the tiles go straight to their turned places, one copy in all.
+    picture = _stitch(frames, colour, layout.columns, layout.output_size, turns)
+    return FastDecoded(_fitted(picture, longest_side), full_size, decoder)
+
+
+def _fitted(picture: Image.Image, longest_side: int | None) -> Image.Image:
+    if longest_side is None:
+        return picture
+    return to_rgb(reduce_to_fit(picture, longest_side))  # reduced before the copy into RGB
+
+
+def _tile_factors(
+    tile_size: tuple[int, int],
+    output_size: tuple[int, int],
+    turns: tuple,
+    full_size: tuple[int, int],
+    longest_side: int | None,
+) -> tuple[int, int]:
+    """The whole factors (x, y, in the stored grid's axes) by which each tile can be
+    box-reduced before the stitch, in the blocks imaging.reduce_to_fit would reduce the whole
+    picture in (it reduces the turned picture by prereduce_factors, its blocks counted from
+    the turned picture's corner); (1, 1) where the blocks would not line up."""
+    if longest_side is None:
+        return 1, 1
+    factor_x, factor_y = prereduce_factors(full_size, longest_side)
+    if _swaps_sides(turns):
+        factor_x, factor_y = factor_y, factor_x
+    tile_w, tile_h = tile_size
+    if tile_w % factor_x or tile_h % factor_y:
+        return 1, 1  # blocks would straddle tiles (prereduce_factors keeps to powers of two)
+    width, height = output_size
+    if turns and (width % factor_x or height % factor_y):
+        # A turn or mirror carries the short blocks of the last row or column to the first:
+        # the turned picture's blocks would not be the tiles' blocks.
+        return 1, 1
+    return factor_x, factor_y
+
+
+def _stitch_planes(
+    frames: list, columns: int, output_size: tuple[int, int], factors: tuple[int, int]
+) -> list[Image.Image]:
+    """The 8-bit 4:2:0 tiles as three planes (Y, Cb, Cr) of the grid's output size reduced by
+    `factors`: luma box-reduced as Pillow reduces (the short blocks of a cut edge average
+    the pixels they have), chroma, already at half size, by half the factors. Each plane is
+    read in place from the decoder's frame."""
+    tile_w, tile_h = frames[0].width, frames[0].height
+    factor_x, factor_y = factors
+    width, height = output_size
+    size = (-(-width // factor_x), -(-height // factor_y))
+    planes = [Image.new("L", size) for _ in range(3)]
+    for index, frame in enumerate(frames):
+        top, left = (index // columns) * tile_h, (index % columns) * tile_w
+        cut_w, cut_h = min(tile_w, width - left), min(tile_h, height - top)
+        chroma_box = (0, 0, -(-cut_w // 2), -(-cut_h // 2))
+        place = (left // factor_x, top // factor_y)
+        planes[0].paste(_plane(frame, 0).reduce(factors, box=(0, 0, cut_w, cut_h)), place)
+        for number in (1, 2):
+            chroma = _plane(frame, number)
+            if factors == (2, 2):
+                chroma = chroma.crop(chroma_box)
+            else:
+                chroma = chroma.reduce((factor_x // 2, factor_y // 2), box=chroma_box)
+            planes[number].paste(chroma, place)
+    return planes
+
+
+def _plane(frame, number: int) -> Image.Image:
+    plane = frame.planes[number]
+    return Image.frombuffer("L", (plane.width, plane.height), plane, "raw", "L", plane.line_size, 1)
+
+
+def _fit_planes(
+    planes: list[Image.Image],
+    turns: tuple,
+    full_size: tuple[int, int],
+    longest_side: int,
+    frame,
+    colour: Nclx | None,
+) -> Image.Image:
+    """The reduced planes turned, taken the rest of the way by imaging's one resize (the
+    whole picture was `full_size`), then converted to RGB: at 0.3 MP instead of 8.5."""
+    fitted = []
+    for plane in planes:
+        for turn in turns:
+            plane = plane.transpose(turn)
+        fitted.append(np.asarray(reduce_to_fit(plane, longest_side, full_size)))
+    import av
+
+    picture = av.VideoFrame.from_ndarray(np.stack(fitted), format="yuv444p")
+    return Image.fromarray(_reformat(picture, "rgb24", *_colour_of(frame, colour)))
 
 
 def default_threads(workers: int) -> int:
@@ -178,15 +295,18 @@ def _to_rgb(frame, colour: Nclx | None) -> np.ndarray:
     where it has one. Four bytes a pixel because that is Pillow's own layout of RGB: the
     stitched canvas becomes an image without a copy (Image.frombuffer, "RGBX"), and a pixel
     moves as one 32-bit word when the stitch turns the picture."""
-    matrix, full_range = _colour_of(frame, colour)
-    rgb = frame.reformat(
-        format="rgba",
+    return _reformat(frame, "rgba", *_colour_of(frame, colour))
+
+
+def _reformat(frame, pixel_format: str, matrix: str, full_range: bool) -> np.ndarray:
+    converted = frame.reformat(
+        format=pixel_format,
         src_colorspace=matrix,
         src_color_range="JPEG" if full_range else "MPEG",
         dst_color_range="JPEG",
         threads=1,
     )
-    return rgb.to_ndarray()
+    return converted.to_ndarray()
 
 
 def _colour_of(frame, colour: Nclx | None) -> tuple[str, bool]:
@@ -198,26 +318,31 @@ def _colour_of(frame, colour: Nclx | None) -> tuple[str, bool]:
 
 
 def _stitch(
-    tiles: list[np.ndarray], columns: int, output_size: tuple[int, int], turns: tuple
+    frames: list, colour: Nclx | None, columns: int, output_size: tuple[int, int], turns: tuple
 ) -> Image.Image:
     """Tiles in row-major order on one canvas of the grid's output size (the right and
-    bottom tiles overhang it and are cut), turned by `turns` (Pillow transposes, in order) as
-    they are copied: the canvas is written through the inverse turns' numpy view of the
-    turned picture, which saves a second pass over 12 MP (37 ms for a turn of 16 MP)."""
-    tile_h, tile_w = tiles[0].shape[:2]
+    bottom tiles overhang it and are cut), each converted to RGBX as the stitch reaches it,
+    turned by `turns` (Pillow transposes, in order) as they are copied: the canvas is written
+    through the inverse turns' numpy view of the turned picture, which saves a second pass
+    over 12 MP (37 ms for a turn of 16 MP)."""
+    tile_w, tile_h = frames[0].width, frames[0].height
     width, height = output_size
-    sides_swap = sum(turn in _SWAPS_SIDES for turn in turns) % 2
-    turned = np.empty((width, height, 4) if sides_swap else (height, width, 4), dtype=np.uint8)
+    shape = (width, height, 4) if _swaps_sides(turns) else (height, width, 4)
+    turned = np.empty(shape, dtype=np.uint8)
     # Whole pixels as 32-bit words: a turned copy of 12 MP takes half the time of one that
     # moves bytes.
     canvas = turned.view(np.uint32)[..., 0]
     for turn in reversed(turns):
         canvas = _NUMPY_INVERSE[turn](canvas)
-    for index, tile in enumerate(tiles):
+    for index, frame in enumerate(frames):
         top, left = (index // columns) * tile_h, (index % columns) * tile_w
-        part = tile.view(np.uint32)[: min(tile_h, height - top), : min(tile_w, width - left), 0]
+        part = _to_rgb(frame, colour).view(np.uint32)[: height - top, : width - left, 0]
         canvas[top : top + part.shape[0], left : left + part.shape[1]] = part
     return Image.frombuffer("RGBX", turned.shape[1::-1], turned, "raw", "RGBX", 0, 1)
+
+
+def _swaps_sides(turns: tuple) -> bool:
+    return sum(turn in _SWAPS_SIDES for turn in turns) % 2 == 1
 
 
 def _apply_transforms(picture: Image.Image, transforms, subsampled: bool) -> Image.Image:
@@ -245,6 +370,8 @@ def _turn(transform) -> Image.Transpose | None:
     return None
 
 
+# Decoded tiles whose planes _stitch_planes reduces: 8-bit 4:2:0, what phones write.
+_PLANAR_420 = frozenset({"yuv420p", "yuvj420p"})
 _MIRRORS = {0: Image.Transpose.FLIP_TOP_BOTTOM, 1: Image.Transpose.FLIP_LEFT_RIGHT}
 _SWAPS_SIDES = frozenset({Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270})
 # Each turn's inverse as a numpy view (np.rot90 turns anticlockwise, as ROTATE_90 does).
