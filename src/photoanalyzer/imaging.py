@@ -16,10 +16,6 @@ from pathlib import Path
 from PIL import Image, ImageFile
 
 Image.MAX_IMAGE_PIXELS = None  # see the module docstring; load_upright_rgb enforces the cap
-# Pillow hands every freed memory block back at once by default, so each picture's buffers
-# are page-faulted in anew: a worker that decodes thousands of photos keeps up to 8 blocks
-# (of at most 16 MB) for reuse, 10 ms less a HEIC and 2 ms a JPEG (docs/performance.md).
-Image.core.set_blocks_max(max(Image.core.get_blocks_max(), 8))
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a grey half
 
 # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose).
