@@ -4,9 +4,10 @@
 
 Per source (by default the corpus's iPhone XR and Nokia 8.3 photos), at each thumbnail side:
 
-  resize        imaging.reduce_to_fit (box reduce by a power of two, then BOX) and Pillow's
-                own reducing gap (box reduce by Pillow's factor, then BOX), each against a
-                plain area average (BOX over the whole decode, no reduce first), all from
+  resize        imaging.reduce_to_fit (box reduce by a power of two, then BOX), Pillow's own
+                reducing gap (box reduce by Pillow's factor, then BOX) and a gap of 1 (box
+                reduce by the largest power of two, then a BOX step under 2), each against
+                a plain area average (BOX over the whole decode, no reduce first), all from
                 pillow-heif's full decode
   FFmpeg path   heif_decode's picture (planes reduced before the conversion, for phone tiles)
                 against the same file converted at full size by heif_decode and then
@@ -41,15 +42,25 @@ def measure(source: Path, side: int) -> str:
     area = decoded.resize(size, Image.Resampling.BOX)
     ours = reduce_to_fit(decoded, side)
     pillows = decoded.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    gap_one = _reduced_by_gap_one(decoded, size)
     fast = heif_decode.decode(str(source), 1, longest_side=side)
     full = to_rgb(reduce_to_fit(heif_decode.decode(str(source), 1).image, side))
     return (
         f"{source.name} at {side} px: reduce_to_fit {psnr(ours, area):.1f}, Pillow's gap "
-        f"{psnr(pillows, area):.1f} from the area average; FFmpeg picture ({fast.reduced_in}) "
+        f"{psnr(pillows, area):.1f}, gap of 1 {psnr(gap_one, area):.1f} from the area average; "
+        f"FFmpeg picture ({fast.reduced_in}) "
         f"{psnr(fast.image, full):.1f} from the full-size conversion; against pillow-heif: "
         f"FFmpeg picture {psnr(fast.image, ours):.1f}, full-size conversion "
         f"{psnr(full, ours):.1f}"
     )
+
+
+def _reduced_by_gap_one(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    factors = [
+        1 << ((side // fit).bit_length() - 1) for side, fit in zip(image.size, size, strict=True)
+    ]
+    box = (0, 0, image.width / factors[0], image.height / factors[1])
+    return image.reduce(tuple(factors)).resize(size, Image.Resampling.BOX, box=box)
 
 
 def main() -> None:
