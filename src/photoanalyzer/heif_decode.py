@@ -9,19 +9,21 @@ picture is cropped to the grid's output size and then by `clap`, and turned by `
 (matrix, full or limited range) where there is one, else the bitstream's own.
 
 Given the size the picture is for (the content phase's thumbnail size), phone tiles (8-bit
-4:2:0) are reduced before they are converted: each tile's Y plane is box-reduced in place
-by the whole factor imaging.reduce_to_fit would reduce the whole picture by (a power of two:
-it divides the tiles), its chroma planes, at half size already, by half of it; the three
-planes are stitched, turned, taken the rest of the way by reduce_to_fit, and converted to
-RGB at the thumbnail's size. The conversion is affine, so this is the RGB picture's
-reduction but for rounding and clipped pixels (46 to 48 dB from it on the corpus's phones),
-and it is closer to pillow-heif's than converting at full size (52.8 against 50.0 dB on the
-iPhone photo, 50.1 against 44.4 on the Nokia's): swscale's fast 4:2:0 -> RGB path rounds
-more coarsely than its 4:4:4 one. Everything else (10-bit and other layouts, a `clap`, a
-turn that would carry the short blocks of an odd edge to the other side) is converted at
+4:2:0) are reduced before they are converted: each tile's Y plane is box-reduced in place by
+the whole factor imaging.reduce_to_fit would reduce the whole picture by (a power of two,
+used where it divides the tiles), its chroma planes, at half size already, by half of it;
+the three planes are stitched, turned, taken the rest of the way by reduce_to_fit, and
+converted to RGB at the thumbnail's size. The conversion is affine, so this is the RGB
+picture's reduction but for rounding and clipped pixels (46 to 48 dB from it on the
+corpus's phones at 640 px), and it is closer to pillow-heif's than converting at full size
+(52.8 against 50.0 dB on the iPhone photo, 50.1 against 44.4 on the Nokia's): swscale's fast
+4:2:0 -> RGB path rounds more coarsely than its 4:4:4 one. Everything else is converted at
 full size in Pillow's four-byte layout, each tile as the stitch reaches it, into one canvas
-that becomes an image without a copy (turns alone are applied in the same copy), and
-reduced before the copy into RGB; 10-bit tiles are converted straight to 8-bit RGB.
+that becomes an image without a copy (turns alone are applied in the same copy), and reduced
+before the copy into RGB: 10-bit and other layouts, a `clap`, a picture under twice the size
+asked for on either side, a factor that does not divide the tiles, and a turn that would
+carry the short blocks of an edge that is not a multiple of the factor to the other side.
+10-bit tiles are converted straight to 8-bit RGB.
 
 Not scaled inside swscale: measured on the iPhone file, its unscaled 4:2:0 -> RGB path
 converts all 42 tiles in 9 ms, its scaling paths (AREA, BILINEAR) take 15 to 28 ms, and
@@ -31,7 +33,8 @@ pillow-heif's picture, under the 40 dB the pixel agreement asks.
 What this path does not handle raises FastPathUnavailable, and the caller decodes with
 pillow-heif instead: alpha, HDR gain maps, codecs other than HEVC, tiles with differing
 configurations or kept in `idat`, a `clap` from an odd corner over subsampled chroma, any
-error from the decoder, and (decode_or_explain) a picture whose size is not the one
+error from the decoder, a tile decoded at another size than its `ispe`, a grid row or
+column outside its output size, and (decode_or_explain) a picture whose size is not the one
 pillow-heif reports. The reason is kept for the record."""
 
 from __future__ import annotations
@@ -125,6 +128,11 @@ def decode(
         ) from exc
     if len(frames) != len(payloads):
         raise FastPathUnavailable(f"FFmpeg gave {len(frames)} of {len(payloads)} tiles")
+    tile_size = heif_boxes.ispe_size(layout.tiles[0])
+    if any((frame.width, frame.height) != tile_size for frame in frames):
+        # The stitch places tiles by their ispe: a tile decoded at another size would leave
+        # gaps or overlaps.
+        raise FastPathUnavailable("FFmpeg decoded a tile at another size than its ispe")
     decoder = "nvdec" if device == "cuda" else DECODER_NAME
     transforms = layout.primary.transforms
     if any(transform.kind == "clap" for transform in transforms):
@@ -137,7 +145,6 @@ def decode(
     turns = tuple(turn for turn in map(_turn, transforms) if turn is not None)
     width, height = layout.output_size
     full_size = (height, width) if _swaps_sides(turns) else (width, height)
-    tile_size = (frames[0].width, frames[0].height)
     factors = _tile_factors(tile_size, layout.output_size, turns, full_size, longest_side)
     if factors != (1, 1) and frames[0].format.name in _PLANAR_420:
         planes = _stitch_planes(frames, layout.columns, layout.output_size, factors)
@@ -164,13 +171,16 @@ def _tile_factors(
     """The whole factors (x, y, in the stored grid's axes) by which each tile can be
     box-reduced before the stitch, in the blocks imaging.reduce_to_fit would reduce the whole
     picture in (it reduces the turned picture by prereduce_factors, its blocks counted from
-    the turned picture's corner); (1, 1) where the blocks would not line up."""
+    the turned picture's corner), both at least 2; (1, 1) where the blocks would not line up
+    or one side is not reduced."""
     if longest_side is None:
         return 1, 1
     factor_x, factor_y = prereduce_factors(full_size, longest_side)
     if _swaps_sides(turns):
         factor_x, factor_y = factor_y, factor_x
     tile_w, tile_h = tile_size
+    if factor_x < 2 or factor_y < 2:
+        return 1, 1  # one side not reduced: its chroma, at half size, would need upsampling
     if tile_w % factor_x or tile_h % factor_y:
         return 1, 1  # blocks would straddle tiles (prereduce_factors keeps to powers of two)
     width, height = output_size
@@ -266,6 +276,8 @@ def _check_supported(layout: HeifLayout) -> None:
         raise FastPathUnavailable("no image size (ispe)")
     if tile_w * layout.columns < out_w or tile_h * layout.rows < out_h:
         raise FastPathUnavailable("the tiles do not cover the grid's output size")
+    if tile_w * (layout.columns - 1) >= out_w or tile_h * (layout.rows - 1) >= out_h:
+        raise FastPathUnavailable("a row or column of tiles lies outside the grid's output size")
 
 
 def _decode_tiles(hvcc: bytes, payloads: list[bytes], threads: int, device: str = "cpu") -> list:

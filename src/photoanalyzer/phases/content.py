@@ -16,7 +16,8 @@ from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 # Bump when the code changes what the phase produces; settings are hashed in separately.
 # content-2: HEIC through FFmpeg where it can (heif_decode), and the decoder recorded.
 # content-3: reduce_to_fit's whole-factor reduce by powers of two (imaging.prereduce_factors):
-# HEIC and other full-size decodes reduced by 3, 5, 6 or 7 before are reduced otherwise now.
+# full-size decodes (HEIC, PNG, TIFF, RAW) that Pillow reduced by another factor (3 for a
+# 12 MP phone photo) are reduced otherwise now; HEIC phone tiles reduced in YCbCr planes.
 CODE_VERSION = "content-3"
 # Settings that change the output (the thumbnail folder and worker count do not).
 _OUTPUT_SETTINGS = (
