@@ -20,19 +20,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
+from gpu_check import psnr
 from photoanalyzer import heif_decode
 from photoanalyzer.imaging import _fit, ensure_heif_support, reduce_to_fit, to_rgb
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "images" / "exif-samples"
 SOURCES = (CORPUS / "heic" / "IMG_5195.HEIC", CORPUS / "heic" / "mobile" / "HMD_Nokia_8.3_5G.heif")
-
-
-def psnr(a: Image.Image, b: Image.Image) -> float:
-    error = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float("inf") if error == 0 else float(10 * np.log10(255**2 / error))
 
 
 def measure(source: Path, side: int) -> str:

@@ -209,12 +209,8 @@ def _stitch_planes(
         chroma_box = (0, 0, -(-cut_w // 2), -(-cut_h // 2))
         place = (left // factor_x, top // factor_y)
         planes[0].paste(_plane(frame, 0).reduce(factors, box=(0, 0, cut_w, cut_h)), place)
-        for number in (1, 2):
-            chroma = _plane(frame, number)
-            if factors == (2, 2):
-                chroma = chroma.crop(chroma_box)
-            else:
-                chroma = chroma.reduce((factor_x // 2, factor_y // 2), box=chroma_box)
+        for number in (1, 2):  # a reduce by (1, 1) is the crop to the box
+            chroma = _plane(frame, number).reduce((factor_x // 2, factor_y // 2), box=chroma_box)
             planes[number].paste(chroma, place)
     return planes
 
