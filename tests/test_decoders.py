@@ -15,6 +15,7 @@ from photoanalyzer.config import load_config
 from photoanalyzer.decoders import CPU_PLAN, DecodePlan, GpuProbe, plan_decoders, plan_for
 from photoanalyzer.imaging import load_upright_rgb
 from photoanalyzer.phases.content import ContentPhase
+from support.requirements import require_module
 
 
 def test_the_cpu_decoders_when_the_ml_backend_is_not_on_cuda():
@@ -83,7 +84,7 @@ def test_the_content_version_changes_with_gpu_decoders_only():
 
 def test_nvjpeg_failing_falls_back_to_pillow_and_says_why(tmp_path):
     """No GPU here: torchvision's CUDA decode really raises, and the phase decodes on the CPU."""
-    pytest.importorskip("torchvision")
+    require_module("torchvision")
     path = tmp_path / "p.jpg"
     textured_photo((800, 600)).save(path, quality=90)
     phase = ContentPhase(
@@ -98,7 +99,7 @@ def test_nvjpeg_failing_falls_back_to_pillow_and_says_why(tmp_path):
 
 
 def test_nvdec_failing_falls_back_to_ffmpeg_on_the_cpu(tmp_path):
-    pytest.importorskip("pillow_heif")
+    require_module("pillow_heif")
     path = tmp_path / "p.heic"
     textured_photo((600, 400)).save(path, format="HEIF", quality=90)
     decoded = load_upright_rgb(path, 640, 10**9, 1, "cuda")
@@ -121,7 +122,7 @@ def test_doctor_lists_the_decoders():
 
 
 def test_the_gpu_probe_selects_the_backend_as_the_ml_phase_does():
-    pytest.importorskip("torch")
+    require_module("torch")
     assert decoders.probe_gpu("cpu-fp32") == GpuProbe("cpu")
 
 

@@ -20,9 +20,10 @@ from imagegen import textured_photo
 from photoanalyzer import heif_boxes, heif_decode
 from photoanalyzer.imaging import load_upright_rgb, prereduce_factors, reduce_to_fit, to_rgb
 from photoanalyzer.signals import measure
+from support.requirements import corpus_cases, require_module
 
-pillow_heif = pytest.importorskip("pillow_heif")
-pytest.importorskip("av")
+pillow_heif = require_module("pillow_heif")
+require_module("av")
 pillow_heif.register_heif_opener()
 
 THUMB = 640
@@ -285,13 +286,17 @@ def test_the_content_record_names_the_decoder(tmp_path, grid_file):
     assert phase.analyze(str(jpeg), "photo").record["decoder"] == "pillow"
 
 
-CORPUS_HEIF = sorted(
-    p for p in CORPUS.rglob("*") if p.suffix.lower() in (".heic", ".heif", ".avif") and p.is_file()
+def heif_files(corpus: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in corpus.rglob("*")
+        if p.suffix.lower() in (".heic", ".heif", ".avif") and p.is_file()
+    )
+
+
+@pytest.mark.parametrize(
+    "path", corpus_cases(CORPUS, heif_files, "HEIF files"), ids=lambda p: getattr(p, "name", p)
 )
-
-
-@pytest.mark.skipif(not CORPUS_HEIF, reason=f"no HEIF files under {CORPUS}")
-@pytest.mark.parametrize("path", CORPUS_HEIF, ids=lambda p: p.name)
 def test_corpus_heif_agrees_or_fails_alike(path):
     """Every HEIC/HEIF of the corpus: the same picture as pillow-heif's, or, for the broken
     ones, the same refusal (pillow-heif's error) after the fast path said why it stepped

@@ -6,9 +6,7 @@ Chromium the browser tests skip here, and fail in CI (CI=true), which installs i
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,20 +18,17 @@ from PIL import Image, ImageFilter
 from conftest import Cli, random_weights_yaml
 from imagegen import textured_photo
 from photoanalyzer.synthetic import exif_of, full_spec
+from support.requirements import require_binary, require_installed, require_module
 from test_video import write_video
 
 ODD_NAME = "small <&'\" é copy.jpg"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-ML = importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict:
     """A library with a near-duplicate pair (one with an odd name), a blurry and a dark photo,
     a video and a broken file, indexed by every phase and reported."""
-    if not ML:
-        pytest.skip("the ML phase needs torch and open_clip (the ml extra)")
+    require_installed("torch", "open_clip")  # for the ML phase of `photoanalyze run`
     root = tmp_path_factory.mktemp("report")
     library = root / "lib"
     library.mkdir()
@@ -143,25 +138,18 @@ def test_a_folder_that_is_not_a_report_is_refused(rendered, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    missing = [
-        name for name, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)) if not path
-    ]
-    if missing or not importlib.util.find_spec("selenium"):
-        need = missing or "selenium"
-        why = f"the browser tests need {need} (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
+    chromium, chromedriver = require_binary("chromium"), require_binary("chromedriver")
+    require_module("selenium")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1280,1000", "--allow-file-access-from-files"):  # fmt: skip
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     yield driver
     driver.quit()
 

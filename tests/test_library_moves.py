@@ -16,6 +16,7 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config, validate
 from photoanalyzer.phases import PHASE_ORDER, PhaseContext, build_phases
 from photoanalyzer.report import format_run
+from support.requirements import require_module
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def _replaced(path: str, moves: dict[Path, Path]) -> str:
 
 
 def test_a_library_renamed_as_a_whole_keeps_every_result(cli, tmp_path, catalog, config):
-    pytest.importorskip("torch")
+    require_module("torch")
     old, new = tmp_path / "Pictures", tmp_path / "photos"
     photos(old, "a.jpg", "2024/b.jpg", "2024/trip/c.jpg")
     first = index(catalog, config, old)
@@ -107,7 +108,7 @@ def test_a_library_renamed_as_a_whole_keeps_every_result(cli, tmp_path, catalog,
 def test_a_folder_moved_into_a_scanned_root_from_outside_keeps_its_results(
     tmp_path, catalog, config
 ):
-    pytest.importorskip("torch")
+    require_module("torch")
     root, outside = tmp_path / "root", tmp_path / "elsewhere" / "trip"
     photos(root, "a.jpg")
     photos(outside, "x.jpg", "day 2/y.jpg")
@@ -125,7 +126,7 @@ def test_a_folder_moved_into_a_scanned_root_from_outside_keeps_its_results(
 
 
 def test_a_subfolder_moved_to_another_root_on_the_same_command_line(tmp_path, catalog, config):
-    pytest.importorskip("torch")
+    require_module("torch")
     one, two = tmp_path / "disk1", tmp_path / "disk2"
     photos(one, "keep.jpg", "2019/a.jpg", "2019/b.jpg")
     photos(two, "z.jpg")

@@ -13,6 +13,7 @@ from imagegen import (
     write_zero_byte,
 )
 from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
+from support.requirements import missing, require_module
 
 EXPECTED = {
     "file_type": "JPEG",
@@ -107,12 +108,12 @@ def test_webp_exif_comes_from_pillow_where_exifread_finds_none(tmp_path: Path):
 
 
 def test_heic_written_by_pillow_heif(tmp_path: Path):
-    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif = require_module("pillow_heif")
     pillow_heif.register_heif_opener()
     try:
         path = write_photo(tmp_path / "p.heic", full_spec(), fmt="HEIF")
     except (OSError, KeyError, ValueError) as exc:  # a libheif build without an encoder
-        pytest.skip(f"pillow-heif cannot encode HEIC here: {exc}")
+        missing(f"pillow-heif cannot encode HEIC here: {exc}")
     outcome = read_metadata(str(path), "photo")
     assert outcome.error is None
     assert_fields(
@@ -162,12 +163,12 @@ def test_a_truncated_heif_ipma_box_leaves_the_rotation_unknown(tmp_path: Path):
 
     from photoanalyzer.filetypes import heif_rotation
 
-    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif = require_module("pillow_heif")
     pillow_heif.register_heif_opener()
     try:
         path = write_photo(tmp_path / "p.heic", full_spec(), fmt="HEIF")
     except (OSError, KeyError, ValueError) as exc:  # a libheif build without an encoder
-        pytest.skip(f"pillow-heif cannot encode HEIC here: {exc}")
+        missing(f"pillow-heif cannot encode HEIC here: {exc}")
     data = bytearray(path.read_bytes())
     assert heif_rotation(io.BytesIO(bytes(data))) == 0
     ipma = data.index(b"ipma") + 4  # body: version, flags, entry count, entries

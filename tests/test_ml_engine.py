@@ -21,10 +21,11 @@ from PIL import Image
 
 from conftest import random_weights_yaml
 from imagegen import textured_photo
+from support.requirements import require_module
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("ultralytics")
+torch = require_module("torch")
+require_module("open_clip")
+require_module("ultralytics")
 
 from photoanalyzer import pipeline  # noqa: E402
 from photoanalyzer.catalog import Catalog  # noqa: E402

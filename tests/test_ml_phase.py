@@ -10,13 +10,14 @@ import pytest
 from PIL import Image
 
 from imagegen import textured_photo, write_zero_byte
+from support.requirements import require_module
 
-pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("ultralytics")
+require_module("torch")
+require_module("open_clip")
+require_module("ultralytics")
 # Importing ultralytics patches PIL.Image.open for the whole test process; give it back, as
 # the ML phase does, so the other test modules see Pillow's own behaviour.
-from photoanalyzer.ml.yolo_objects import import_ultralytics
+from photoanalyzer.ml.yolo_objects import import_ultralytics  # noqa: E402
 
 import_ultralytics()
 

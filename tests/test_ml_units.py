@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from support.requirements import require_module
+
+torch = require_module("torch")
 
 from photoanalyzer.ml import backends  # noqa: E402
 from photoanalyzer.ml.backends import (  # noqa: E402

@@ -19,6 +19,7 @@ from photoanalyzer.config import load_config
 from photoanalyzer.export import write_export
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.places import PlacesPhase
+from support.requirements import needs
 
 CONFIG = load_config()
 
@@ -353,10 +354,7 @@ def test_export_names_each_field_once_and_csv_carries_the_places(tmp_path, catal
 
 # --- The real corpus: every geotagged file gets its place.
 
-needs_corpus = pytest.mark.skipif(
-    not (CORPUS / "reference.json").is_file(),
-    reason=f"the shared photo corpus is not at {CORPUS} (it lives beside the repository)",
-)
+needs_corpus = needs(corpus=CORPUS / "reference.json")
 
 # Checked by hand on a map from the reference's coordinates (file -> city, region, country
 # code, zone, capture-time fields as exported).

@@ -4,7 +4,6 @@ metadata, the content and ML phases, RAW+JPEG pairs and scan.raw_pairs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sqlite3
@@ -29,14 +28,12 @@ from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.synthetic_raw import DngSpec, write_dng
+from support.requirements import installed, needs
 
 # rawpy is in the dev extra, so CI has it; a machine without it skips the decoding tests
-# (CI=true makes them run, and fail, instead).
-HAVE_RAWPY = importlib.util.find_spec("rawpy") is not None
-needs_rawpy = pytest.mark.skipif(
-    not HAVE_RAWPY and not os.environ.get("CI"), reason="rawpy is not installed"
-)
-ML_INSTALLED = all(importlib.util.find_spec(n) for n in ("torch", "open_clip", "ultralytics"))
+# (under CI=true they fail instead).
+HAVE_RAWPY = installed("rawpy")
+needs_rawpy = needs(modules=("rawpy",))
 SETTINGS = load_config().content
 
 
@@ -256,7 +253,7 @@ def test_pairs_are_exported_and_raw_pairs_decides_what_the_content_phase_reads(t
 
 
 @needs_rawpy
-@pytest.mark.skipif(not ML_INSTALLED, reason="the ml extra is not installed")
+@needs(modules=("torch", "open_clip", "ultralytics"))
 def test_the_ml_phase_embeds_the_raw_from_its_preview(tmp_path, cli):
     """Random weights (the only ones here): what is checked is that the RAW went through
     the ML phase from its preview, both through the content phase's thumbnail and, with no

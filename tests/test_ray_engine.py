@@ -26,11 +26,9 @@ from photoanalyzer.phases import PhaseContext, build_phases
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.report import format_run
+from support.requirements import require_module
 
-if os.environ.get("CI"):
-    import ray  # CI installs the [ray] extra with [dev]: a missing Ray is a failure there
-else:
-    ray = pytest.importorskip("ray")
+ray = require_module("ray")  # CI installs the [ray] extra with [dev]
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = '["a beach", "a forest", "a city street", "food"]'
@@ -130,7 +128,7 @@ def _close(a, b, where: str) -> None:
 def test_ray_engine_with_default_resources_gives_the_local_engines_catalog(cluster, tmp_path):
     """All four phases, ML with random weights; the default resources on 2 CPUs (the ML
     actor reserves half a CPU) must not deadlock."""
-    pytest.importorskip("torch")
+    require_module("torch")
     lib = library(tmp_path / "lib", 6)
     write_truncated_jpeg(lib / "broken.jpg")
     models = tmp_path / "models"
@@ -255,7 +253,7 @@ def test_a_bug_in_an_ml_actor_ends_the_phase_and_leaves_the_files_pending(cluste
     """An exception in an actor is no dead worker: Ray Data would drop the block and its
     files would end as crashing their reader, for good. The phase ends as it would locally,
     with the worker's traceback, and the files stay pending."""
-    pytest.importorskip("torch")
+    require_module("torch")
     lib = library(tmp_path / "lib", 4, size=(64, 48))
     config = load_config(config_file(tmp_path / "r.yaml", tmp_path / "models", "ray"))
     context = PhaseContext(config, tmp_path / "thumbnails", resolve_models_dir(config))

@@ -31,6 +31,7 @@ from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.errors import UsageError
 from photoanalyzer.search.filters import FilterOptions, file_filter, parse_near, parse_object
 from photoanalyzer.search.query import combine, parse_terms
+from support.requirements import require_module
 
 DIM = 512
 SNOW, BEACH, CAR, DARK, BLUR, FRAME0, FRAME2, NESTED, BRIGHT, NOISE = range(10)
@@ -214,8 +215,8 @@ def standin_open_clip(monkeypatch):
     """The open_clip boundary: create_model builds a model whose text tower gives each
     known text its known vector; get_tokenizer numbers the known texts. Records every model
     construction, so tests can tell what was built."""
-    torch = pytest.importorskip("torch")
-    open_clip = pytest.importorskip("open_clip")
+    torch = require_module("torch")
+    open_clip = require_module("open_clip")
     table = torch.stack([torch.from_numpy(unit(axes)) for axes in TEXTS.values()])
     built = []
 
@@ -761,8 +762,8 @@ def test_duplicates_by_embedding_groups_similar_photos_with_the_usual_pick(index
 def test_an_example_image_finds_its_original_with_the_real_model(tmp_path, cli):
     """Real open_clip ViT-B-32 and YOLO with random weights through `photoanalyze run`; then
     `search ./copy.jpg` from the library folder, as a user types it."""
-    pytest.importorskip("torch")
-    pytest.importorskip("open_clip")
+    require_module("torch")
+    require_module("open_clip")
     library = tmp_path / "lib"
     library.mkdir()
     original = textured_photo((1200, 900), seed=3)

@@ -1,7 +1,6 @@
 """Video metadata, on small videos written here with PyAV (H.264 in MP4 and MOV, with a
 display rotation and a location tag), and on broken ones."""
 
-import importlib.util
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -13,8 +12,9 @@ from conftest import random_weights_yaml
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
 from photoanalyzer.video import creation_time, parse_iso6709
+from support.requirements import needs, require_module
 
-av = pytest.importorskip("av")
+av = require_module("av")
 
 
 def write_video(
@@ -227,10 +227,7 @@ def test_video_summary_votes_scenes_and_keeps_the_best_detection_per_class():
     assert [f["frame"] for f in summary["frames"]] == [0, 1, 2]
 
 
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
-    reason="the ML phase needs torch and open_clip (the ml extra)",
-)
+@needs(modules=("torch", "open_clip"))
 def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tmp_path):
     from photoanalyzer.catalog import Catalog
 
@@ -259,10 +256,7 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     assert row["top_scene"] == row["scenes"][0][0] and row["ml_random_weights"] is True
 
 
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
-    reason="the ML phase needs torch and open_clip (the ml extra)",
-)
+@needs(modules=("torch", "open_clip"))
 def test_the_ml_phase_alone_reads_a_video_nothing_else_has_seen(cli, tmp_path):
     """No metadata (no stored size) and no content phase (no stored frames): the ML phase
     extracts the frames itself and reads the display size from the video's headers."""
@@ -312,10 +306,7 @@ def test_an_extension_added_to_the_video_list_is_a_video_in_every_phase(cli, tmp
     assert row["sharpness"] is not None
 
 
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
-    reason="the ML phase needs torch and open_clip (the ml extra)",
-)
+@needs(modules=("torch", "open_clip"))
 def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_path):
     from photoanalyzer.catalog import Catalog
 
@@ -352,10 +343,7 @@ def test_new_frame_settings_rerun_ml_and_frames_never_mix_generations(cli, tmp_p
     assert decoded_times != [2.5, 7.5, 12.5, 17.5, 22.5]  # so the check above can tell
 
 
-@pytest.mark.skipif(
-    not (importlib.util.find_spec("torch") and importlib.util.find_spec("open_clip")),
-    reason="the ML phase needs torch and open_clip (the ml extra)",
-)
+@needs(modules=("torch", "open_clip"))
 def test_a_content_rerun_that_rewrites_frames_leaves_ml_pending_for_the_video(cli, tmp_path):
     """A content setting the ML version does not hash (the blur threshold) re-runs only the
     content phase, whose new frame rows carry no ML columns: the video must be pending for ML

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -18,6 +17,7 @@ from conftest import CORPUS
 from imagegen import photo, write_photo
 from photoanalyzer import sidecars, xmp
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.requirements import corpus_cases, require_binary, require_corpus, require_module
 
 XMP_CORPUS = CORPUS / "xmp"
 
@@ -43,15 +43,18 @@ def subject(*keywords: str) -> str:
     return f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>"
 
 
-def corpus_references() -> list[dict]:
-    reference = XMP_CORPUS / "reference.json"
+def corpus_references(folder: Path = XMP_CORPUS) -> list[dict]:
+    reference = folder / "reference.json"
     if not reference.is_file():
         return []
     return json.loads(reference.read_text())["files"]
 
 
-@pytest.mark.skipif(not XMP_CORPUS.is_dir(), reason=f"no XMP corpus at {XMP_CORPUS}")
-@pytest.mark.parametrize("ref", corpus_references(), ids=lambda ref: ref["SourceFile"])
+@pytest.mark.parametrize(
+    "ref",
+    corpus_cases(XMP_CORPUS, corpus_references, "reference.json"),
+    ids=lambda ref: ref["SourceFile"] if ref else "no-corpus",
+)
 def test_every_corpus_sidecar_reads_the_rating_and_subjects_exiftool_reads(ref):
     facts = xmp.read_facts((XMP_CORPUS / ref["SourceFile"]).read_bytes())
     assert facts.rating == ref.get("XMP-xmp:Rating")
@@ -59,8 +62,7 @@ def test_every_corpus_sidecar_reads_the_rating_and_subjects_exiftool_reads(ref):
 
 
 def test_the_corpus_is_all_there_when_present():
-    if not XMP_CORPUS.is_dir():
-        pytest.skip(f"no XMP corpus at {XMP_CORPUS}")
+    require_corpus(XMP_CORPUS)
     names = {ref["SourceFile"] for ref in corpus_references()}
     assert names == {p.name for p in XMP_CORPUS.glob("*.xmp")} and len(names) == 10
     # The cases that matter are really there: a rating, escaped text, a nodeID'd list.
@@ -307,13 +309,9 @@ def test_search_filters_by_rating_and_keyword(cli, tmp_path):
 def test_embedded_xmp_in_tiff_webp_and_heif_written_by_exiftool(tmp_path, fmt):
     """exiftool writes the packet where each format keeps it (TIFF tag 700, WebP's XMP chunk,
     HEIF's mime item); the metadata phase reads it from what Pillow's header parse found."""
-    exiftool = shutil.which("exiftool")
-    if exiftool is None:
-        if os.environ.get("CI"):
-            pytest.fail("exiftool is missing under CI: .ci/run installs libimage-exiftool-perl")
-        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
+    exiftool = require_binary("exiftool")
     if fmt == "HEIF":
-        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif = require_module("pillow_heif")
         pillow_heif.register_heif_opener()
     path = tmp_path / f"e.{fmt.lower()}"
     photo().save(path, fmt)

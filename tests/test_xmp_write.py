@@ -23,18 +23,14 @@ from conftest import CORPUS
 from imagegen import write_photo
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.results import ResultRow
+from support.requirements import needs, require_binary
 
 XMP_CORPUS = CORPUS / "xmp"
-EXIFTOOL = shutil.which("exiftool")
 OURS = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
 
 
 def need_exiftool() -> str:
-    if EXIFTOOL is None:
-        if os.environ.get("CI"):
-            pytest.fail("exiftool is missing under CI: .ci/run installs libimage-exiftool-perl")
-        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
-    return EXIFTOOL
+    return require_binary("exiftool")
 
 
 def exiftool_xmp(path: Path) -> dict:
@@ -85,9 +81,8 @@ def library(cli, tmp_path):
     return root, photos, db
 
 
-@pytest.mark.skipif(not XMP_CORPUS.is_dir(), reason=f"no XMP corpus at {XMP_CORPUS}")
+@needs(corpus=XMP_CORPUS, binaries=("exiftool",))
 def test_corpus_sidecars_keep_every_field_and_a_second_write_replaces_only_ours(cli, tmp_path):
-    need_exiftool()
     root = tmp_path / "lib"
     corpus = sorted(XMP_CORPUS.glob("*.xmp"))
     photos = {}

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("ultralytics")
+from support.requirements import require_module
+
+torch = require_module("torch")
+require_module("ultralytics")
 
 from photoanalyzer.imaging import load_upright_rgb  # noqa: E402
 from photoanalyzer.ml.backends import select_backend  # noqa: E402

@@ -1,0 +1,1 @@
+"""Helpers of the test suite that are not tests: what a test needs (requirements.py)."""
