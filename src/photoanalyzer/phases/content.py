@@ -49,7 +49,9 @@ def settings_digest(settings: ContentConfig) -> str:
 
 def thumbnail_key(path: str, size: int, mtime_ns: int) -> str:
     """Relative path of a file's thumbnail; a changed file (size or mtime) gets a new one."""
-    digest = hashlib.sha1(f"{path}\0{size}\0{mtime_ns}".encode(), usedforsecurity=False)
+    # surrogateescape: a name that is not valid UTF-8 hashes as its bytes (pathnames.py).
+    key = f"{path}\0{size}\0{mtime_ns}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha1(key, usedforsecurity=False)
     name = digest.hexdigest()
     return f"{name[:2]}/{name[2:]}.jpg"
 
