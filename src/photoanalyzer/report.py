@@ -24,6 +24,11 @@ def format_run(report: RunReport) -> str:
         f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing, "
         f"{sync.unreachable} unreachable) in {report.scan_seconds:.2f} s",
     ]
+    if sync.forgotten:
+        lines.append(
+            f"  forgot {_plural(sync.forgotten, 'file')} in the catalog's own folders "
+            "(thumbnails, reports), which an older version indexed as photos"
+        )
     for phase in report.phases:
         rate = f", {phase.processed / phase.seconds:.1f} files/s" if phase.seconds > 0 else ""
         lines.append(

@@ -48,6 +48,9 @@ class SyncCounts:
     missing: int  # marked missing by this run, below the roots or outside them
     moved: int = 0
     unreachable: int = 0  # not checked: below an unreadable folder, or their folder is gone
+    # rows deleted: files below the catalog's own folders (thumbnails, reports) that an older
+    # version indexed as photos (ownpaths.py)
+    forgotten: int = 0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class SyncChanges:
     moves: list[tuple[int, FileFacts]] = field(default_factory=list)  # known row -> new place
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
+    forgotten: list[int] = field(default_factory=list)  # rows to delete, with their results
     full_hashes: dict[str, str] = field(default_factory=dict)  # path -> content hash
     # (path, message, known files below it that were not checked)
     problems: list[tuple[str, str, int]] = field(default_factory=list)
@@ -163,6 +167,7 @@ class Files:
             db.executemany(
                 "UPDATE files SET missing = 1 WHERE id = ?", [(i,) for i in changes.gone]
             )
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in changes.forgotten])
             db.executemany(
                 "INSERT INTO scan_problems (run_id, path, message, unchecked)"
                 f" VALUES (?, {PATH}, ?, ?)",

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import jinja2
 
 from photoanalyzer.htmlreport.data import ReportData
+from photoanalyzer.ownpaths import REPORT_MARKER
 from photoanalyzer.pathnames import readable
 
 PAGE_SIZE = 300
@@ -31,7 +32,7 @@ VIDEOS_PER_PAGE = 100
 PROBLEMS_PER_PAGE = 1000
 # Written into every report folder: a folder that holds files but not this one is not a
 # report, and is never written into (old pages of a report are removed on re-rendering).
-MARKER = ".photoanalyze-report"
+MARKER = REPORT_MARKER  # and a walk never indexes what is below it (ownpaths.py)
 STATIC = ("report.css", "report.js")
 QUALITY_TITLES = {
     "blurry": ("Blurry", "sharpness (variance of the Laplacian; lower is blurrier)", "{:.0f}"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
 from photoanalyzer.decoders import CPU_PLAN, DecodePlan, short_reason
+from photoanalyzer.ownpaths import tag_cache_folder
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
@@ -115,6 +116,9 @@ class ContentPhase:
         from photoanalyzer.imaging import write_thumbnail
         from photoanalyzer.signals import measure
 
+        # Tagged before the first thumbnail lands, so no walk takes the folder for photos
+        # (ownpaths.py), wherever it is; one stat once the tag is there.
+        tag_cache_folder(Path(self.thumbnail_dir))
         write_thumbnail(image, Path(self.thumbnail_dir) / key, self.settings.thumbnail_quality)
         signals = measure(image)
         record = asdict(signals)
