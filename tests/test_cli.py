@@ -43,6 +43,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
     beach = rows[str(library / "2023" / "beach.jpg")]
     assert list(beach) == [
         "path",
+        "path_bytes",
         "kind",
         "file_size",
         "pair_of",

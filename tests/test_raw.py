@@ -142,6 +142,19 @@ def test_without_a_large_enough_preview_the_raw_is_demosaiced_at_half_size(tmp_p
     assert "over the cap" in outcome.error and "content.max_pixels" in outcome.error
 
 
+@needs_rawpy
+def test_a_raw_whose_name_is_not_utf8_is_demosaiced_like_any_other(tmp_path):
+    """rawpy passes LibRaw its path as UTF-8, which a Latin-1 name cannot be encoded as."""
+    dng = write_dng(
+        tmp_path / os.fsdecode(b"caf\xe9.dng"), DngSpec(sensor_size=(800, 600), preview_size=None)
+    )
+    from photoanalyzer.raw import load_raw
+
+    picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
+    assert (picture.source, picture.decoder) == ("half-size demosaic", "libraw")
+    assert picture.image.size == (400, 300) and red_share(picture.image, slice(0, 40)) > 0.5
+
+
 def test_without_rawpy_metadata_works_and_pixel_phases_say_what_to_install(tmp_path, monkeypatch):
     """The missing package is simulated at the import boundary (sys.modules entry None makes
     `import rawpy` raise ImportError), as on a machine without the [raw] extra."""

@@ -510,8 +510,8 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     ]
     first = document["results"][0]
     assert list(first) == [
-        "path", "kind", "score", "at_seconds", "taken_at", "taken_at_utc", "camera", "place",
-        "top_scene", "objects", "thumbnail", "random_weights",
+        "path", "path_bytes", "kind", "score", "at_seconds", "taken_at", "taken_at_utc",
+        "camera", "place", "top_scene", "objects", "thumbnail", "random_weights",
     ]  # fmt: skip
     assert first["path"] == str(library / "snowbeach.jpg")
     assert first["taken_at"] == "2022-01-15T09:00:00" and first["camera"] == "Google Pixel 7"
@@ -661,7 +661,7 @@ def test_search_help_shows_three_examples_one_piped_to_xargs(cli):
         line.strip() for line in text.splitlines() if line.strip().startswith("photoanalyze search")
     ]
     assert len(examples) == 3
-    assert any("| xargs -d '\\n'" in example for example in examples)
+    assert any("-0 | xargs -0 " in example for example in examples)
     for option in ("--top", "--min-score", "--sort", "--near", "--object", "--no-duplicates"):
         assert option in text
 

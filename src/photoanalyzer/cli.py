@@ -22,6 +22,7 @@ from photoanalyzer.errors import (
     UsageError,
 )
 from photoanalyzer.ml.backends import choices_help
+from photoanalyzer.pathnames import readable
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_LOCKED = 3  # another run holds the catalog (see --wait)
@@ -255,7 +256,7 @@ def _logged_to(log: Path | None, command: list[str]):
         if log is not None:
             stamp = datetime.now().astimezone().isoformat(timespec="seconds")
             with open(log, "a", encoding="utf-8") as out:
-                out.write(f"[{stamp}] photoanalyze {' '.join(command)}\n{text}\n")
+                out.write(readable(f"[{stamp}] photoanalyze {' '.join(command)}\n{text}\n"))
 
     try:
         yield record
@@ -410,6 +411,16 @@ def duplicates(
         ),
     ] = None,
     include_missing: IncludeMissingOption = False,
+    print0: Annotated[
+        bool,
+        typer.Option(
+            "--print0",
+            "-0",
+            help="Print only the paths of the copies beside each pick (every member but the "
+            "pick), each ended by a NUL, for `xargs -0`. Not with --json or --include-missing "
+            "(a missing pick is not there to keep).",
+        ),
+    ] = False,
 ) -> None:
     """List groups of near-duplicate photos (resized, re-encoded or lightly edited copies,
     bursts) found by their perceptual hashes, or with `--by embedding` groups of visually
@@ -421,17 +432,31 @@ def duplicates(
     rules).
     """
     cfg = _load_config(config)
+    if print0 and (as_json or include_missing):
+        other = "--json" if as_json else "--include-missing"
+        raise UsageError(f"--print0 lists the copies beside present picks: not with {other}")
+    form = "print0" if print0 else "json" if as_json else "text"
     if by is DuplicateMeasure.embedding:
         if distance is not None:
             raise UsageError("--distance is for --by phash; --by embedding takes --threshold")
-        typer.echo(_embedding_duplicates(db, cfg, threshold, as_json, include_missing))
+        _echo_output(_embedding_duplicates(db, cfg, threshold, form, include_missing))
         return
     if threshold is not None:
         raise UsageError("--threshold is for --by embedding; --by phash takes --distance")
-    typer.echo(_phash_duplicates(db, cfg, distance, as_json, include_missing))
+    _echo_output(_phash_duplicates(db, cfg, distance, form, include_missing))
 
 
-def _phash_duplicates(db, cfg, distance: int | None, as_json: bool, include_missing: bool) -> str:
+def _echo_output(text: str | bytes) -> None:
+    """Text a line at a time; bytes (exact paths, --print0) as they are."""
+    if isinstance(text, bytes):
+        _write_bytes(text)
+    else:
+        _echo_lines([text])
+
+
+def _phash_duplicates(
+    db, cfg, distance: int | None, form: str, include_missing: bool
+) -> str | bytes:
     from photoanalyzer import neardup, report
 
     limit = cfg.content.near_duplicate_distance if distance is None else distance
@@ -445,16 +470,18 @@ def _phash_duplicates(db, cfg, distance: int | None, as_json: bool, include_miss
     finally:
         catalog.close()
     groups = neardup.find_groups(candidates, limit)
+    if form == "print0":
+        return report.copies_print0(groups)
     return (
         report.groups_as_json(groups)
-        if as_json
+        if form == "json"
         else report.format_groups(groups, limit, len(candidates))
     )
 
 
 def _embedding_duplicates(
-    db, cfg, threshold: float | None, as_json: bool, include_missing: bool
-) -> str:
+    db, cfg, threshold: float | None, form: str, include_missing: bool
+) -> str | bytes:
     from photoanalyzer import report
     from photoanalyzer.search.similar import DEFAULT_MIN_COSINE, similar_groups
 
@@ -466,7 +493,9 @@ def _embedding_duplicates(
         found = similar_groups(catalog, least, include_missing)
     finally:
         catalog.close()
-    if as_json:
+    if form == "print0":
+        return report.copies_print0(found.groups)
+    if form == "json":
         return report.groups_as_json(found.groups, found.random_ids)
     return report.format_embedding_groups(
         found.groups, least, found.embedded, bool(found.random_ids)
@@ -655,6 +684,15 @@ def search(
     paths_only: Annotated[
         bool, typer.Option("--paths-only", "-f", help="Print bare paths, one a line.")
     ] = False,
+    print0: Annotated[
+        bool,
+        typer.Option(
+            "--print0",
+            "-0",
+            help="Print bare paths, each ended by a NUL instead of a newline, for `xargs -0` "
+            "(a file name may hold a newline).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON (docs/search.md).")
     ] = False,
@@ -682,7 +720,7 @@ def search(
     ```
     photoanalyze search "a dog on a beach" --after 2023-06 --camera pixel
     photoanalyze search ./racing-car.jpg - "2:sports car" + snow --top 5 --json
-    photoanalyze search sunset --min-score 0.25 -f | xargs -d '\\n' cp -t ~/best
+    photoanalyze search sunset --min-score 0.25 -0 | xargs -0 cp -t ~/best
     ```
     """
     from photoanalyzer.config import with_ml_overrides
@@ -690,8 +728,9 @@ def search(
     from photoanalyzer.search.engine import search as run_search
     from photoanalyzer.search.filters import FilterOptions
 
-    if paths_only and as_json:
-        raise UsageError("--paths-only and --json are two output forms: choose one")
+    if (paths_only or print0) and as_json:
+        bare = "--print0" if print0 else "--paths-only"
+        raise UsageError(f"{bare} and --json are two output forms: choose one")
     cfg = with_ml_overrides(_load_config(config), offline=offline)
     options = FilterOptions(
         after=after,
@@ -717,7 +756,7 @@ def search(
         sort=sort.value if sort else None, no_duplicates=no_duplicates,
     )  # fmt: skip
     result = run_search(_search_settings(cfg, db), request)
-    _print_search(result, paths_only, as_json, html)
+    _print_search(result, b"\0" if print0 else b"\n" if paths_only else None, as_json, html)
 
 
 def _search_settings(cfg, db: Path | None):
@@ -734,7 +773,8 @@ def _search_settings(cfg, db: Path | None):
     )
 
 
-def _print_search(result, paths_only: bool, as_json: bool, html: Path | None) -> None:
+def _print_search(result, bare: bytes | None, as_json: bool, html: Path | None) -> None:
+    """`bare`: print bare paths, each ended by it (b"\\n", or NUL for --print0)."""
     from photoanalyzer.search import output
 
     if html is not None:
@@ -746,18 +786,33 @@ def _print_search(result, paths_only: bool, as_json: bool, html: Path | None) ->
     if as_json:
         _echo_lines([output.as_json(result)])
         return
-    _echo_lines(output.paths(result) if paths_only else output.lines(result))
+    if bare is None:
+        _echo_lines(output.lines(result))
+    else:
+        _write_bytes(output.paths(result, bare))
     for line in output.stderr_lines(result):
         typer.echo(line, err=True)
 
 
 def _echo_lines(lines: list[str]) -> None:
+    """Lines for a person: a name that is not valid UTF-8 is shown readable (pathnames.py),
+    which a strict UTF-8 stdout could not write as it is."""
     try:
         for line in lines:
-            sys.stdout.write(line + "\n")
+            sys.stdout.write(readable(line) + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`) has gone: not an error (see _export_to_stdout).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _write_bytes(data: bytes) -> None:
+    """Exact bytes for a program (paths as the file system has them), past the text layer."""
+    try:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
@@ -1078,5 +1133,5 @@ def main() -> None:
         app()
     except FatalError as exc:
         code, prefix = next((c, p) for kind, c, p in _EXITS if isinstance(exc, kind))
-        typer.echo(f"photoanalyze: {prefix}{exc}", err=True)
+        typer.echo(f"photoanalyze: {prefix}{readable(str(exc))}", err=True)
         sys.exit(code)

@@ -1,4 +1,6 @@
-"""Catalog rows -> JSON Lines or CSV."""
+"""Catalog rows -> JSON Lines or CSV. Both are UTF-8 text, so a path that is not valid UTF-8
+is written readable (`path`, `pair_of`: its odd bytes as \\xNN) and, losslessly, as the hex of
+its bytes in `path_bytes` (null for every other path), right after `path`."""
 
 from __future__ import annotations
 
@@ -7,16 +9,33 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from photoanalyzer.pathnames import bytes_hex, readable
+
 FORMATS = ("jsonl", "csv")
 
 
 def write_export(rows: Iterable[dict[str, Any]], fields: list[str], fmt: str, out: TextIO) -> int:
     """Write rows in `fmt` to `out`; returns how many were written."""
+    rows = (_with_path_bytes(row) for row in rows)
     if fmt == "jsonl":
         return _write_jsonl(rows, out)
     if fmt == "csv":
-        return _write_csv(rows, fields, out)
+        at = fields.index("path") + 1
+        return _write_csv(rows, [*fields[:at], "path_bytes", *fields[at:]], out)
     raise ValueError(f"unknown export format {fmt!r}")
+
+
+def _with_path_bytes(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with `path_bytes` after `path`, and its paths readable."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if name == "path":
+            out["path"], out["path_bytes"] = readable(value), bytes_hex(value)
+        elif name == "pair_of" and value is not None:
+            out[name] = readable(value)
+        else:
+            out[name] = value
+    return out
 
 
 def _write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:

@@ -22,6 +22,7 @@ from photoanalyzer.catalog import Catalog, PendingFile, PhaseRecord, ResultRow, 
 from photoanalyzer.config import CatalogOptions, Config
 from photoanalyzer.engines import Engine, open_engine
 from photoanalyzer.engines.local import WORKER_CRASH, LocalEngine, stderr_to_devnull
+from photoanalyzer.ownpaths import own_paths
 from photoanalyzer.pairs import left_out
 from photoanalyzer.phases.base import (
     BatchPhase,
@@ -143,7 +144,7 @@ def run(
     status = "interrupted"
     try:
         started = perf_counter()
-        walk = scan(roots, config.scan)
+        walk = scan(roots, config.scan, own_paths(catalog.path, config))
         scan_seconds = perf_counter() - started
         reconciled = reconcile(catalog, run_id, roots, walk, scan_seconds)
         seen = {entry.path for entry in walk.files}

@@ -13,6 +13,7 @@ message says what to install; the file stays pending until it is there."""
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from PIL import Image
 from photoanalyzer import rawmeta
 from photoanalyzer.errors import DecoderMissing
 from photoanalyzer.imaging import reduce_to_fit
+from photoanalyzer.pathnames import undecodable
 
 INSTALL_HINT = "pip install 'photoanalyzer[raw]'"
 # A border row or column is black when this share of its pixels is at most BLACK_LEVEL
@@ -67,7 +69,7 @@ def load_raw(path: str, file_type: str, longest_side: int, max_pixels: int) -> R
         tags = rawmeta.cr3_tags(fh) if file_type == "RAW-CR3" else {}
         sensor = rawmeta.image_size(fh, file_type, tags)
     try:
-        raw = rawpy.imread(path)
+        raw = _imread(rawpy, path)
     except (rawpy.LibRawError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # the environment's failure, not the file's: phases keep it pending
@@ -207,6 +209,20 @@ def _run(flags) -> int:
 # than one bit a pixel cannot hold its sensor data (stripped, as in exiftool's samples, or
 # cut short), and LibRaw would demosaic whatever bytes follow into a pattern of noise.
 _MIN_BITS_PER_PIXEL = 1
+
+
+def _imread(rawpy, path: str) -> Any:
+    """rawpy.imread, also for a file name that is not valid UTF-8 (pathnames.py): rawpy hands
+    LibRaw a path as UTF-8, which such a name cannot be encoded as. That file is opened here
+    and LibRaw given /proc/self/fd/N, the same file under an ASCII name; LibRaw opens its own
+    handle at once, so ours is closed after."""
+    if not undecodable(path) or not os.path.isdir("/proc/self/fd"):
+        return rawpy.imread(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return rawpy.imread(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
 
 
 def _stripped(path: str, raw: Any) -> str | None:

@@ -24,6 +24,9 @@ class WalkDiff:
     sidecar_changed: list[tuple[int, FileEntry]] = field(default_factory=list)  # the same
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
+    # known files below the catalog's own folders (scan.py, ownpaths.py): an older version
+    # indexed its thumbnails as photos. Not the user's files, so not "missing": forgotten.
+    forgotten: list[int] = field(default_factory=list)
     # folder the walk could not read -> known files below it, not seen and not checked
     unchecked: dict[str, list[int]] = field(default_factory=dict)
 
@@ -156,7 +159,11 @@ def compare_walk(known: dict[str, KnownFile], walk: ScanResult) -> WalkDiff:
             if row.missing:
                 diff.returned.append(row.file_id)
     blocked = tuple(folder.rstrip("/") + "/" for folder in walk.incomplete)
+    own = tuple(folder.rstrip("/") + "/" for folder in walk.own)
     for path, row in known.items():
+        if own and (path in walk.own or path.startswith(own)):
+            diff.forgotten.append(row.file_id)
+            continue
         if row.missing or path in seen_paths:
             continue
         if path in walk.incomplete or path.startswith(blocked):
@@ -197,7 +204,13 @@ def sync_changes(
     gone = [file_id for file_id in diff.gone if file_id not in moved_ids] + away.missing
     unreachable = sum(count for _, _, count in problems)
     counts = SyncCounts(
-        diff.seen, len(new), len(diff.changed), len(gone), len(plan.moves), unreachable
+        diff.seen,
+        len(new),
+        len(diff.changed),
+        len(gone),
+        len(plan.moves),
+        unreachable,
+        len(diff.forgotten),
     )
     return SyncChanges(
         counts=counts,
@@ -207,6 +220,7 @@ def sync_changes(
         moves=[(i, _facts(e)) for i, e in plan.moves],
         returned=diff.returned,
         gone=gone,
+        forgotten=diff.forgotten,
         full_hashes=plan.full_hashes,
         problems=problems,
     )

@@ -1,4 +1,5 @@
-"""Plain-text rendering of run reports and catalog status for the terminal."""
+"""Plain-text rendering of run reports and catalog status for the terminal. Paths are shown
+readable (pathnames.py): a name that is not valid UTF-8 has its odd bytes as \\xNN."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from photoanalyzer.pathnames import bytes_hex, exact_bytes, readable, readable_values
 
 if TYPE_CHECKING:  # neardup pulls in numpy, which a rescan does not need
     from photoanalyzer.neardup import Group
@@ -21,6 +24,11 @@ def format_run(report: RunReport) -> str:
         f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing, "
         f"{sync.unreachable} unreachable) in {report.scan_seconds:.2f} s",
     ]
+    if sync.forgotten:
+        lines.append(
+            f"  forgot {_plural(sync.forgotten, 'file')} in the catalog's own folders "
+            "(thumbnails, reports), which an older version indexed as photos"
+        )
     for phase in report.phases:
         rate = f", {phase.processed / phase.seconds:.1f} files/s" if phase.seconds > 0 else ""
         lines.append(
@@ -39,7 +47,7 @@ def format_run(report: RunReport) -> str:
         if total > MAX_LISTED_PROBLEMS:
             lines.append(f"  ... and {total - MAX_LISTED_PROBLEMS} more")
     lines.append(f"Catalog: {report.catalog_path}")
-    return "\n".join(lines)
+    return readable("\n".join(lines))
 
 
 def _phase_details(phase: PhaseReport) -> list[str]:
@@ -164,7 +172,8 @@ class CatalogState:
 
 def status_as_json(state: CatalogState) -> str:
     runs = [{**run, "duration_seconds": run_duration(run)} for run in state.runs]
-    return json.dumps({**asdict(state), "runs": runs}, indent=2, ensure_ascii=False)
+    document = readable_values({**asdict(state), "runs": runs})
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 def format_status(state: CatalogState) -> str:
@@ -205,7 +214,7 @@ def format_status(state: CatalogState) -> str:
                 + places_lines(p["details"])
             )
             lines += [f"                {line}" for line in explained]
-    return "\n".join(lines)
+    return readable("\n".join(lines))
 
 
 def _phase_line(name: str, counts: dict[str, Any]) -> str:
@@ -287,9 +296,11 @@ def format_groups(groups: list[Group], max_distance: int, photos: int) -> str:
         f"{_plural(len(groups), 'near-duplicate group')} ({grouped} of {photos} photos, "
         f"pHash distance <= {max_distance})"
     )
-    return "\n".join(
-        _group_lines(
-            groups, heading, lambda m, g: f"distance {(m.phash ^ g.best.phash).bit_count()}"
+    return readable(
+        "\n".join(
+            _group_lines(
+                groups, heading, lambda m, g: f"distance {(m.phash ^ g.best.phash).bit_count()}"
+            )
         )
     )
 
@@ -334,7 +345,7 @@ def format_embedding_groups(
     def likeness(member, group: Group) -> str:
         return f"cosine {group.cosines[member.file_id]:.3f}"
 
-    return "\n".join([*warning, *_group_lines(groups, heading, likeness)])
+    return readable("\n".join([*warning, *_group_lines(groups, heading, likeness)]))
 
 
 RANDOM_EMBEDDINGS = (
@@ -349,7 +360,7 @@ def groups_as_json(groups: list[Group], random_ids: frozenset[int] = frozenset()
     return json.dumps(
         [
             {
-                "pick": group.best.path,
+                "pick": readable(group.best.path),
                 "why": group.reasons,
                 "members": [_member(m, group, random_ids) for m in group.members],
             }
@@ -360,9 +371,19 @@ def groups_as_json(groups: list[Group], random_ids: frozenset[int] = frozenset()
     )
 
 
+def copies_print0(groups: list[Group]) -> bytes:
+    """`duplicates --print0`: the exact path of every member but the pick, group after
+    group, each ended by a NUL, for `xargs -0` (the copies a person reviews, as the report's
+    copy button gives them)."""
+    return b"".join(
+        exact_bytes(m.path) + b"\0" for g in groups for m in g.members if m is not g.best
+    )
+
+
 def _member(m, group: Group, random_ids: frozenset[int]) -> dict[str, Any]:
     member = {
-        "path": m.path,
+        "path": readable(m.path),
+        "path_bytes": bytes_hex(m.path),
         "sharpness": m.sharpness,
         "width": m.width,
         "height": m.height,

@@ -1,16 +1,21 @@
 """Walk folders and list the photo and video files in them. Reads directory entries only:
 no file is opened here. Problems (an unreadable folder, a dangling link, a loop) are
-returned as ScanProblem records so the walk goes on."""
+returned as ScanProblem records so the walk goes on. The catalog's own files and folders
+(ownpaths.py: thumbnails, search matrix, reports, the catalog and its lock) are never
+listed, wherever they are."""
 
 from __future__ import annotations
 
 import errno
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from photoanalyzer import sidecars
 from photoanalyzer.config import ScanConfig
+from photoanalyzer.ownpaths import is_marked_own
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class ScanResult:
     files: list[FileEntry]
     problems: list[ScanProblem]
     incomplete: list[str]
+    # Folders left out as photoanalyzer's own (ownpaths.py): files the catalog knows below
+    # them were indexed by an older version and are forgotten (reconcile.py).
+    own: list[str] = field(default_factory=list)
 
 
 def kinds_by_extension(config: ScanConfig) -> dict[str, str]:
@@ -51,10 +59,14 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def scan(roots: list[str], config: ScanConfig) -> ScanResult:
+def scan(roots: list[str], config: ScanConfig, own: Iterable[Path] = ()) -> ScanResult:
+    """Walk `roots`. `own`: the catalog's own paths (ownpaths.own_paths), never listed;
+    they are compared by device and inode, so a link or another spelling of the path does
+    not let them in."""
     result = ScanResult(files=[], problems=[], incomplete=[])
     kinds = kinds_by_extension(config)
     visited: set[tuple[int, int]] = set()
+    owned = _identities(own)
     for root in roots:
         root_path = os.path.abspath(root)
         try:
@@ -63,8 +75,10 @@ def scan(roots: list[str], config: ScanConfig) -> ScanResult:
             result.problems.append(ScanProblem(root_path, _describe(exc)))
             result.incomplete.append(root_path)
             continue
-        if stat.S_ISDIR(st.st_mode):
-            _walk(root_path, config, kinds, visited, result)
+        if (st.st_dev, st.st_ino) in owned:
+            result.own.append(root_path)
+        elif stat.S_ISDIR(st.st_mode):
+            _walk(root_path, config, kinds, visited, owned, result)
         elif (kind := kinds.get(_extension(root_path))) is not None:
             entry = FileEntry(
                 root_path, st.st_size, st.st_mtime_ns, kind, sidecars.signature(root_path)
@@ -78,6 +92,18 @@ def scan(roots: list[str], config: ScanConfig) -> ScanResult:
     return result
 
 
+def _identities(paths: Iterable[Path]) -> set[tuple[int, int]]:
+    """(device, inode) of each path that exists."""
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
 def _unique(files: list[FileEntry]) -> list[FileEntry]:
     seen: set[str] = set()
     return [f for f in files if not (f.path in seen or seen.add(f.path))]
@@ -88,6 +114,7 @@ def _walk(
     config: ScanConfig,
     kinds: dict[str, str],
     visited: set[tuple[int, int]],
+    owned: set[tuple[int, int]],
     result: ScanResult,
 ) -> None:
     # An explicit stack instead of recursion: deep trees cannot exhaust Python's stack.
@@ -97,6 +124,9 @@ def _walk(
         try:
             st = os.stat(folder)
             identity = (st.st_dev, st.st_ino)
+            if identity in owned:  # under every spelling, so that reconcile forgets them all
+                result.own.append(folder)
+                continue
             if identity in visited:
                 continue  # a symlink loop, or a folder reached twice through links
             visited.add(identity)
@@ -106,13 +136,16 @@ def _walk(
             result.problems.append(ScanProblem(folder, f"cannot read folder: {_describe(exc)}"))
             result.incomplete.append(folder)
             continue
+        if is_marked_own(folder, {entry.name for entry in listing}):
+            result.own.append(folder)
+            continue
         subfolders = []
         # Sidecars are not files of the catalog: their names only, for the photos' signatures.
         xmp_names = {e.name for e in listing if sidecars.is_sidecar_name(e.name)}
         for entry in listing:
             if is_hidden(entry.name):
                 continue
-            subfolder = _visit(entry, config, kinds, result, xmp_names)
+            subfolder = _visit(entry, config, kinds, owned, result, xmp_names)
             if subfolder:
                 subfolders.append(subfolder)
         # Reversed so that the stack pops folders in name order, for a stable walk.
@@ -123,6 +156,7 @@ def _visit(
     entry: os.DirEntry,
     config: ScanConfig,
     kinds: dict[str, str],
+    owned: set[tuple[int, int]],
     result: ScanResult,
     xmp_names: set[str],
 ) -> str | None:
@@ -143,7 +177,7 @@ def _visit(
         return None
     if stat.S_ISDIR(st.st_mode):
         return entry.path if config.follow_symlinked_folders else None
-    if kind is not None and stat.S_ISREG(st.st_mode):
+    if kind is not None and stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in owned:
         sidecar = (
             sidecars.signature_in(os.path.dirname(entry.path), entry.name, xmp_names)
             if xmp_names

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from photoanalyzer.catalog.schema import transaction
+from photoanalyzer.catalog.schema import PATH, message_text, path_param, transaction
 
 
 class FileFacts(NamedTuple):
@@ -48,6 +48,9 @@ class SyncCounts:
     missing: int  # marked missing by this run, below the roots or outside them
     moved: int = 0
     unreachable: int = 0  # not checked: below an unreadable folder, or their folder is gone
+    # rows deleted: files below the catalog's own folders (thumbnails, reports) that an older
+    # version indexed as photos (ownpaths.py)
+    forgotten: int = 0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class SyncChanges:
     moves: list[tuple[int, FileFacts]] = field(default_factory=list)  # known row -> new place
     returned: list[int] = field(default_factory=list)
     gone: list[int] = field(default_factory=list)
+    forgotten: list[int] = field(default_factory=list)  # rows to delete, with their results
     full_hashes: dict[str, str] = field(default_factory=dict)  # path -> content hash
     # (path, message, known files below it that were not checked)
     problems: list[tuple[str, str, int]] = field(default_factory=list)
@@ -79,8 +83,8 @@ class Files:
             # '0' sorts right after '/', so this range is exactly the paths below the root.
             rows = self._db.execute(
                 "SELECT path, id, size, mtime_ns, missing, kind, sidecar FROM files"
-                " WHERE path = ? OR (path >= ? AND path < ?)",
-                (root, prefix, prefix[:-1] + "0"),
+                f" WHERE path = {PATH} OR (path >= {PATH} AND path < {PATH})",
+                [path_param(p) for p in (root, prefix, prefix[:-1] + "0")],
             )
             known.update(
                 {path: KnownFile(i, s, m, bool(g), k, x) for path, i, s, m, g, k, x in rows}
@@ -92,8 +96,8 @@ class Files:
         below, args = [], []
         for root in roots:
             prefix = root.rstrip("/") + "/"
-            below.append("path = ? OR (path >= ? AND path < ?)")
-            args += [root, prefix, prefix[:-1] + "0"]
+            below.append(f"path = {PATH} OR (path >= {PATH} AND path < {PATH})")
+            args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
         inside = " OR ".join(f"({condition})" for condition in below) or "0"
         return self._db.execute(
             f"SELECT id, path FROM files WHERE missing = 0 AND NOT ({inside})", args
@@ -123,18 +127,18 @@ class Files:
         with transaction(db):
             self._sidecars_changed(changes)
             db.executemany(
-                "UPDATE files SET path = ?, size = ?, mtime_ns = ?, kind = ?, missing = 0,"
+                f"UPDATE files SET path = {PATH}, size = ?, mtime_ns = ?, kind = ?, missing = 0,"
                 " last_change_run = ?, sidecar = ? WHERE id = ?",
                 [
-                    (f.path, f.size, f.mtime_ns, f.kind, run_id, f.sidecar, i)
+                    (path_param(f.path), f.size, f.mtime_ns, f.kind, run_id, f.sidecar, i)
                     for i, f in changes.moves
                 ],
             )
             db.executemany(
                 "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run,"
-                " fingerprint, sidecar) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f" fingerprint, sidecar) VALUES ({PATH}, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (f.path, f.kind, f.size, f.mtime_ns, run_id, run_id, d, f.sidecar)
+                    (path_param(f.path), f.kind, f.size, f.mtime_ns, run_id, run_id, d, f.sidecar)
                     for f, d in changes.new
                 ],
             )
@@ -150,8 +154,12 @@ class Files:
                 "DELETE FROM phase_status WHERE file_id = ?", [(i,) for i, _, _ in changes.changed]
             )
             db.executemany(
-                "UPDATE files SET full_hash = ? WHERE path = ?",
-                [(digest, path) for path, digest in changes.full_hashes.items() if digest],
+                f"UPDATE files SET full_hash = ? WHERE path = {PATH}",
+                [
+                    (digest, path_param(path))
+                    for path, digest in changes.full_hashes.items()
+                    if digest
+                ],
             )
             db.executemany(
                 "UPDATE files SET missing = 0 WHERE id = ?", [(i,) for i in changes.returned]
@@ -159,9 +167,14 @@ class Files:
             db.executemany(
                 "UPDATE files SET missing = 1 WHERE id = ?", [(i,) for i in changes.gone]
             )
+            db.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in changes.forgotten])
             db.executemany(
-                "INSERT INTO scan_problems (run_id, path, message, unchecked) VALUES (?, ?, ?, ?)",
-                [(run_id, *problem) for problem in changes.problems],
+                "INSERT INTO scan_problems (run_id, path, message, unchecked)"
+                f" VALUES (?, {PATH}, ?, ?)",
+                [
+                    (run_id, path_param(path), message_text(message), unchecked)
+                    for path, message, unchecked in changes.problems
+                ],
             )
             counts = changes.counts
             db.execute(
@@ -192,8 +205,12 @@ class Files:
             return
         with transaction(self._db):
             self._db.executemany(
-                "UPDATE files SET pair_of = (SELECT id FROM files WHERE path = ?) WHERE path = ?",
-                [(sibling, path) for path, sibling in changes],
+                f"UPDATE files SET pair_of = (SELECT id FROM files WHERE path = {PATH})"
+                f" WHERE path = {PATH}",
+                [
+                    (None if sibling is None else path_param(sibling), path_param(path))
+                    for path, sibling in changes
+                ],
             )
 
     def _sidecars_changed(self, changes: SyncChanges) -> None:

@@ -10,8 +10,10 @@ from typing import Any, NamedTuple
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
     HIDDEN_COLUMNS,
+    PATH,
     RESULT_TABLES,
     from_sql,
+    path_param,
     table_columns,
 )
 
@@ -236,8 +238,9 @@ class Queries:
         below, args = [], []
         for root in roots:
             prefix = root.rstrip("/") + "/"
-            below.append("f.path = ? OR (f.path >= ? AND f.path < ?)")  # '0' follows '/'
-            args += [root, prefix, prefix[:-1] + "0"]
+            # '0' follows '/'
+            below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
+            args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
         inside = " AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""
         for path, scenes, counts, random in self._db.execute(
             "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.ml_random_weights, 0)"

@@ -9,8 +9,11 @@ from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
+    PATH,
     RESULT_TABLES,
     from_sql,
+    message_text,
+    path_param,
     table_columns,
     to_sql,
     transaction,
@@ -155,7 +158,7 @@ class Results:
                     if "frames" in row.record:
                         self._save_frames(row.file_id, row.record["frames"], phase)
                     results.append((row.file_id, *(to_sql(c, row.record[c]) for c in columns)))
-                statuses.append((row.file_id, phase, version, row.error, run_id))
+                statuses.append((row.file_id, phase, version, message_text(row.error), run_id))
             self._db.executemany(upsert, results)
             self._db.executemany(
                 "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)", statuses
@@ -180,7 +183,7 @@ class Results:
         version: it shows, and the file stays pending for the next run."""
         self._db.execute(
             "INSERT OR IGNORE INTO phase_status VALUES (?, ?, '', ?, ?)",
-            (row.file_id, phase, row.error, run_id),
+            (row.file_id, phase, message_text(row.error), run_id),
         )
 
     def _save_frames(self, file_id: int, frames: list[dict[str, Any]], phase: str) -> None:
@@ -215,9 +218,9 @@ class Results:
     def video_frames(self, path: str) -> list[dict[str, Any]]:
         """The analyzed frames of the video at `path`, in order."""
         cursor = self._db.execute(
-            "SELECT v.* FROM video_frames v JOIN files f ON f.id = v.file_id WHERE f.path = ?"
-            " ORDER BY v.frame",
-            (path,),
+            "SELECT v.* FROM video_frames v JOIN files f ON f.id = v.file_id"
+            f" WHERE f.path = {PATH} ORDER BY v.frame",
+            (path_param(path),),
         )
         names = [d[0] for d in cursor.description]
         return [{n: from_sql(n, v) for n, v in zip(names, row, strict=True)} for row in cursor]

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from photoanalyzer.catalog.schema import now, transaction
+from photoanalyzer.catalog.schema import message_text, now, transaction
 
 _RUN_COLUMNS = (
     "id",
@@ -62,7 +62,7 @@ class Runs:
                     record.processed,
                     record.errors,
                     record.seconds,
-                    record.failure,
+                    message_text(record.failure),
                     json.dumps(record.details) if record.details else None,
                 ),
             )

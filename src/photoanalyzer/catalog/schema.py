@@ -4,6 +4,7 @@ fields, how values are stored, opening (and migrating) the database, transaction
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from photoanalyzer.errors import CatalogError
+from photoanalyzer.pathnames import readable, undecodable
 
 # Migration N brings a catalog from schema version N-1 to N. Append only; never edit one
 # that has shipped.
@@ -296,6 +298,24 @@ BOOL_COLUMNS = frozenset(
 HIDDEN_COLUMNS = frozenset({"embedding"})
 
 
+# Paths are stored as the file name's bytes, in the TEXT column (no migration: every name that
+# is valid UTF-8 is stored exactly as before). A name that is not valid UTF-8 (PEP 383 text,
+# pathnames.py) keeps its bytes: SQLite does not check TEXT for valid UTF-8, compares it byte
+# by byte (so `path = ?`, the `path >= 'dir/' AND path < 'dir0'` ranges, LIKE prefixes and
+# ORDER BY keep working), and reading decodes with surrogateescape, which gives back the
+# very text os.fsdecode gave the scan. Python's driver binds str as strict UTF-8, so such a
+# path is bound as bytes through `path_param` and turned into TEXT in the statement by PATH.
+# The default text factory would raise on them; this one is C code (0.3 µs a value).
+_TEXT_FACTORY = operator.methodcaller("decode", "utf-8", "surrogateescape")
+PATH = "CAST(? AS TEXT)"
+
+
+def path_param(path: str) -> str | bytes:
+    """A path as a query parameter, for a PATH placeholder: the text itself, or its bytes
+    where it is not valid UTF-8."""
+    return path.encode("utf-8", "surrogateescape") if undecodable(path) else path
+
+
 def connect(path: Path, create: bool) -> sqlite3.Connection:
     """The catalog at `path`, migrated to SCHEMA_VERSION. With create=False a missing file is
     an error, so that a mistyped --db given to a reading command never makes a new catalog."""
@@ -303,6 +323,7 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
         raise CatalogError(f"no catalog at {path}: run `photoanalyze run FOLDER` first")
     try:
         db = _open(path, create)
+        db.text_factory = _TEXT_FACTORY
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
         db.execute("PRAGMA foreign_keys=ON")
@@ -367,7 +388,15 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
 def to_sql(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS and value is not None:
         return json.dumps(value)
+    if isinstance(value, str):
+        return message_text(value)
     return value
+
+
+def message_text(text: str | None) -> str | None:
+    """A message or note for a person (an error that names a file whose name is not valid
+    UTF-8): stored readable, since only paths need their exact bytes."""
+    return None if text is None else readable(text)
 
 
 def from_sql(column: str, value: Any) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoanalyzer.catalog.queries import place_condition
-from photoanalyzer.catalog.schema import CURRENT_RESULT
+from photoanalyzer.catalog.schema import CURRENT_RESULT, PATH, path_param
 
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
@@ -150,7 +150,7 @@ class Search:
     def known(self, path: str) -> int | None:
         """The id of the present file at `path`, if the catalog has one."""
         row = self._db.execute(
-            "SELECT id FROM files WHERE path = ? AND missing = 0", (path,)
+            f"SELECT id FROM files WHERE path = {PATH} AND missing = 0", (path_param(path),)
         ).fetchone()
         return row[0] if row else None
 
@@ -159,9 +159,9 @@ class Search:
         result is current; a video's is the mean of its frames'."""
         row = self._db.execute(
             "SELECT ml.embedding, COALESCE(ml.ml_random_weights, 0) FROM files f"
-            f" JOIN ml ON ml.file_id = f.id WHERE f.path = ? AND f.missing = 0 AND {_ML_CURRENT}"
-            " AND ml.embedding IS NOT NULL",
-            (path,),
+            f" JOIN ml ON ml.file_id = f.id WHERE f.path = {PATH} AND f.missing = 0"
+            f" AND {_ML_CURRENT} AND ml.embedding IS NOT NULL",
+            (path_param(path),),
         ).fetchone()
         return (row[0], bool(row[1])) if row else None
 
@@ -225,7 +225,7 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     any_of(camera, ((_fold(text),) for text in where.cameras))
     lens = "instr(casefold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
     any_of(lens, ((_fold(text),) for text in where.lenses))
-    any_of("(f.path >= ? AND f.path < ?)", (_below(folder) for folder in where.folders))
+    any_of(f"(f.path >= {PATH} AND f.path < {PATH})", (_below(f) for f in where.folders))
     any_of("f.kind = ?", ((kind,) for kind in where.kinds))
     any_of("casefold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
     counted = (
@@ -254,9 +254,10 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     return clauses, args
 
 
-def _below(folder: str) -> tuple[str, str]:
+def _below(folder: str) -> tuple[str | bytes, str | bytes]:
     prefix = folder.rstrip("/") + "/"
-    return prefix, prefix[:-1] + "0"  # '0' sorts right after '/': exactly the paths below
+    # '0' sorts right after '/': exactly the paths below
+    return path_param(prefix), path_param(prefix[:-1] + "0")
 
 
 def _fold(text: str | None) -> str | None:

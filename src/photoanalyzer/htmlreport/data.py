@@ -12,6 +12,7 @@ from typing import Any
 from photoanalyzer import neardup
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.report import QUALITY_LISTS
+from photoanalyzer.pathnames import readable
 from photoanalyzer.report import run_duration
 
 TOP = 10  # cameras, lenses, scenes and objects on the overview
@@ -41,7 +42,8 @@ class DuplicateGroup:
 
     @property
     def others(self) -> list[str]:
-        return [m.path for m in self.members if not m.pick]
+        """The non-picks' paths, as the page's copy button gives them (text: readable)."""
+        return [readable(m.path) for m in self.members if not m.pick]
 
 
 @dataclass(frozen=True)

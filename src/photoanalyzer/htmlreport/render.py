@@ -5,7 +5,9 @@ Thumbnails are linked by relative path from the report folder to the thumbnail c
 `portable` copied into the report's thumbs/ folder (only those not already there: an
 unchanged catalog re-renders without copying). A photo with no thumbnail, or whose cached
 thumbnail is gone, gets a placeholder box, never a broken image. Long lists are split into
-pages of PAGE_SIZE (near-duplicate groups: GROUPS_PER_PAGE)."""
+pages of PAGE_SIZE (near-duplicate groups: GROUPS_PER_PAGE). Links to originals carry the
+name's exact bytes (percent-encoded), so they open a file whose name is not valid UTF-8; its
+text on the page is readable (pathnames.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from urllib.parse import quote
 import jinja2
 
 from photoanalyzer.htmlreport.data import ReportData
+from photoanalyzer.ownpaths import REPORT_MARKER
+from photoanalyzer.pathnames import readable
 
 PAGE_SIZE = 300
 GROUPS_PER_PAGE = 200
@@ -28,7 +32,7 @@ VIDEOS_PER_PAGE = 100
 PROBLEMS_PER_PAGE = 1000
 # Written into every report folder: a folder that holds files but not this one is not a
 # report, and is never written into (old pages of a report are removed on re-rendering).
-MARKER = ".photoanalyze-report"
+MARKER = REPORT_MARKER  # and a walk never indexes what is below it (ownpaths.py)
 STATIC = ("report.css", "report.js")
 QUALITY_TITLES = {
     "blurry": ("Blurry", "sharpness (variance of the Laplacian; lower is blurrier)", "{:.0f}"),
@@ -97,7 +101,7 @@ def write_report(data: ReportData, out: Path, thumbnail_dir: Path, portable: boo
     _claim(out)
     thumbs = Thumbnails(thumbnail_dir.absolute(), out, portable)
     env = _environment(thumbs)
-    pages = dict(_pages(data, env))
+    pages = {name: readable(html) for name, html in _pages(data, env)}
     for name in STATIC:
         (out / name).write_bytes((Path(__file__).parent / "static" / name).read_bytes())
     for name, html in pages.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
 from photoanalyzer.decoders import CPU_PLAN, DecodePlan, short_reason
+from photoanalyzer.ownpaths import tag_cache_folder
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
@@ -49,7 +50,9 @@ def settings_digest(settings: ContentConfig) -> str:
 
 def thumbnail_key(path: str, size: int, mtime_ns: int) -> str:
     """Relative path of a file's thumbnail; a changed file (size or mtime) gets a new one."""
-    digest = hashlib.sha1(f"{path}\0{size}\0{mtime_ns}".encode(), usedforsecurity=False)
+    # surrogateescape: a name that is not valid UTF-8 hashes as its bytes (pathnames.py).
+    key = f"{path}\0{size}\0{mtime_ns}".encode("utf-8", "surrogateescape")
+    digest = hashlib.sha1(key, usedforsecurity=False)
     name = digest.hexdigest()
     return f"{name[:2]}/{name[2:]}.jpg"
 
@@ -113,6 +116,9 @@ class ContentPhase:
         from photoanalyzer.imaging import write_thumbnail
         from photoanalyzer.signals import measure
 
+        # Tagged before the first thumbnail lands, so no walk takes the folder for photos
+        # (ownpaths.py), wherever it is; one stat once the tag is there.
+        tag_cache_folder(Path(self.thumbnail_dir))
         write_thumbnail(image, Path(self.thumbnail_dir) / key, self.settings.thumbnail_quality)
         signals = measure(image)
         record = asdict(signals)

@@ -24,6 +24,7 @@ import numpy as np
 
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.errors import CatalogError
+from photoanalyzer.ownpaths import matrix_folder  # noqa: F401  (named with the other own paths)
 
 ROWS = np.dtype(
     [("file", "<i8"), ("frame", "<i4"), ("seconds", "<f4"), ("video", "u1"), ("random", "u1")]
@@ -77,10 +78,6 @@ class SearchMatrix:
         start = int(self.starts[file_index])
         end = int(self.starts[file_index + 1]) if file_index + 1 < len(self.starts) else len(scores)
         return start + int(np.argmax(scores[start:end]))
-
-
-def matrix_folder(catalog_path: Path) -> Path:
-    return catalog_path.with_name(catalog_path.stem + "-search")
 
 
 def current_matrix(catalog: Catalog, folder: Path) -> SearchMatrix:

@@ -1,7 +1,10 @@
 """A search's result in each output form: `score<TAB>path` lines (a video's line adds the
-second of its best frame), bare paths, JSON (docs/search.md), and a self-contained HTML page
-of thumbnails. What a person must know about the result (random weights, files without an
-embedding) is in every form: the lines go to stdout, so the notes go to stderr."""
+second of its best frame), bare paths (newline- or NUL-terminated), JSON (docs/search.md),
+and a self-contained HTML page of thumbnails. What a person must know about the result
+(random weights, files without an embedding) is in every form: the lines go to stdout, so the
+notes go to stderr. Bare paths are the file names' exact bytes, for programs (`xargs`); the
+other forms show a name that is not valid UTF-8 readable (pathnames.py), JSON with its
+exact bytes beside it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import html
 import json
 from pathlib import Path
 
+from photoanalyzer.pathnames import bytes_hex, exact_bytes, readable, readable_values
 from photoanalyzer.search.engine import Hit, SearchResult
 from photoanalyzer.search.query import Term
 
@@ -26,17 +30,19 @@ def lines(result: SearchResult) -> list[str]:
 def _line(hit: Hit) -> str:
     score = "-" if hit.score is None else f"{hit.score:.3f}"
     frame = "" if hit.seconds is None else f"\tat {hit.seconds:.1f} s"
-    return f"{score}\t{hit.path}{frame}"
+    return f"{score}\t{readable(hit.path)}{frame}"
 
 
-def paths(result: SearchResult) -> list[str]:
-    return [hit.path for hit in result.hits]
+def paths(result: SearchResult, end: bytes = b"\n") -> bytes:
+    """Each result's path as the file system has it, each followed by `end`: a newline, or
+    NUL for `xargs -0` (a name may hold a newline; none holds a NUL)."""
+    return b"".join(exact_bytes(hit.path) + end for hit in result.hits)
 
 
 def stderr_lines(result: SearchResult) -> list[str]:
     """What stderr says beside the lines: the random-weights warning, then the notes."""
     said = [RANDOM_WARNING] if result.random_weights else []
-    said += [f"note: {note}" for note in result.notes]
+    said += [f"note: {readable(note)}" for note in result.notes]
     if not result.hits:
         said.append("No matches.")
     return said
@@ -44,14 +50,14 @@ def stderr_lines(result: SearchResult) -> list[str]:
 
 def as_json(result: SearchResult) -> str:
     document = {
-        "query": [term.as_dict() for term in result.terms],
+        "query": readable_values([term.as_dict() for term in result.terms]),
         "sort": result.sort,
         "top": result.top,
         "min_score": result.min_score,
         "random_weights": result.random_weights,
         "warnings": [RANDOM_WARNING] if result.random_weights else [],
         "not_embedded": result.not_embedded,
-        "notes": result.notes,
+        "notes": readable_values(result.notes),
         "results": [_hit_record(hit) for hit in result.hits],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
@@ -59,7 +65,8 @@ def as_json(result: SearchResult) -> str:
 
 def _hit_record(hit: Hit) -> dict:
     return {
-        "path": hit.path,
+        "path": readable(hit.path),
+        "path_bytes": bytes_hex(hit.path),
         "kind": hit.kind,
         "score": hit.score,
         "at_seconds": hit.seconds,
@@ -106,7 +113,7 @@ def html_page(result: SearchResult) -> str:
     )
     notes = [f'<p class="note">{html.escape(note)}</p>' for note in result.notes]
     figures = [_figure(hit) for hit in result.hits] or ["<p>No matches.</p>"]
-    return "\n".join(
+    page = "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
@@ -121,6 +128,7 @@ def html_page(result: SearchResult) -> str:
             "",
         ]
     )
+    return readable(page)  # UTF-8 text: names that are not valid UTF-8 shown readable
 
 
 def _figure(hit: Hit) -> str:

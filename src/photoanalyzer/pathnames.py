@@ -1,0 +1,62 @@
+"""File names that are not valid UTF-8, and how each output shows them.
+
+A POSIX file name is bytes. Python hands a name that is not valid UTF-8 (a Latin-1 "café"
+from an old zip archive, a FAT or SMB disk) to us as text with each undecodable byte as a lone
+surrogate (PEP 383, `os.fsdecode`), and `os.fsencode` gives the same bytes back, so the file
+can be opened. Such text cannot be encoded as UTF-8: not by SQLite's driver, not by a UTF-8
+terminal, not in JSON. Each output chooses here: exact bytes where a program reads them
+(`--paths-only`, `--print0`), readable text where a person does (`readable`), and both in
+JSON (`path` readable, `path_bytes` exact). The catalog stores the bytes themselves
+(catalog/schema.py), so nothing is lost between runs.
+
+Imports nothing of the project: the catalog and every output use it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def undecodable(text: str) -> bool:
+    """Whether `text` holds bytes that were not valid UTF-8 (lone surrogates)."""
+    if text.isascii():  # the common case, without encoding anything
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def readable(text: str) -> str:
+    """`text` with each undecodable byte shown as `\\xNN` (caf\\xe9.jpg): valid text that
+    names the byte, so two names that differ only there still look different. Text that
+    is valid UTF-8 comes back unchanged."""
+    if not undecodable(text):
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def exact_bytes(path: str) -> bytes:
+    """The name's bytes as the file system has them, for output that programs read."""
+    return os.fsencode(path)
+
+
+def bytes_hex(path: str) -> str | None:
+    """The name's exact bytes in hex where it is not valid UTF-8 (where `readable` had to
+    change it), else None: JSON's lossless companion of a readable path."""
+    return exact_bytes(path).hex() if undecodable(path) else None
+
+
+def readable_values(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, text, numbers) with every text made readable, keys
+    included: what a JSON document shows a person (json.dumps would write an undecodable
+    byte as a lone surrogate escape, which strict parsers refuse)."""
+    if isinstance(value, str):
+        return readable(value)
+    if isinstance(value, dict):
+        return {readable_values(k): readable_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [readable_values(v) for v in value]
+    return value
