@@ -264,7 +264,7 @@ def _logged_to(log: Path | None, command: list[str]):
         raise
 
 
-@app.command()
+@app.command(short_help="Write every file's fields as JSON lines or CSV.")
 def export(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -320,7 +320,7 @@ def export(
         catalog.close()
 
 
-@app.command()
+@app.command(short_help="Show what the catalog holds, what is pending, the last runs.")
 def status(
     db: DbOption = None,
     config: Annotated[
@@ -376,7 +376,7 @@ def status(
     typer.echo(report.status_as_json(state) if as_json else report.format_status(state))
 
 
-@app.command()
+@app.command(short_help="List groups of near-duplicate or similar photos, and the pick.")
 def duplicates(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -473,7 +473,7 @@ def _embedding_duplicates(
     )
 
 
-@app.command()
+@app.command(short_help="Write a static HTML report of the catalog.")
 def report(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -535,7 +535,7 @@ def _many(name: str, help_text: str, metavar: str):
     return typer.Option(name, help=help_text, metavar=metavar, show_default=False)
 
 
-@app.command(no_args_is_help=False)
+@app.command(no_args_is_help=False, short_help="Find photos and videos by text, example or facts.")
 def search(
     query: Annotated[
         list[str] | None,
@@ -761,7 +761,7 @@ def _echo_lines(lines: list[str]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-@app.command()
+@app.command(short_help="Measure speed-ups over the baseline; check the answers agree.")
 def benchmark(
     path: Annotated[
         Path | None,
@@ -881,6 +881,7 @@ def benchmark(
 models_app = typer.Typer(
     help="Manage the model weights cache, so a machine without network can be given files "
     "fetched elsewhere.",
+    short_help="Manage the model weights cache (list, fetch, import).",
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
@@ -943,6 +944,7 @@ def models_import(
 
 xmp_app = typer.Typer(
     help="XMP sidecars: write our scenes and objects as keywords other programs read.",
+    short_help="Write scenes and objects into XMP sidecars.",
     no_args_is_help=True,
 )
 app.add_typer(xmp_app, name="xmp")
@@ -953,7 +955,7 @@ class SidecarName(StrEnum):
     base = "base"
 
 
-@xmp_app.command("write")
+@xmp_app.command("write", short_help="Write scenes and objects into XMP sidecars as keywords.")
 def xmp_write(
     paths: Annotated[
         list[Path] | None,
@@ -1012,7 +1014,7 @@ def xmp_write(
         raise typer.Exit(EXIT_FATAL)
 
 
-@app.command()
+@app.command(short_help="Check the decoders, torch, the GPU, backends and weights.")
 def doctor(config: ConfigOption = None) -> None:
     """Check the setup: the content phase's decoders (JPEG, HEIC, GPU, and why not), torch
     and CUDA versions, the GPU, TensorRT (and why not), the backend auto would pick and why,
