@@ -296,7 +296,8 @@ def export(
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
     underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash,
     decoder, decoder_note); ML
-    (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
+    (top_scene, scenes, objects, object_counts, ml_random_weights, clip_random_weights,
+    yolo_random_weights); and errors (phase ->
     message). See docs/fields.md.
     """
     from photoanalyzer.export import write_export

@@ -272,6 +272,30 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE content ADD COLUMN decoder TEXT;
     ALTER TABLE content ADD COLUMN decoder_note TEXT;
     """,
+    """
+    -- Random weights per model (random_weights.py): one model can have real weights and the
+    -- other random ones, and the warnings name only what the random one made (CLIP: scenes,
+    -- embeddings, scores; YOLO: objects). ml_random_weights stays: either model's were
+    -- random. An existing result takes each model's flag from the weights its run recorded
+    -- in its details ("clip ViT-B-32: RANDOM weights (configured: random)"); where that run
+    -- recorded none, both models are taken as random, the old flag's meaning.
+    ALTER TABLE ml ADD COLUMN clip_random_weights INTEGER;
+    ALTER TABLE ml ADD COLUMN yolo_random_weights INTEGER;
+    UPDATE ml SET clip_random_weights = ml_random_weights, yolo_random_weights = ml_random_weights
+        WHERE ml_random_weights IS NOT NULL;
+    UPDATE ml SET
+        clip_random_weights = COALESCE((
+            SELECT instr(json_extract(r.details, '$.weights.clip'), ': RANDOM weights') > 0
+            FROM phase_status p JOIN run_phases r ON r.run_id = p.run_id AND r.phase = 'ml'
+            WHERE p.file_id = ml.file_id AND p.phase = 'ml' AND json_valid(r.details)
+        ), 1),
+        yolo_random_weights = COALESCE((
+            SELECT instr(json_extract(r.details, '$.weights.yolo'), ': RANDOM weights') > 0
+            FROM phase_status p JOIN run_phases r ON r.run_id = p.run_id AND r.phase = 'ml'
+            WHERE p.file_id = ml.file_id AND p.phase = 'ml' AND json_valid(r.details)
+        ), 1)
+        WHERE ml_random_weights = 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -291,7 +315,15 @@ CURRENT_RESULT = (
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts", "keywords"})
 BOOL_COLUMNS = frozenset(
-    {"blurry", "underexposed", "overexposed", "ml_random_weights", "has_audio"}
+    {
+        "blurry",
+        "underexposed",
+        "overexposed",
+        "ml_random_weights",
+        "clip_random_weights",
+        "yolo_random_weights",
+        "has_audio",
+    }
 )
 # Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
 HIDDEN_COLUMNS = frozenset({"embedding"})
