@@ -107,6 +107,8 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "objects",
         "object_counts",
         "ml_random_weights",
+        "clip_random_weights",
+        "yolo_random_weights",
         "errors",
     ]
     assert (beach["taken_at"], beach["taken_at_offset"], beach["taken_at_utc"]) == (

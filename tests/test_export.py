@@ -21,6 +21,8 @@ ML_RECORD = {
     "objects": [{"class": "person", "confidence": 0.91, "box": [1.0, 2.0, 30.5, 40.0]}],
     "object_counts": {"person": 1},
     "ml_random_weights": False,
+    "clip_random_weights": False,
+    "yolo_random_weights": False,
     "embedding": None,
 }
 

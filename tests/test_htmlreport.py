@@ -186,7 +186,8 @@ def test_overview_in_chromium_shows_the_counts_and_the_random_weights_warning(br
     content = browser.find_element(By.CSS_SELECTOR, '#phase-counts tr[data-phase="content"]')
     assert content.find_element(By.CLASS_NAME, "done").text == "5"  # 4 photos and the video
     assert content.find_element(By.CLASS_NAME, "failed").text == "1"  # the broken file
-    assert "RANDOM model weights" in browser.find_element(By.ID, "random-weights").text
+    warning = browser.find_element(By.ID, "random-weights").text
+    assert "results made with RANDOM CLIP weights" in warning and "their objects" in warning
     bars = browser.find_elements(By.CSS_SELECTOR, "#months rect")
     assert [
         bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") for bar in bars

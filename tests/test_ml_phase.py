@@ -95,7 +95,10 @@ def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     from photoanalyzer.catalog import Catalog
 
     cli, _, db, _, result = indexed
-    assert "RANDOM model weights" in result.stdout
+    assert (
+        "made with RANDOM CLIP and YOLO weights (configured for testing): the scenes, "
+        "embeddings, search scores and objects are meaningless"
+    ) in result.stdout
     assert "backend cpu-" in result.stdout and "skipped cuda-amp-fp16: no CUDA" in result.stdout
     catalog = Catalog(db)
     (run,) = catalog.runs.recent()
@@ -104,7 +107,7 @@ def test_run_record_names_the_backend_and_why_faster_ones_were_skipped(indexed):
     backend = ml["details"]["backend"]
     assert backend["name"] in ("cpu-bf16", "cpu-fp32") and backend["torch"]
     assert set(backend["skipped"]) >= {"tensorrt", "cuda-amp-fp16", "cuda-fp32"}
-    assert ml["details"]["random_weights"] is True
+    assert ml["details"]["random_weights"] == ["clip", "yolo"]
     assert ml["details"]["batch_size_used"] == 2
     startup, stages = ml["details"]["startup"], ml["details"]["stages"]
     assert set(startup) >= {"imports", "weights", "backend", "models", "labels"}
@@ -191,6 +194,7 @@ def test_full_run_whose_ml_phase_cannot_start_keeps_every_stored_result(indexed,
     assert result.returncode == 4 and "backend cuda-fp32 is not available here" in result.stdout
     after = cli.export(copy)
     ml_fields = ("top_scene", "scenes", "objects", "object_counts", "ml_random_weights")
+    ml_fields += ("clip_random_weights", "yolo_random_weights")
     for path, row in before.items():
         assert {f: after[path][f] for f in ml_fields} == {f: row[f] for f in ml_fields}
         assert after[path]["errors"].get("ml") == row["errors"].get("ml")

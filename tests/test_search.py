@@ -105,6 +105,8 @@ def ml_record(facts: dict, vector: np.ndarray, random: bool = False) -> dict:
         "objects": [{"class": k, "confidence": 0.9, "box": [0, 0, 1, 1]} for k in objects],
         "object_counts": objects,
         "ml_random_weights": random,
+        "clip_random_weights": random,
+        "yolo_random_weights": random,
         "embedding": blob(vector),
     }
 
@@ -501,8 +503,8 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     assert bare == [line.split("\t")[1] for line in lines]
     document = json.loads(search(db, "snow", "+", "2:beach", "--top", "3", "--json")[1])
     assert list(document) == [
-        "query", "sort", "top", "min_score", "random_weights", "warnings", "not_embedded",
-        "notes", "results",
+        "query", "sort", "top", "min_score", "random_weights", "random_models", "warnings",
+        "not_embedded", "notes", "results",
     ]  # fmt: skip
     assert document["query"] == [
         {"sign": "+", "weight": 1.0, "text": "snow"},
@@ -512,6 +514,7 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     assert list(first) == [
         "path", "path_bytes", "kind", "score", "at_seconds", "taken_at", "taken_at_utc",
         "camera", "place", "top_scene", "objects", "thumbnail", "random_weights",
+        "random_models",
     ]  # fmt: skip
     assert first["path"] == str(library / "snowbeach.jpg")
     assert first["taken_at"] == "2022-01-15T09:00:00" and first["camera"] == "Google Pixel 7"
@@ -555,16 +558,18 @@ def test_random_weights_are_said_in_every_output_form(
     page = tmp_path / "r.html"
     for args in (["a car"], ["a car", "-f"], ["--scene", "a car"]):
         code, out, err = search(db, *args)
-        assert code == 0 and "RANDOM model weights" in err and "RANDOM" not in out, args
+        assert (
+            code == 0 and "made with RANDOM CLIP and YOLO weights" in err and "RANDOM" not in out
+        ), args
     document = json.loads(search(db, "a car", "--json")[1])
     assert document["random_weights"] is True and "RANDOM" in document["warnings"][0]
     assert [r["random_weights"] for r in document["results"]] == [True, False]
     search(db, "a car", "--html", str(page))
-    assert 'class="warning">WARNING: made with RANDOM model weights' in page.read_text()
+    assert 'class="warning">WARNING: made with RANDOM CLIP and YOLO weights' in page.read_text()
     # Stored embeddings made with real weights, the query encoded with random ones:
     random_query = InProcess(capsys, monkeypatch, standin_config(tmp_path, random=True))
     code, out, err = random_query(db, "snow", "--top", "1")
-    assert names(out, library) == ["snow.jpg"] and "RANDOM model weights" in err
+    assert names(out, library) == ["snow.jpg"] and "made with RANDOM CLIP weights" in err
 
 
 # -- the search matrix --------------------------------------------------------------------------
@@ -781,13 +786,13 @@ def test_an_example_image_finds_its_original_with_the_real_model(tmp_path, cli):
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
     assert found.stdout.splitlines()[0].split("\t")[1] == str(library / "original.jpg")
-    assert "RANDOM model weights" in found.stderr
+    assert "made with RANDOM CLIP and YOLO weights" in found.stderr
     outside = tmp_path / "elsewhere.jpg"  # not indexed: encoded by the real image tower
     original.resize((500, 375)).save(outside, quality=60)
     encoded = cli("search", str(outside), "--db", str(db), "--config", str(config))
     best_two = {line.split("\t")[1] for line in encoded.stdout.splitlines()[:2]}
     assert best_two == {str(library / "original.jpg"), str(library / "copy.jpg")}
-    assert "RANDOM model weights" in encoded.stderr
+    assert "made with RANDOM CLIP and YOLO weights" in encoded.stderr
 
 
 def test_duplicates_by_embedding_lists_missing_members_only_when_asked(indexed, cli, tmp_path):

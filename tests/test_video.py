@@ -207,6 +207,8 @@ def test_video_summary_votes_scenes_and_keeps_the_best_detection_per_class():
             "objects": objects,
             "object_counts": counts,
             "ml_random_weights": False,
+            "clip_random_weights": False,
+            "yolo_random_weights": False,
             "embedding": embedding,
         }
 

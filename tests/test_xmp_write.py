@@ -1,11 +1,12 @@
 """`photoanalyze xmp write` through the CLI: sidecars written by other programs (the corpus)
 keep every field exiftool read before; a second write replaces only our keywords; --dry-run
-writes nothing; photo bytes never change; random-weights labels are refused; exiftool reads
+writes nothing; photo bytes never change; labels made with random weights are left out,
+model by model (all refused when nothing else is left); exiftool reads
 our keywords where digiKam, darktable and Lightroom look.
 
 The ML results are stored through the catalog as the ML phase stores them (tests/test_search
 does the same): no trained CLIP weights exist here, and labels from random weights are what
-the command refuses by default."""
+the command leaves out by default."""
 
 from __future__ import annotations
 
@@ -44,13 +45,22 @@ def exiftool_xmp(path: Path) -> dict:
     return {k: v for k, v in json.loads(out)[0].items() if k.startswith("XMP-")}
 
 
-def ml(scenes: list[tuple[str, float]], objects: dict[str, int], random: bool = False) -> dict:
+def ml(
+    scenes: list[tuple[str, float]],
+    objects: dict[str, int],
+    random: bool = False,
+    random_models: tuple[str, ...] = (),
+) -> dict:
+    """An ML record; `random`: both models' weights were random, else those in random_models."""
+    clip, yolo = random or "clip" in random_models, random or "yolo" in random_models
     return {
         "top_scene": scenes[0][0] if scenes else None,
         "scenes": [list(s) for s in scenes],
         "objects": [{"class": k, "confidence": 0.9, "box": [0, 0, 1, 1]} for k in objects],
         "object_counts": objects,
-        "ml_random_weights": random,
+        "ml_random_weights": clip or yolo,
+        "clip_random_weights": clip,
+        "yolo_random_weights": yolo,
         "embedding": None,
     }
 
@@ -187,16 +197,49 @@ def test_name_base_path_filter_and_min_score(cli, library):
     assert exiftool_xmp(root / "p1.xmp")["XMP-dc:Subject"] == ["beach", "mountains", "person"]
 
 
-def test_random_weights_are_refused_unless_allowed(cli, library):
+def test_labels_all_from_random_weights_are_refused_unless_allowed(cli, library):
     root, photos, db = library
-    store_ml(db, {photos[2]: ml([("a beach", 0.9)], {}, random=True)})
+    store_ml(db, {p: ml([("a beach", 0.9)], {"person": 1}, random=True) for p in photos})
     refused = cli("xmp", "write", "--db", str(db), check=False)
-    assert refused.returncode == 2 and "RANDOM" in refused.stderr
+    assert refused.returncode == 2 and "RANDOM CLIP and YOLO weights" in refused.stderr
     assert "--allow-random" in refused.stderr
     assert not any(name.endswith(".xmp") for name in os.listdir(root))
     allowed = cli("xmp", "write", "--db", str(db), "--allow-random")
-    assert "WARNING" in allowed.stderr and "RANDOM" in allowed.stderr
+    assert "WARNING: writing scene keywords made with RANDOM CLIP weights for 3 photos" in (
+        allowed.stderr
+    )
+    assert "object keywords made with RANDOM YOLO weights for 3 photos" in allowed.stderr
     assert "3 created" in allowed.stderr
+
+
+def test_only_the_labels_of_the_model_with_random_weights_are_left_out(cli, library):
+    """Real YOLO weights with random CLIP ones (and the reverse): the objects are worth
+    writing, the scenes are not."""
+    _, photos, db = library
+    store_ml(
+        db,
+        {
+            photos[0]: ml([("a beach", 0.9)], {"person": 1}, random_models=("clip",)),
+            photos[1]: ml([("a beach", 0.9)], {"person": 1}, random_models=("yolo",)),
+            photos[2]: ml([("a beach", 0.9)], {"person": 1}),
+        },
+    )
+    result = cli("xmp", "write", "--db", str(db), "--dry-run")
+    written = {  # the dry run's "would create SIDECAR: +keyword ..." lines
+        line.split(": ")[0].removeprefix("would create "): set(line.split(": ")[1].split())
+        for line in result.stdout.splitlines()
+    }
+    scene = {"+beach", "+photoanalyzer|scene|beach", "+photoanalyzer/scene/beach"}
+    person = {"+person", "+photoanalyzer|object|person", "+photoanalyzer/object/person"}
+    assert written == {
+        f"{photos[0]}.xmp": person,
+        f"{photos[1]}.xmp": scene,
+        f"{photos[2]}.xmp": scene | person,
+    }
+    assert "the scene labels of 1 photo were made with RANDOM CLIP weights" in result.stderr
+    assert "the object labels of 1 photo were made with RANDOM YOLO weights" in result.stderr
+    assert "YOLO" not in next(line for line in result.stderr.splitlines() if "CLIP" in line)
+    assert "3 created" in result.stderr
 
 
 def test_a_broken_sidecar_is_left_alone_and_counted_failed(cli, library):

@@ -265,7 +265,7 @@ def _logged_to(log: Path | None, command: list[str]):
         raise
 
 
-@app.command()
+@app.command(short_help="Write every file's fields as JSON lines or CSV.")
 def export(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -297,7 +297,8 @@ def export(
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
     underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash,
     decoder, decoder_note); ML
-    (top_scene, scenes, objects, object_counts, ml_random_weights); and errors (phase ->
+    (top_scene, scenes, objects, object_counts, ml_random_weights, clip_random_weights,
+    yolo_random_weights); and errors (phase ->
     message). See docs/fields.md.
     """
     from photoanalyzer.export import write_export
@@ -321,7 +322,7 @@ def export(
         catalog.close()
 
 
-@app.command()
+@app.command(short_help="Show what the catalog holds, what is pending, the last runs.")
 def status(
     db: DbOption = None,
     config: Annotated[
@@ -377,7 +378,7 @@ def status(
     typer.echo(report.status_as_json(state) if as_json else report.format_status(state))
 
 
-@app.command()
+@app.command(short_help="List groups of near-duplicate or similar photos, and the pick.")
 def duplicates(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -502,7 +503,7 @@ def _embedding_duplicates(
     )
 
 
-@app.command()
+@app.command(short_help="Write a static HTML report of the catalog.")
 def report(
     db: DbOption = None,
     config: ConfigOption = None,
@@ -564,7 +565,7 @@ def _many(name: str, help_text: str, metavar: str):
     return typer.Option(name, help=help_text, metavar=metavar, show_default=False)
 
 
-@app.command(no_args_is_help=False)
+@app.command(no_args_is_help=False, short_help="Find photos and videos by text, example or facts.")
 def search(
     query: Annotated[
         list[str] | None,
@@ -816,7 +817,7 @@ def _write_bytes(data: bytes) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-@app.command()
+@app.command(short_help="Measure speed-ups over the baseline; check the answers agree.")
 def benchmark(
     path: Annotated[
         Path | None,
@@ -936,6 +937,7 @@ def benchmark(
 models_app = typer.Typer(
     help="Manage the model weights cache, so a machine without network can be given files "
     "fetched elsewhere.",
+    short_help="Manage the model weights cache (list, fetch, import).",
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
@@ -998,6 +1000,7 @@ def models_import(
 
 xmp_app = typer.Typer(
     help="XMP sidecars: write our scenes and objects as keywords other programs read.",
+    short_help="Write scenes and objects into XMP sidecars.",
     no_args_is_help=True,
 )
 app.add_typer(xmp_app, name="xmp")
@@ -1008,7 +1011,7 @@ class SidecarName(StrEnum):
     base = "base"
 
 
-@xmp_app.command("write")
+@xmp_app.command("write", short_help="Write scenes and objects into XMP sidecars as keywords.")
 def xmp_write(
     paths: Annotated[
         list[Path] | None,
@@ -1067,7 +1070,7 @@ def xmp_write(
         raise typer.Exit(EXIT_FATAL)
 
 
-@app.command()
+@app.command(short_help="Check the decoders, torch, the GPU, backends and weights.")
 def doctor(config: ConfigOption = None) -> None:
     """Check the setup: the content phase's decoders (JPEG, HEIC, GPU, and why not), torch
     and CUDA versions, the GPU, TensorRT (and why not), the backend auto would pick and why,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from photoanalyzer import random_weights
 from photoanalyzer.pathnames import bytes_hex, exact_bytes, readable, readable_values
 
 if TYPE_CHECKING:  # neardup pulls in numpy, which a rescan does not need
@@ -68,11 +69,9 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(details["gpu_note"])
     lines += ml_timing_lines(details)
     lines += places_lines(details)
-    if details.get("random_weights"):
-        lines.append(
-            "WARNING: these results were made with RANDOM model weights (configured "
-            "for testing): the scene labels and objects are meaningless"
-        )
+    models = details.get("random_weights")  # the models whose weights were random
+    if models:
+        lines.append(random_weights.warning(models))
     return lines
 
 
@@ -331,7 +330,7 @@ def format_embedding_groups(
     groups: list[Group], min_cosine: float, photos: int, random_weights: bool
 ) -> str:
     """Groups of visually similar photos by embedding, as format_groups lists pHash groups."""
-    warning = [f"WARNING: {RANDOM_EMBEDDINGS}"] if random_weights else []
+    warning = [RANDOM_EMBEDDINGS] if random_weights else []
     if not groups:
         return "\n".join(
             [*warning, f"No similar photos among {photos} embedded files (cosine >= {min_cosine})."]
@@ -349,14 +348,14 @@ def format_embedding_groups(
 
 
 RANDOM_EMBEDDINGS = (
-    "these embeddings were made with RANDOM model weights (configured for testing): the "
-    "similarities are meaningless"
+    "WARNING: these embeddings were made with RANDOM CLIP weights (configured for testing): "
+    "the similarities are meaningless"
 )
 
 
 def groups_as_json(groups: list[Group], random_ids: frozenset[int] = frozenset()) -> str:
     """pHash groups; groups by embedding give each member's cosine with the pick, and
-    whether its embedding was made with random weights, instead of the pHash."""
+    whether its embedding was made with random CLIP weights, instead of the pHash."""
     return json.dumps(
         [
             {

@@ -12,22 +12,29 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from photoanalyzer import sidecars, xmp
+from photoanalyzer import random_weights, sidecars, xmp
 from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.errors import UsageError
 
 ROOT = "photoanalyzer"  # our branch of the keyword hierarchy: photoanalyzer|scene|beach
 OWNED = xmp.Owned(ROOT)
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
+# Labels of a model whose weights were random are left out (the other model's are written);
+# where that leaves no photo any label, nothing is written at all.
 RANDOM_REFUSAL = (
-    "{n} of these photos have ML labels made with RANDOM model weights (configured for "
-    "testing): they mean nothing, and nothing was written. Pass --allow-random to write "
+    "these photos ({n}) have only labels made with RANDOM CLIP and YOLO weights (configured "
+    "for testing): they mean nothing, and nothing was written. Pass --allow-random to write "
     "them anyway."
 )
-RANDOM_WARNING = (
-    "WARNING: writing keywords made with RANDOM model weights for {n} photos "
+RANDOM_LEFT_OUT = (
+    "WARNING: the {labels} labels of {photos} were made with {weights} (configured for "
+    "testing): they mean nothing and were left out (pass --allow-random to write them)."
+)
+RANDOM_WRITTEN = (
+    "WARNING: writing {labels} keywords made with {weights} for {photos} "
     "(--allow-random): they mean nothing."
 )
+_LABELS = {"clip": "scene", "yolo": "object"}
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,16 @@ class WriteSummary:
         )
 
 
-def keywords_for(photo: LabelledPhoto, min_score: float) -> xmp.Keywords:
+def keywords_for(
+    photo: LabelledPhoto, min_score: float, allow_random: bool = False
+) -> xmp.Keywords:
     """The scenes scored at least `min_score` and every object class present, as leaves
-    ("a beach" becomes "beach") and as paths below our root."""
-    labelled = [("scene", _leaf(label)) for label, score in photo.scenes if score >= min_score]
-    labelled += [("object", _leaf(name)) for name, count in photo.object_counts.items() if count]
+    ("a beach" becomes "beach") and as paths below our root; the labels of a model whose
+    weights were random only with `allow_random`."""
+    scenes = photo.scenes if allow_random or not photo.clip_random else []
+    objects = photo.object_counts if allow_random or not photo.yolo_random else {}
+    labelled = [("scene", _leaf(label)) for label, score in scenes if score >= min_score]
+    labelled += [("object", _leaf(name)) for name, count in objects.items() if count]
     labelled = list(dict.fromkeys((kind, leaf) for kind, leaf in labelled if leaf))
     return xmp.Keywords(
         leaves=tuple(dict.fromkeys(leaf for _, leaf in labelled)),
@@ -80,15 +92,36 @@ def write_sidecars(
 ) -> WriteSummary:
     """Every photo's sidecar brought up to date (or, in a dry run, what would change)."""
     photos = list(photos)
-    random = sum(photo.random_weights for photo in photos)
-    if random and not options.allow_random:
-        raise UsageError(RANDOM_REFUSAL.format(n=random))
+    if (
+        photos
+        and not options.allow_random
+        and all(photo.clip_random and photo.yolo_random for photo in photos)
+    ):
+        raise UsageError(RANDOM_REFUSAL.format(n=len(photos)))
     summary = WriteSummary()
-    if random:
-        summary.warnings.append(RANDOM_WARNING.format(n=random))
+    summary.warnings += _random_warnings(photos, options.allow_random)
     for target, sharing in progress(list(_by_sidecar(photos, options.name).items())):
         _one(target, sharing, options, summary)
     return summary
+
+
+def _random_warnings(photos: list[LabelledPhoto], allow_random: bool) -> list[str]:
+    """Per model, how many photos have its labels from random weights, and what became of
+    them: left out, or (--allow-random) written."""
+    counts = {
+        "clip": sum(photo.clip_random for photo in photos),
+        "yolo": sum(photo.yolo_random for photo in photos),
+    }
+    said = RANDOM_WRITTEN if allow_random else RANDOM_LEFT_OUT
+    return [
+        said.format(
+            labels=_LABELS[model],
+            weights=random_weights.weights_named([model]),
+            photos=f"{n} photo" if n == 1 else f"{n} photos",
+        )
+        for model, n in counts.items()
+        if n
+    ]
 
 
 def _by_sidecar(photos: list[LabelledPhoto], name: str) -> dict[str, list[LabelledPhoto]]:
@@ -111,7 +144,9 @@ def _one(
 ) -> None:
     try:
         existing = _read_if_there(target)
-        wanted = _union(keywords_for(photo, options.min_score) for photo in photos)
+        wanted = _union(
+            keywords_for(photo, options.min_score, options.allow_random) for photo in photos
+        )
         if existing is None and not wanted.leaves:
             summary.unchanged += 1  # nothing to say, and no sidecar to say it in
             return

@@ -39,9 +39,10 @@ __all__ = [
 
 
 class Catalog:
-    """An open catalog file, migrated on opening. Catalog(path) creates it where it does not
-    exist (what `run` wants); Catalog(path, create=False) refuses, so that a mistyped --db
-    given to a reading command is an error, not a new empty catalog."""
+    """An open catalog file. Catalog(path) creates it where it does not exist and migrates an
+    older one (what `run` wants); Catalog(path, create=False) opens it read-only and refuses a
+    missing file (a mistyped --db given to a reading command is an error, not a new empty
+    catalog) and an older version (the reading commands never write)."""
 
     def __init__(self, path: Path, create: bool = True):
         self.path = Path(path)

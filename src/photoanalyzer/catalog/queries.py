@@ -22,7 +22,8 @@ class LabelledPhoto(NamedTuple):
     path: str
     scenes: list[tuple[str, float]]  # (label, score), best first
     object_counts: dict[str, int]  # class -> most seen in the picture
-    random_weights: bool
+    clip_random: bool  # the scenes were made with random CLIP weights
+    yolo_random: bool  # the objects were made with random YOLO weights
 
 
 class Queries:
@@ -232,8 +233,8 @@ class Queries:
 
     def labelled_photos(self, roots: list[str]) -> Iterator[LabelledPhoto]:
         """Present photos at or below `roots` (all, when empty) whose ML result is current,
-        in path order, with their scenes, object counts and whether random weights made them:
-        what `xmp write` turns into keywords."""
+        in path order, with their scenes, object counts and whether random weights made each
+        (CLIP's, YOLO's): what `xmp write` turns into keywords."""
         ml_now = CURRENT_RESULT.format(phase="ml", file="f.id")
         below, args = [], []
         for root in roots:
@@ -242,9 +243,9 @@ class Queries:
             below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
             args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
         inside = " AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""
-        for path, scenes, counts, random in self._db.execute(
-            "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.ml_random_weights, 0)"
-            " FROM files f JOIN ml ON ml.file_id = f.id"
+        for path, scenes, counts, clip_random, yolo_random in self._db.execute(
+            "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.clip_random_weights, 0),"
+            " COALESCE(ml.yolo_random_weights, 0) FROM files f JOIN ml ON ml.file_id = f.id"
             f" WHERE f.missing = 0 AND f.kind = 'photo' AND {ml_now}{inside} ORDER BY f.path",
             args,
         ):
@@ -252,7 +253,8 @@ class Queries:
                 path,
                 [(label, score) for label, score in from_sql("scenes", scenes) or []],
                 from_sql("object_counts", counts) or {},
-                bool(random),
+                bool(clip_random),
+                bool(yolo_random),
             )
 
 

@@ -73,12 +73,15 @@ class ReportQueries:
             " WHERE f.missing = 0 GROUP BY j.key ORDER BY COUNT(*) DESC, j.key"
         ).fetchall()
 
-    def random_weights_files(self) -> int:
-        """Present files whose current ML result was made with random weights."""
-        return self._db.execute(
-            f"SELECT COUNT(*) FROM files f JOIN ml ON ml.file_id = f.id AND {_ML_NOW}"
-            " WHERE f.missing = 0 AND ml.ml_random_weights = 1"
-        ).fetchone()[0]
+    def random_weights_files(self) -> dict[str, int]:
+        """Per model ("clip", "yolo"), the present files whose current ML result was made
+        with its random weights; models without any are left out."""
+        clip, yolo = self._db.execute(
+            "SELECT COALESCE(SUM(ml.clip_random_weights = 1), 0),"
+            " COALESCE(SUM(ml.yolo_random_weights = 1), 0)"
+            f" FROM files f JOIN ml ON ml.file_id = f.id AND {_ML_NOW} WHERE f.missing = 0"
+        ).fetchone()
+        return {model: n for model, n in (("clip", clip), ("yolo", yolo)) if n}
 
     def quality(self, name: str) -> list[tuple[int, str, str | None, float]]:
         """(file id, path, thumbnail, measured value) of one QUALITY_LISTS list, most severe

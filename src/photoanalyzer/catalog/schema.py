@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -273,6 +274,30 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE content ADD COLUMN decoder TEXT;
     ALTER TABLE content ADD COLUMN decoder_note TEXT;
     """,
+    """
+    -- Random weights per model (random_weights.py): one model can have real weights and the
+    -- other random ones, and the warnings name only what the random one made (CLIP: scenes,
+    -- embeddings, scores; YOLO: objects). ml_random_weights stays: either model's were
+    -- random. An existing result takes each model's flag from the weights its run recorded
+    -- in its details ("clip ViT-B-32: RANDOM weights (configured: random)"); where that run
+    -- recorded none, both models are taken as random, the old flag's meaning.
+    ALTER TABLE ml ADD COLUMN clip_random_weights INTEGER;
+    ALTER TABLE ml ADD COLUMN yolo_random_weights INTEGER;
+    UPDATE ml SET clip_random_weights = ml_random_weights, yolo_random_weights = ml_random_weights
+        WHERE ml_random_weights IS NOT NULL;
+    UPDATE ml SET
+        clip_random_weights = COALESCE((
+            SELECT instr(json_extract(r.details, '$.weights.clip'), ': RANDOM weights') > 0
+            FROM phase_status p JOIN run_phases r ON r.run_id = p.run_id AND r.phase = 'ml'
+            WHERE p.file_id = ml.file_id AND p.phase = 'ml' AND json_valid(r.details)
+        ), 1),
+        yolo_random_weights = COALESCE((
+            SELECT instr(json_extract(r.details, '$.weights.yolo'), ': RANDOM weights') > 0
+            FROM phase_status p JOIN run_phases r ON r.run_id = p.run_id AND r.phase = 'ml'
+            WHERE p.file_id = ml.file_id AND p.phase = 'ml' AND json_valid(r.details)
+        ), 1)
+        WHERE ml_random_weights = 1;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -292,7 +317,15 @@ CURRENT_RESULT = (
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts", "keywords"})
 BOOL_COLUMNS = frozenset(
-    {"blurry", "underexposed", "overexposed", "ml_random_weights", "has_audio"}
+    {
+        "blurry",
+        "underexposed",
+        "overexposed",
+        "ml_random_weights",
+        "clip_random_weights",
+        "yolo_random_weights",
+        "has_audio",
+    }
 )
 # Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
 HIDDEN_COLUMNS = frozenset({"embedding"})
@@ -317,20 +350,25 @@ def path_param(path: str) -> str | bytes:
 
 
 def connect(path: Path, create: bool) -> sqlite3.Connection:
-    """The catalog at `path`, migrated to SCHEMA_VERSION. With create=False a missing file is
-    an error, so that a mistyped --db given to a reading command never makes a new catalog."""
+    """The catalog at `path` at SCHEMA_VERSION. create=True is `run`'s connection: it creates a
+    missing file and migrates an older one. create=False is a reading command's: a missing
+    file is an error (a mistyped --db never makes a new catalog), the file is opened read-only
+    and never migrated (an older one is refused with the fix), so a reading command never
+    writes to a catalog, works on a read-only copy, and never races a run to migrate."""
     if not create and not path.is_file():
         raise CatalogError(f"no catalog at {path}: run `photoanalyze run FOLDER` first")
     try:
-        db = _open(path, create)
+        db = _open_writable(path) if create else _open_read_only(path)
         db.text_factory = _TEXT_FACTORY
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
-        db.execute("PRAGMA foreign_keys=ON")
         # SQLite's lower() and LIKE fold ASCII letters only: place names are not ASCII.
         db.create_function("casefold", 1, _casefold, deterministic=True)
-        _migrate(db, path)
+        if create:
+            _migrate(db, path)
+        else:
+            _check_version(schema_version(db), path)
     except (OSError, sqlite3.Error) as exc:
+        if not create:
+            raise CatalogError(f"cannot read the catalog {path}: {exc}") from exc
         raise CatalogError(
             f"cannot open the catalog {path}: {exc}; choose a writable location with"
             " --db or PHOTOANALYZER_DB"
@@ -342,27 +380,84 @@ def _casefold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
-def _open(path: Path, create: bool) -> sqlite3.Connection:
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(path, isolation_level=None, timeout=30)
-    # mode=rw never creates the file, even if it vanished since the check above.
-    uri = f"{path.absolute().as_uri()}?mode=rw"
-    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+def _open_writable(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
 
 
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
-    current = schema_version(db)
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """mode=ro never creates or writes the file. A WAL catalog is read through its -shm
+    index, which SQLite cannot create in a read-only folder (a backup disk, a copy on a
+    read-only mount): there, with no write-ahead log beside it (so nothing committed lives
+    outside the file), the file is read as immutable, which needs no index."""
+    uri = path.absolute().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    try:
+        schema_version(db)  # the first read is where a missing index shows
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        wal = path.with_name(path.name + "-wal")
+        if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+
+
+def _check_version(current: int, path: Path) -> None:
+    """A reading command's check: it reads only a catalog of this program's version."""
+    _refuse_newer(current, path)
+    if current < SCHEMA_VERSION:
+        raise CatalogError(
+            f"the catalog {path} has schema version {current}, older than this program's "
+            f"({SCHEMA_VERSION}); run `photoanalyze run` once to upgrade it (reading "
+            "commands never write to the catalog)"
+        )
+
+
+def _refuse_newer(current: int, path: Path) -> None:
     if current > SCHEMA_VERSION:
         raise CatalogError(
             f"the catalog {path} has schema version {current}, newer than this "
             f"program knows ({SCHEMA_VERSION}); upgrade photoanalyzer"
         )
-    for number in range(current + 1, SCHEMA_VERSION + 1):
-        # One transaction per migration: a catalog is always at some whole version.
-        db.executescript(
-            f"BEGIN; {MIGRATIONS[number - 1]}; PRAGMA user_version = {number}; COMMIT;"
-        )
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the catalog to SCHEMA_VERSION. The version is read again inside a write
+    transaction (BEGIN IMMEDIATE): two processes opening an older catalog at once (a cron
+    run, a benchmark) take turns, and the second finds the first one's version instead of
+    applying the same migrations again ("duplicate column name")."""
+    current = schema_version(db)
+    _refuse_newer(current, path)
+    if current == SCHEMA_VERSION:
+        return  # versions only grow: a current catalog needs no lock
+    with transaction(db):
+        current = schema_version(db)
+        _refuse_newer(current, path)
+        # All pending migrations in one transaction: a catalog is always at some whole
+        # version, and the version is read and set under the same lock.
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[number - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one by one. executescript would commit the
+    open transaction first (Python 3.11), giving up the lock the version was read under;
+    sqlite3.complete_statement knows where a statement ends (a ';' in a comment or inside a
+    trigger's BEGIN ... END does not)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip() != ";":  # the whitespace after a script's last statement
+                yield pending
+            pending = ""
 
 
 def schema_version(db: sqlite3.Connection) -> int:

@@ -86,7 +86,7 @@ class Search:
             self._db.execute("COMMIT")
 
     def embeddings(self, batch: int = 20_000) -> Iterator[list[tuple]]:
-        """Batches of (file_id, frame, seconds, is_video, random_weights, float16 blob),
+        """Batches of (file_id, frame, seconds, is_video, random CLIP weights, float16 blob),
         each file's rows together: first the files' own embeddings (photos, and
         videos without frame embeddings) with frame -1 by file, then the videos' analyzed
         frames (frame number and second) by file and frame. Each part is read in its table's
@@ -112,15 +112,16 @@ class Search:
     def facts(self, file_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """What a result shows, per present file: path, kind, taken_at, the UTC instant where
         known (the file's own, or the one the places phase derived from the zone), make,
-        model, place, top scene, object counts, the content thumbnail key and whether its ML
-        results were made with random weights."""
+        model, place, top scene, object counts, the content thumbnail key and whether its
+        scenes and embedding (CLIP) and its objects (YOLO) were made with random weights."""
         names = (
             "path", "kind", "taken_at", "taken_at_utc", "make", "model", "place_city",
-            "place_country", "top_scene", "object_counts", "thumbnail", "ml_random_weights",
+            "place_country", "top_scene", "object_counts", "thumbnail", "clip_random_weights",
+            "yolo_random_weights",
         )  # fmt: skip
         columns = "f.path, f.kind, m.taken_at, COALESCE(p.taken_at_utc, m.taken_at_utc),"
         columns += " m.make, m.model, p.place_city, p.place_country, ml.top_scene,"
-        columns += " ml.object_counts, c.thumbnail, ml.ml_random_weights"
+        columns += " ml.object_counts, c.thumbnail, ml.clip_random_weights, ml.yolo_random_weights"
         found: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(list(file_ids)):
             for file_id, *values in self._db.execute(
@@ -130,7 +131,8 @@ class Search:
             ):
                 row = dict(zip(names, values, strict=True))
                 row["object_counts"] = json.loads(row["object_counts"] or "{}")
-                row["ml_random_weights"] = bool(row["ml_random_weights"])
+                for flag in ("clip_random_weights", "yolo_random_weights"):
+                    row[flag] = bool(row[flag])
                 found[file_id] = row
         return found
 
@@ -155,10 +157,10 @@ class Search:
         return row[0] if row else None
 
     def stored_embedding(self, path: str) -> tuple[bytes, bool] | None:
-        """(float16 blob, made with random weights) of the file at `path`, when its ML
+        """(float16 blob, made with random CLIP weights) of the file at `path`, when its ML
         result is current; a video's is the mean of its frames'."""
         row = self._db.execute(
-            "SELECT ml.embedding, COALESCE(ml.ml_random_weights, 0) FROM files f"
+            "SELECT ml.embedding, COALESCE(ml.clip_random_weights, 0) FROM files f"
             f" JOIN ml ON ml.file_id = f.id WHERE f.path = {PATH} AND f.missing = 0"
             f" AND {_ML_CURRENT} AND ml.embedding IS NOT NULL",
             (path_param(path),),
@@ -169,7 +171,7 @@ class Search:
 
     def embedding_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, sharpness, width, height, file size, has a capture time, has a
-        camera, has GPS, float16 blob, random weights, is missing, is a camera RAW) of present
+        camera, has GPS, float16 blob, random CLIP weights, is missing, is a camera RAW) of present
         files (and
         missing ones, with include_missing) with a current embedding: what the pick weighs,
         and the vector."""
@@ -177,7 +179,8 @@ class Search:
             "SELECT f.id, f.path, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
             " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, ml.embedding,"
-            " COALESCE(ml.ml_random_weights, 0), f.missing, COALESCE(m.file_type LIKE 'RAW-%', 0)"
+            " COALESCE(ml.clip_random_weights, 0), f.missing,"
+            " COALESCE(m.file_type LIKE 'RAW-%', 0)"
             + _JOINS
             + " WHERE "
             + ("1" if include_missing else "f.missing = 0")
@@ -189,14 +192,14 @@ class Search:
 # The searchable embeddings, of present files whose ML result is current: the files' own
 # (where a file has no frame embeddings: photos, mostly), then the video frames'.
 _WHOLE_FILES = (
-    "SELECT f.id, -1, NULL, f.kind = 'video', COALESCE(ml.ml_random_weights, 0),"
+    "SELECT f.id, -1, NULL, f.kind = 'video', COALESCE(ml.clip_random_weights, 0),"
     " ml.embedding AS e FROM files f JOIN ml ON ml.file_id = f.id"
     f" WHERE f.missing = 0 AND ml.embedding IS NOT NULL AND {_ML_CURRENT}"
     " AND (f.kind != 'video' OR NOT EXISTS (SELECT 1 FROM video_frames v"
     " WHERE v.file_id = f.id AND v.embedding IS NOT NULL))"
 )
 _FRAMES = (
-    "SELECT v.file_id, v.frame, v.timestamp, 1, COALESCE(ml.ml_random_weights, 0),"
+    "SELECT v.file_id, v.frame, v.timestamp, 1, COALESCE(ml.clip_random_weights, 0),"
     " v.embedding AS e FROM video_frames v JOIN files f ON f.id = v.file_id"
     " JOIN ml ON ml.file_id = f.id"
     f" WHERE f.missing = 0 AND v.embedding IS NOT NULL AND {_ML_CURRENT}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from photoanalyzer import neardup
+from photoanalyzer import neardup, random_weights
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.report import QUALITY_LISTS
 from photoanalyzer.pathnames import readable
@@ -63,7 +63,7 @@ class ReportData:
     phases: dict[str, dict[str, Any]]  # as Queries.phase_summary gives them
     runs: list[dict[str, Any]]  # newest first, with duration_seconds
     places: dict[str, Any]  # as Queries.place_counts gives them
-    random_weights_files: int
+    random_weights: list[str]  # one warning per model whose random weights made results
     months: list[tuple[str, int]]
     cameras: list[tuple[str, int]]
     lenses: list[tuple[str, int]]
@@ -94,7 +94,7 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
             for run in catalog.runs.recent(RECENT_RUNS)
         ],
         places=queries.place_counts(),
-        random_weights_files=report.random_weights_files(),
+        random_weights=random_weights_warnings(report.random_weights_files()),
         months=report.months(),
         cameras=report.top_cameras(TOP),
         lenses=report.top_lenses(TOP),
@@ -112,6 +112,18 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
         videos=report.videos(),
         problems=report.problems(),
     )
+
+
+def random_weights_warnings(files: dict[str, int]) -> list[str]:
+    """Per model whose random weights made some current result, how many files and what of
+    theirs is meaningless: "3 files have results made with RANDOM CLIP weights ...: their
+    scenes, embeddings and search scores are meaningless"."""
+    return [
+        f"{n} {'file has' if n == 1 else 'files have'} results made with "
+        f"{random_weights.weights_named([model])} (configured for testing): their "
+        f"{random_weights.meaningless([model])} are meaningless."
+        for model, n in files.items()
+    ]
 
 
 def _groups(report, groups: list[neardup.Group]) -> list[DuplicateGroup]:

@@ -46,7 +46,7 @@ class Predictor:
         startup: StageClock,
     ):
         self.backend, self.settings = backend, settings
-        self.random_weights = clip_weights.random or yolo_weights.random
+        self.clip_random, self.yolo_random = clip_weights.random, yolo_weights.random
         self.clock = StageClock()
         with startup.timing("models", "clip"):
             self.clip = ClipModel(clip_weights, backend, cache_dir / "clip")
@@ -112,7 +112,9 @@ class Predictor:
                 "scenes": scene,
                 "objects": [d.as_dict() for d in found],
                 "object_counts": dict(Counter(d.label for d in found).most_common()),
-                "ml_random_weights": self.random_weights,
+                "ml_random_weights": self.clip_random or self.yolo_random,
+                "clip_random_weights": self.clip_random,
+                "yolo_random_weights": self.yolo_random,
                 "embedding": vector.tobytes(),
             }
             for scene, found, vector in zip(scenes, detections, vectors, strict=True)

@@ -9,8 +9,10 @@ the fastest backend.
     isolate failures             a batch that raises is retried file by file; a backend that
                                  fails its first batch gives way to the next, once
 
-Results made with random weights carry `ml_random_weights: true`, and the run summary says
-so; random weights are used only when the configuration asks for them."""
+Results made with random weights say which model's were random (`clip_random_weights`,
+`yolo_random_weights`; `ml_random_weights` when either was), and the run summary names what
+they make meaningless (random_weights.py); random weights are used only when the
+configuration asks for them."""
 
 from __future__ import annotations
 
@@ -32,8 +34,11 @@ from photoanalyzer.phases.base import (
     describe_exception,
     outcome_for_exception,
 )
+from photoanalyzer.random_weights import random_models
 
 CODE_VERSION = "ml-2"
+# Which weights were random: every picture of a run has the same (one session's models).
+RANDOM_FLAGS = ("ml_random_weights", "clip_random_weights", "yolo_random_weights")
 # The content settings that change the pictures this phase sees (ml results follow them).
 _INPUT_SETTINGS = ("thumbnail_size", "max_pixels", "video_frame_interval", "video_max_frames")
 
@@ -131,7 +136,7 @@ class MlPhase:
             raise PhaseUnavailable(str(exc)) from exc
         details.update(
             weights={"clip": clip_weights.describe(), "yolo": yolo_weights.describe()},
-            random_weights=clip_weights.random or yolo_weights.random,
+            random_weights=list(random_models(clip_weights.random, yolo_weights.random)),
             batch_size=self.settings.batch_size,
         )
         models = _Models(self, clip_weights, yolo_weights, startup)
@@ -432,7 +437,7 @@ def video_summary(
         "scenes": [(label, round(n / len(records), 4)) for label, n in votes],
         "objects": sorted(best.values(), key=lambda d: -d["confidence"]),
         "object_counts": dict(counts.most_common()),
-        "ml_random_weights": records[0]["ml_random_weights"],
+        **{flag: records[0][flag] for flag in RANDOM_FLAGS},
         "embedding": mean.astype(np.float16).tobytes(),
         "frames": [
             {

@@ -14,6 +14,7 @@ import numpy as np
 from photoanalyzer.catalog import Catalog, FileFilter
 from photoanalyzer.config import ContentConfig, MlConfig
 from photoanalyzer.errors import FatalError, UsageError
+from photoanalyzer.random_weights import MODELS, random_models
 from photoanalyzer.search.filters import FilterOptions, file_filter
 from photoanalyzer.search.matrix import SearchMatrix, current_matrix, matrix_folder
 from photoanalyzer.search.query import Term, combine, parse_terms
@@ -53,7 +54,9 @@ class Hit:
     top_scene: str | None
     objects: dict[str, int]
     thumbnail: str | None  # absolute path
-    random_weights: bool  # its ML results (scenes, objects, embedding) came from random weights
+    # The models whose random weights made some of what it shows: "clip" (its scene, its
+    # embedding and so its score), "yolo" (its objects).
+    random_weights: tuple[str, ...]
 
 
 @dataclass
@@ -63,7 +66,8 @@ class SearchResult:
     top: int
     min_score: float | None
     hits: list[Hit] = field(default_factory=list)
-    random_weights: bool = False  # some vector or label in the result came from random weights
+    # The models whose random weights made some vector, score or label of the result
+    random_weights: tuple[str, ...] = ()
     not_embedded: dict[str, int] = field(default_factory=dict)  # kind -> files left unranked
     notes: list[str] = field(default_factory=list)
 
@@ -94,7 +98,9 @@ class _Search:
             self._rank(result, allowed, excluded)
         else:
             self._list(result, allowed, excluded)
-        result.random_weights = result.random_weights or any(h.random_weights for h in result.hits)
+        result.random_weights = _union(
+            result.random_weights, *(h.random_weights for h in result.hits)
+        )
         return result
 
     # -- queries by facts alone -----------------------------------------------------------
@@ -119,7 +125,7 @@ class _Search:
         result.hits = self._scored_hits(matrix, scores, best, chosen)
         if result.sort == "date":
             result.hits = _by_date(result.hits)
-        result.random_weights = random_query
+        result.random_weights = ("clip",) if random_query else ()
         result.not_embedded = self._not_embedded(matrix, allowed)
         result.notes = _notes(result.not_embedded, matrix.left_out)
 
@@ -147,13 +153,13 @@ class _Search:
                     hit,
                     score=round(float(best[index]), 4),
                     seconds=None if frame is None else round(float(row["seconds"]), 2),
-                    random_weights=hit.random_weights or bool(row["random"]),
+                    random_weights=_union(hit.random_weights, ("clip",) if row["random"] else ()),
                 )
             )
         return hits
 
     def _query_vector(self, terms: list[Term]) -> tuple[np.ndarray, bool]:
-        """The unit query vector, and whether any part of it came from random weights."""
+        """The unit query vector, and whether any part of it came from random CLIP weights."""
         vectors: list[np.ndarray | None] = [None] * len(terms)
         random = False
         to_encode: list[int] = []
@@ -229,7 +235,9 @@ class _Search:
             top_scene=facts["top_scene"],
             objects=facts["object_counts"],
             thumbnail=str(self.settings.thumbnail_dir / key) if key else None,
-            random_weights=facts["ml_random_weights"],
+            random_weights=random_models(
+                facts["clip_random_weights"], facts["yolo_random_weights"]
+            ),
         )
 
     def _is_image(self, path: str) -> bool:
@@ -320,3 +328,9 @@ def _notes(not_embedded: dict[str, int], left_out: int) -> list[str]:
             "`photoanalyze run` redoes them with the configured one"
         )
     return notes
+
+
+def _union(*models: tuple[str, ...]) -> tuple[str, ...]:
+    """The models named in any of these, in the one order warnings name them."""
+    named = {model for each in models for model in each}
+    return tuple(model for model in MODELS if model in named)

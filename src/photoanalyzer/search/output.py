@@ -13,14 +13,10 @@ import html
 import json
 from pathlib import Path
 
+from photoanalyzer import random_weights
 from photoanalyzer.pathnames import bytes_hex, exact_bytes, readable, readable_values
 from photoanalyzer.search.engine import Hit, SearchResult
 from photoanalyzer.search.query import Term
-
-RANDOM_WARNING = (
-    "WARNING: made with RANDOM model weights (configured for testing): the scores, scenes "
-    "and objects are meaningless"
-)
 
 
 def lines(result: SearchResult) -> list[str]:
@@ -41,7 +37,7 @@ def paths(result: SearchResult, end: bytes = b"\n") -> bytes:
 
 def stderr_lines(result: SearchResult) -> list[str]:
     """What stderr says beside the lines: the random-weights warning, then the notes."""
-    said = [RANDOM_WARNING] if result.random_weights else []
+    said = _warnings(result)
     said += [f"note: {readable(note)}" for note in result.notes]
     if not result.hits:
         said.append("No matches.")
@@ -54,8 +50,9 @@ def as_json(result: SearchResult) -> str:
         "sort": result.sort,
         "top": result.top,
         "min_score": result.min_score,
-        "random_weights": result.random_weights,
-        "warnings": [RANDOM_WARNING] if result.random_weights else [],
+        "random_weights": bool(result.random_weights),
+        "random_models": list(result.random_weights),
+        "warnings": _warnings(result),
         "not_embedded": result.not_embedded,
         "notes": readable_values(result.notes),
         "results": [_hit_record(hit) for hit in result.hits],
@@ -77,8 +74,14 @@ def _hit_record(hit: Hit) -> dict:
         "top_scene": hit.top_scene,
         "objects": hit.objects,
         "thumbnail": hit.thumbnail,
-        "random_weights": hit.random_weights,
+        "random_weights": bool(hit.random_weights),
+        "random_models": list(hit.random_weights),
     }
+
+
+def _warnings(result: SearchResult) -> list[str]:
+    """The random-weights warning, naming only what the random models made."""
+    return [random_weights.warning(result.random_weights)] if result.random_weights else []
 
 
 def describe_query(terms: list[Term]) -> str:
@@ -108,9 +111,7 @@ def html_page(result: SearchResult) -> str:
     """One file with everything in it: thumbnails as data: URIs, every name escaped."""
     query = describe_query(result.terms)
     head = f"photoanalyze search: {query}"
-    banner = (
-        [f'<p class="warning">{html.escape(RANDOM_WARNING)}</p>'] if result.random_weights else []
-    )
+    banner = [f'<p class="warning">{html.escape(line)}</p>' for line in _warnings(result)]
     notes = [f'<p class="note">{html.escape(note)}</p>' for note in result.notes]
     figures = [_figure(hit) for hit in result.hits] or ["<p>No matches.</p>"]
     page = "\n".join(
@@ -142,7 +143,7 @@ def _figure(hit: Hit) -> str:
     if hit.seconds is not None:
         details.append(f"at {hit.seconds:.1f} s")
     if hit.random_weights:
-        details.append("RANDOM weights")
+        details.append(random_weights.weights_named(hit.random_weights))
     return (
         f'<figure title="{html.escape(hit.path)}">{image}<figcaption>{score}{name}<br>'
         f"{html.escape(' · '.join(details))}</figcaption></figure>"

@@ -18,7 +18,7 @@ DEFAULT_MIN_COSINE = 0.95
 class SimilarGroups:
     groups: list[Group]
     embedded: int  # files compared
-    random_ids: frozenset[int]  # files whose embedding came from random weights
+    random_ids: frozenset[int]  # files whose embedding came from random CLIP weights
 
 
 def similar_groups(
