@@ -14,14 +14,18 @@ import codecs
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
+
+from photoanalyzer import exif
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XML = "http://www.w3.org/XML/1998/namespace"
 XMLNS = "http://www.w3.org/2000/xmlns/"
 XMP = "http://ns.adobe.com/xap/1.0/"
 DC = "http://purl.org/dc/elements/1.1/"
+PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
 LR = "http://ns.adobe.com/lightroom/1.0/"
 DIGIKAM = "http://www.digikam.org/ns/1.0/"
 META = "adobe:ns:meta/"
@@ -69,6 +73,8 @@ class XmpFacts:
     label: str | None = None  # xmp:Label (a colour name, usually)
     keywords: tuple[str, ...] = ()  # dc:subject, in the packet's order, without repeats
     description: str | None = None  # dc:description, its x-default language
+    date_created: str | None = None  # photoshop:DateCreated, as written (see capture_stamp)
+    create_date: str | None = None  # xmp:CreateDate
 
 
 def read_facts(data: bytes | str) -> XmpFacts:
@@ -80,7 +86,43 @@ def read_facts(data: bytes | str) -> XmpFacts:
         label=_clean(props.text(XMP, "Label")),
         keywords=tuple(dict.fromkeys(k for k in map(_clean, props.items(DC, "subject")) if k)),
         description=_clean(props.language_default(DC, "description")),
+        date_created=_clean(props.text(PHOTOSHOP, "DateCreated")),
+        create_date=_clean(props.text(XMP, "CreateDate")),
     )
+
+
+# An XMP date (ISO 8601 as XMP writes it: a year, a month or a day alone, a time of day
+# with or without seconds, fractions and a zone); the EXIF form (2021:04:11 15:47:53) that
+# some writers put in XMP too.
+_XMP_DATE = re.compile(
+    r"^\s*(\d{4})(?:[-:](\d{2})(?:[-:](\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?\s*$"
+)
+
+
+def capture_stamp(value: str | None, source: str) -> exif.CaptureStamp | None:
+    """An XMP date as a capture time. What the date leaves out is its start: a day without a
+    time of day is taken at midnight, a year or a month alone from its first day (a scanned
+    print dated "1975" sorts in 1975). A zone given with it (Z, +02:00) is its offset."""
+    match = _XMP_DATE.match(value or "")
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        when = datetime(
+            int(year),
+            int(month or 1) or 1,  # 00: not known
+            int(day or 1) or 1,
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+        )
+    except ValueError:  # year 0, month 13, 25 o'clock ...
+        return None
+    offset = None
+    if zone:
+        offset = UTC if zone == "Z" else exif.parse_offset(f"{zone[:3]}:{zone[-2:]}")
+    return exif.CaptureStamp(when, offset, fraction, source)
 
 
 @dataclass(frozen=True)
