@@ -79,6 +79,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "keywords",
         "description",
         "xmp_source",
+        "taken_at_source",
         "place_city",
         "place_region",
         "place_country",
@@ -116,6 +117,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "+02:00",
         "2023-07-14T16:30:05Z",
     )
+    assert beach["taken_at_source"] == "exif:DateTimeOriginal"
     assert beach["errors"] == {}
     assert rows[str(library / "2023" / "café ☕.jpg")]["gps_lon"] < 0
     assert rows[str(library / "broken" / "empty.jpg")]["errors"] == {

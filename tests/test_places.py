@@ -386,10 +386,11 @@ CORPUS_PLACES = {
         ("Blue Springs", "Missouri", "US", "America/Chicago"),
         ("2021-04-11T15:47:53", "-05:00", "2021-04-11T20:47:53Z", "exif"),
     ),
-    # Sierra de Guadarrama, north of Madrid (40.7887 N, 4.0051 W; 1,942 m up): no time.
+    # Sierra de Guadarrama, north of Madrid (40.7887 N, 4.0051 W; 1,942 m up): no capture
+    # time but GPSDateTime (14:44:09 UTC, exiftool), which is Madrid's 15:44:09 in winter.
     "exif-samples/heic/mobile/HMD_Nokia_8.3_5G.heif": (
         ("Navacerrada", "Madrid", "ES", "Europe/Madrid"),
-        (None, None, None, "none"),
+        ("2022-02-03T15:44:09", "+01:00", "2022-02-03T14:44:09Z", "gps"),
     ),
 }
 

@@ -176,6 +176,7 @@ def test_iso6709_and_creation_time_parsing():
         "taken_at_offset": "-03:30",
         "taken_at_utc": "2020-03-01T03:29:59Z",
         "taken_at_offset_source": "exif",
+        "taken_at_source": "quicktime:creationdate",
     }
     # An impossible Apple date falls back to the UTC time instead of losing the record.
     broken = {**IPHONE_TAGS, "com.apple.quicktime.creationdate": "2020-13-40T10:00:00+0200"}

@@ -328,3 +328,59 @@ def test_embedded_xmp_in_tiff_webp_and_heif_written_by_exiftool(tmp_path, fmt):
     )
     record = read(path).record
     assert (record["rating"], record["keywords"], record["xmp_source"]) == (4, ["sea"], "embedded")
+
+
+LATIN1_SIDECAR = (
+    '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+    ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
+    ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+    ' xmp:Label="Grün"><dc:description><rdf:Alt><rdf:li xml:lang="x-default">Un café à Zürich'
+    "</rdf:li></rdf:Alt></dc:description>" + subject("café", "Größe") + "</rdf:Description>"
+    "</rdf:RDF></x:xmpmeta>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codec"),
+    [
+        ("ISO-8859-1", "latin-1"),
+        ("windows-1252", "cp1252"),
+        ("UTF-16", "utf-16"),  # with a byte-order mark, as Python writes it
+        ("UTF-16BE", "utf-16-be"),  # without one: told by the zero bytes
+        ("UTF-8", "utf-8-sig"),
+    ],
+)
+def test_a_sidecar_in_its_declared_encoding_is_read_by_the_metadata_phase(
+    tmp_path, encoding, codec
+):
+    """Read as every XML reader reads it: in the encoding it declares (an ISO-8859-1 sidecar
+    was refused as not well-formed, its é not being UTF-8)."""
+    picture = write_photo(tmp_path / "p.jpg")
+    text = LATIN1_SIDECAR.replace("ISO-8859-1", encoding)
+    (tmp_path / "p.jpg.xmp").write_bytes(text.encode(codec))
+    outcome = read(picture)
+    assert outcome.error is None
+    record = outcome.record
+    assert (record["label"], record["keywords"], record["description"]) == (
+        "Grün",
+        ["café", "Größe"],
+        "Un café à Zürich",
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'<?xml version="1.0" encoding="no-such-code"?><x/>', "not known"),
+        (b'<?xml version="1.0" encoding="base64"?><x/>', "not known"),  # a Python codec
+        (b'<?xml version="1.0" encoding="unicode_escape"?><x/>', "not known"),
+        (b'<?xml version="1.0" encoding="undefined"?><x/>', "not known"),
+        (b'<?xml version="1.0" encoding="UTF-16"?><x/>', "not written in it"),
+        (b"<x>caf\xe9</x>", "not well-formed"),  # undeclared: UTF-8, which it is not
+    ],
+    ids=["unknown", "base64", "escape", "undefined", "wide-declared-narrow", "latin1-undeclared"],
+)
+def test_an_encoding_that_cannot_be_read_is_an_xmp_error_saying_why(data, message):
+    with pytest.raises(xmp.XmpError, match=message):
+        xmp.read_facts(data)

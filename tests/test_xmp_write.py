@@ -22,7 +22,9 @@ import pytest
 
 from conftest import CORPUS
 from imagegen import write_photo
+from photoanalyzer import xmp
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.catalog.results import ResultRow
 from support.requirements import needs, require_binary
 
@@ -317,3 +319,190 @@ def test_photos_of_one_shot_write_one_sidecar_with_both_their_keywords(cli, tmp_
     assert set(facts.keywords) == {"beach", "forest", "dog"}
     again = cli("xmp", "write", "--db", str(db), "--name", "base")
     assert "0 created, 0 updated, 1 unchanged" in again.stderr
+
+
+def sidecar_text(description_attributes: str, body: str = "", declaration: str = "") -> str:
+    return (
+        f'{declaration}<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+        ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
+        ' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        f" {description_attributes}>{body}</rdf:Description></rdf:RDF></x:xmpmeta>\n"
+    )
+
+
+def xml_reading(path: Path, ns: str, name: str) -> str | None:
+    """What a conforming XML reader (expat, through ElementTree: the declared encoding, the
+    attribute-value normalisation of XML 1.0, 3.3.3) reads as a property of the sidecar: an
+    attribute of its rdf:Description, or the text of the element's first rdf:li."""
+    import xml.etree.ElementTree as ET
+
+    description = (
+        ET.parse(path).getroot().find(".//{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description")
+    )
+    key = f"{{{ns}}}{name}"
+    if key in description.attrib:
+        return description.attrib[key]
+    element = description.find(key)
+    return None if element is None else "".join(element.itertext())
+
+
+def test_whitespace_in_attribute_values_survives_two_writes(cli, library):
+    """Lightroom writes simple properties as attributes: a newline or tab written as itself
+    in one is read as a space by every XML reader, so it must stay a character reference."""
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    sidecar.write_text(
+        sidecar_text(
+            'photoshop:Instructions="line1&#xA;line2&#x9;tabbed&#xD;&#xA;crlf"',
+            "<photoshop:Headline>kept&#xD;return</photoshop:Headline>",
+        )
+    )
+    expected = "line1\nline2\ttabbed\r\ncrlf"
+    for labels in ([("a beach", 0.9)], [("a forest", 0.9)]):  # one write, then another
+        store_ml(db, {photos[0]: ml(labels, {})})
+        cli("xmp", "write", "--db", str(db), str(photos[0]))
+        assert xml_reading(sidecar, "http://ns.adobe.com/photoshop/1.0/", "Instructions") == (
+            expected
+        )
+        assert xml_reading(sidecar, "http://ns.adobe.com/photoshop/1.0/", "Headline") == (
+            "kept\rreturn"
+        )
+        read = exiftool_xmp(sidecar)
+        assert read["XMP-photoshop:Instructions"] == expected
+        assert read["XMP-dc:Subject"] == [labels[0][0].removeprefix("a ")]  # ours replaced
+
+
+@pytest.mark.parametrize("body_ascii", [True, False], ids=["ascii-body", "latin1-body"])
+def test_a_latin1_sidecar_is_rewritten_as_utf8_saying_so(cli, library, body_ascii):
+    """An ISO-8859-1 sidecar was refused when its body had an é, and rewritten as UTF-8 under
+    its old declaration when it had none: our "café" then read as "cafÃ©" in every reader
+    that honours the declaration. Now it is rewritten as UTF-8 (XMP allows only Unicode;
+    exiftool reads such bytes as UTF-8 anyway), its declaration saying so."""
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    city = "Paris" if body_ascii else "Zürich"
+    sidecar.write_bytes(
+        sidecar_text(
+            f'photoshop:City="{city}"',
+            declaration='<?xml version="1.0" encoding="ISO-8859-1"?>\n',
+        ).encode("latin-1")
+    )
+    store_ml(db, {photos[0]: ml([("a café", 0.9)], {})})
+    out = cli("xmp", "write", "--db", str(db), str(photos[0]))
+    assert "1 updated" in out.stderr
+    assert sidecar.read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    dc = "http://purl.org/dc/elements/1.1/"
+    assert xml_reading(sidecar, dc, "subject") == "café"
+    assert xml_reading(sidecar, "http://ns.adobe.com/photoshop/1.0/", "City") == city
+    read = exiftool_xmp(sidecar)
+    assert (read["XMP-dc:Subject"], read["XMP-photoshop:City"]) == (["café"], city)
+
+
+def test_a_utf16_sidecar_stays_utf16_and_keeps_its_wrapper(cli, library):
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    text = (
+        "<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>"
+        + sidecar_text('photoshop:City="Zürich"').strip()
+        + "<?xpacket end='w'?>"
+    )
+    sidecar.write_bytes(text.encode("utf-16"))
+    store_ml(db, {photos[0]: ml([("a café", 0.9)], {})})
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    written = sidecar.read_bytes()
+    assert written.startswith("\ufeff<?xpacket begin='\ufeff'".encode("utf-16-le"))
+    assert written.decode("utf-16").rstrip().endswith("<?xpacket end='w'?>")
+    read = exiftool_xmp(sidecar)
+    assert (read["XMP-dc:Subject"], read["XMP-photoshop:City"]) == (["café"], "Zürich")
+
+
+def labelled(photo: Path, scene: str) -> LabelledPhoto:
+    return LabelledPhoto(str(photo), [(scene, 0.9)], {}, False)
+
+
+def exiftool_sets_rating(sidecar: Path, rating: int) -> None:
+    """Another program (exiftool) edits the sidecar in place."""
+    subprocess.run(
+        [need_exiftool(), "-q", "-overwrite_original", f"-XMP-xmp:Rating={rating}", str(sidecar)],
+        check=True,
+    )
+
+
+def test_a_sidecar_changed_between_our_read_and_our_write_is_merged_again(tmp_path, monkeypatch):
+    """Another program writes the sidecar after we read it and before our rename: its edit
+    is kept and ours is merged into it, for an existing sidecar and for one that appears."""
+    from photoanalyzer import xmp_write
+
+    existing, appearing = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    Path(f"{existing}.xmp").write_text(sidecar_text('photoshop:City="Paris"'))
+    real_merge, writing = xmp.merge_keywords, []
+
+    def merge_while_another_program_writes(current, wanted, owned):
+        merged = real_merge(current, wanted, owned)
+        if writing:  # the first time only: the second read sees the edit
+            sidecar = Path(f"{writing.pop()}.xmp")
+            if sidecar.exists():
+                exiftool_sets_rating(sidecar, 4)
+            else:
+                sidecar.write_text(sidecar_text('xmp:Rating="2"'))
+        return merged
+
+    monkeypatch.setattr(xmp_write.xmp, "merge_keywords", merge_while_another_program_writes)
+    summaries = []
+    for photo in (existing, appearing):
+        writing.append(photo)
+        options = xmp_write.WriteOptions()
+        summaries.append(xmp_write.write_sidecars([labelled(photo, "a beach")], options))
+        assert not writing  # the other program did write
+    read = exiftool_xmp(Path(f"{existing}.xmp"))
+    assert (read["XMP-xmp:Rating"], read["XMP-photoshop:City"], read["XMP-dc:Subject"]) == (
+        4,
+        "Paris",
+        ["beach"],
+    )
+    read = exiftool_xmp(Path(f"{appearing}.xmp"))
+    assert (read["XMP-xmp:Rating"], read["XMP-dc:Subject"]) == (2, ["beach"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg.xmp", "b.jpg.xmp"]
+    assert [(s.updated, s.created, s.failed, s.left) for s in summaries] == [
+        (1, 0, 0, 0),
+        (1, 0, 0, 0),  # the sidecar we merged into was there: updated, not created
+    ]
+
+
+def test_a_sidecar_that_keeps_changing_is_left_as_the_other_program_wrote_it(tmp_path, monkeypatch):
+    from photoanalyzer import xmp_write
+
+    photo = tmp_path / "a.jpg"
+    sidecar = Path(f"{photo}.xmp")
+    sidecar.write_text(sidecar_text('photoshop:City="Paris"'))
+    real_merge, ratings = xmp.merge_keywords, iter(range(1, 10))
+
+    def merge_while_another_program_writes(current, wanted, owned):
+        merged = real_merge(current, wanted, owned)
+        exiftool_sets_rating(sidecar, next(ratings))  # every time
+        return merged
+
+    monkeypatch.setattr(xmp_write.xmp, "merge_keywords", merge_while_another_program_writes)
+    summary = xmp_write.write_sidecars([labelled(photo, "a beach")], xmp_write.WriteOptions())
+    read = exiftool_xmp(sidecar)
+    assert read["XMP-xmp:Rating"] == xmp_write.MAX_TRIES and "XMP-dc:Subject" not in read
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg.xmp"]  # no temporary file
+    assert (summary.updated, summary.failed, summary.left) == (0, 0, 1)
+    assert "1 changed while written (left)" in summary.counts()
+    assert str(sidecar) in summary.warnings[0] and "left as it is" in summary.warnings[0]
+
+
+def test_the_replaced_sidecar_keeps_its_owner_group_and_mode(cli, library):
+    _, photos, db = library
+    sidecar = Path(f"{photos[0]}.xmp")
+    sidecar.write_text(sidecar_text('photoshop:City="Paris"'))
+    os.chmod(sidecar, 0o640)
+    owner = (os.getuid(), os.getgid())
+    if os.geteuid() == 0:
+        owner = (4321, 8765)  # another user's sidecar, written by root (a nightly job)
+        os.chown(sidecar, *owner)
+    cli("xmp", "write", "--db", str(db), str(photos[0]))
+    st = os.stat(sidecar)
+    assert exiftool_xmp(sidecar)["XMP-dc:Subject"] == ["beach", "person"]
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (*owner, 0o640)

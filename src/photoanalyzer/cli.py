@@ -288,10 +288,11 @@ def export(
     Fields: path, kind, file_size; missing (true or false, only with --include-missing);
     pair_of (the other half of a RAW+JPEG pair);
     metadata (file_type, width, height, orientation, taken_at (local time, naive),
-    taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc or none),
+    taken_at_offset, taken_at_utc, taken_at_offset_source (exif, gps, video-utc, gps-utc or
+    none), taken_at_source (the tag: exif:DateTimeOriginal, xmp:photoshop:DateCreated, ...),
     subsec, make, model, lens, lens_make, exposure_time, f_number, iso, focal_length,
     focal_length_35mm, gps_lat, gps_lon, gps_alt, and from XMP rating, label, keywords,
-    description, xmp_source; for videos also duration, frame_rate,
+    description (these two else from IPTC), xmp_source; for videos also duration, frame_rate,
     video_codec, rotation, has_audio, bitrate); places (place_city, place_region,
     place_country, place_country_code, place_distance_km, timezone, place_note); content
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
@@ -667,7 +668,7 @@ def search(
     ] = None,
     keyword: Annotated[
         list[str] | None,
-        _many("--keyword", "Has the XMP keyword (dc:subject) TEXT, in any letter case.", "TEXT"),
+        _many("--keyword", "Has the keyword TEXT (XMP dc:subject, else IPTC), any case.", "TEXT"),
     ] = None,
     sharp: Annotated[bool, typer.Option("--sharp", help="Not flagged blurry.")] = False,
     blurry: Annotated[bool, typer.Option("--blurry", help="Flagged blurry.")] = False,

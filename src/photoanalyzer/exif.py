@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 IFD0, EXIF, GPS = "IFD0", "Exif", "GPS"
@@ -18,9 +20,11 @@ EXPOSURE_TIME, F_NUMBER = 0x829A, 0x829D
 ISO_SPEED_RATINGS, RECOMMENDED_EXPOSURE_INDEX, ISO_SPEED = 0x8827, 0x8832, 0x8833
 DATETIME_ORIGINAL, OFFSET_TIME_ORIGINAL, SUBSEC_TIME_ORIGINAL = 0x9003, 0x9011, 0x9291
 OFFSET_TIME = 0x9010  # the offset of DateTime; cameras that write one zone write it for both
+DATETIME_DIGITIZED, OFFSET_TIME_DIGITIZED, SUBSEC_TIME_DIGITIZED = 0x9004, 0x9012, 0x9292
 FOCAL_LENGTH, FOCAL_LENGTH_35MM = 0x920A, 0xA405
 LENS_MAKE, LENS_MODEL = 0xA433, 0xA434
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT_REF, GPS_ALT = 1, 2, 3, 4, 5, 6
+GPS_TIME_STAMP, GPS_DATE_STAMP = 7, 29
 
 # The fields this module produces, in export order.
 EXIF_FIELDS = (
@@ -29,6 +33,7 @@ EXIF_FIELDS = (
     "taken_at_offset",
     "taken_at_utc",
     "taken_at_offset_source",
+    "taken_at_source",
     "subsec",
     "make",
     "model",
@@ -53,8 +58,7 @@ def normalize(raw: RawTags) -> dict[str, Any]:
     lat, lon, alt = gps_position(raw)
     return {
         "orientation": orientation(raw.get((IFD0, ORIENTATION))),
-        **capture_time(raw),
-        "subsec": subsec(raw.get((EXIF, SUBSEC_TIME_ORIGINAL))),
+        **capture_record(capture_stamps(raw), subsec(raw.get((EXIF, SUBSEC_TIME_ORIGINAL)))),
         "make": text(raw.get((IFD0, MAKE))),
         "model": text(raw.get((IFD0, MODEL))),
         "lens": text(raw.get((EXIF, LENS_MODEL))),
@@ -123,21 +127,129 @@ def orientation(value: Any) -> int | None:
     return int(result)
 
 
-def capture_time(raw: RawTags) -> dict[str, str | None]:
-    """The capture-time fields from DateTimeOriginal (Exif IFD, falling back to IFD0 where some
-    writers put it) and its zone: OffsetTimeOriginal, else OffsetTime."""
-    stamp = text(raw.get((EXIF, DATETIME_ORIGINAL))) or text(raw.get((IFD0, DATETIME_ORIGINAL)))
-    zone = parse_offset(text(raw.get((EXIF, OFFSET_TIME_ORIGINAL)))) or parse_offset(
-        text(raw.get((EXIF, OFFSET_TIME)))
-    )
-    return capture_fields(parse_datetime(stamp), zone, EXIF_OFFSET)
-
-
 # Where taken_at_offset came from (taken_at_offset_source): the file recorded it with the
 # time (EXIF OffsetTimeOriginal or OffsetTime, a QuickTime creationdate with its zone); the
 # places phase derived it from the time zone at the photo's GPS position and date; a video
 # recorded only a UTC creation time (taken_at is then the UTC wall time, +00:00); or unknown.
+# A photo whose only time is GPSDateTime is in the same case as such a video (gps-utc).
 EXIF_OFFSET, GPS_OFFSET, VIDEO_UTC_OFFSET, NO_OFFSET = "exif", "gps", "video-utc", "none"
+GPS_UTC_OFFSET = "gps-utc"
+# Offsets that are UTC only because the file recorded nothing else: the places phase turns
+# such a time into the local time at the file's position.
+UTC_ONLY_OFFSETS = frozenset({VIDEO_UTC_OFFSET, GPS_UTC_OFFSET})
+CAPTURE_FIELDS = ("taken_at", "taken_at_offset", "taken_at_utc", "taken_at_offset_source")
+
+# taken_at_source: the tag taken_at was read from. The metadata phase takes the first of
+# these that a file has: the moment of capture as EXIF, XMP (photoshop:DateCreated, which the
+# Metadata Working Group maps to DateTimeOriginal) and IPTC-IIM record it, then the moment
+# of digitizing (EXIF, then XMP; for a scan, when it was scanned), then GPS's UTC clock.
+# File times never: a copy, a restore or a sync sets them.
+DATETIME_ORIGINAL_TAG = "exif:DateTimeOriginal"
+XMP_DATE_CREATED_TAG = "xmp:photoshop:DateCreated"
+IPTC_DATE_CREATED_TAG = "iptc:DateCreated"
+CREATE_DATE_TAG = "exif:CreateDate"
+XMP_CREATE_DATE_TAG = "xmp:xmp:CreateDate"
+GPS_DATETIME_TAG = "exif:GPSDateTime"
+CAPTURE_TIME_ORDER = (
+    DATETIME_ORIGINAL_TAG,
+    XMP_DATE_CREATED_TAG,
+    IPTC_DATE_CREATED_TAG,
+    CREATE_DATE_TAG,
+    XMP_CREATE_DATE_TAG,
+    GPS_DATETIME_TAG,
+)
+
+
+@dataclass(frozen=True)
+class CaptureStamp:
+    """A capture time as one tag records it."""
+
+    when: datetime  # the wall-clock time, naive
+    zone: timezone | None  # its UTC offset, where the file records one
+    subsec: str | None  # sub-second digits, where the tag has them
+    source: str  # the tag: one of CAPTURE_TIME_ORDER (videos name their own)
+    offset_source: str = EXIF_OFFSET  # what `zone` is: recorded with the time, or GPS_UTC
+
+
+def capture_stamps(raw: RawTags) -> list[CaptureStamp]:
+    """The capture times EXIF records: DateTimeOriginal (Exif IFD, falling back to IFD0 where
+    some writers put it) with OffsetTimeOriginal, else OffsetTime, and SubSecTimeOriginal;
+    CreateDate (DateTimeDigitized) with OffsetTimeDigitized, else OffsetTime, and
+    SubSecTimeDigitized; GPSDateStamp with GPSTimeStamp, which are UTC."""
+    stamps = []
+    shared_zone = parse_offset(text(raw.get((EXIF, OFFSET_TIME))))
+    for tag, source, offset_tag, subsec_tag in (
+        (DATETIME_ORIGINAL, DATETIME_ORIGINAL_TAG, OFFSET_TIME_ORIGINAL, SUBSEC_TIME_ORIGINAL),
+        (DATETIME_DIGITIZED, CREATE_DATE_TAG, OFFSET_TIME_DIGITIZED, SUBSEC_TIME_DIGITIZED),
+    ):
+        when = parse_datetime(text(raw.get((EXIF, tag))) or text(raw.get((IFD0, tag))))
+        if when is not None:
+            zone = parse_offset(text(raw.get((EXIF, offset_tag)))) or shared_zone
+            stamps.append(CaptureStamp(when, zone, subsec(raw.get((EXIF, subsec_tag))), source))
+    gps_time = gps_datetime(raw)
+    if gps_time is not None:
+        stamps.append(CaptureStamp(gps_time, UTC, None, GPS_DATETIME_TAG, GPS_UTC_OFFSET))
+    return stamps
+
+
+def gps_datetime(raw: RawTags) -> datetime | None:
+    """GPSDateStamp ('YYYY:MM:DD') and GPSTimeStamp (hours, minutes, seconds as rationals), a
+    UTC time; the fraction of a second is dropped. None unless both are there and valid."""
+    date = re.match(
+        r"^\s*(\d{4})[:-](\d{2})[:-](\d{2})", text(raw.get((GPS, GPS_DATE_STAMP))) or ""
+    )
+    value = raw.get((GPS, GPS_TIME_STAMP))
+    parts = [number(p) for p in value[:3]] if isinstance(value, list | tuple) else []
+    if date is None or len(parts) != 3 or any(p is None or p < 0 for p in parts):
+        return None
+    hours, minutes, seconds = parts
+    if hours != int(hours) or minutes != int(minutes):
+        return None
+    try:
+        return datetime(
+            *(int(part) for part in date.groups()), int(hours), int(minutes), int(seconds)
+        )
+    except ValueError:  # year 0, 24 o'clock, 60 seconds ...
+        return None
+
+
+def preferred(stamps: Iterable[CaptureStamp]) -> CaptureStamp | None:
+    """The stamp of the first source in CAPTURE_TIME_ORDER that has one."""
+    order = {source: i for i, source in enumerate(CAPTURE_TIME_ORDER)}
+    return min(stamps, key=lambda s: order.get(s.source, len(order)), default=None)
+
+
+def outranks(stamp: CaptureStamp, current_source: str | None) -> bool:
+    """Whether `stamp` comes before the source taken_at was read from (none: it does); a
+    source outside CAPTURE_TIME_ORDER (a video's own time) is never replaced."""
+    if current_source is None:
+        return True
+    if current_source not in CAPTURE_TIME_ORDER or stamp.source not in CAPTURE_TIME_ORDER:
+        return False
+    return CAPTURE_TIME_ORDER.index(stamp.source) < CAPTURE_TIME_ORDER.index(current_source)
+
+
+def capture_record(stamps: Iterable[CaptureStamp], default_subsec: str | None = None) -> dict:
+    """The capture-time fields of the preferred stamp, with taken_at_source and subsec (the
+    stamp's own sub-seconds; `default_subsec`, SubSecTimeOriginal, where there is no stamp)."""
+    chosen = preferred(stamps)
+    if chosen is None:
+        return {
+            **capture_fields(None, None, EXIF_OFFSET),
+            "taken_at_source": None,
+            "subsec": default_subsec,
+        }
+    return {
+        **capture_fields(chosen.when, chosen.zone, chosen.offset_source),
+        "taken_at_source": chosen.source,
+        "subsec": chosen.subsec,
+    }
+
+
+def capture_time(raw: RawTags) -> dict[str, str | None]:
+    """The capture-time fields (capture_fields) from the EXIF tags alone."""
+    record = capture_record(capture_stamps(raw))
+    return {key: record[key] for key in CAPTURE_FIELDS}
 
 
 def capture_fields(

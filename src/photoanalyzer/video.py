@@ -24,6 +24,8 @@ _ISO6709 = re.compile(r"^\s*([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\d+)?)([+-]\d+(?:\.\
 _LOCATION_KEYS = ("com.apple.quicktime.location.ISO6709", "location", "location-eng")
 _MAKE_KEYS = ("com.apple.quicktime.make", "make", "manufacturer")
 _MODEL_KEYS = ("com.apple.quicktime.model", "model")
+# taken_at_source of a video (exif.py names a photo's).
+APPLE_TAG, CREATION_TIME_TAG = "quicktime:creationdate", "quicktime:creation_time"
 
 
 class NotAVideo(ValueError):
@@ -83,19 +85,22 @@ def _display_rotation(container, stream) -> int:
 
 
 def creation_time(tags: dict[str, str]) -> dict[str, str | None]:
-    """The capture-time fields (see exif.capture_fields). Apple's creationdate carries the local
-    time and zone (2023-07-14T18:30:05+0200): offset source "exif", as for a photo's EXIF
-    offset. The plain creation_time is UTC: without Apple's key, the local time is unknown and
-    taken_at is the UTC wall time, with offset +00:00 and source "video-utc" (the places
-    phase turns it into the local time where the video has GPS)."""
+    """The capture-time fields (see exif.capture_fields) and taken_at_source. Apple's
+    creationdate carries the local time and zone (2023-07-14T18:30:05+0200): offset source
+    "exif", as for a photo's EXIF offset. The plain creation_time is UTC: without Apple's
+    key, the local time is unknown and taken_at is the UTC wall time, with offset +00:00 and
+    source "video-utc" (the places phase turns it into the local time where the video has
+    GPS)."""
     apple = tags.get("com.apple.quicktime.creationdate", "").strip()
     match = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})([+-]\d{2}):?(\d{2})$", apple)
     if match:
         stamp, hours, minutes = match.groups()
         local, zone = parse_datetime(stamp), parse_offset(f"{hours}:{minutes}")
         if local is not None and zone is not None:
-            return capture_fields(local, zone, EXIF_OFFSET)
-    return capture_fields(_utc_creation_time(tags.get("creation_time", "")), UTC, VIDEO_UTC_OFFSET)
+            return {**capture_fields(local, zone, EXIF_OFFSET), "taken_at_source": APPLE_TAG}
+    utc = _utc_creation_time(tags.get("creation_time", ""))
+    fields = capture_fields(utc, UTC, VIDEO_UTC_OFFSET)
+    return {**fields, "taken_at_source": CREATION_TIME_TAG if utc is not None else None}
 
 
 def _utc_creation_time(value: str) -> datetime | None:

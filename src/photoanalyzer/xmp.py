@@ -10,17 +10,22 @@ entity-expansion bombs live (docs/architecture.md says why no other library)."""
 
 from __future__ import annotations
 
+import codecs
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
+
+from photoanalyzer import exif
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XML = "http://www.w3.org/XML/1998/namespace"
 XMLNS = "http://www.w3.org/2000/xmlns/"
 XMP = "http://ns.adobe.com/xap/1.0/"
 DC = "http://purl.org/dc/elements/1.1/"
+PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
 LR = "http://ns.adobe.com/lightroom/1.0/"
 DIGIKAM = "http://www.digikam.org/ns/1.0/"
 META = "adobe:ns:meta/"
@@ -37,8 +42,25 @@ MAX_PACKET_BYTES = 16 * 1024 * 1024  # a sidecar or packet larger than this is n
 # The packet wrapper: an XML declaration and <?xpacket begin=...?> before the XML, and
 # <?xpacket end=...?> after it. Kept as bytes, verbatim, and not parsed: writers put a raw
 # BOM or even a control character (0x1A, f-spot) in `begin`, which no XML parser accepts.
-_HEAD = re.compile(rb"(?:\s*<\?xml\s[^>]*\?>)?(?:\s*<\?xpacket\s[^>]*\?>)?\s*")
+# The declaration's encoding is read from the bytes (group `encoding`): the XML parsed
+# is given without its declaration, always in UTF-8 (decode_packet).
+_HEAD_BYTES = (
+    rb"(?:\s*<\?xml\s(?:[^>]*?\bencoding\s*=\s*[\"'](?P<encoding>[A-Za-z][\w.-]*)[\"'])?"
+    rb"[^>]*\?>)?(?:\s*<\?xpacket\s[^>]*\?>)?\s*"
+)
+_HEAD = re.compile(_HEAD_BYTES)
+_HEAD_TEXT = re.compile(_HEAD_BYTES.decode("ascii"), re.ASCII)
+_DECLARED = re.compile(rb"(<\?xml\s[^>]*?\bencoding\s*=\s*[\"'])[A-Za-z][\w.-]*([\"'])")
 _BOM = b"\xef\xbb\xbf"
+_WIDE_MARKS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),  # before UTF-16's mark, which it starts with
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+# Python codecs that are not character sets a file could be written in.
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode"})
+_DTD_REFUSED = "XMP with a DOCTYPE or entity declarations (not allowed in XMP): not read"
 
 
 class XmpError(ValueError):
@@ -51,6 +73,8 @@ class XmpFacts:
     label: str | None = None  # xmp:Label (a colour name, usually)
     keywords: tuple[str, ...] = ()  # dc:subject, in the packet's order, without repeats
     description: str | None = None  # dc:description, its x-default language
+    date_created: str | None = None  # photoshop:DateCreated, as written (see capture_stamp)
+    create_date: str | None = None  # xmp:CreateDate
 
 
 def read_facts(data: bytes | str) -> XmpFacts:
@@ -62,19 +86,90 @@ def read_facts(data: bytes | str) -> XmpFacts:
         label=_clean(props.text(XMP, "Label")),
         keywords=tuple(dict.fromkeys(k for k in map(_clean, props.items(DC, "subject")) if k)),
         description=_clean(props.language_default(DC, "description")),
+        date_created=_clean(props.text(PHOTOSHOP, "DateCreated")),
+        create_date=_clean(props.text(XMP, "CreateDate")),
     )
 
 
-def split_packet(data: bytes | str) -> tuple[bytes, bytes, bytes]:
-    """(wrapper head, the XML to parse, wrapper tail); XmpError for what must not be parsed."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+# An XMP date (ISO 8601 as XMP writes it: a year, a month or a day alone, a time of day
+# with or without seconds, fractions and a zone); the EXIF form (2021:04:11 15:47:53) that
+# some writers put in XMP too.
+_XMP_DATE = re.compile(
+    r"^\s*(\d{4})(?:[-:](\d{2})(?:[-:](\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?)?)?)?\s*$"
+)
+
+
+def capture_stamp(value: str | None, source: str) -> exif.CaptureStamp | None:
+    """An XMP date as a capture time. What the date leaves out is its start: a day without a
+    time of day is taken at midnight, a year or a month alone from its first day (a scanned
+    print dated "1975" sorts in 1975). A zone given with it (Z, +02:00) is its offset."""
+    match = _XMP_DATE.match(value or "")
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        when = datetime(
+            int(year),
+            int(month or 1) or 1,  # 00: not known
+            int(day or 1) or 1,
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+        )
+    except ValueError:  # year 0, month 13, 25 o'clock ...
+        return None
+    offset = None
+    if zone:
+        offset = UTC if zone == "Z" else exif.parse_offset(f"{zone[:3]}:{zone[-2:]}")
+    return exif.CaptureStamp(when, offset, fraction, source)
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A packet ready to parse: the wrapper before and after the XML, kept as bytes (written
+    back verbatim), the XML itself as UTF-8 (what the parsers are given, without its
+    declaration), and the encoding a rewrite is written in."""
+
+    head: bytes
+    xml: bytes
+    tail: bytes
+    encoding: str  # a Python codec name: utf-8, utf-16-le/-be or utf-32-le/-be
+
+
+def decode_packet(data: bytes | str) -> Packet:
+    """The packet split and decoded in the encoding it is written in (a byte-order mark, else
+    the XML declaration, else UTF-8); XmpError for what must not or cannot be parsed.
+
+    UTF-16 and UTF-32 packets (XMP allows them) are rewritten in their own encoding. A
+    declared encoding that is not Unicode (ISO-8859-1, windows-1252, US-ASCII) is read in it,
+    and a rewrite is UTF-8 with the declaration saying so: XMP allows only Unicode, exiftool
+    reads such bytes as UTF-8 whatever the declaration says, and one rewrite written in one
+    encoding and declared in another would make "café" read as "cafÃ©" elsewhere."""
+    if isinstance(data, str):
+        return _text_packet(data, "utf-8", b"")
+    raw = bytes(data)
     if len(raw) > MAX_PACKET_BYTES:
         raise XmpError(f"XMP packet of {len(raw)} bytes (over {MAX_PACKET_BYTES}): not read")
+    wide = _wide_encoding(raw)
+    if wide is not None:
+        codec, bom = wide
+        try:
+            text = raw[bom:].decode(codec)
+        except UnicodeDecodeError as exc:
+            raise XmpError(f"not valid {codec.upper()}: {exc.reason} at byte {exc.start}") from None
+        return _text_packet(text, codec, raw[:bom])
+    return _narrow_packet(raw)
+
+
+def _narrow_packet(raw: bytes) -> Packet:
+    """A packet in an encoding that writes ASCII as ASCII (UTF-8, ISO-8859-1, ...)."""
     raw = raw.rstrip(b"\x00")  # embedded packets may end in NUL padding
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise XmpError("XMP with a DOCTYPE or entity declarations (not allowed in XMP): not read")
+        raise XmpError(_DTD_REFUSED)
     bom = len(_BOM) if raw.startswith(_BOM) else 0  # a byte-order mark before the wrapper
-    start = _HEAD.match(raw, bom).end()  # match() anchors at `bom`
+    head = _HEAD.match(raw, bom)  # match() anchors at `bom`
+    start = head.end()
     # The tail found by hand, not by a regex: a search over a long run of padding spaces
     # would be quadratic.
     last = raw.rfind(b"<?xpacket", start)
@@ -82,12 +177,84 @@ def split_packet(data: bytes | str) -> tuple[bytes, bytes, bytes]:
         end = len(raw[:last].rstrip())
     else:
         end = len(raw.rstrip())
-    return raw[:start], raw[start:end], raw[end:]
+    declared = head.group("encoding")
+    if bom or declared is None:
+        return Packet(raw[:start], raw[start:end], raw[end:], "utf-8")
+    name = declared.decode("ascii")
+    codec = _codec(name)
+    if codec == "utf-8":
+        return Packet(raw[:start], raw[start:end], raw[end:], "utf-8")
+    try:
+        text = raw[start:end].decode(codec)
+    except UnicodeDecodeError as exc:
+        raise XmpError(f"not valid {name}: {exc.reason} at byte {start + exc.start}") from None
+    except (UnicodeError, ValueError) as exc:
+        raise XmpError(f"not valid {name}: {exc}") from None
+    # Rewritten as UTF-8 (see decode_packet): the declaration is made to say so.
+    head_bytes = _DECLARED.sub(rb"\g<1>UTF-8\g<2>", raw[:start], count=1)
+    return Packet(head_bytes, text.encode("utf-8"), raw[end:], "utf-8")
+
+
+def _codec(name: str) -> str:
+    """The Python codec of a declared encoding that writes ASCII as ASCII."""
+    try:
+        codec = codecs.lookup(name).name
+        if codec in _NOT_CHARSETS:
+            raise LookupError(codec)
+        # Raises LookupError for Python's bytes-to-bytes codecs (base64, zlib, rot13).
+        ascii_ok = "<?xml?>".encode(codec, errors="replace") == b"<?xml?>"
+    except (LookupError, UnicodeError, ValueError):
+        raise XmpError(f"declares the encoding {name!r}, which is not known: not read") from None
+    if not ascii_ok:
+        # UTF-16 declared over bytes that are not (they would start with a byte-order mark
+        # or a zero byte), or an encoding such as EBCDIC: the declaration is wrong.
+        raise XmpError(f"declares the encoding {name!r}, but is not written in it: not read")
+    return "utf-8" if codec in ("utf-8", "utf-8-sig") else codec
+
+
+def _wide_encoding(raw: bytes) -> tuple[str, int] | None:
+    """(codec, byte-order-mark length) of a UTF-16 or UTF-32 packet, told by its mark or by
+    where the zero bytes of its first character are (XML 1.0, appendix F); else None."""
+    for mark, codec in _WIDE_MARKS:
+        if raw.startswith(mark):
+            return codec, len(mark)
+    first = raw[:4]
+    if len(first) < 4:
+        return None
+    if first[:3] == b"\x00\x00\x00":
+        return "utf-32-be", 0
+    if first[1:] == b"\x00\x00\x00":
+        return "utf-32-le", 0
+    if first[0] == 0 and first[2] == 0:
+        return "utf-16-be", 0
+    if first[1] == 0 and first[3] == 0:
+        return "utf-16-le", 0
+    return None
+
+
+def _text_packet(text: str, codec: str, bom: bytes) -> Packet:
+    """A packet already decoded (a str, or a UTF-16/32 packet): split as _narrow_packet does,
+    with the wrapper given back in `codec`, so that a rewrite keeps it byte for byte."""
+    text = text.rstrip("\x00")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise XmpError(_DTD_REFUSED)
+    start = _HEAD_TEXT.match(text, 1 if text.startswith("\ufeff") else 0).end()
+    last = text.rfind("<?xpacket", start)
+    if last != -1 and text[last + len("<?xpacket") :].lstrip().startswith("end"):
+        end = len(text[:last].rstrip())
+    else:
+        end = len(text.rstrip())
+    return Packet(
+        bom + text[:start].encode(codec, errors="surrogatepass"),
+        text[start:end].encode("utf-8", errors="surrogatepass"),  # expat refuses a lone surrogate
+        text[end:].encode(codec, errors="surrogatepass"),
+        codec,
+    )
 
 
 def _rdf_element(data: bytes | str) -> ET.Element:
     try:
-        root = ET.fromstring(split_packet(data)[1])
+        root = ET.fromstring(decode_packet(data).xml)
     except ET.ParseError as exc:
         raise XmpError(f"not well-formed XML: {exc}") from None
     rdf = next(root.iter(f"{{{RDF}}}RDF"), None)
@@ -238,8 +405,8 @@ def merge_keywords(existing: bytes | None, wanted: Keywords, owned: Owned) -> Me
     """Our keywords merged into a sidecar's text (a fresh one when `existing` is None): every
     node, attribute, comment and namespace declaration not ours is kept as it was; our earlier
     keywords are replaced by `wanted`. Only the three keyword properties and our record change."""
-    head, body, tail = split_packet(existing if existing is not None else FRESH_SIDECAR)
-    doc = _parse_dom(body)
+    packet = decode_packet(existing if existing is not None else FRESH_SIDECAR.encode())
+    doc = _parse_dom(packet.xml)
     rdf = _dom_rdf(doc)
     holder = _holder(doc, rdf)
     editor = _Editor(doc, rdf, holder)
@@ -272,7 +439,7 @@ def merge_keywords(existing: bytes | None, wanted: Keywords, owned: Owned) -> Me
     before = set().union(*map(set, old.values()))
     after = set().union(*map(set, new.values()))
     return Merge(
-        _serialize(doc, head, tail), tuple(sorted(after - before)), tuple(sorted(before - after))
+        _serialize(doc, packet), tuple(sorted(after - before)), tuple(sorted(before - after))
     )
 
 
@@ -457,8 +624,69 @@ def _remove_with_indent(element: minidom.Element) -> None:
     parent.removeChild(element)
 
 
-def _serialize(doc: minidom.Document, head: bytes, tail: bytes) -> bytes:
+def _serialize(doc: minidom.Document, packet: Packet) -> bytes:
     """The document between the wrapper it had, byte for byte (a fresh sidecar's is an XML
-    declaration, as darktable's and digiKam's are). minidom writes no declaration itself."""
-    body = "\n".join(node.toxml() for node in doc.childNodes).encode("utf-8")
-    return head + body + (tail if tail.strip() else b"\n")
+    declaration, as darktable's and digiKam's are), in the packet's encoding. minidom writes
+    no declaration itself."""
+    body = "\n".join(_xml_text(node) for node in doc.childNodes).encode(packet.encoding)
+    tail = packet.tail
+    if not tail.decode(packet.encoding, errors="replace").strip():
+        tail = "\n".encode(packet.encoding)  # a file ends in a newline
+    return packet.head + body + tail
+
+
+def _xml_text(top: minidom.Node) -> str:
+    """A node as XML text. Not minidom's toxml: before Python 3.13 it writes a newline, tab
+    or carriage return in an attribute value as itself, which every XML reader then reads
+    as a space (XML 1.0, 3.3.3), so `Instructions="line1&#xA;line2"` would come back as
+    `line1 line2`. Iterative, so that a deeply nested packet cannot exhaust the stack."""
+    out: list[str] = []
+    stack: list[minidom.Node | str] = [top]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            out.append(node)  # an end tag
+        elif node.nodeType == node.ELEMENT_NODE:
+            out.append("<" + node.tagName)
+            for name, value in node.attributes.items():
+                out.append(f' {name}="{_escape_attribute(value)}"')
+            if not node.childNodes:
+                out.append("/>")
+                continue
+            out.append(">")
+            stack.append(f"</{node.tagName}>")
+            stack.extend(reversed(node.childNodes))
+        elif node.nodeType == node.TEXT_NODE:
+            out.append(_escape_text(node.data))
+        elif node.nodeType == node.CDATA_SECTION_NODE:
+            out.append(f"<![CDATA[{node.data}]]>")
+        elif node.nodeType == node.COMMENT_NODE:
+            out.append(f"<!--{node.data}-->")
+        elif node.nodeType == node.PROCESSING_INSTRUCTION_NODE:
+            out.append(f"<?{node.target} {node.data}?>" if node.data else f"<?{node.target}?>")
+    return "".join(out)
+
+
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
+# Whitespace other than the space is a reference in an attribute, or a reader makes it a space.
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#xA;",
+        "\r": "&#xD;",
+        "\t": "&#x9;",
+    }
+)
+
+
+def _escape_text(data: str) -> str:
+    # A carriage return read from a reference (&#xD;) stays one: written raw, the next
+    # reader would turn it into a newline (XML 1.0, 2.11).
+    return data.translate(_TEXT_ESCAPES)
+
+
+def _escape_attribute(value: str) -> str:
+    return value.translate(_ATTRIBUTE_ESCAPES)

@@ -26,6 +26,13 @@ RANDOM_REFUSAL = (
     "for testing): they mean nothing, and nothing was written. Pass --allow-random to write "
     "them anyway."
 )
+# Read, merged and written again at most this many times when another program writes the
+# sidecar between our read and our rename.
+MAX_TRIES = 3
+CHANGED_WHILE_WRITTEN = (
+    "changed by another program while being written ({n} tries): left as it is; "
+    "the next `xmp write` will add our keywords"
+)
 RANDOM_LEFT_OUT = (
     "WARNING: the {labels} labels of {photos} were made with {weights} (configured for "
     "testing): they mean nothing and were left out (pass --allow-random to write them)."
@@ -51,15 +58,19 @@ class WriteSummary:
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    # Sidecars another program kept changing while we wrote them: left as that program wrote
+    # them, for the next write.
+    left: int = 0
     changes: list[str] = field(default_factory=list)  # what a dry run would write
     failures: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # random weights; sidecars left
 
     def counts(self) -> str:
-        return (
+        counts = (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{self.failed} failed"
         )
+        return counts + (f", {self.left} changed while written (left)" if self.left else "")
 
 
 def keywords_for(
@@ -142,28 +153,32 @@ def _by_sidecar(photos: list[LabelledPhoto], name: str) -> dict[str, list[Labell
 def _one(
     target: str, photos: list[LabelledPhoto], options: WriteOptions, summary: WriteSummary
 ) -> None:
+    wanted = _union(
+        keywords_for(photo, options.min_score, options.allow_random) for photo in photos
+    )
     try:
-        existing = _read_if_there(target)
-        wanted = _union(
-            keywords_for(photo, options.min_score, options.allow_random) for photo in photos
-        )
-        if existing is None and not wanted.leaves:
-            summary.unchanged += 1  # nothing to say, and no sidecar to say it in
+        for _ in range(MAX_TRIES):
+            existing = _read_if_there(target)
+            if existing is None and not wanted.leaves:
+                summary.unchanged += 1  # nothing to say, and no sidecar to say it in
+                return
+            merged = xmp.merge_keywords(existing, wanted, OWNED)
+            if merged.text is None:
+                summary.unchanged += 1
+                return
+            if options.dry_run:
+                changes = [f"+{k}" for k in merged.added] + [f"-{k}" for k in merged.removed]
+                verb = "create" if existing is None else "update"
+                summary.changes.append(f"would {verb} {target}: {' '.join(changes) or '(layout)'}")
+            elif not write_atomically(target, merged.text, existing):
+                continue  # another program wrote it since we read it: read and merge again
+            if existing is None:
+                summary.created += 1
+            else:
+                summary.updated += 1
             return
-        merged = xmp.merge_keywords(existing, wanted, OWNED)
-        if merged.text is None:
-            summary.unchanged += 1
-            return
-        verb = "create" if existing is None else "update"
-        if options.dry_run:
-            changes = [f"+{k}" for k in merged.added] + [f"-{k}" for k in merged.removed]
-            summary.changes.append(f"would {verb} {target}: {' '.join(changes) or '(layout)'}")
-        else:
-            write_atomically(target, merged.text)
-        if existing is None:
-            summary.created += 1
-        else:
-            summary.updated += 1
+        summary.left += 1
+        summary.warnings.append(f"{target}: {CHANGED_WHILE_WRITTEN.format(n=MAX_TRIES)}")
     except xmp.XmpError as exc:
         summary.failed += 1
         summary.failures.append(f"{target}: not readable XMP, left as it is: {exc}")
@@ -197,30 +212,75 @@ def _new_name(photo_path: str, name: str) -> str:
     return photo_path + ".xmp"
 
 
-def write_atomically(path: str, data: bytes) -> None:
+def write_atomically(path: str, data: bytes, expected: bytes | None) -> bool:
     """`data` at `path` through a temporary file in the same folder and a rename: a reader
-    sees the old sidecar or the new one, never half of one. An existing sidecar keeps its
-    permissions; a link to one is followed (the link stays)."""
+    sees the old sidecar or the new one, never half of one. `expected` is the sidecar as it
+    was read (None: there was none); where it is no longer that when the new one would take
+    its place, nothing is written and the answer is False. The new file keeps the old one's
+    owner, group and permissions (PermissionError where this user cannot give it that owner);
+    a link to a sidecar is followed (the link stays)."""
     if not sidecars.is_sidecar_name(path):
         raise ValueError(f"not a sidecar name: {path}")  # never a photo file
     path = os.path.realpath(path)
     folder, name = os.path.split(path)
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
     # A dot name: the folder walk skips it, should a run see it before the rename.
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            _keep_owner_and_mode(fh.fileno(), path)
             os.fsync(fh.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
+        placed = _put_in_place(temp, path, expected)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+    if not placed:
+        os.unlink(temp)
+    return placed
+
+
+def _keep_owner_and_mode(fd: int, path: str) -> None:
+    """The temporary file given the sidecar's owner, group and mode (a new sidecar: the mode
+    the umask gives a new file). The owner before the mode: a chown clears set-id bits."""
+    try:
+        old = os.stat(path)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        return
+    new = os.fstat(fd)
+    if (new.st_uid, new.st_gid) != (old.st_uid, old.st_gid):
+        try:
+            os.fchown(fd, old.st_uid, old.st_gid)
+        except PermissionError:
+            raise PermissionError(
+                f"its owner (uid {old.st_uid}, gid {old.st_gid}) cannot be given to a new copy"
+                " by this user, and replacing it would change who owns it: left as it is"
+            ) from None
+    os.fchmod(fd, old.st_mode & 0o7777)
+
+
+def _put_in_place(temp: str, path: str, expected: bytes | None) -> bool:
+    """The temporary file renamed to `path` if `path` still holds `expected`. Checked just
+    before the rename, which narrows the window to microseconds (no lock exists that every
+    program writing sidecars takes)."""
+    if expected is None:
+        try:
+            os.link(temp, path)  # atomic, and never over a sidecar that appeared meanwhile
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links (FAT, some SMB shares)
+            if os.path.lexists(path):
+                return False
+            os.replace(temp, path)
+            return True
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return True
+    if _read_if_there(path) != expected:
+        return False
+    os.replace(temp, path)
+    return True

@@ -298,6 +298,13 @@ MIGRATIONS: tuple[str, ...] = (
         ), 1)
         WHERE ml_random_weights = 1;
     """,
+    """
+    -- The tag taken_at was read from (exif.CAPTURE_TIME_ORDER: exif:DateTimeOriginal,
+    -- xmp:photoshop:DateCreated, ...; a video's quicktime:creationdate or creation_time).
+    -- Left NULL here: metadata-5 reads every file again and fills it in. The places phase
+    -- changes a time's offset, never its tag, so its table has no such column.
+    ALTER TABLE metadata ADD COLUMN taken_at_source TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -56,7 +56,7 @@ class StoredMetadata(NamedTuple):
     taken_at: str | None = None  # naive local wall-clock time (ISO 8601)
     taken_at_offset: str | None = None
     taken_at_utc: str | None = None
-    taken_at_offset_source: str | None = None  # exif, video-utc, none (exif.py)
+    taken_at_offset_source: str | None = None  # exif, video-utc, gps-utc, none (exif.py)
 
 
 @dataclass(frozen=True)

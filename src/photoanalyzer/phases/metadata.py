@@ -3,7 +3,10 @@
 exifread reads EXIF; Pillow reports the pixel size from the header, and its `getexif` fills in
 where exifread finds nothing (WebP, AVIF, EXIF in a second APP1 segment). XMP: the packet
 Pillow's header parse already found (JPEG APP1, TIFF tag 700, PNG iTXt before the pixel data,
-WebP, HEIF), or the file's sidecar, which wins (sidecars.py, xmp.py)."""
+WebP, HEIF), or the file's sidecar, which wins (sidecars.py, xmp.py). IPTC-IIM: the block in
+a JPEG's APP13 (Pillow's header parse) or a TIFF's tag 33723 (iptc.py), where XMP has no
+keywords or description. The capture time: the first tag of exif.CAPTURE_TIME_ORDER that the
+file has, whichever of EXIF, XMP and IPTC holds it."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif, rawmeta, sidecars, xmp
+from photoanalyzer import exif, iptc, rawmeta, sidecars, xmp
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
@@ -58,7 +61,9 @@ class MetadataPhase:
     # where the offset came from (exif, video-utc or none). metadata-4: camera RAW files are
     # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py); XMP rating,
     # label, keywords, description and where they came from (embedded or sidecar).
-    version: str = "metadata-4"
+    # metadata-5: taken_at falls back through XMP, IPTC, CreateDate and GPSDateTime, with
+    # taken_at_source; IPTC-IIM keywords and caption where XMP has none.
+    version: str = "metadata-5"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
@@ -85,29 +90,44 @@ def read_metadata(path: str, kind: str) -> Outcome:
             # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
             return _with_xmp(_raw_outcome(fh, file_type), path, None)
         raw, exifread_error = _exifread_tags(fh)
-        size, pillow_raw, packet, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
+        size, pillow_raw, packet, iptc_block, open_error = _pillow_facts(
+            fh, file_type, want_exif=not raw
+        )
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
     if size:
         record["width"], record["height"] = size
     record.update(exif.normalize(raw or pillow_raw))
+    if iptc_block is None:  # a TIFF's, in its IFD0
+        iptc_block = iptc.block_from_tag((raw or pillow_raw).get((exif.IFD0, iptc.TIFF_IPTC_TAG)))
+    found = iptc.read_iptc(iptc_block) if iptc_block else None
     if open_error:
-        return _with_xmp(Outcome(record, open_error), path, packet)
+        return _with_xmp(Outcome(record, open_error), path, packet, found)
     if exifread_error and not pillow_raw:
-        return _with_xmp(Outcome(record, f"EXIF could not be read: {exifread_error}"), path, packet)
-    return _with_xmp(Outcome(record), path, packet)
+        error = f"EXIF could not be read: {exifread_error}"
+        return _with_xmp(Outcome(record, error), path, packet, found)
+    return _with_xmp(Outcome(record), path, packet, found)
 
 
-def _with_xmp(outcome: Outcome, path: str, packet: bytes | None) -> Outcome:
+# XMP properties read for the capture time (the taken_at fallback), beside XMP_FIELDS.
+_XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP_CREATE_DATE_TAG}
+
+
+def _with_xmp(
+    outcome: Outcome, path: str, packet: bytes | None, found: iptc.IptcFacts | None = None
+) -> Outcome:
     """The outcome with the XMP fields: each from the sidecar where it has it, else from the
     embedded packet (a sidecar made by `xmp write` holds keywords only, and must not hide the
-    rating in the photo). Broken XMP is said in the error, and the rest is kept."""
+    rating in the photo), else, for keywords and description, from IPTC-IIM (as the Metadata
+    Working Group says: XMP where it exists). The capture time where XMP or IPTC has an
+    earlier tag of exif.CAPTURE_TIME_ORDER than EXIF. Broken XMP is said in the error, and
+    the rest is kept."""
     if outcome.record is None:
         return outcome
-    found = sidecars.read(path)  # an environment error here keeps the file pending
-    sources = [(f"XMP sidecar {found[0]}", "sidecar", found[1])] if found else []
+    sidecar = sidecars.read(path)  # an environment error here keeps the file pending
+    sources = [(f"XMP sidecar {sidecar[0]}", "sidecar", sidecar[1])] if sidecar else []
     if packet:
         sources.append(("embedded XMP", "embedded", packet))
-    fields, problems = dict.fromkeys(XMP_FIELDS), []
+    fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
     for what, source, data in sources:
         try:
             facts = xmp.read_facts(data)
@@ -120,10 +140,21 @@ def _with_xmp(outcome: Outcome, path: str, packet: bytes | None) -> Outcome:
             "keywords": list(facts.keywords) or None,
             "description": facts.description,
             "xmp_source": source,
+            "date_created": facts.date_created,
+            "create_date": facts.create_date,
         }
         fields = {name: read[name] if fields[name] is None else fields[name] for name in fields}
+    stamps = [xmp.capture_stamp(fields.pop(name), tag) for name, tag in _XMP_DATES.items()]
+    if found is not None:
+        fields["keywords"] = fields["keywords"] or list(found.keywords) or None
+        fields["description"] = fields["description"] or found.caption
+        stamps.append(found.created)
+    record = {**outcome.record, **fields}
+    best = exif.preferred(s for s in stamps if s is not None)
+    if best is not None and exif.outranks(best, record.get("taken_at_source")):
+        record.update(exif.capture_record([best]))
     errors = [e for e in (outcome.error, *problems) if e]
-    return replace(outcome, record={**outcome.record, **fields}, error="; ".join(errors) or None)
+    return replace(outcome, record=record, error="; ".join(errors) or None)
 
 
 def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
@@ -172,9 +203,9 @@ def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
 
 def _pillow_facts(
     fh: BinaryIO, file_type: str | None, want_exif: bool
-) -> tuple[tuple[int, int] | None, exif.RawTags, bytes | None, str | None]:
-    """(stored width and height, EXIF tags if asked for, the embedded XMP packet, error).
-    Only the header is read."""
+) -> tuple[tuple[int, int] | None, exif.RawTags, bytes | None, bytes | None, str | None]:
+    """(stored width and height, EXIF tags if asked for, the embedded XMP packet, a JPEG's
+    IPTC-IIM block, error). Only the header is read."""
     if file_type in HEIF_TYPES:
         ensure_heif_support()
     fh.seek(0)
@@ -183,22 +214,31 @@ def _pillow_facts(
             width, height = image.size
             raw = _pillow_exif(image) if want_exif else {}
             packet = image.info.get("xmp")  # what the header parse found; nothing is decoded
+            resources = image.info.get("photoshop")  # a JPEG's APP13 image resources
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
         return (
             None,
             {},
             None,
+            None,
             f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
         )
     except Exception as exc:
         if is_environment_error(exc):
             raise  # as above: the file stays pending
-        return None, {}, None, describe_exception(exc)
+        return None, {}, None, None, describe_exception(exc)
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
         width, height = height, width
-    return (width, height), raw, packet if isinstance(packet, bytes | str) else None, None
+    block = resources.get(iptc.PHOTOSHOP_IPTC_RESOURCE) if isinstance(resources, dict) else None
+    return (
+        (width, height),
+        raw,
+        packet if isinstance(packet, bytes | str) else None,
+        block if isinstance(block, bytes) else None,
+        None,
+    )
 
 
 def _pillow_exif(image: Image.Image) -> exif.RawTags:

@@ -11,7 +11,8 @@ them all up at once (places.py, timezones.py) and writes its own table.
     far from any place  more than MAX_PLACE_KM: no place named, the note names the nearest
     time                the file's own offset (EXIF, QuickTime) is kept; a photo without
                         one gets the zone's offset at its local time; a video with only a
-                        UTC creation time gets the zone's local time at that instant"""
+                        UTC creation time (a photo with only GPSDateTime) gets the zone's
+                        local time at that instant"""
 
 from __future__ import annotations
 
@@ -193,13 +194,14 @@ def _name_place(record: dict, place: places.Place) -> list[str]:
 
 def _derive_time(record: dict, meta: StoredMetadata, zone_name: str) -> list[str]:
     """The capture time at the zone, where the file's own offset is missing (a photo with
-    only local time) or is a video's bare UTC. An offset the file recorded is never
-    replaced: the camera knew its zone at the moment, and a position can be near a border."""
+    only local time) or is a bare UTC (a video's creation time, a photo's GPSDateTime). An
+    offset the file recorded is never replaced: the camera knew its zone at the moment, and a
+    position can be near a border."""
     source = meta.taken_at_offset_source or (
         exif.EXIF_OFFSET if meta.taken_at_offset else exif.NO_OFFSET
     )
     wants_local = source == exif.NO_OFFSET and meta.taken_at
-    wants_utc = source == exif.VIDEO_UTC_OFFSET and meta.taken_at_utc
+    wants_utc = source in exif.UTC_ONLY_OFFSETS and meta.taken_at_utc
     if not (wants_local or wants_utc):
         return []
     tz = timezones.zone(zone_name)
