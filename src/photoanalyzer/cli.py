@@ -214,7 +214,7 @@ def run(
         if kinds is not None:
             cfg = with_kinds(cfg, kinds)
         names = parse_phase_list(phases) if phases is not None else cfg.phases
-        context = _context(cfg, db)
+        context = _context(cfg, db, for_run=True)
         selected = build_phases(names, context)  # refuses unknown phases before any writing
         summary, failed = _index(paths, selected, cfg, db, full, quiet, wait)
         typer.echo(summary)
@@ -1024,13 +1024,18 @@ def doctor(config: ConfigOption = None) -> None:
     typer.echo(report(cfg, resolve_models_dir(cfg)))
 
 
-def _context(cfg, db: Path | None):
+def _context(cfg, db: Path | None, for_run: bool = False):
+    """Where phases write; only `run` lets the content phase probe the GPU's decoders: the
+    other commands build phases for their names and versions alone."""
     from photoanalyzer.config import resolve_catalog_path, resolve_models_dir, resolve_thumbnail_dir
     from photoanalyzer.phases import PhaseContext
 
     catalog_path = resolve_catalog_path(db, cfg)
     return PhaseContext(
-        cfg, resolve_thumbnail_dir(cfg, catalog_path, db is not None), resolve_models_dir(cfg)
+        cfg,
+        resolve_thumbnail_dir(cfg, catalog_path, db is not None),
+        resolve_models_dir(cfg),
+        probe_decoders=for_run,
     )
 
 
