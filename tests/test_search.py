@@ -489,6 +489,45 @@ def test_missing_files_are_never_listed(fresh, search):
         assert "snow.jpg" not in names(search(db, *args)[1], library), args
 
 
+def test_no_filter_matches_what_an_overwritten_file_used_to_be(tmp_path, capsys, monkeypatch):
+    """Three photos overwritten with other pictures, then a run whose phases did not reach
+    them (only the places phase): their stored camera, GPS, date, scene, objects, blur and
+    exposure describe the old pictures, and no filter may match them."""
+    library, db = build_library(
+        tmp_path, names=("dark.jpg", "blurry.jpg", "beach.jpg"), video=False
+    )
+    search = InProcess(capsys, monkeypatch, standin_config(tmp_path))
+    filters = {
+        "--dark": "dark.jpg",
+        "--blurry": "blurry.jpg",
+        "--camera canon": "beach.jpg",
+        "--lens rf24": "beach.jpg",
+        "--has-gps": "beach.jpg",
+        "--near 48.86,2.29,5": "beach.jpg",
+        "--after 2021-06-02": "blurry.jpg",
+        "--before 2021": "dark.jpg",
+        "--scene a_beach": "beach.jpg",
+        "--object person:2": "beach.jpg",
+    }
+
+    def listed(option: str) -> list[str]:
+        name, value = option.split(" ") if " " in option else (option, None)
+        args = [name, value.replace("_", " ")] if value else [name]
+        code, out, err = search(db, *args, "--top", "0")
+        assert code == 0, (option, err)
+        return names(out, library)
+
+    for option, name in filters.items():
+        assert name in listed(option), option  # what each filter finds before
+    for seed, name in enumerate(("dark.jpg", "blurry.jpg", "beach.jpg")):
+        textured_photo((640, 480), seed=20 + seed).save(library / name, quality=90)
+    Cli(tmp_path / "home")("run", str(library), "--db", str(db), "--quiet", "--phases", "places")
+    for option, name in filters.items():
+        assert name not in listed(option), option
+    assert "blurry.jpg" not in listed("--sharp")  # not known to be sharp either, yet
+    assert "beach small.jpg" in listed("--object person:2")  # untouched files still match
+
+
 # -- output forms --------------------------------------------------------------------------------
 
 
