@@ -318,7 +318,6 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         "--object: 'dog:two'": FilterOptions(objects=["dog:two"]),
         "--near": FilterOptions(near=["48.8,2.3"]),
         "--near: '95,": FilterOptions(near=["95,2,5"]),
-        "--in": FilterOptions(folders=[str(tmp_path / "nowhere")]),
         "--camera": FilterOptions(cameras=[" "]),
         "--scene": FilterOptions(scenes=["beach"], known_scenes=lambda: ["a beach"]),
     }
@@ -326,6 +325,9 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         with pytest.raises(UsageError) as raised:
             file_filter(options)
         assert str(raised.value).startswith(option), (option, str(raised.value))
+    # --in takes any path, on disk or not (a disk that is not mounted): made absolute only.
+    nowhere = file_filter(FilterOptions(folders=["nowhere/photos", str(tmp_path / "gone")]))
+    assert nowhere.folders == (str(Path.cwd() / "nowhere" / "photos"), str(tmp_path / "gone"))
 
 
 # -- ranking, weights, videos -------------------------------------------------------------------
@@ -528,6 +530,36 @@ def test_no_filter_matches_what_an_overwritten_file_used_to_be(tmp_path, capsys,
     assert "beach small.jpg" in listed("--object person:2")  # untouched files still match
 
 
+def test_in_takes_a_folder_of_a_disk_that_is_not_mounted(fresh, search):
+    """The catalog keeps the files of an unplugged disk as present until a run looks there:
+    `--in` finds them without the folder on disk. A path the catalog does not know gives no
+    result and a note saying so, never an error."""
+    library, db = fresh
+    disk = "/media/unplugged-disk/photos"
+    with sqlite3.connect(db) as raw:  # the library as indexed on a disk now unplugged
+        raw.execute("UPDATE files SET path = ? || substr(path, ?)", (disk, len(str(library)) + 1))
+
+    def listed(*args: str) -> tuple[list[str], str]:
+        code, out, err = search(db, *args, "--top", "0")
+        assert code == 0, err
+        return [line.split("\t")[1] for line in out.splitlines()], err
+
+    assert listed("--in", f"{disk}/sub") == ([f"{disk}/sub/nested.jpg"], "")
+    assert listed("--in", f"{disk}/snow.jpg")[0] == [f"{disk}/snow.jpg"]  # a file's own path
+    assert listed("snow", "--in", f"{disk}/sub/")[0] == [f"{disk}/sub/nested.jpg"]
+    for args in (["--in", "/media/other-disk"], ["snow", "--in", "/media/other-disk"]):
+        found, err = listed(*args)
+        assert found == [], args
+        assert "note: --in /media/other-disk: the catalog knows no file there" in err, args
+        assert "No matches." in err
+    both, err = listed("--in", f"{disk}/sub", "--in", "/media/other-disk")
+    assert both == [f"{disk}/sub/nested.jpg"] and "the catalog knows no file there" in err
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE files SET missing = 1 WHERE path LIKE ?", (f"{disk}/sub/%",))
+    found, err = listed("--in", f"{disk}/sub")
+    assert found == [] and "every file the catalog knows there was missing" in err
+
+
 # -- output forms --------------------------------------------------------------------------------
 
 
@@ -713,7 +745,6 @@ def test_exit_codes_name_what_is_wrong(indexed, cli, tmp_path):
         (["--near", "a,b,c"], "--near"),
         (["--object", "dog:0"], "--object"),
         (["--scene", "beach"], "--scene"),
-        (["--in", str(tmp_path / "nowhere")], "--in"),
         (["--min-score", "0.5"], "--min-score"),
         (["snow", "--min-score", "2"], "--min-score"),
         (["--sort", "score"], "--sort"),

@@ -598,7 +598,13 @@ def search(
         list[str] | None, _many("--lens", "Lens make or model contains TEXT (any case).", "TEXT")
     ] = None,
     folder: Annotated[
-        list[Path] | None, _many("--in", "Only files below FOLDER.", "FOLDER")
+        list[Path] | None,
+        _many(
+            "--in",
+            "Only files at or below PATH (any path: a disk that is not mounted too; a note "
+            "says when the catalog has no file there).",
+            "PATH",
+        ),
     ] = None,
     kind: Annotated[list[FileKind] | None, _many("--kind", "photo or video.", "KIND")] = None,
     scene: Annotated[

@@ -43,7 +43,7 @@ class FileFilter:
     before: str | None = None  # taken before this
     cameras: tuple[str, ...] = ()  # substrings of "make model", case-insensitive
     lenses: tuple[str, ...] = ()  # substrings of "lens_make lens", case-insensitive
-    folders: tuple[str, ...] = ()  # absolute folders the path lies below
+    folders: tuple[str, ...] = ()  # absolute paths: the file itself, or the files below it
     kinds: tuple[str, ...] = ()  # "photo", "video"
     scenes: tuple[str, ...] = ()  # top scenes, case-insensitive
     objects: tuple[tuple[str, int], ...] = ()  # (class, at least this many in the picture)
@@ -149,6 +149,16 @@ class Search:
         rows = self._db.execute("SELECT DISTINCT top_scene FROM ml WHERE top_scene IS NOT NULL")
         return sorted(label for (label,) in rows)
 
+    def known_at_or_below(self, path: str) -> tuple[int, int]:
+        """(present, missing) files the catalog holds at `path` or below it."""
+        prefix, end = _below(path)
+        present, missing = self._db.execute(
+            "SELECT COALESCE(SUM(missing = 0), 0), COALESCE(SUM(missing != 0), 0) FROM files"
+            " WHERE path = ? OR (path >= ? AND path < ?)",
+            (path, prefix, end),
+        ).fetchone()
+        return present, missing
+
     # -- example images ---------------------------------------------------------------------
 
     def known(self, path: str) -> int | None:
@@ -229,7 +239,10 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     any_of(camera, ((_fold(text),) for text in where.cameras))
     lens = "instr(casefold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
     any_of(lens, ((_fold(text),) for text in where.lenses))
-    any_of("(f.path >= ? AND f.path < ?)", (_below(folder) for folder in where.folders))
+    any_of(
+        "(f.path = ? OR (f.path >= ? AND f.path < ?))",
+        ((folder, *_below(folder)) for folder in where.folders),
+    )
     any_of("f.kind = ?", ((kind,) for kind in where.kinds))
     any_of("casefold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
     counted = (
