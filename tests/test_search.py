@@ -180,7 +180,7 @@ def fresh(indexed, tmp_path):
     """A copy of the indexed catalog (and its thumbnails) that a test may change."""
     library, db, _ = indexed
     shutil.copy(db, tmp_path / "c.db")
-    shutil.copytree(db.with_name("c-thumbnails"), tmp_path / "c-thumbnails")
+    shutil.copytree(db.with_name("c.db-thumbnails"), tmp_path / "c.db-thumbnails")
     return library, tmp_path / "c.db"
 
 
@@ -592,7 +592,7 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     catalog = Catalog(db)
     best_frame = catalog.results.video_frames(str(library / "clip.mov"))[1]
     catalog.close()
-    assert video["thumbnail"] == str(db.with_name("c-thumbnails") / best_frame["thumbnail"])
+    assert video["thumbnail"] == str(db.with_name("c.db-thumbnails") / best_frame["thumbnail"])
     page = tmp_path / "page.html"
     code, out, _ = search(db, "snow", "--top", "4", "--html", str(page))
     assert code == 0 and out.splitlines() == search(db, "snow", "--top", "4")[1].splitlines()
@@ -704,6 +704,83 @@ def test_a_stale_matrix_is_never_used(fresh, search):
     assert not first.exists() and len(list(folder.glob("*.json"))) == 1  # the old one is gone
     store_ml(db, {str(library / "pending.jpg"): ml_record({"scene": "a car"}, unit({CAR: 1}))})
     assert ranked(search(db, "a car", "--top", "1")[1], library) == [("pending.jpg", 1.0)]
+
+
+def test_no_search_removes_a_newer_matrix_or_fails_because_of_another(fresh, monkeypatch, tmp_path):
+    """Searches run side by side. One that read the catalog before a change writes its
+    (older) matrix after another search wrote the newer one: the newer one stays. And one
+    whose files another search removes right after they were written still answers."""
+    from photoanalyzer.search import matrix
+    from photoanalyzer.search.matrix import build, current_matrix, matrix_folder
+
+    library, db = fresh
+    folder = matrix_folder(db)
+    assert folder.name == "c.db-search"
+    before = shutil.copy(db, tmp_path / "before.db")  # the catalog as the slower search read it
+    store_ml(db, {str(library / "pending.jpg"): ml_record({"scene": "a car"}, unit({CAR: 1}))})
+    now, earlier = Catalog(db), Catalog(before)
+    try:
+        newer = build(now, folder)
+        build(earlier, folder)  # the slower search finishes after the newer one
+        assert (folder / f"{newer.stamp}.json").is_file()
+        assert current_matrix(now, folder).rebuilt is False
+        stale = earlier.search.stamp()
+        assert (folder / f"{stale}.json").is_file()
+        build(now, folder)  # the next rebuild of the current state tidies the older one away
+        assert not list(folder.glob(f"{stale}.*"))
+
+        written = matrix._write_atomically
+
+        def then_removed_by_another(path, text):
+            written(path, text)
+            if path.suffix == ".json":  # the description, written last
+                for other in folder.iterdir():
+                    other.unlink()
+
+        monkeypatch.setattr(matrix, "_write_atomically", then_removed_by_another)
+        rebuilt = build(now, folder)  # answers, from what it built
+        best = rebuilt.best_per_file(rebuilt.scores(unit({CAR: 1})))
+        assert len(best) == len(newer.files) and round(float(best.max()), 3) == 1.0
+    finally:
+        now.close()
+        earlier.close()
+
+
+def test_catalogs_that_share_a_stem_keep_their_matrices_apart(fresh, search, tmp_path):
+    """photos.db and photos.sqlite in one folder: each has its own matrix folder, named from
+    its whole file name, and a search of one never removes the other's."""
+    from photoanalyzer.search.matrix import current_matrix, matrix_folder
+
+    library, db = fresh
+    first, second = tmp_path / "photos.db", tmp_path / "photos.sqlite"
+    shutil.copy(db, first)
+    shutil.copy(db, second)
+    example = str(library / "snow.jpg")  # indexed: its stored embedding, no model needed
+    assert search(first, example, "--top", "1")[0] == 0
+    store_ml(second, {str(library / "pending.jpg"): ml_record({"scene": "snow"}, unit({SNOW: 1}))})
+    assert search(second, example, "--top", "1")[0] == 0
+    assert matrix_folder(first).name == "photos.db-search"
+    assert matrix_folder(second).name == "photos.sqlite-search"
+    assert not (tmp_path / "photos-search").exists()
+    catalog = Catalog(first)
+    try:
+        assert current_matrix(catalog, matrix_folder(first)).rebuilt is False
+    finally:
+        catalog.close()
+
+
+def test_a_matrix_folder_of_the_old_name_is_tidied_away(fresh, search):
+    """Before issue 24 the folder was named after the stem (`c-search`): the first search
+    builds `c.db-search` and removes this catalog's matrices from the old folder, then the
+    folder."""
+    from photoanalyzer.search.matrix import matrix_folder
+
+    library, db = fresh
+    assert search(db, str(library / "snow.jpg"), "--top", "1")[0] == 0
+    old = db.with_name("c-search")
+    matrix_folder(db).rename(old)
+    assert search(db, str(library / "snow.jpg"), "--top", "1")[0] == 0
+    assert matrix_folder(db).is_dir() and not old.exists()
 
 
 def test_embeddings_of_another_model_are_left_out_and_said_so(fresh, search, tmp_path):
