@@ -407,9 +407,13 @@ def move_legacy_thumbnails(catalog_path: Path) -> None:
 
 
 def _stem_shared(catalog_path: Path) -> bool:
-    """Another SQLite file in the catalog's folder with the same stem (`photos.sqlite` or
-    `photos` beside `photos.db`): before issue 24 their folders had the same name."""
-    for path in catalog_path.parent.glob(glob.escape(catalog_path.stem) + "*"):
+    """Whether the folder of the old name may hold another catalog's thumbnails: a file named
+    the stem itself (`photos`, or `photos.db` beside `photos.db.sqlite`), whose folder has
+    that name under either rule, or another SQLite file with the same stem (`photos.sqlite`
+    beside `photos.db`), which shared it before issue 24."""
+    if catalog_path.with_name(catalog_path.stem).is_file():
+        return True
+    for path in catalog_path.parent.glob(glob.escape(catalog_path.stem) + ".*"):
         if path == catalog_path or path.stem != catalog_path.stem:
             continue
         try:

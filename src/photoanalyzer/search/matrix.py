@@ -275,7 +275,7 @@ def _tidy_legacy_folder(catalog_path: Path, folder: Path, stamp: str) -> None:
     legacy = legacy_beside_catalog(catalog_path, "search")
     if folder != matrix_folder(catalog_path) or legacy == folder:
         return
-    if catalog_path.with_name(catalog_path.stem).exists():
+    if catalog_path.with_name(catalog_path.stem).is_file():
         return
     _remove_older(legacy, stamp, others_too=False, newest=1)
     _remove_if_empty(legacy)
