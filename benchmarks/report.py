@@ -26,6 +26,7 @@ from PIL import Image
 
 from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.catalog.files import FileFacts, SyncChanges, SyncCounts
+from photoanalyzer.config import thumbnail_dir_beside
 
 BATCH = 10_000
 LINKS = 50_000  # hard links per placeholder file (ext4 allows 65,000)
@@ -81,7 +82,7 @@ def write_catalog(db: Path, library: Path, photos: int, videos: int, groups: int
     paths = [str(library / f"{i // 1000:04d}" / f"IMG_{i:07d}.jpg") for i in range(photos)]
     paths += [str(library / "videos" / f"VID_{i:05d}.mp4") for i in range(videos)]
     kinds = ["photo"] * photos + ["video"] * videos
-    thumbnails = db.with_name(db.stem + "-thumbnails")
+    thumbnails = thumbnail_dir_beside(db)
     thumbnails.mkdir(parents=True, exist_ok=True)
     placeholder = Image.new("RGB", (160, 120), (120, 140, 160))
     hashes = planted_hashes(rng, len(paths), groups)

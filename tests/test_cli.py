@@ -309,3 +309,65 @@ def test_quiet_run_over_noisy_broken_files_prints_only_the_summary(cli, tmp_path
         text=True,
     )
     assert "Bad code word" in probe.stderr
+
+
+def thumbnails_shown(cli, db: Path) -> list[Path]:
+    """The thumbnail each present photo shows in `search --json` (absolute paths)."""
+    out = cli("search", "--db", str(db), "--kind", "photo", "--json").stdout
+    return [Path(hit["thumbnail"]) for hit in json.loads(out)["results"]]
+
+
+def test_catalogs_that_share_a_stem_keep_their_thumbnails_apart(cli, tmp_path):
+    """photos.db and photos.sqlite in one folder: each catalog's thumbnails are in a folder
+    named from its whole file name."""
+    library = tmp_path / "lib"
+    write_photo(library / "a.jpg", full_spec())
+    for name in ("photos.db", "photos.sqlite"):
+        cli("run", str(library), "--db", str(tmp_path / name), "--quiet", *NO_ML)
+        (shown,) = thumbnails_shown(cli, tmp_path / name)
+        assert shown.is_file() and shown.is_relative_to(tmp_path / f"{name}-thumbnails")
+    assert not (tmp_path / "photos-thumbnails").exists()
+
+
+def test_a_thumbnail_folder_of_the_old_name_is_used_then_moved_by_run(cli, tmp_path):
+    """A catalog made before issue 24 keeps its thumbnails in `old-thumbnails` (named after
+    its stem), and its content results name them relative to that folder: readers use it,
+    and the next run renames it, analyzing nothing again."""
+    library = tmp_path / "lib"
+    write_photo(library / "a.jpg", full_spec())
+    db = tmp_path / "old.db"
+    cli("run", str(library), "--db", str(db), "--quiet", *NO_ML)
+    (tmp_path / "old.db-thumbnails").rename(tmp_path / "old-thumbnails")  # as it was named
+    (shown,) = thumbnails_shown(cli, db)
+    assert shown.is_file() and shown.is_relative_to(tmp_path / "old-thumbnails")
+    assert not (tmp_path / "old.db-thumbnails").exists()  # a reader moves nothing
+    again = cli("run", str(library), "--db", str(db), "--quiet", *NO_ML).stdout
+    assert "content   0 processed" in again
+    assert not (tmp_path / "old-thumbnails").exists()
+    (shown,) = thumbnails_shown(cli, db)
+    assert shown.is_file() and shown.is_relative_to(tmp_path / "old.db-thumbnails")
+
+
+def test_an_old_thumbnail_folder_two_catalogs_share_stays_theirs(cli, tmp_path):
+    """photos.db and photos.sqlite, made before issue 24, share `photos-thumbnails`: it holds
+    both catalogs' thumbnails, so it is not moved, and both keep it."""
+    library = tmp_path / "lib"
+    write_photo(library / "a.jpg", full_spec())
+    shared = tmp_path / "photos-thumbnails"
+    for name in ("photos.db", "photos.sqlite"):
+        cli("run", str(library), "--db", str(tmp_path / name), "--quiet", *NO_ML)
+    for name in ("photos.db", "photos.sqlite"):
+        folder = tmp_path / f"{name}-thumbnails"
+        for thumbnail in folder.rglob("*.jpg"):  # as the old version put them: in one folder
+            target = shared / thumbnail.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            thumbnail.replace(target)
+        for sub in sorted(folder.rglob("*"), reverse=True):
+            sub.rmdir()
+        folder.rmdir()
+    for name in ("photos.db", "photos.sqlite"):
+        again = cli("run", str(library), "--db", str(tmp_path / name), "--quiet", *NO_ML)
+        assert "content   0 processed" in again.stdout
+        (shown,) = thumbnails_shown(cli, tmp_path / name)
+        assert shown.is_file() and shown.is_relative_to(shared)
+    assert not (tmp_path / "photos.db-thumbnails").exists()

@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from photoanalyzer.config import load_config, resolve_catalog_path, validate
+from photoanalyzer.config import (
+    beside_catalog,
+    load_config,
+    move_legacy_thumbnails,
+    resolve_catalog_path,
+    thumbnail_dir_beside,
+    validate,
+)
 from photoanalyzer.errors import ConfigError
 from photoanalyzer.phases import PHASE_ORDER
 
@@ -83,3 +90,49 @@ def test_engine_defaults_to_local_with_fractional_ml_actors():
     config = load_config()
     assert config.engine == "local" and config.ray.address is None
     assert config.ray.ml.cpus_per_actor < 1  # whole-CPU actors deadlock a 2-CPU machine
+
+
+SQLITE = b"SQLite format 3\x00"
+
+
+def test_folders_beside_a_catalog_are_named_from_its_whole_file_name(tmp_path):
+    assert beside_catalog(tmp_path / "photos.db", "search") == tmp_path / "photos.db-search"
+    assert beside_catalog(tmp_path / "photos", "thumbnails") == tmp_path / "photos-thumbnails"
+
+
+def test_a_lone_catalogs_old_thumbnail_folder_is_read_then_moved_by_a_run(tmp_path):
+    catalog = tmp_path / "lone.db"
+    catalog.write_bytes(SQLITE)
+    (tmp_path / "lone-thumbnails" / "ab").mkdir(parents=True)
+    (tmp_path / "lone").mkdir()  # a folder named like the stem is no catalog
+    assert thumbnail_dir_beside(catalog) == tmp_path / "lone-thumbnails"  # readers
+    assert thumbnail_dir_beside(catalog, for_run=True) == tmp_path / "lone.db-thumbnails"
+    move_legacy_thumbnails(catalog)
+    assert (tmp_path / "lone.db-thumbnails" / "ab").is_dir()
+    assert not (tmp_path / "lone-thumbnails").exists()
+    assert thumbnail_dir_beside(catalog) == tmp_path / "lone.db-thumbnails"
+
+
+def test_an_old_thumbnail_folder_that_may_be_another_catalogs_is_never_moved(tmp_path):
+    """`photos.db-thumbnails` is photos.db's folder now, and was photos.db.sqlite's before
+    issue 24; `shared-thumbnails` was shared.db's and shared.sqlite's: neither moves."""
+    (tmp_path / "photos.db").write_bytes(SQLITE)
+    (tmp_path / "photos.db-thumbnails").mkdir()
+    (tmp_path / "shared.sqlite").write_bytes(SQLITE)
+    (tmp_path / "shared-thumbnails").mkdir()
+    for catalog, folder in (
+        (tmp_path / "photos.db.sqlite", tmp_path / "photos.db-thumbnails"),
+        (tmp_path / "shared.db", tmp_path / "shared-thumbnails"),
+    ):
+        catalog.write_bytes(SQLITE)
+        assert thumbnail_dir_beside(catalog, for_run=True) == folder
+        move_legacy_thumbnails(catalog)
+        assert folder.is_dir() and not beside_catalog(catalog, "thumbnails").exists()
+
+
+def test_a_new_catalog_never_takes_an_old_folder(tmp_path):
+    (tmp_path / "photos-thumbnails").mkdir()  # another catalog's, from before issue 24
+    catalog = tmp_path / "photos.db"  # not made yet
+    assert thumbnail_dir_beside(catalog, for_run=True) == tmp_path / "photos.db-thumbnails"
+    move_legacy_thumbnails(catalog)
+    assert (tmp_path / "photos-thumbnails").is_dir()

@@ -247,5 +247,5 @@ def test_metadata_and_content_survive_each_others_failures_end_to_end(cli, tmp_p
     assert rows[str(cut)]["model"] == "Model X 12"  # metadata kept
     assert "truncated" in rows[str(cut)]["errors"]["content"]
     assert rows[str(good)]["sharpness"] > 0 and rows[str(good)]["errors"] == {}
-    thumbs = tmp_path / "c-thumbnails"
+    thumbs = tmp_path / "c.db-thumbnails"
     assert (thumbs / rows[str(good)]["thumbnail"]).is_file()

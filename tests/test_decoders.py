@@ -6,11 +6,16 @@ nvJPEG and NVDEC decode correctly and fast on a GPU (benchmarks/gpu_check.py, no
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+
 import pytest
 from PIL import Image
 
 from imagegen import textured_photo
 from photoanalyzer import decoders
+from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.decoders import CPU_PLAN, DecodePlan, GpuProbe, plan_decoders, plan_for
 from photoanalyzer.imaging import load_upright_rgb
@@ -20,7 +25,7 @@ from support.requirements import require_module
 
 def test_the_cpu_decoders_when_the_ml_backend_is_not_on_cuda():
     plan = plan_decoders(GpuProbe("cpu"))
-    assert (plan.jpeg, plan.hevc, plan.on_gpu, plan.tag) == ("pillow", "cpu", False, "")
+    assert (plan.jpeg, plan.hevc, plan.on_gpu) == ("pillow", "cpu", False)
     assert plan.why_not == {
         "nvjpeg": "the ML backend runs on cpu",
         "nvdec": "the ML backend runs on cpu",
@@ -29,8 +34,7 @@ def test_the_cpu_decoders_when_the_ml_backend_is_not_on_cuda():
 
 def test_the_gpu_decoders_when_ml_runs_on_cuda_and_each_probe_decoded():
     plan = plan_decoders(GpuProbe("cuda"))
-    assert (plan.jpeg, plan.hevc, plan.why_not) == ("nvjpeg", "cuda", {})
-    assert plan.tag == "-nvjpeg-nvdec"
+    assert (plan.jpeg, plan.hevc, plan.why_not, plan.on_gpu) == ("nvjpeg", "cuda", {}, True)
 
 
 def test_each_gpu_decoder_that_failed_its_probe_is_left_out_with_the_reason():
@@ -38,7 +42,7 @@ def test_each_gpu_decoder_that_failed_its_probe_is_left_out_with_the_reason():
     assert (plan.jpeg, plan.hevc) == ("nvjpeg", "cpu")
     assert plan.why_not == {"nvdec": "RuntimeError: no NVDEC for HEVC"}
     plan = plan_decoders(GpuProbe("cuda", nvjpeg_error="RuntimeError: nvjpeg"))
-    assert (plan.jpeg, plan.hevc, plan.tag) == ("pillow", "cuda", "-pillow-nvdec")
+    assert (plan.jpeg, plan.hevc, plan.on_gpu) == ("pillow", "cuda", True)
 
 
 def test_a_cpu_backend_by_name_needs_no_probe():
@@ -74,12 +78,109 @@ def test_without_a_driver_the_plan_says_so_and_starts_no_probe():
     assert "no NVIDIA driver" in plan.why_not["nvjpeg"]
 
 
-def test_the_content_version_changes_with_gpu_decoders_only():
+def test_the_content_version_does_not_name_the_decoders():
+    """Which decoder made a picture is recorded per file; the version stays, so a night
+    whose GPU probe failed does not make the whole library pending."""
     settings = load_config().content
     cpu = ContentPhase(settings, "t")
     gpu = ContentPhase(settings, "t", decode_plan=plan_decoders(GpuProbe("cuda")))
-    assert cpu.decode_plan == CPU_PLAN
-    assert gpu.version == cpu.version + "-nvjpeg-nvdec"
+    assert cpu.decode_plan == CPU_PLAN and gpu.decode_plan.on_gpu
+    assert gpu.version == cpu.version
+
+
+class FakeProbe:
+    """The GPU boundary: the spawned probe (torch, CUDA) and the driver check. `answer` is
+    what the probe finds; with None, a call raises. Every call is recorded."""
+
+    def __init__(self, monkeypatch, answer: GpuProbe | None):
+        self.answer, self.calls = answer, []
+        monkeypatch.setattr(decoders, "nvidia_driver_present", lambda: True)
+        monkeypatch.setattr(decoders, "probe_in_subprocess", self)
+
+    def __call__(self, ml_backend: str) -> GpuProbe:
+        self.calls.append(ml_backend)
+        if self.answer is None:
+            raise AssertionError("this command must not start the GPU probe")
+        return self.answer
+
+
+def in_process(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`photoanalyze ARGS` through cli.main in this process, so the fake probe is in force."""
+    from photoanalyzer import cli
+
+    monkeypatch.setattr(sys, "argv", ["photoanalyze", *args])
+    capsys.readouterr()
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as end:
+        code = end.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def gpu_library(tmp_path, monkeypatch):
+    """Two photos, a catalog path, and a config whose ML backend may be CUDA ('auto'); the
+    content phase runs in this process (workers: 1), so the fake probe reaches it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / "cache"))
+    monkeypatch.delenv("PHOTOANALYZER_DB", raising=False)
+    library = tmp_path / "lib"
+    library.mkdir()
+    for seed in range(2):
+        textured_photo((320, 240), seed=seed).save(library / f"p{seed}.jpg", quality=90)
+    config = tmp_path / "gpu.yaml"
+    config.write_text("content:\n  workers: 1\nml:\n  backend: auto\n")
+    return library, tmp_path / "c.db", config
+
+
+def test_a_night_without_the_gpu_decoders_leaves_nothing_pending(gpu_library, monkeypatch, capsys):
+    """A run with the GPU plan, then one whose probe failed (another job held the GPU): the
+    second run finds nothing to do in the content phase, and status calls nothing older."""
+    library, db, config = gpu_library
+    run = ("run", str(library), "--db", str(db), "--config", str(config), "--quiet")
+    probe = FakeProbe(monkeypatch, GpuProbe("cuda"))
+    code, out, err = in_process(monkeypatch, capsys, *run, "--phases", "metadata,content")
+    assert code == 0, err
+    assert re.search(r"content\s+2 processed", out) and probe.calls == ["auto"]
+    records = [
+        row for row in Catalog(db, create=False).queries.export_rows() if row["kind"] == "photo"
+    ]
+    # The GPU plan was in force: nvJPEG decoded, or (no GPU here) said why Pillow did.
+    assert all(
+        row["decoder"] == "nvjpeg" or row["decoder_note"].startswith("nvjpeg: ") for row in records
+    )
+    probe.answer = GpuProbe("cpu", "the GPU probe failed (TimeoutError: )")
+    code, out, err = in_process(monkeypatch, capsys, *run, "--phases", "content")
+    assert code == 0, err
+    assert re.search(r"content\s+0 processed", out) and probe.calls == ["auto", "auto"]
+    status = in_process(monkeypatch, capsys, "status", "--db", str(db), "--json", "--config",
+                        str(config))[1]  # fmt: skip
+    content = json.loads(status)["phases"]["content"]
+    assert (content["done"], content["older"], content["pending_for_config"]) == (2, 0, 0)
+
+
+def test_status_report_search_and_export_never_start_the_gpu_probe(
+    gpu_library, monkeypatch, capsys, tmp_path
+):
+    library, db, config = gpu_library
+    FakeProbe(monkeypatch, GpuProbe("cpu"))  # the run's own probe: allowed
+    run = ("run", str(library), "--db", str(db), "--config", str(config), "--quiet")
+    assert in_process(monkeypatch, capsys, *run, "--phases", "metadata,content")[0] == 0
+    probe = FakeProbe(monkeypatch, None)
+    common = ("--db", str(db), "--config", str(config))
+    for args in (
+        ("status", *common),
+        ("status", "--db", str(db)),
+        ("report", *common, "--out", str(tmp_path / "report")),
+        ("search", *common, "--kind", "photo", "--no-duplicates"),
+        ("export", *common),
+        ("duplicates", *common),
+    ):
+        code, _, err = in_process(monkeypatch, capsys, *args)
+        assert code == 0, (args, err)
+    assert probe.calls == []
 
 
 def test_nvjpeg_failing_falls_back_to_pillow_and_says_why(tmp_path):

@@ -99,7 +99,7 @@ def test_a_missing_thumbnail_is_a_placeholder_and_portable_copies_only_once(rend
     portable = (out / "duplicates.html").read_text(encoding="utf-8")
     assert 'src="thumbs/' in portable and 'src="../' not in portable
     # A thumbnail gone from the cache: a placeholder, not a broken image.
-    cache = rendered["root"] / "c-thumbnails"
+    cache = rendered["root"] / "c.db-thumbnails"
     moved = tmp_path / "moved-thumbnails"
     shutil.copytree(cache, moved)
     shutil.rmtree(cache)

@@ -134,7 +134,7 @@ def test_ml_alone_decodes_originals_when_there_is_no_thumbnail(indexed, tmp_path
     db = tmp_path / "ml-only.db"
     result = cli("run", str(library), "--db", str(db), "--config", str(config), "--phases", "ml")
     assert "ml        5 processed, 1 error" in result.stdout
-    assert not (tmp_path / "ml-only-thumbnails").exists()
+    assert not (tmp_path / "ml-only.db-thumbnails").exists()
     assert cli.export(db)[str(library / "rotated.jpg")]["top_scene"] in LABELS
 
 

@@ -210,3 +210,38 @@ def test_groups_by_embedding_are_the_connected_components_of_close_pairs():
     assert len(wanted) == 40  # the planted clusters, each whole
     for group in groups:
         assert group.cosines[group.best.file_id] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_photo_overwritten_with_another_picture_leaves_its_group(cli, tmp_path):
+    """Overwritten, and only the metadata phase ran since: its old pHash is not current, so
+    `duplicates`, the report and `search --no-duplicates` no longer group it (nor name it
+    the copy to drop) until the content phase has hashed the new picture."""
+    from photoanalyzer.catalog import Catalog
+    from photoanalyzer.htmlreport.data import gather
+
+    library = tmp_path / "lib"
+    library.mkdir()
+    original = textured_photo((1200, 900), seed=5)
+    original.save(library / "original.jpg", quality=95)
+    copy = library / "copy.jpg"
+    original.resize((400, 300), Image.Resampling.LANCZOS).save(copy, quality=70)
+    db = str(tmp_path / "c.db")
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "metadata,content")
+    assert len(json.loads(cli("duplicates", "--db", db, "--json").stdout)) == 1
+    assert cli("search", "--db", db, "--no-duplicates", "-f").stdout.split("\n")[:-1] == [
+        str(library / "original.jpg")
+    ]
+    textured_photo((640, 480), seed=9).save(copy, quality=90)  # another picture, same name
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "metadata")
+    assert json.loads(cli("duplicates", "--db", db, "--json").stdout) == []
+    assert cli("duplicates", "--db", db).stdout.startswith("No near-duplicates among 1 analyzed")
+    listed = cli("search", "--db", db, "--no-duplicates", "-f").stdout.split("\n")[:-1]
+    assert sorted(listed) == [str(copy), str(library / "original.jpg")]
+    catalog = Catalog(Path(db), create=False)
+    try:
+        report = gather(catalog, [], 8)
+    finally:
+        catalog.close()
+    assert (report.groups, report.compared) == ([], 1)
+    cli("run", str(library), "--db", db, "--quiet", "--phases", "content")  # hashed anew
+    assert json.loads(cli("duplicates", "--db", db, "--json").stdout) == []

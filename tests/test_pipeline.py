@@ -283,6 +283,9 @@ def test_migration_splits_aware_capture_times_into_local_time_and_offset(tmp_pat
             (3, "2024-01-02T03:04:05+00:00"),
         ],
     )
+    db.executemany(  # the metadata phase finished on each: its results are current
+        "INSERT INTO phase_status VALUES (?, 'metadata', 'metadata-1', NULL, 1)", [(1,), (2,), (3,)]
+    )
     db.commit()
     db.close()
     catalog = Catalog(path)

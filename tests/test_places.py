@@ -14,7 +14,7 @@ import pytest
 from conftest import CORPUS
 from imagegen import full_spec, write_photo
 from photoanalyzer import pipeline, places, timezones
-from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog import Catalog, FileFilter
 from photoanalyzer.config import load_config
 from photoanalyzer.export import write_export
 from photoanalyzer.phases.metadata import MetadataPhase
@@ -481,3 +481,42 @@ def test_search_by_date_follows_true_utc_time_across_zones(cli, tmp_path):
     assert [Path(r["path"]).name for r in out["results"]] == ["sydney.jpg", "ny.jpg", "no_time.jpg"]
     sydney = out["results"][0]
     assert sydney["taken_at_utc"] == "2023-07-14T15:00:00Z" and "Australia" in sydney["place"]
+
+
+def test_search_and_the_report_use_the_local_time_the_export_gives(tmp_path, cli):
+    """One capture time everywhere (docs/fields.md: `taken_at`): a clip shot at 20:00 on
+    4 July in Los Angeles, whose file holds only the UTC time (03:00 on 5 July), is of the
+    4th for search's date filters, its output, the report and the export alike."""
+    from test_video import write_video
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    clip = write_video(
+        lib / "fireworks.mp4",
+        location="+34.0522-118.2437/",
+        tags={"creation_time": "2023-07-05T03:00:00.000000Z"},
+        audio=False,
+        seconds=1,
+    )
+    db = tmp_path / "c.db"
+    cli("run", str(lib), "--db", str(db), "--quiet", "--phases", "metadata,places")
+    (row,) = cli.export(db).values()
+    assert (row["taken_at"], row["taken_at_utc"]) == ("2023-07-04T20:00:00", "2023-07-05T03:00:00Z")
+
+    def found(*filters: str) -> list[dict]:
+        out = cli("search", "--db", str(db), *filters, "--json").stdout
+        return json.loads(out)["results"]
+
+    assert found("--after", "2023-07-05") == []
+    (hit,) = found("--after", "2023-07-04", "--before", "2023-07-05")
+    assert (hit["path"], hit["taken_at"]) == (str(clip), row["taken_at"])
+    assert found("--before", "2023-07-04T20:00") == []
+    page = tmp_path / "found.html"
+    cli("search", "--db", str(db), "--kind", "video", "--html", str(page))
+    assert "2023-07-04T20:00:00" in page.read_text() and "2023-07-05" not in page.read_text()
+    catalog = Catalog(db, create=False)
+    try:  # what the report shows beside a near-duplicate group's members
+        (file_id,) = [i for i, _ in catalog.search.matching(FileFilter())]
+        assert catalog.report.member_facts([file_id])[file_id][1] == row["taken_at"]
+    finally:
+        catalog.close()

@@ -21,7 +21,7 @@ import pytest
 from imagegen import full_spec, write_photo, write_truncated_jpeg
 from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
-from photoanalyzer.config import load_config, resolve_models_dir
+from photoanalyzer.config import load_config, resolve_models_dir, thumbnail_dir_beside
 from photoanalyzer.phases import PhaseContext, build_phases
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
@@ -81,9 +81,7 @@ def library(root: Path, count: int, size=(640, 480)) -> Path:
 
 def index(lib: Path, db: Path, config_path: Path, names=None):
     config = load_config(config_path)
-    context = PhaseContext(
-        config, db.with_name(db.stem + "-thumbnails"), resolve_models_dir(config)
-    )
+    context = PhaseContext(config, thumbnail_dir_beside(db), resolve_models_dir(config))
     phases = build_phases(names or config.phases, context)
     return pipeline.index([str(lib)], phases, config, db)
 

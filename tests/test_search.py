@@ -183,7 +183,7 @@ def fresh(indexed, tmp_path):
     """A copy of the indexed catalog (and its thumbnails) that a test may change."""
     library, db, _ = indexed
     shutil.copy(db, tmp_path / "c.db")
-    shutil.copytree(db.with_name("c-thumbnails"), tmp_path / "c-thumbnails")
+    shutil.copytree(db.with_name("c.db-thumbnails"), tmp_path / "c.db-thumbnails")
     return library, tmp_path / "c.db"
 
 
@@ -321,7 +321,6 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         "--object: 'dog:two'": FilterOptions(objects=["dog:two"]),
         "--near": FilterOptions(near=["48.8,2.3"]),
         "--near: '95,": FilterOptions(near=["95,2,5"]),
-        "--in": FilterOptions(folders=[str(tmp_path / "nowhere")]),
         "--camera": FilterOptions(cameras=[" "]),
         "--scene": FilterOptions(scenes=["beach"], known_scenes=lambda: ["a beach"]),
     }
@@ -329,6 +328,9 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         with pytest.raises(UsageError) as raised:
             file_filter(options)
         assert str(raised.value).startswith(option), (option, str(raised.value))
+    # --in takes any path, on disk or not (a disk that is not mounted): made absolute only.
+    nowhere = file_filter(FilterOptions(folders=["nowhere/photos", str(tmp_path / "gone")]))
+    assert nowhere.folders == (str(Path.cwd() / "nowhere" / "photos"), str(tmp_path / "gone"))
 
 
 # -- ranking, weights, videos -------------------------------------------------------------------
@@ -492,6 +494,75 @@ def test_missing_files_are_never_listed(fresh, search):
         assert "snow.jpg" not in names(search(db, *args)[1], library), args
 
 
+def test_no_filter_matches_what_an_overwritten_file_used_to_be(tmp_path, capsys, monkeypatch):
+    """Three photos overwritten with other pictures, then a run whose phases did not reach
+    them (only the places phase): their stored camera, GPS, date, scene, objects, blur and
+    exposure describe the old pictures, and no filter may match them."""
+    library, db = build_library(
+        tmp_path, names=("dark.jpg", "blurry.jpg", "beach.jpg"), video=False
+    )
+    search = InProcess(capsys, monkeypatch, standin_config(tmp_path))
+    filters = {
+        "--dark": "dark.jpg",
+        "--blurry": "blurry.jpg",
+        "--camera canon": "beach.jpg",
+        "--lens rf24": "beach.jpg",
+        "--has-gps": "beach.jpg",
+        "--near 48.86,2.29,5": "beach.jpg",
+        "--after 2021-06-02": "blurry.jpg",
+        "--before 2021": "dark.jpg",
+        "--scene a_beach": "beach.jpg",
+        "--object person:2": "beach.jpg",
+    }
+
+    def listed(option: str) -> list[str]:
+        name, value = option.split(" ") if " " in option else (option, None)
+        args = [name, value.replace("_", " ")] if value else [name]
+        code, out, err = search(db, *args, "--top", "0")
+        assert code == 0, (option, err)
+        return names(out, library)
+
+    for option, name in filters.items():
+        assert name in listed(option), option  # what each filter finds before
+    for seed, name in enumerate(("dark.jpg", "blurry.jpg", "beach.jpg")):
+        textured_photo((640, 480), seed=20 + seed).save(library / name, quality=90)
+    Cli(tmp_path / "home")("run", str(library), "--db", str(db), "--quiet", "--phases", "places")
+    for option, name in filters.items():
+        assert name not in listed(option), option
+    assert "blurry.jpg" not in listed("--sharp")  # not known to be sharp either, yet
+    assert "beach small.jpg" in listed("--object person:2")  # untouched files still match
+
+
+def test_in_takes_a_folder_of_a_disk_that_is_not_mounted(fresh, search):
+    """The catalog keeps the files of an unplugged disk as present until a run looks there:
+    `--in` finds them without the folder on disk. A path the catalog does not know gives no
+    result and a note saying so, never an error."""
+    library, db = fresh
+    disk = "/media/unplugged-disk/photos"
+    with sqlite3.connect(db) as raw:  # the library as indexed on a disk now unplugged
+        raw.execute("UPDATE files SET path = ? || substr(path, ?)", (disk, len(str(library)) + 1))
+
+    def listed(*args: str) -> tuple[list[str], str]:
+        code, out, err = search(db, *args, "--top", "0")
+        assert code == 0, err
+        return [line.split("\t")[1] for line in out.splitlines()], err
+
+    assert listed("--in", f"{disk}/sub") == ([f"{disk}/sub/nested.jpg"], "")
+    assert listed("--in", f"{disk}/snow.jpg")[0] == [f"{disk}/snow.jpg"]  # a file's own path
+    assert listed("snow", "--in", f"{disk}/sub/")[0] == [f"{disk}/sub/nested.jpg"]
+    for args in (["--in", "/media/other-disk"], ["snow", "--in", "/media/other-disk"]):
+        found, err = listed(*args)
+        assert found == [], args
+        assert "note: --in /media/other-disk: the catalog knows no file there" in err, args
+        assert "No matches." in err
+    both, err = listed("--in", f"{disk}/sub", "--in", "/media/other-disk")
+    assert both == [f"{disk}/sub/nested.jpg"] and "the catalog knows no file there" in err
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE files SET missing = 1 WHERE path LIKE ?", (f"{disk}/sub/%",))
+    found, err = listed("--in", f"{disk}/sub")
+    assert found == [] and "every file the catalog knows there was missing" in err
+
+
 # -- output forms --------------------------------------------------------------------------------
 
 
@@ -525,7 +596,7 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     catalog = Catalog(db)
     best_frame = catalog.results.video_frames(str(library / "clip.mov"))[1]
     catalog.close()
-    assert video["thumbnail"] == str(db.with_name("c-thumbnails") / best_frame["thumbnail"])
+    assert video["thumbnail"] == str(db.with_name("c.db-thumbnails") / best_frame["thumbnail"])
     page = tmp_path / "page.html"
     code, out, _ = search(db, "snow", "--top", "4", "--html", str(page))
     assert code == 0 and out.splitlines() == search(db, "snow", "--top", "4")[1].splitlines()
@@ -641,6 +712,83 @@ def test_a_stale_matrix_is_never_used(fresh, search):
     assert ranked(search(db, "a car", "--top", "1")[1], library) == [("pending.jpg", 1.0)]
 
 
+def test_no_search_removes_a_newer_matrix_or_fails_because_of_another(fresh, monkeypatch, tmp_path):
+    """Searches run side by side. One that read the catalog before a change writes its
+    (older) matrix after another search wrote the newer one: the newer one stays. And one
+    whose files another search removes right after they were written still answers."""
+    from photoanalyzer.search import matrix
+    from photoanalyzer.search.matrix import build, current_matrix, matrix_folder
+
+    library, db = fresh
+    folder = matrix_folder(db)
+    assert folder.name == "c.db-search"
+    before = shutil.copy(db, tmp_path / "before.db")  # the catalog as the slower search read it
+    store_ml(db, {str(library / "pending.jpg"): ml_record({"scene": "a car"}, unit({CAR: 1}))})
+    now, earlier = Catalog(db), Catalog(before)
+    try:
+        newer = build(now, folder)
+        build(earlier, folder)  # the slower search finishes after the newer one
+        assert (folder / f"{newer.stamp}.json").is_file()
+        assert current_matrix(now, folder).rebuilt is False
+        stale = earlier.search.stamp()
+        assert (folder / f"{stale}.json").is_file()
+        build(now, folder)  # the next rebuild of the current state tidies the older one away
+        assert not list(folder.glob(f"{stale}.*"))
+
+        written = matrix._write_atomically
+
+        def then_removed_by_another(path, text):
+            written(path, text)
+            if path.suffix == ".json":  # the description, written last
+                for other in folder.iterdir():
+                    other.unlink()
+
+        monkeypatch.setattr(matrix, "_write_atomically", then_removed_by_another)
+        rebuilt = build(now, folder)  # answers, from what it built
+        best = rebuilt.best_per_file(rebuilt.scores(unit({CAR: 1})))
+        assert len(best) == len(newer.files) and round(float(best.max()), 3) == 1.0
+    finally:
+        now.close()
+        earlier.close()
+
+
+def test_catalogs_that_share_a_stem_keep_their_matrices_apart(fresh, search, tmp_path):
+    """photos.db and photos.sqlite in one folder: each has its own matrix folder, named from
+    its whole file name, and a search of one never removes the other's."""
+    from photoanalyzer.search.matrix import current_matrix, matrix_folder
+
+    library, db = fresh
+    first, second = tmp_path / "photos.db", tmp_path / "photos.sqlite"
+    shutil.copy(db, first)
+    shutil.copy(db, second)
+    example = str(library / "snow.jpg")  # indexed: its stored embedding, no model needed
+    assert search(first, example, "--top", "1")[0] == 0
+    store_ml(second, {str(library / "pending.jpg"): ml_record({"scene": "snow"}, unit({SNOW: 1}))})
+    assert search(second, example, "--top", "1")[0] == 0
+    assert matrix_folder(first).name == "photos.db-search"
+    assert matrix_folder(second).name == "photos.sqlite-search"
+    assert not (tmp_path / "photos-search").exists()
+    catalog = Catalog(first)
+    try:
+        assert current_matrix(catalog, matrix_folder(first)).rebuilt is False
+    finally:
+        catalog.close()
+
+
+def test_a_matrix_folder_of_the_old_name_is_tidied_away(fresh, search):
+    """Before issue 24 the folder was named after the stem (`c-search`): the first search
+    builds `c.db-search` and removes this catalog's matrices from the old folder, then the
+    folder."""
+    from photoanalyzer.search.matrix import matrix_folder
+
+    library, db = fresh
+    assert search(db, str(library / "snow.jpg"), "--top", "1")[0] == 0
+    old = db.with_name("c-search")
+    matrix_folder(db).rename(old)
+    assert search(db, str(library / "snow.jpg"), "--top", "1")[0] == 0
+    assert matrix_folder(db).is_dir() and not old.exists()
+
+
 def test_embeddings_of_another_model_are_left_out_and_said_so(fresh, search, tmp_path):
     library, db = fresh
     other = np.zeros(256, dtype=np.float32)
@@ -680,7 +828,6 @@ def test_exit_codes_name_what_is_wrong(indexed, cli, tmp_path):
         (["--near", "a,b,c"], "--near"),
         (["--object", "dog:0"], "--object"),
         (["--scene", "beach"], "--scene"),
-        (["--in", str(tmp_path / "nowhere")], "--in"),
         (["--min-score", "0.5"], "--min-score"),
         (["snow", "--min-score", "2"], "--min-score"),
         (["--sort", "score"], "--sort"),

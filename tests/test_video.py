@@ -250,7 +250,7 @@ def test_video_frames_go_through_content_and_ml_as_children_of_the_video(cli, tm
     from PIL import Image
 
     for found in frames:
-        thumbnail = Image.open(tmp_path / "c-thumbnails" / found["thumbnail"])
+        thumbnail = Image.open(tmp_path / "c.db-thumbnails" / found["thumbnail"])
         assert thumbnail.height > thumbnail.width  # rotation applied: shown portrait
         assert found["top_scene"] and found["embedding"] and found["sharpness"] is not None
     row = cli.export(db)[str(video)]

@@ -215,30 +215,35 @@ def run(
         if kinds is not None:
             cfg = with_kinds(cfg, kinds)
         names = parse_phase_list(phases) if phases is not None else cfg.phases
-        context = _context(cfg, db)
+        context = _context(cfg, db, for_run=True)
         selected = build_phases(names, context)  # refuses unknown phases before any writing
-        summary, failed = _index(paths, selected, cfg, db, full, quiet, wait)
+        summary, failed = _index(paths, selected, cfg, db, full, quiet, wait, context)
         typer.echo(summary)
         record(summary)
     if failed:
         raise typer.Exit(EXIT_PHASE_FAILED)
 
 
-def _index(paths, selected, cfg, db, full: bool, quiet: bool, wait: bool) -> tuple[str, bool]:
+def _index(
+    paths, selected, cfg, db, full: bool, quiet: bool, wait: bool, context
+) -> tuple[str, bool]:
     """Run the pipeline on the catalog; return (summary, a phase failed)."""
     from photoanalyzer import pipeline, report
-    from photoanalyzer.config import resolve_catalog_path
+    from photoanalyzer.config import beside_catalog, move_legacy_thumbnails, resolve_catalog_path
 
+    catalog_path = resolve_catalog_path(db, cfg)
+    beside = context.thumbnail_dir == beside_catalog(catalog_path, "thumbnails")
     try:
         result = pipeline.index(
             [str(p) for p in paths],
             selected,
             cfg,
-            resolve_catalog_path(db, cfg),
+            catalog_path,
             full=full,
             wait=wait,
             show_progress=not quiet and sys.stderr.isatty(),
             note=(lambda _: None) if quiet else (lambda text: typer.echo(text, err=True)),
+            under_lock=(lambda: move_legacy_thumbnails(catalog_path)) if beside else None,
         )
     except KeyboardInterrupt:
         raise Interrupted(
@@ -629,7 +634,13 @@ def search(
         list[str] | None, _many("--lens", "Lens make or model contains TEXT (any case).", "TEXT")
     ] = None,
     folder: Annotated[
-        list[Path] | None, _many("--in", "Only files below FOLDER.", "FOLDER")
+        list[Path] | None,
+        _many(
+            "--in",
+            "Only files at or below PATH (any path: a disk that is not mounted too; a note "
+            "says when the catalog has no file there).",
+            "PATH",
+        ),
     ] = None,
     kind: Annotated[list[FileKind] | None, _many("--kind", "photo or video.", "KIND")] = None,
     scene: Annotated[
@@ -1083,13 +1094,20 @@ def doctor(config: ConfigOption = None) -> None:
     typer.echo(report(cfg, resolve_models_dir(cfg)))
 
 
-def _context(cfg, db: Path | None):
+def _context(cfg, db: Path | None, for_run: bool = False):
+    """Where phases write. Only `run` lets the content phase probe the GPU's decoders (the
+    other commands build phases for their names and versions alone), and only `run` writes
+    thumbnails into a folder of the new name where one of the name before issue 24 is still
+    there (it moves that one first: _index)."""
     from photoanalyzer.config import resolve_catalog_path, resolve_models_dir, resolve_thumbnail_dir
     from photoanalyzer.phases import PhaseContext
 
     catalog_path = resolve_catalog_path(db, cfg)
     return PhaseContext(
-        cfg, resolve_thumbnail_dir(cfg, catalog_path, db is not None), resolve_models_dir(cfg)
+        cfg,
+        resolve_thumbnail_dir(cfg, catalog_path, db is not None, for_run),
+        resolve_models_dir(cfg),
+        probe_decoders=for_run,
     )
 
 

@@ -3,7 +3,9 @@ them, then command-line overrides. Every problem is a ConfigError that names the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import glob
 import os
 import types
 import typing
@@ -346,14 +348,81 @@ def xdg_dir(env_var: str, fallback: str) -> Path:
     return Path.home() / fallback
 
 
-def resolve_thumbnail_dir(config: Config, catalog_path: Path, cli_db_given: bool) -> Path:
+def beside_catalog(catalog_path: Path, purpose: str) -> Path:
+    """A folder the program keeps for one catalog, beside it, named from the catalog's whole
+    file name: `photos.db-thumbnails`, `photos.db-search`. So catalogs whose names share a
+    stem in one folder (photos.db, photos.sqlite) never share one. The one place these names
+    are made."""
+    return catalog_path.with_name(f"{catalog_path.name}-{purpose}")
+
+
+def legacy_beside_catalog(catalog_path: Path, purpose: str) -> Path:
+    """Such a folder's name before issue 24, from the catalog's stem: `photos-thumbnails`."""
+    return catalog_path.with_name(f"{catalog_path.stem}-{purpose}")
+
+
+def resolve_thumbnail_dir(
+    config: Config, catalog_path: Path, cli_db_given: bool, for_run: bool = False
+) -> Path:
     """The configured folder; else beside a catalog chosen with --db or PHOTOANALYZER_DB (so
-    that catalogs kept apart keep their thumbnails apart); else the XDG cache folder."""
+    that catalogs kept apart keep their thumbnails apart; thumbnail_dir_beside); else the XDG
+    cache folder."""
     if config.content.thumbnail_dir:
         return Path(config.content.thumbnail_dir).expanduser().absolute()
     if cli_db_given or os.environ.get(ENV_DB) or config.catalog:
-        return catalog_path.with_name(catalog_path.stem + "-thumbnails")
+        return thumbnail_dir_beside(catalog_path, for_run)
     return xdg_dir("XDG_CACHE_HOME", ".cache") / "photoanalyzer" / "thumbnails"
+
+
+def thumbnail_dir_beside(catalog_path: Path, for_run: bool = False) -> Path:
+    """The thumbnail folder beside a catalog: `CATALOG-thumbnails` (beside_catalog). The
+    content phase's results name thumbnails relative to the folder, so a catalog made before
+    issue 24, whose folder is named after its stem (`photos-thumbnails`), keeps using that
+    one until `run` renames it (move_legacy_thumbnails): nothing is analyzed again. A run
+    (`for_run`) uses the new name, since it moves the old folder there first; where another
+    catalog in the same folder shares the stem, the old folder holds its thumbnails too, is
+    never moved, and both catalogs keep it. A catalog not made yet gets the new name."""
+    folder = beside_catalog(catalog_path, "thumbnails")
+    legacy = legacy_beside_catalog(catalog_path, "thumbnails")
+    if legacy == folder or folder.exists() or not legacy.is_dir():
+        return folder
+    if not catalog_path.exists():  # a new catalog: the old folder is another one's
+        return folder
+    return folder if for_run and not _stem_shared(catalog_path) else legacy
+
+
+def move_legacy_thumbnails(catalog_path: Path) -> None:
+    """Give a thumbnail folder of the name before issue 24 its new name (thumbnail_dir_beside).
+    `run` calls it under the run lock, so that no other run is writing into the folder; a
+    rename in the same folder is one atomic step. Where it fails (a read-only folder), the
+    old folder stays and is used, and the thumbnails this run writes go to the new one."""
+    folder = beside_catalog(catalog_path, "thumbnails")
+    legacy = legacy_beside_catalog(catalog_path, "thumbnails")
+    if legacy == folder or folder.exists() or not legacy.is_dir():
+        return
+    if not catalog_path.exists() or _stem_shared(catalog_path):
+        return
+    with contextlib.suppress(OSError):
+        legacy.rename(folder)
+
+
+def _stem_shared(catalog_path: Path) -> bool:
+    """Whether the folder of the old name may hold another catalog's thumbnails: a file named
+    the stem itself (`photos`, or `photos.db` beside `photos.db.sqlite`), whose folder has
+    that name under either rule, or another SQLite file with the same stem (`photos.sqlite`
+    beside `photos.db`), which shared it before issue 24."""
+    if catalog_path.with_name(catalog_path.stem).is_file():
+        return True
+    for path in catalog_path.parent.glob(glob.escape(catalog_path.stem) + ".*"):
+        if path == catalog_path or path.stem != catalog_path.stem:
+            continue
+        try:
+            with open(path, "rb") as head:
+                if head.read(16) == b"SQLite format 3\x00":
+                    return True
+        except OSError:
+            continue  # a folder, or unreadable: not a catalog this program could open
+    return False
 
 
 def resolve_catalog_path(cli_db: Path | None, config: Config) -> Path:

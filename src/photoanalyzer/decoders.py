@@ -25,13 +25,6 @@ class DecodePlan:
     def on_gpu(self) -> bool:
         return self.jpeg == "nvjpeg" or self.hevc == "cuda"
 
-    @property
-    def tag(self) -> str:
-        """For the content phase's version: GPU decoders can change the pixels slightly."""
-        return (
-            "" if not self.on_gpu else f"-{self.jpeg}-{'nvdec' if self.hevc == 'cuda' else 'cpu'}"
-        )
-
 
 CPU_PLAN = DecodePlan()
 

@@ -17,7 +17,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from photoanalyzer.config import Config, resolve_thumbnail_dir
+from photoanalyzer.config import (
+    Config,
+    beside_catalog,
+    legacy_beside_catalog,
+    resolve_thumbnail_dir,
+)
 from photoanalyzer.locking import lock_path
 
 REPORT_MARKER = ".photoanalyze-report"
@@ -34,7 +39,7 @@ _SQLITE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 def matrix_folder(catalog_path: Path) -> Path:
     """Where search keeps the catalog's embedding matrix (search/matrix.py)."""
-    return catalog_path.with_name(catalog_path.stem + "-search")
+    return beside_catalog(catalog_path, "search")
 
 
 def own_paths(catalog_path: Path, config: Config) -> list[Path]:
@@ -53,6 +58,9 @@ def own_paths(catalog_path: Path, config: Config) -> list[Path]:
         lock_path(catalog_path),
         matrix_folder(catalog_path),
         *sorted(thumbnails),
+        # the names these folders had before issue 24 (config.legacy_beside_catalog): an old
+        # catalog's, kept or left over until its next run moves or tidies them
+        *(legacy_beside_catalog(catalog_path, purpose) for purpose in ("search", "thumbnails")),
     ]
 
 

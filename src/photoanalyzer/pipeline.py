@@ -84,15 +84,20 @@ def index(
     show_progress: bool = False,
     note: Callable[[str], None] = lambda _: None,
     engine: Engine | None = None,
+    under_lock: Callable[[], None] | None = None,
 ) -> RunReport:
     """One whole run as `photoanalyze run` and `benchmark` make it: take the catalog's run
     lock (CatalogLocked, or wait), open (or create) the catalog, mark runs that died as
     crashed, and index. SIGTERM (cron, systemd, `timeout`) stops the run like Ctrl-C: a
     KeyboardInterrupt propagates after the finished files are stored. `engine` runs the
-    phases' analysis: given, the caller closes it; else the config's is opened here."""
+    phases' analysis: given, the caller closes it; else the config's is opened here.
+    `under_lock` runs first once the lock is held, where no other run writes beside the
+    catalog (`run` moves an old thumbnail folder to its new name there)."""
     from photoanalyzer.locking import RunLock, lock_path
 
     with RunLock(lock_path(catalog_path)).acquire(wait=wait) as lock:
+        if under_lock is not None:
+            under_lock()
         if lock.previous_holder:
             note(
                 f"note: the previous run (pid {lock.previous_holder.get('pid')}) ended "

@@ -8,12 +8,12 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import (
-    CURRENT_RESULT,
     HIDDEN_COLUMNS,
     PATH,
     RESULT_TABLES,
     from_sql,
     path_param,
+    result_is_current,
     table_columns,
 )
 
@@ -36,15 +36,14 @@ class Queries:
         order: path, kind, file_size, `missing` (only with include_missing), pair_of (the
         RAW+JPEG sibling's path, pairs.py), each phase's
         fields, and `errors` (phase -> message). A field that several phases store is given
-        once, in the first one's place, with the latest phase's value where it has one."""
+        once, in the first one's place, with the latest phase's value where it has one.
+        Each phase's fields only where its result is current: a file that changed shows
+        none of a phase's fields until that phase has run on it again."""
         sources: dict[str, list[str]] = {}  # field -> its columns, latest phase first
         joins = []
         for phase, table in RESULT_TABLES.items():
             alias = f"t_{phase}"
-            condition = f"{alias}.file_id = f.id"
-            if any(column in sources for column in self._exported(phase)):
-                # Its values win over an earlier phase's: only where they are current.
-                condition += " AND " + CURRENT_RESULT.format(phase=phase, file="f.id")
+            condition = f"{alias}.file_id = f.id AND {result_is_current(phase)}"
             joins.append(f" LEFT JOIN {table} {alias} ON {condition}")
             for column in self._exported(phase):
                 sources.setdefault(column, []).insert(0, f"{alias}.{column}")
@@ -94,15 +93,17 @@ class Queries:
 
     def near_duplicate_candidates(self, include_missing: bool = False) -> list[tuple]:
         """(file_id, path, phash, sharpness, width, height, file size, has a capture time, has
-        a camera, has GPS, is missing, is a camera RAW) of present files with a content result
-        (and missing ones, with include_missing): what the pick weighs, and what is shown."""
+        a camera, has GPS, is missing, is a camera RAW) of present files with a current
+        content result (and missing ones, with include_missing): what the pick weighs, and
+        what is shown. A file overwritten since its content phase ran is in no group until
+        that phase has hashed the new picture."""
         rows = self._db.execute(
             "SELECT f.id, f.path, c.phash, COALESCE(c.sharpness, 0), COALESCE(m.width, 0),"
             " COALESCE(m.height, 0), f.size, m.taken_at IS NOT NULL,"
             " COALESCE(m.make, m.model) IS NOT NULL, m.gps_lat IS NOT NULL, f.missing,"
             " COALESCE(m.file_type LIKE 'RAW-%', 0)"
-            " FROM files f JOIN content c ON c.file_id = f.id"
-            " LEFT JOIN metadata m ON m.file_id = f.id"
+            f" FROM files f JOIN content c ON c.file_id = f.id AND {result_is_current('content')}"
+            f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
             " WHERE c.phash IS NOT NULL"
             + ("" if include_missing else " AND f.missing = 0")
             + " ORDER BY f.path"
@@ -196,10 +197,11 @@ class Queries:
         geotagged = dict.fromkeys(("photo", "video"), 0)
         for kind, n in self._db.execute(
             "SELECT f.kind, COUNT(*) FROM files f JOIN metadata m ON m.file_id = f.id"
+            f" AND {result_is_current('metadata')}"
             " WHERE f.missing = 0 AND m.gps_lat IS NOT NULL GROUP BY f.kind"
         ):
             geotagged[kind] = n
-        current = CURRENT_RESULT.format(phase="places", file="f.id")
+        current = result_is_current("places")
         placed, distinct_places, countries, zones = self._db.execute(
             "SELECT COUNT(p.place_city), COUNT(DISTINCT p.place_city || '|' ||"
             " IFNULL(p.place_region, '') || '|' || p.place_country_code),"
@@ -222,12 +224,14 @@ class Queries:
         }
 
     def ml_results(self) -> dict[str, tuple[str | None, bytes | None, list]]:
-        """path -> (top scene, float16 embedding bytes, objects) for present photos."""
+        """path -> (top scene, float16 embedding bytes, objects) for present photos whose ML
+        result is current."""
         return {
             path: (scene, embedding, json.loads(objects) if objects else [])
             for path, scene, embedding, objects in self._db.execute(
-                "SELECT f.path, m.top_scene, m.embedding, m.objects FROM files f"
-                " JOIN ml m ON m.file_id = f.id WHERE f.missing = 0"
+                "SELECT f.path, ml.top_scene, ml.embedding, ml.objects FROM files f"
+                f" JOIN ml ON ml.file_id = f.id AND {result_is_current('ml')}"
+                " WHERE f.missing = 0"
             )
         }
 
@@ -235,7 +239,7 @@ class Queries:
         """Present photos at or below `roots` (all, when empty) whose ML result is current,
         in path order, with their scenes, object counts and whether random weights made each
         (CLIP's, YOLO's): what `xmp write` turns into keywords."""
-        ml_now = CURRENT_RESULT.format(phase="ml", file="f.id")
+        ml_now = result_is_current("ml")
         below, args = [], []
         for root in roots:
             prefix = root.rstrip("/") + "/"

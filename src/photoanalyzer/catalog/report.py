@@ -10,11 +10,16 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from photoanalyzer.catalog.schema import CURRENT_RESULT
+from photoanalyzer.catalog.schema import TAKEN_AT, result_is_current
 
-_CONTENT_NOW = CURRENT_RESULT.format(phase="content", file="f.id")
-_ML_NOW = CURRENT_RESULT.format(phase="ml", file="f.id")
-_METADATA_NOW = CURRENT_RESULT.format(phase="metadata", file="f.id")
+_CONTENT_NOW = result_is_current("content")
+_ML_NOW = result_is_current("ml")
+_METADATA_NOW = result_is_current("metadata")
+# The capture time as the export gives it (schema.TAKEN_AT): metadata and places, current.
+_TIMES = (
+    f" LEFT JOIN metadata m ON m.file_id = f.id AND {_METADATA_NOW}"
+    f" LEFT JOIN places p ON p.file_id = f.id AND {result_is_current('places')}"
+)
 # What each quality list holds, the value it shows, and its order: most severe first.
 QUALITY_LISTS = {
     "blurry": ("c.blurry = 1", "c.sharpness", "c.sharpness ASC"),
@@ -32,11 +37,11 @@ class ReportQueries:
         self._db = db
 
     def months(self) -> list[tuple[str, int]]:
-        """('YYYY-MM', present photos taken that month), in time order."""
+        """('YYYY-MM', present photos taken that month, by their local capture time), in
+        time order."""
         return self._db.execute(
-            "SELECT substr(m.taken_at, 1, 7), COUNT(*) FROM files f"
-            f" JOIN metadata m ON m.file_id = f.id AND {_METADATA_NOW}"
-            " WHERE f.missing = 0 AND f.kind = 'photo' AND m.taken_at IS NOT NULL"
+            f"SELECT substr({TAKEN_AT}, 1, 7) AS month, COUNT(*) FROM files f{_TIMES}"
+            " WHERE f.missing = 0 AND f.kind = 'photo' AND month IS NOT NULL"
             " GROUP BY 1 ORDER BY 1"
         ).fetchall()
 
@@ -160,14 +165,14 @@ class ReportQueries:
         return sorted(files + scan)
 
     def member_facts(self, file_ids: Iterable[int]) -> dict[int, tuple[str | None, str | None]]:
-        """file id -> (thumbnail, capture time) for the given files (near-duplicate groups)."""
+        """file id -> (thumbnail, local capture time) for the given files (near-duplicate
+        groups)."""
         ids = json.dumps(sorted(set(file_ids)))
         return {
             file_id: (thumbnail, taken_at)
             for file_id, thumbnail, taken_at in self._db.execute(
-                "SELECT f.id, c.thumbnail, m.taken_at FROM files f"
-                f" LEFT JOIN content c ON c.file_id = f.id AND {_CONTENT_NOW}"
-                " LEFT JOIN metadata m ON m.file_id = f.id"
+                f"SELECT f.id, c.thumbnail, {TAKEN_AT} FROM files f"
+                f" LEFT JOIN content c ON c.file_id = f.id AND {_CONTENT_NOW}{_TIMES}"
                 " WHERE f.id IN (SELECT value FROM json_each(?))",
                 (ids,),
             )

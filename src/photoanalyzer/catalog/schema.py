@@ -321,6 +321,30 @@ CURRENT_RESULT = (
     "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
     " AND p.version != '' AND p.error IS NULL)"
 )
+# The metadata phase stores what it could read beside a final error (a JPEG whose EXIF is
+# broken still has its type and size): its row describes the file as it is now once the
+# phase finished on the file since it last changed, with an error or without.
+_FINISHED_RESULT = (
+    "EXISTS (SELECT 1 FROM phase_status p WHERE p.file_id = {file} AND p.phase = '{phase}'"
+    " AND p.version != '')"
+)
+
+
+def result_is_current(phase: str, file: str = "f.id") -> str:
+    """The SQL condition under which a phase's stored row for `file` may be read: it
+    describes the file as it is now. Every reader joins a result table only under it, so a
+    file overwritten with another picture, whose phases have not run again yet (only the
+    metadata phase ran, or the content phase was interrupted), never shows, matches or
+    groups by what the old picture was."""
+    template = _FINISHED_RESULT if phase == "metadata" else CURRENT_RESULT
+    return template.format(phase=phase, file=file)
+
+
+# The capture time every reader shows, filters and counts by (docs/fields.md: `taken_at`):
+# the places phase's local time where it derived one (a video with only a UTC creation
+# time, at its GPS position), else the file's own. `p` and `m` are the places and metadata
+# rows, each joined only where current.
+TAKEN_AT = "COALESCE(p.taken_at, m.taken_at)"
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
 JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts", "keywords"})
 BOOL_COLUMNS = frozenset(

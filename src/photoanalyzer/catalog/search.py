@@ -13,18 +13,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoanalyzer.catalog.queries import place_condition
-from photoanalyzer.catalog.schema import CURRENT_RESULT, PATH, path_param
+from photoanalyzer.catalog.schema import (
+    PATH,
+    TAKEN_AT,
+    path_param,
+    result_is_current,
+)
 
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
 # status row, and a failure replaces it with one that carries the error).
-_ML_CURRENT = CURRENT_RESULT.format(phase="ml", file="f.id")
+_ML_CURRENT = result_is_current("ml")
+# Each phase's row only while it describes the file as it is now, so no filter matches and no
+# result shows what an overwritten file used to be (its camera, scene, blur or exposure).
 _JOINS = (
-    " FROM files f LEFT JOIN metadata m ON m.file_id = f.id"
-    " LEFT JOIN content c ON c.file_id = f.id LEFT JOIN ml ON ml.file_id = f.id"
-    # A file's place only while the places phase's result describes the file as it is now.
-    " LEFT JOIN places p ON p.file_id = f.id AND "
-    + CURRENT_RESULT.format(phase="places", file="f.id")
+    f" FROM files f LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
+    f" LEFT JOIN content c ON c.file_id = f.id AND {result_is_current('content')}"
+    f" LEFT JOIN ml ON ml.file_id = f.id AND {_ML_CURRENT}"
+    f" LEFT JOIN places p ON p.file_id = f.id AND {result_is_current('places')}"
 )
 _CHUNK = 500  # SQLite caps the number of parameters
 EARTH_RADIUS_KM = 6371.0088
@@ -37,11 +43,12 @@ class FileFilter:
     """What a file must be to be listed. Each field's values mean "any of"; the fields
     combine with "and". An empty filter admits every present file."""
 
-    after: str | None = None  # taken_at at or after this naive ISO time
-    before: str | None = None  # taken_at before this naive ISO time
+    # The capture time as every reader shows it (schema.TAKEN_AT: local, naive ISO time).
+    after: str | None = None  # taken at or after this
+    before: str | None = None  # taken before this
     cameras: tuple[str, ...] = ()  # substrings of "make model", case-insensitive
     lenses: tuple[str, ...] = ()  # substrings of "lens_make lens", case-insensitive
-    folders: tuple[str, ...] = ()  # absolute folders the path lies below
+    folders: tuple[str, ...] = ()  # absolute paths: the file itself, or the files below it
     kinds: tuple[str, ...] = ()  # "photo", "video"
     scenes: tuple[str, ...] = ()  # top scenes, case-insensitive
     objects: tuple[tuple[str, int], ...] = ()  # (class, at least this many in the picture)
@@ -110,7 +117,8 @@ class Search:
         return self._db.execute(sql, args).fetchall()
 
     def facts(self, file_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """What a result shows, per present file: path, kind, taken_at, the UTC instant where
+        """What a result shows, per present file: path, kind, taken_at (local: the places
+        phase's where it derived one, as in the export), the UTC instant where
         known (the file's own, or the one the places phase derived from the zone), make,
         model, place, top scene, object counts, the content thumbnail key and whether its
         scenes and embedding (CLIP) and its objects (YOLO) were made with random weights."""
@@ -119,7 +127,7 @@ class Search:
             "place_country", "top_scene", "object_counts", "thumbnail", "clip_random_weights",
             "yolo_random_weights",
         )  # fmt: skip
-        columns = "f.path, f.kind, m.taken_at, COALESCE(p.taken_at_utc, m.taken_at_utc),"
+        columns = f"f.path, f.kind, {TAKEN_AT}, COALESCE(p.taken_at_utc, m.taken_at_utc),"
         columns += " m.make, m.model, p.place_city, p.place_country, ml.top_scene,"
         columns += " ml.object_counts, c.thumbnail, ml.clip_random_weights, ml.yolo_random_weights"
         found: dict[int, dict[str, Any]] = {}
@@ -143,9 +151,20 @@ class Search:
         return row[0] if row else None
 
     def scene_labels(self) -> list[str]:
-        """Every top scene the catalog holds."""
+        """Every top scene the catalog holds: the labels `--scene` accepts (a label only a
+        stale result has is still a label; it matches no file)."""
         rows = self._db.execute("SELECT DISTINCT top_scene FROM ml WHERE top_scene IS NOT NULL")
         return sorted(label for (label,) in rows)
+
+    def known_at_or_below(self, path: str) -> tuple[int, int]:
+        """(present, missing) files the catalog holds at `path` or below it."""
+        prefix, end = _below(path)
+        present, missing = self._db.execute(
+            "SELECT COALESCE(SUM(missing = 0), 0), COALESCE(SUM(missing != 0), 0) FROM files"
+            f" WHERE path = {PATH} OR (path >= {PATH} AND path < {PATH})",
+            (path_param(path), prefix, end),
+        ).fetchone()
+        return present, missing
 
     # -- example images ---------------------------------------------------------------------
 
@@ -219,16 +238,19 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
             args.extend(v for group in values for v in group)
 
     if where.after:
-        clauses.append("m.taken_at >= ?")
+        clauses.append(f"{TAKEN_AT} >= ?")
         args.append(where.after)
     if where.before:
-        clauses.append("m.taken_at < ?")
+        clauses.append(f"{TAKEN_AT} < ?")
         args.append(where.before)
     camera = "instr(casefold(COALESCE(m.make, '') || ' ' || COALESCE(m.model, '')), ?) > 0"
     any_of(camera, ((_fold(text),) for text in where.cameras))
     lens = "instr(casefold(COALESCE(m.lens_make, '') || ' ' || COALESCE(m.lens, '')), ?) > 0"
     any_of(lens, ((_fold(text),) for text in where.lenses))
-    any_of(f"(f.path >= {PATH} AND f.path < {PATH})", (_below(f) for f in where.folders))
+    any_of(
+        f"(f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH}))",
+        ((path_param(folder), *_below(folder)) for folder in where.folders),
+    )
     any_of("f.kind = ?", ((kind,) for kind in where.kinds))
     any_of("casefold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
     counted = (

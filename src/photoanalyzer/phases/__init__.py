@@ -23,6 +23,10 @@ class PhaseContext:
     config: Config
     thumbnail_dir: Path
     models_dir: Path
+    # False where phases are built only for their names, kinds and versions (status,
+    # report): the content phase then keeps the CPU decoders instead of starting the GPU
+    # probe (a CUDA subprocess of up to 120 s). No version depends on the decoders.
+    probe_decoders: bool = True
 
 
 __all__ = [
@@ -73,12 +77,14 @@ def _places_phase(context: PhaseContext) -> BatchPhase:
 
 
 def _content_phase(context: PhaseContext) -> Phase:
-    from photoanalyzer.decoders import plan_for
+    from photoanalyzer.decoders import CPU_PLAN, plan_for
     from photoanalyzer.phases.content import ContentPhase
 
     config = context.config
-    plan = plan_for(config.ml.backend, engine=config.engine)  # GPU decoders where ML is on CUDA
-    return ContentPhase(context.config.content, str(context.thumbnail_dir), decode_plan=plan)
+    plan = CPU_PLAN
+    if context.probe_decoders:  # GPU decoders where ML is on CUDA
+        plan = plan_for(config.ml.backend, engine=config.engine)
+    return ContentPhase(config.content, str(context.thumbnail_dir), decode_plan=plan)
 
 
 def _ml_phase(context: PhaseContext) -> BatchPhase:

@@ -66,14 +66,18 @@ class ContentPhase:
     # A pixel phase: scan.raw_pairs decides which half of a RAW+JPEG pair it reads (pipeline).
     reads_pixels: bool = True
     min_files_for_workers: int = 2
-    decode_plan: DecodePlan = CPU_PLAN  # decoders.plan_for: GPU decoders where ML is on CUDA
+    # decoders.plan_for: GPU decoders where ML is on CUDA. Not part of the version: which
+    # decoder made a picture is recorded per file (`decoder`), and the decoders are held to
+    # agree (docs/content.md), so a GPU probe that fails one night, or the Ray engine (CPU
+    # decoders) alternating with the local one, does not make every file pending again.
+    decode_plan: DecodePlan = CPU_PLAN
     # Decoder threads per file; None: the cores shared out among the local workers. The Ray
     # engine sets it to the CPUs each of its tasks reserves.
     decode_threads: int | None = None
 
     @property
     def version(self) -> str:
-        return f"{CODE_VERSION}-{settings_digest(self.settings)}{self.decode_plan.tag}"
+        return f"{CODE_VERSION}-{settings_digest(self.settings)}"
 
     @property
     def workers(self) -> int:

@@ -5,6 +5,7 @@ search matrix, the ranking and cut-off, and the facts each result shows."""
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +99,7 @@ class _Search:
             self._rank(result, allowed, excluded)
         else:
             self._list(result, allowed, excluded)
+        result.notes = self._unknown_paths(where.folders) + result.notes
         result.random_weights = _union(
             result.random_weights, *(h.random_weights for h in result.hits)
         )
@@ -239,6 +241,26 @@ class _Search:
                 facts["clip_random_weights"], facts["yolo_random_weights"]
             ),
         )
+
+    def _unknown_paths(self, paths: Sequence[str]) -> list[str]:
+        """A note for each --in path under which the catalog has no present file: a typo,
+        a folder never indexed, or one whose files were all missing at the last run."""
+        notes = []
+        for path in paths:
+            present, missing = self.catalog.search.known_at_or_below(path)
+            if present:
+                continue
+            if missing:
+                notes.append(
+                    f"--in {path}: every file the catalog knows there was missing at the last "
+                    "run (missing files are never listed)"
+                )
+            else:
+                notes.append(
+                    f"--in {path}: the catalog knows no file there; "
+                    f"`photoanalyze run {shlex.quote(path)}` indexes it"
+                )
+        return notes
 
     def _is_image(self, path: str) -> bool:
         return os.path.isfile(path) or self.catalog.search.known(path) is not None

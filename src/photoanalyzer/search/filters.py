@@ -127,10 +127,11 @@ def _texts(values: Sequence[str], option: str) -> tuple[str, ...]:
 
 
 def _folder(path: str) -> str:
-    absolute = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isdir(absolute):
-        raise UsageError(f"--in: {path} is not a folder")
-    return absolute
+    """Absolute, as the catalog stores paths, but not looked up on disk: a folder on a disk
+    that is not mounted now still holds the files the catalog keeps for it."""
+    if not path.strip():
+        raise UsageError("--in needs a path")
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def _scenes(values: Sequence[str], known: Callable[[], Sequence[str]]) -> tuple[str, ...]:

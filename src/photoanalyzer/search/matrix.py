@@ -1,5 +1,6 @@
 """The search matrix: every searchable embedding of the catalog, normalized, as one float32
-matrix in a .npy file beside the catalog (CATALOG-search/), memory-mapped for each query.
+matrix in a .npy file beside the catalog (CATALOG.db-search/, config.beside_catalog),
+memory-mapped for each query.
 
 The catalog stays the source of truth. The matrix (raw float32, memory-mapped with np.memmap;
 its shape is in the description file) and its rows are named after the catalog's
@@ -9,10 +10,17 @@ catalog's current one; otherwise it is rebuilt from one read snapshot of the cat
 the query runs. So a stale matrix is never used, whatever wrote to the catalog.
 
 Each file's rows are together: a photo has one row (frame -1), a video one row per analyzed
-frame, so a video matches by its best frame."""
+frame, so a video matches by its best frame.
+
+Searches run side by side (a cron job's, a person's), so no search may fail because of
+another: each file is written under a temporary name and renamed; a search keeps the matrix
+it built mapped and in memory, so nobody's housekeeping can take it away; and housekeeping
+removes only what can never be used again: this catalog's matrices of an older stamp (the
+counter only grows), never a newer one that a concurrent search has just written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -23,13 +31,17 @@ from pathlib import Path
 import numpy as np
 
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.config import legacy_beside_catalog
 from photoanalyzer.errors import CatalogError
-from photoanalyzer.ownpaths import matrix_folder  # noqa: F401  (named with the other own paths)
+from photoanalyzer.ownpaths import matrix_folder
 
 ROWS = np.dtype(
     [("file", "<i8"), ("frame", "<i4"), ("seconds", "<f4"), ("video", "u1"), ("random", "u1")]
 )
 CHUNK_ROWS = 65_536  # rows scored per matrix-vector product: 128 MiB of float32 at 512 values
+# A partial file this old, or a matrix of another catalog (one that had this name before),
+# is no concurrent search's: those are removed.
+ABANDONED_SECONDS = 3600
 
 
 @dataclass
@@ -113,7 +125,9 @@ def _read(folder: Path, stamp: str) -> SearchMatrix | None:
 def build(catalog: Catalog, folder: Path) -> SearchMatrix:
     """Rebuild from one read snapshot of the catalog (so the stamp names exactly the rows
     read), in one pass: each embedding size streams to its own file, and the most common
-    size is kept (two sizes only while the catalog holds embeddings of two models)."""
+    size is kept (two sizes only while the catalog holds embeddings of two models). The
+    matrix returned is the one built here, mapped before its files got their names: a
+    concurrent search that removes them cannot take it away."""
     parts: dict[int, _Part] = {}
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -125,7 +139,7 @@ def build(catalog: Catalog, folder: Path) -> SearchMatrix:
                         parts[size] = _Part(folder, stamp, size)
                     parts[size].add(rows)
         kept = max(parts.values(), key=lambda p: (p.count, p.dim)) if parts else None
-        _commit(folder, stamp, kept, [p for p in parts.values() if p is not kept])
+        matrix = _commit(folder, stamp, kept, [p for p in parts.values() if p is not kept])
     except OSError as exc:
         raise CatalogError(
             f"cannot write the search matrix to {folder}: {exc.strerror or exc}; the folder "
@@ -134,10 +148,8 @@ def build(catalog: Catalog, folder: Path) -> SearchMatrix:
     finally:
         for part in parts.values():
             part.discard()
-    _remove_others(folder, stamp)
-    matrix = _read(folder, stamp)
-    if matrix is None:  # pragma: no cover - only if the files vanished under us
-        raise CatalogError(f"the search matrix in {folder} could not be read back")
+    _remove_older(folder, stamp)
+    _tidy_legacy_folder(catalog.path, folder, stamp)
     matrix.rebuilt = True
     return matrix
 
@@ -186,22 +198,26 @@ class _Part:
         self.path.unlink(missing_ok=True)
 
 
-def _commit(folder: Path, stamp: str, kept: _Part | None, others: list[_Part]) -> None:
+def _commit(folder: Path, stamp: str, kept: _Part | None, others: list[_Part]) -> SearchMatrix:
     """The vectors, the rows, the files left out, then the description, each under its
-    final name."""
+    final name; returns the matrix, its vectors mapped from the file before it was named."""
     rows = kept.finish() if kept else np.empty(0, dtype=ROWS)
-    vectors = folder / f"{stamp}.vectors.f32"
+    dim = kept.dim if kept else 0
+    target = folder / f"{stamp}.vectors.f32"
     if kept:
-        os.replace(kept.path, vectors)
+        vectors = np.memmap(kept.path, dtype=np.float32, mode="r", shape=(kept.count, dim))
+        os.replace(kept.path, target)
     else:
-        vectors.write_bytes(b"")
+        vectors = np.zeros((0, dim), dtype=np.float32)
+        _write_atomically(target, "")
     left = [part.finish()["file"] for part in others]
     left_files = np.unique(np.concatenate(left)) if left else np.empty(0, dtype=np.int64)
     _save_atomically(folder / f"{stamp}.rows.npy", rows)
     _save_atomically(folder / f"{stamp}.left.npy", left_files)
-    meta = {"stamp": stamp, "rows": len(rows), "dim": kept.dim if kept else 0}
+    meta = {"stamp": stamp, "rows": len(rows), "dim": dim}
     left_out = sum(part.count for part in others)
     _write_atomically(folder / f"{stamp}.json", json.dumps({**meta, "left_out": left_out}))
+    return SearchMatrix(stamp, vectors, rows, left_out, left_files)
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
@@ -223,14 +239,67 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def _remove_others(folder: Path, stamp: str) -> None:
-    """Matrices of earlier stamps can never be used again. Partial files are left to the
-    search that writes them, unless they are an hour old (that search died)."""
-    for path in folder.iterdir():
-        if path.name.startswith(f"{stamp}."):
-            continue
-        try:
-            if not path.name.endswith(".part") or time.time() - path.stat().st_mtime > 3600:
-                path.unlink()
-        except OSError:
-            pass  # another search process removed it already
+def _remove_older(folder: Path, stamp: str, others_too: bool = True, newest: int = 0) -> None:
+    """Remove the matrices of this catalog's earlier stamps: the counter only grows, so they
+    can never be used again. A newer one (a concurrent search read the catalog after a change
+    that this one did not see) is kept, and partial files are left to the search writing
+    them, unless they are abandoned (an hour old: that search died). With `others_too`,
+    abandoned matrices of another catalog go as well (one that had this name before: a
+    catalog deleted and made anew). `newest` 1 removes the matrix of this stamp too (from a
+    folder this version no longer writes)."""
+    token, counter = _parse(stamp)
+    if counter is None:  # pragma: no cover - every stamp is TOKEN-COUNTER (catalog.search)
+        return
+    counter += newest
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:  # no such folder, or another search removed it
+        return
+    for name in names:
+        their_token, their_counter = _parse(name.split(".", 1)[0])
+        ours = their_token == token and their_counter is not None
+        if ours and not name.endswith(".part") and their_counter < counter:
+            _unlink(folder / name)
+        elif (not ours and others_too) or name.endswith(".part"):
+            _unlink_if_abandoned(folder / name)
+
+
+def _tidy_legacy_folder(catalog_path: Path, folder: Path, stamp: str) -> None:
+    """Before issue 24 the folder was named after the catalog's stem (`photos-search`), and
+    catalogs sharing a stem shared it: this catalog's old matrices go from there, and the
+    folder with them once empty. Not where that name is another catalog's own folder (a
+    catalog file named `photos` beside `photos.db`)."""
+    legacy = legacy_beside_catalog(catalog_path, "search")
+    if folder != matrix_folder(catalog_path) or legacy == folder:
+        return
+    if catalog_path.with_name(catalog_path.stem).is_file():
+        return
+    _remove_older(legacy, stamp, others_too=False, newest=1)
+    _remove_if_empty(legacy)
+
+
+def _parse(stamp: str) -> tuple[str, int | None]:
+    """'TOKEN-COUNTER' -> (TOKEN, COUNTER); a name of another form -> (name, None)."""
+    token, _, counter = stamp.rpartition("-")
+    return (token, int(counter)) if token and counter.isdigit() else (stamp, None)
+
+
+def _unlink(path: Path) -> None:
+    """A search that has the file mapped keeps its pages; one about to open it finds it gone
+    and rebuilds (_read answers None). Gone already (another search removed it) or not
+    removable (a read-only folder): left to the next search's housekeeping."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _unlink_if_abandoned(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > ABANDONED_SECONDS:
+            _unlink(path)
+    except OSError:
+        pass  # gone already
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (another catalog's files), or gone
+        folder.rmdir()
