@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from photoanalyzer.bounded import BeyondFile, read_at
 from photoanalyzer.filetypes import (
     _find_top_level_box,
     _iter_boxes,
@@ -92,11 +93,13 @@ def item_bytes(fh: BinaryIO, item: Item, idat: bytes) -> bytes:
             raise HeifStructureError(f"item {item.item_id} declares {length} bytes")
         if method == 1:
             parts.append(idat[offset : offset + length])
-        else:
-            fh.seek(offset)
-            parts.append(fh.read(length))
-        if len(parts[-1]) != length:
-            raise HeifStructureError(f"item {item.item_id} is cut short")
+            if len(parts[-1]) != length:
+                raise HeifStructureError(f"item {item.item_id} is cut short (idat)")
+            continue
+        try:  # the extent is checked against the file's size before it is read
+            parts.append(read_at(fh, offset, length, f"item {item.item_id} extent"))
+        except BeyondFile as exc:
+            raise HeifStructureError(f"item {item.item_id} is cut short: {exc}") from exc
     return b"".join(parts)
 
 

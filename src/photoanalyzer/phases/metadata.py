@@ -15,6 +15,7 @@ import exifread
 from PIL import Image, UnidentifiedImageError
 
 from photoanalyzer import exif, rawmeta, sidecars, xmp
+from photoanalyzer.bounded import Clamped
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
@@ -157,7 +158,9 @@ def _video_outcome(path: str, file_type: str | None) -> Outcome:
 def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
     fh.seek(0)
     try:
-        tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
+        # Clamped: exifread reads an ASCII tag's byte count as the file gives it (4 GiB from a
+        # corrupt count), and read(n) allocates n bytes before it reads.
+        tags = exifread.process_file(Clamped(fh), details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises plain IndexError, ValueError ... on bad files
         if is_environment_error(exc):
             raise  # a read error is not a fact about the file: analyze_safely keeps it pending
