@@ -204,6 +204,28 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
     assert f"extent length {claimed} exceeds file size {len(data)}" in note
 
 
+# -- video ----------------------------------------------------------------------------------
+
+
+def test_a_video_over_the_pixel_cap_is_refused_before_a_frame_is_decoded(tmp_path):
+    av = pytest.importorskip("av")
+    import numpy as np
+
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 40, np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    capped = replace(CONFIG.content, max_pixels=64 * 48 - 1)
+    outcome = analyze_safely(ContentPhase(capped, str(tmp_path / "thumbs")), str(path), "video")
+    assert outcome.final is True and "video declares 64x48 pixels a frame" in outcome.error
+    fits = analyze_safely(ContentPhase(CONFIG.content, str(tmp_path / "t")), str(path), "video")
+    assert fits.error is None and fits.record["frames"]
+
+
 # -- sidecars and the helpers ---------------------------------------------------------------
 
 

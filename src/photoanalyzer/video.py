@@ -129,17 +129,29 @@ def frame_times(duration: float | None, interval: float, max_frames: int) -> lis
     return [round((i + 0.5) * duration / count, 3) for i in range(count)]
 
 
+class VideoTooLarge(ValueError):
+    """The stream's header declares frames of more pixels than the configured cap."""
+
+
 def extract_frames(
-    path: str, interval: float, max_frames: int, longest_side: int
+    path: str, interval: float, max_frames: int, longest_side: int, max_pixels: int | None = None
 ) -> list[tuple[float, Image.Image]]:
     """(seconds, upright RGB picture at most `longest_side`) for each frame to analyze. Seeks
-    to each time instead of decoding the whole video, so memory does not grow with length."""
+    to each time instead of decoding the whole video, so memory does not grow with length.
+    The frame size the stream declares is checked against `max_pixels` before any frame is
+    decoded (the decoder allocates what the header says)."""
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
         if not container.streams.video:
             raise NotAVideo("no video stream: not a video")
         stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if max_pixels is not None and width * height > max_pixels:
+            raise VideoTooLarge(
+                f"video declares {width}x{height} pixels a frame, over the cap of"
+                f" {max_pixels / 1e6:.0f} MP (content.max_pixels); not decoded"
+            )
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
         frames = []
