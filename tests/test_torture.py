@@ -6,6 +6,7 @@ and a rescan with nothing to do. benchmarks/torture.py is the full run (the shar
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,19 @@ def test_a_video_of_an_unknown_codec_says_so(clip, tmp_path):
     for outcome in outcomes(clip, tmp_path):
         assert outcome.final is True
         assert "no decoder for its video stream" in outcome.error
+
+
+def test_a_heif_box_of_2_to_the_63_bytes_is_the_files_error(tmp_path):
+    """exifread seeks to the end of a box it does not know; a 64-bit size near 2**63 made
+    that an OSError with an errno (EINVAL), taken for the disk's fault and retried."""
+    unknown = struct.pack(">I4sQ", 1, b"zzzz", 2**63 - 64) + b"\0" * 16
+    meta = b"\0\0\0\0" + unknown
+    path = tmp_path / "huge.heic"
+    path.write_bytes(
+        struct.pack(">I4s", 24, b"ftyp")
+        + b"heic\0\0\0\0mif1heic"
+        + struct.pack(">I4s", 8 + len(meta), b"meta")
+        + meta
+    )
+    outcome = analyze_safely(MetadataPhase(), str(path), "photo")
+    assert outcome.final is True and "Errno" not in outcome.error

@@ -7,8 +7,9 @@ error names what lied, so that the file's record says why it was refused.
 - `read_at`: exactly `length` bytes at `offset`, or `BeyondFile` naming the field.
 - `read_at_most`: up to `length` bytes, cut at the end of the file (the head of an embedded
   JPEG holds its EXIF even when the file was cut short).
-- `Clamped`: a file object whose every read is cut at the end of the file, for readers of
-  other libraries (exifread reads an ASCII tag's byte count as given)."""
+- `Clamped`: a file object whose every read is cut at the end of the file and whose seeks
+  stay inside it, for readers of other libraries (exifread reads an ASCII tag's byte count
+  as given, and seeks to box ends it computed from sizes of 2**63)."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def read_at_most(fh: BinaryIO, offset: int, length: int) -> bytes:
 
 class Clamped(io.RawIOBase):
     """`fh` with each read cut at the end of the file: `read(n)` allocates at most what is
-    left, whatever n a library took from the file. Seek and tell pass through."""
+    left, whatever n a library took from the file; seeks stay between its start and end."""
 
     def __init__(self, fh: BinaryIO):
         super().__init__()
@@ -91,7 +92,15 @@ class Clamped(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._fh.seek(offset, whence)
+        """As the file's seek, but a position before the start is BeyondFile, and one past
+        the end is the end: reads there give nothing either way, and the operating system
+        refuses an offset past what a file may have (EINVAL, an OSError with an errno, which
+        would pass for the disk's fault)."""
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._fh.tell(), io.SEEK_END: self._size}[whence]
+        target = base + offset
+        if target < 0:
+            raise BeyondFile(f"a seek to offset {target}, before the start of the file")
+        return self._fh.seek(min(target, self._size))
 
     def tell(self) -> int:
         return self._fh.tell()
