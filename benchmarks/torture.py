@@ -62,6 +62,8 @@ def main() -> int:
         )
         for phase in phases:
             print(f"  {phase}: {facts.get(phase)}")
+        for path in facts["retried"]:
+            print(f"  tried again until its error was final (out of memory or I/O): {path}")
         for problem in problems:
             print(f"FAIL: {problem}")
         if not problems:

@@ -382,12 +382,17 @@ def run_and_check(
     and facts for a report. The promises: exit code 0, nothing on stderr, no traceback
     anywhere; every media file below the library has, for every phase, a result or an error
     of its own (status: nothing `never` or `older`), and is in the export with its path; the
-    rescan analyzes nothing."""
+    rescan analyzes nothing. A file whose error is counted (out of memory or an I/O error
+    while reading it: FFmpeg's ENOMEM on a size it refused) is tried again by the next runs
+    until its error is final (MAX_TRIES runs): those runs are made before the rescan."""
     import json
     import os
     import subprocess
     import sys
     import time
+
+    from photoanalyzer.catalog.results import MAX_TRIES
+    from photoanalyzer.phases.base import COUNTED_RETRY_NOTE
 
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -408,10 +413,26 @@ def run_and_check(
         command = [sys.executable, "-m", "photoanalyzer", *args]
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
 
+    def exported() -> dict[str, dict]:
+        lines = photoanalyze("export", "--db", str(db), "--format", "jsonl").stdout
+        return {row["path"]: row for row in map(json.loads, lines.splitlines())}
+
+    def counted() -> list[str]:
+        return [
+            path
+            for path, row in exported().items()
+            if any(COUNTED_RETRY_NOTE in error for error in row["errors"].values())
+        ]
+
     problems: list[str] = []
-    facts: dict = {}
+    facts: dict = {"retried": []}
     run_args = ("run", str(library), "--quiet", "--db", str(db), "--config", str(config))
-    for label in ("run", "rescan"):
+    for label in ("run", *["retry"] * (MAX_TRIES - 1), "rescan"):
+        if label == "retry":
+            retried = counted()
+            if not retried:
+                continue
+            facts["retried"] = retried
         started = time.perf_counter()
         done = photoanalyze(*run_args)
         facts[f"{label}_seconds"] = round(time.perf_counter() - started, 1)
@@ -435,8 +456,7 @@ def run_and_check(
         busy = {p["phase"]: p["processed"] for p in run["phases"] if p["processed"]}
         if busy:
             problems.append(f"the rescan analyzed files again: {busy}")
-    exported = photoanalyze("export", "--db", str(db), "--format", "jsonl").stdout
-    rows = {row["path"]: row for row in map(json.loads, exported.splitlines())}
+    rows = exported()
     media = [p for p in library.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA]
     missing = [str(p) for p in media if str(p) not in rows]
     if missing:
