@@ -7,12 +7,15 @@ and a rescan with nothing to do. benchmarks/torture.py is the full run (the shar
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 import pytest
 
 from fuzzgen import _write_video, copy_seeds, fuzz_library, run_and_check, write_seeds
+from photoanalyzer import heif_boxes
 from photoanalyzer.config import load_config
+from photoanalyzer.heif_boxes import HeifStructureError
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
@@ -78,3 +81,26 @@ def test_a_heif_box_of_2_to_the_63_bytes_is_the_files_error(tmp_path):
     )
     outcome = analyze_safely(MetadataPhase(), str(path), "photo")
     assert outcome.final is True and "Errno" not in outcome.error
+
+
+def test_a_heif_item_with_65535_extents_of_no_bytes_is_not_walked(tmp_path):
+    """exifread walks an iloc by its counts: items of 65535 extents whose offset and length
+    have no bytes are a loop that reads nothing (92 s for one fuzzed file). The metadata
+    phase checks the item locations first and reads such a file's EXIF with Pillow only."""
+    items = 1000  # 65 million empty steps for exifread: half a minute at least
+    entries = b"".join(struct.pack(">HHHH", i + 1, 0, 0, 65535) for i in range(items))
+    iloc = b"\x01\0\0\0" + b"\0\0" + struct.pack(">H", items) + entries  # version 1, sizes 0
+    meta = b"\0\0\0\0" + struct.pack(">I4s", 8 + len(iloc), b"iloc") + iloc
+    path = tmp_path / "loop.heic"
+    path.write_bytes(
+        struct.pack(">I4s", 24, b"ftyp")
+        + b"heic\0\0\0\0mif1heic"
+        + struct.pack(">I4s", 8 + len(meta), b"meta")
+        + meta
+    )
+    started = time.perf_counter()
+    outcome = analyze_safely(MetadataPhase(), str(path), "photo")
+    assert time.perf_counter() - started < 10
+    assert outcome.final is True
+    with open(path, "rb") as fh, pytest.raises(HeifStructureError, match="65535 extents of no"):
+        heif_boxes.check_item_locations(fh)

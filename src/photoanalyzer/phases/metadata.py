@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif, rawmeta, sidecars, xmp
+from photoanalyzer import exif, heif_boxes, rawmeta, sidecars, xmp
 from photoanalyzer.bounded import Clamped
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
@@ -85,7 +85,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp); XMP
             # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
             return _with_xmp(_raw_outcome(fh, file_type), path, None)
-        raw, exifread_error = _exifread_tags(fh)
+        raw, exifread_error = _exif_tags(fh, file_type)
         size, pillow_raw, packet, open_error = _pillow_facts(fh, file_type, want_exif=not raw)
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
     if size:
@@ -153,6 +153,18 @@ def _video_outcome(path: str, file_type: str | None) -> Outcome:
     from photoanalyzer.video import read_video_metadata
 
     return Outcome({"file_type": file_type, **read_video_metadata(path)})
+
+
+def _exif_tags(fh: BinaryIO, file_type: str | None) -> tuple[exif.RawTags, str | None]:
+    """exifread's tags, where its reader can be trusted with the file: a HEIF's item
+    locations are checked first (heif_boxes.check_item_locations), and where they are not
+    consistent Pillow's EXIF is used instead."""
+    if file_type in HEIF_TYPES:
+        try:
+            heif_boxes.check_item_locations(fh)
+        except heif_boxes.HeifStructureError as exc:
+            return {}, str(exc)
+    return _exifread_tags(fh)
 
 
 def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
