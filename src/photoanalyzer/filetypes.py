@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
+from photoanalyzer.bounded import BeyondFile, file_size, read_at
+
 HEAD_BYTES = 32
 
 # ISO base media "ftyp" brands, mapped to the names exiftool reports.
@@ -107,24 +109,32 @@ def heif_rotation(fh: BinaryIO) -> int | None:
 
 
 def _find_top_level_box(fh: BinaryIO, wanted: bytes) -> bytes | None:
-    fh.seek(0)
-    while True:
-        header = fh.read(8)
-        if len(header) < 8:
-            return None
-        size, kind = struct.unpack(">I4s", header)
+    """The body of the first top-level box of type `wanted`, None when there is none (or it
+    is over _MAX_META_BYTES). A box whose size runs past the end of the file raises
+    BeyondFile naming it, before its body is read: the size is the file's word, not a fact."""
+    size_of_file = file_size(fh)
+    position = 0
+    while position + 8 <= size_of_file:
+        size, kind = struct.unpack(">I4s", read_at(fh, position, 8, "box header"))
         header_len = 8
         if size == 1:
-            size = struct.unpack(">Q", fh.read(8))[0]
+            (size,) = struct.unpack(">Q", read_at(fh, position + 8, 8, f"{_name(kind)} box size"))
             header_len = 16
-        if kind == wanted:
-            body_len = (size - header_len) if size else _MAX_META_BYTES
-            if body_len < 0 or body_len > _MAX_META_BYTES:
-                return None
-            return fh.read(body_len)
-        if size == 0 or size < header_len:
+        elif size == 0:  # the box runs to the end of the file
+            size = size_of_file - position
+        if size < header_len:
             return None
-        fh.seek(size - header_len, 1)
+        if kind == wanted:
+            body_len = size - header_len
+            if body_len > _MAX_META_BYTES:
+                return None
+            return read_at(fh, position + header_len, body_len, f"{_name(kind)} box")
+        position += size
+    return None
+
+
+def _name(kind: bytes) -> str:
+    return kind.decode("latin-1")
 
 
 def _iter_boxes(data: bytes):
@@ -132,7 +142,10 @@ def _iter_boxes(data: bytes):
     while pos + 8 <= len(data):
         size, kind = struct.unpack_from(">I4s", data, pos)
         if size < 8 or pos + size > len(data):
-            raise ValueError("bad box size")
+            raise BeyondFile(
+                f"{_name(kind)} box length {size} does not fit its parent ({len(data) - pos}"
+                " bytes left)"
+            )
         yield kind, data[pos + 8 : pos + size]
         pos += size
 

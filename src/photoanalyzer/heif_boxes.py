@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from photoanalyzer.bounded import BeyondFile, read_at
 from photoanalyzer.filetypes import (
     _find_top_level_box,
     _iter_boxes,
@@ -92,12 +93,30 @@ def item_bytes(fh: BinaryIO, item: Item, idat: bytes) -> bytes:
             raise HeifStructureError(f"item {item.item_id} declares {length} bytes")
         if method == 1:
             parts.append(idat[offset : offset + length])
-        else:
-            fh.seek(offset)
-            parts.append(fh.read(length))
-        if len(parts[-1]) != length:
-            raise HeifStructureError(f"item {item.item_id} is cut short")
+            if len(parts[-1]) != length:
+                raise HeifStructureError(f"item {item.item_id} is cut short (idat)")
+            continue
+        try:  # the extent is checked against the file's size before it is read
+            parts.append(read_at(fh, offset, length, f"item {item.item_id} extent"))
+        except BeyondFile as exc:
+            raise HeifStructureError(f"item {item.item_id} is cut short: {exc}") from exc
     return b"".join(parts)
+
+
+def check_item_locations(fh: BinaryIO) -> None:
+    """HeifStructureError unless the `meta` box's item locations (iloc) are consistent: the
+    boxes fit their parents and every count fits its box. Run before exifread reads a HEIF:
+    it walks an iloc by its counts alone, and 65535 extents of no bytes per item are a loop
+    of minutes that reads nothing."""
+    try:
+        meta = _find_top_level_box(fh, b"meta")
+        iloc = dict(_iter_boxes_grouped(meta[4:])).get(b"iloc") if meta else None
+        if iloc:
+            _item_locations(iloc[0])
+    except (struct.error, IndexError, ValueError) as exc:
+        if isinstance(exc, HeifStructureError):
+            raise
+        raise HeifStructureError(f"HEIF boxes cut short or inconsistent ({exc})") from exc
 
 
 def grid_size(payload: bytes) -> tuple[int, int, tuple[int, int]]:
@@ -239,6 +258,13 @@ def _item_locations(iloc: bytes) -> dict[int, tuple[tuple[int, int, int], ...]]:
         pos += 2  # data_reference_index: 0 = this file
         base, pos = _uint(iloc, pos, base_size)
         extent_count, pos = _uint(iloc, pos, 2)
+        # The count is the file's word: its extents must be in the box (and have bytes: a
+        # count of 65535 extents of no bytes each would be a loop that reads nothing).
+        extent_bytes = index_size + offset_size + length_size
+        if extent_count > 1 and extent_bytes == 0:
+            raise HeifStructureError(f"iloc lists {extent_count} extents of no bytes")
+        if pos + extent_count * extent_bytes > len(iloc):
+            raise HeifStructureError(f"iloc lists {extent_count} extents its box cannot hold")
         extents = []
         for _ in range(extent_count):
             pos += index_size

@@ -79,6 +79,7 @@ def decode_or_explain(
     threads: int,
     device: str = "cpu",
     longest_side: int | None = None,
+    max_pixels: int | None = None,
 ) -> tuple[FastDecoded | None, str | None]:
     """The FFmpeg picture, or None and the reasons pillow-heif must decode the file instead.
     On `device` "cuda" NVDEC is tried first, then FFmpeg on the CPU. `expected_size` is what
@@ -88,7 +89,7 @@ def decode_or_explain(
     for on in ("cuda", "cpu") if device == "cuda" else ("cpu",):
         name = "nvdec" if on == "cuda" else DECODER_NAME
         try:
-            fast = decode(path, threads, on, longest_side)
+            fast = decode(path, threads, on, longest_side, max_pixels)
             if fast.full_size == expected_size:
                 return fast, "; ".join(reasons) or None
             reasons.append(f"{name}: made {fast.full_size}, pillow-heif reports {expected_size}")
@@ -103,7 +104,11 @@ def decode_or_explain(
 
 
 def decode(
-    path: str, threads: int, device: str = "cpu", longest_side: int | None = None
+    path: str,
+    threads: int,
+    device: str = "cpu",
+    longest_side: int | None = None,
+    max_pixels: int | None = None,
 ) -> FastDecoded:
     """The primary picture of a HEIC file, turned as its container says (clap, irot, imir),
     decoded with `threads` FFmpeg threads, or by NVDEC when `device` is "cuda". Given
@@ -114,6 +119,7 @@ def decode(
         try:
             layout = heif_boxes.read_layout(fh)
             _check_supported(layout)
+            _check_pixels(layout, max_pixels)
             payloads = [heif_boxes.item_bytes(fh, tile, b"") for tile in layout.tiles]
         except heif_boxes.HeifStructureError as exc:  # tiles in idat, or past the file's end
             raise FastPathUnavailable(str(exc)) from exc
@@ -153,6 +159,22 @@ def decode(
     # Full size: the tiles go straight to their turned places, one copy in all.
     picture = _stitch(frames, colour, layout.columns, layout.output_size, turns)
     return FastDecoded(_fitted(picture, longest_side), full_size, decoder)
+
+
+def _check_pixels(layout: heif_boxes.HeifLayout, max_pixels: int | None) -> None:
+    """The grid's sizes are the file's word: before a tile is decoded (or the canvas made),
+    the output and the tiles must be within the pixel cap (the tiles may overhang the output
+    by one row and one column of padding)."""
+    if max_pixels is None:
+        return
+    width, height = layout.output_size
+    tile_w, tile_h = heif_boxes.ispe_size(layout.tiles[0]) or (0, 0)
+    padding = (layout.rows + layout.columns) * tile_w * tile_h
+    if width * height > max_pixels or len(layout.tiles) * tile_w * tile_h > max_pixels + padding:
+        raise FastPathUnavailable(
+            f"the grid declares {width}x{height} pixels in {len(layout.tiles)} tiles of"
+            f" {tile_w}x{tile_h}, over the cap of {max_pixels} (content.max_pixels)"
+        )
 
 
 def _fitted(picture: Image.Image, longest_side: int | None) -> Image.Image:

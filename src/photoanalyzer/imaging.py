@@ -91,7 +91,9 @@ def load_upright_rgb(
         if image.format == "HEIF":
             from photoanalyzer.heif_decode import decode_or_explain
 
-            fast, note = decode_or_explain(str(path), (width, height), threads, hevc, longest_side)
+            fast, note = decode_or_explain(
+                str(path), (width, height), threads, hevc, longest_side, max_pixels
+            )
             decoder = "pillow-heif" if fast is None else fast.decoder
         if image.format == "JPEG":
             mode = None if image.mode == "CMYK" else image.mode

@@ -311,7 +311,7 @@ class _BatchWriter:
 
     def flush(self) -> None:
         if self.batch:
-            rows = [ResultRow(i, o.record, o.error, o.final) for i, o in self.batch]
+            rows = [ResultRow(i, o.record, o.error, o.final, o.final_error) for i, o in self.batch]
             self.catalog.results.save(self.run_id, self.phase.name, self.phase.version, rows)
             self.batch = []
         self.last_commit = perf_counter()

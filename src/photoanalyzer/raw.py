@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image
 
 from photoanalyzer import rawmeta
+from photoanalyzer.bounded import BeyondFile
 from photoanalyzer.errors import DecoderMissing
 from photoanalyzer.imaging import reduce_to_fit
 from photoanalyzer.pathnames import undecodable
@@ -64,7 +65,7 @@ def load_raw(path: str, file_type: str, longest_side: int, max_pixels: int) -> R
     demosaic; RawUndecodable when neither works."""
     rawpy = import_rawpy()
     with open(path, "rb") as fh:
-        previews = [p for p in _own_previews(fh, file_type, max_pixels) if p is not None]
+        previews, unreadable = _own_previews(fh, file_type, max_pixels)
         orientation = rawmeta.orientation(fh, file_type)
         tags = rawmeta.cr3_tags(fh) if file_type == "RAW-CR3" else {}
         sensor = rawmeta.image_size(fh, file_type, tags)
@@ -90,6 +91,8 @@ def load_raw(path: str, file_type: str, longest_side: int, max_pixels: int) -> R
             f"its largest embedded preview is {best.width}x{best.height}, smaller than the "
             f"{longest_side} px thumbnail"
             if best is not None
+            else f"its embedded preview cannot be read ({'; '.join(unreadable)})"
+            if unreadable
             else "it has no embedded preview"
         )
         if raw is None:
@@ -123,11 +126,23 @@ def _libraw_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}".rstrip(": ")
 
 
-def _own_previews(fh, file_type: str, max_pixels: int) -> list[Image.Image | None]:
-    return [
-        _open_preview(rawmeta.read_spot(fh, s), s.rgb_size, max_pixels)
-        for s in rawmeta.preview_spots(fh, file_type)
-    ]
+def _own_previews(fh, file_type: str, max_pixels: int) -> tuple[list[Image.Image], list[str]]:
+    """The previews rawmeta finds that open, and why those that point past the end of the
+    file were not read (said in the error when nothing else decodes the file). An RGB
+    preview's size is checked against the pixel cap before its bytes are read."""
+    previews, unreadable = [], []
+    for spot in rawmeta.preview_spots(fh, file_type):
+        if spot.rgb_size is not None and spot.rgb_size[0] * spot.rgb_size[1] > max_pixels:
+            continue
+        try:
+            data = rawmeta.read_spot(fh, spot)
+        except BeyondFile as exc:
+            unreadable.append(str(exc))
+            continue
+        image = _open_preview(data, spot.rgb_size, max_pixels)
+        if image is not None:
+            previews.append(image)
+    return previews, unreadable
 
 
 def _open_preview(data: bytes, rgb_size, max_pixels: int) -> Image.Image | None:

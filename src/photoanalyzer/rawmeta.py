@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from photoanalyzer import exif, tiffdir
+from photoanalyzer.bounded import read_at, read_at_most
 from photoanalyzer.filetypes import (  # the HEIF box reader
     HEAD_BYTES,
     RAW_PREFIX,
@@ -139,8 +140,9 @@ def raf_jpeg(fh: BinaryIO) -> bytes | None:
     layout = raf_layout(fh)
     if layout is None or not layout.jpeg_length:
         return None
-    fh.seek(layout.jpeg_offset)
-    data = fh.read(layout.jpeg_length)
+    # Cut at the end of the file: the EXIF is at the JPEG's start, and a RAF cut short (or
+    # with a lying length) still has it.
+    data = read_at_most(fh, layout.jpeg_offset, layout.jpeg_length)
     return data if data.startswith(b"\xff\xd8") else None
 
 
@@ -152,7 +154,7 @@ def exif_streams(fh: BinaryIO, file_type: str) -> list[BinaryIO]:
         return [io.BytesIO(raf_jpeg(fh) or b"")]
     if file_type == "RAW-X3F":
         spot = _x3f_jpeg_spot(fh)
-        return [io.BytesIO(read_spot(fh, spot) if spot else b"")]
+        return [io.BytesIO(read_at_most(fh, spot.offset, spot.length) if spot else b"")]
     if file_type == "RAW-RW2":
         jpeg = _rw2_jpeg(fh)
         return [fh, io.BytesIO(jpeg)] if jpeg else [fh]
@@ -166,8 +168,7 @@ def _rw2_jpeg(fh: BinaryIO) -> bytes | None:
     ifds = tiffdir.read_ifds(fh)
     value = ifds[0].tags.get(_RW2_JPG_FROM_RAW) if ifds else None
     if isinstance(value, tiffdir.Span):
-        fh.seek(value.offset)
-        value = fh.read(value.length)
+        value = read_at_most(fh, value.offset, value.length)  # its EXIF is at its start
     return value if isinstance(value, bytes) and value.startswith(b"\xff\xd8") else None
 
 
@@ -237,18 +238,19 @@ def _raf_cropped_size(fh: BinaryIO) -> tuple[int, int] | None:
     layout = raf_layout(fh)
     if layout is None or not layout.directory_offset:
         return None
-    fh.seek(layout.directory_offset)
-    header = fh.read(4)
-    if len(header) < 4:
+    # The directory is small (a few hundred bytes): read no more than 64 KiB of it.
+    directory = read_at_most(fh, layout.directory_offset, 64 * 1024)
+    if len(directory) < 4:
         return None
-    (count,) = struct.unpack(">I", header)
+    (count,) = struct.unpack_from(">I", directory)
+    position = 4
     for _ in range(min(count, 256)):
-        entry = fh.read(4)
-        if len(entry) < 4:
+        if position + 4 > len(directory):
             return None
-        tag, size = struct.unpack(">HH", entry)
-        data = fh.read(size)
-        if tag == _RAF_CROPPED_SIZE and size >= 4:
+        tag, size = struct.unpack_from(">HH", directory, position)
+        data = directory[position + 4 : position + 4 + size]
+        position += 4 + size
+        if tag == _RAF_CROPPED_SIZE and len(data) >= 4:
             height, width = struct.unpack(">HH", data[:4])  # stored height first
             return width, height
     return None
@@ -339,7 +341,8 @@ def _x3f_jpeg_spot(fh: BinaryIO) -> PreviewSpot | None:
 
 def _cr3_spots(fh: BinaryIO) -> list[PreviewSpot]:
     """CR3's PRVW (1620x1080 JPEG in a top-level uuid box). Its THMB (160x120, in moov) is
-    smaller than any thumbnail and is not listed."""
+    smaller than any thumbnail and is not listed. Only the box's head is read here (the JPEG
+    starts a few bytes in); read_spot checks its length against the file."""
     fh.seek(0)
     position = 0
     while True:
@@ -348,17 +351,22 @@ def _cr3_spots(fh: BinaryIO) -> list[PreviewSpot]:
             return []
         size, kind = struct.unpack(">I4s", header[:8])
         if kind == b"uuid" and header[8:24] == _PREVIEW_UUID:
-            body = fh.read(min(size - 24, 64 * 1024 * 1024)) if size > 24 else b""
-            start = body.find(b"\xff\xd8\xff")
+            head = read_at_most(fh, position + 24, min(max(size - 24, 0), _CR3_PREVIEW_HEAD))
+            start = head.find(b"\xff\xd8\xff")
             if start < 0:
                 return []
-            return [PreviewSpot(position + 24 + start, len(body) - start)]
+            return [PreviewSpot(position + 24 + start, size - 24 - start)]
         if size < 8:
             return []
         position += size
         fh.seek(position)
 
 
+# How far into CR3's preview box its JPEG is looked for (PRVW's header is 24 bytes in).
+_CR3_PREVIEW_HEAD = 256
+
+
 def read_spot(fh: BinaryIO, spot: PreviewSpot) -> bytes:
-    fh.seek(spot.offset)
-    return fh.read(spot.length)
+    """The preview's bytes; BeyondFile (naming the preview) when its length or offset points
+    past the end of the file, before anything is allocated."""
+    return read_at(fh, spot.offset, spot.length, "preview")

@@ -12,8 +12,11 @@ import os
 import stat
 from collections.abc import Container
 
+from photoanalyzer.bounded import read_at_most
+
 SUFFIXES = (".xmp", ".XMP")
-# Read at most this much of a sidecar: more than the XMP reader accepts (it says so).
+# Read at most this much of a sidecar: more than the XMP reader accepts (it says so). Cut at
+# the sidecar's size: a plain read(READ_LIMIT) would allocate all of it for every sidecar.
 READ_LIMIT = 16 * 1024 * 1024 + 1
 
 
@@ -70,7 +73,7 @@ def read(path: str) -> tuple[str, bytes] | None:
     for candidate in candidate_names(path):
         try:
             with open(candidate, "rb") as fh:
-                return candidate, fh.read(READ_LIMIT)
+                return candidate, read_at_most(fh, 0, READ_LIMIT)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             continue
     return None

@@ -34,6 +34,8 @@ class DngSpec:
     # Black bars this many pixels high added above and below the preview's picture (a
     # letterboxed preview: the JPEG is preview_size plus the bars).
     preview_bars: int = 0
+    # False: no sensor data directory at all (a DNG LibRaw cannot open; only its preview).
+    sensor_data: bool = True
 
 
 def scene(size: tuple[int, int], seed: int = 0) -> Image.Image:
@@ -135,7 +137,7 @@ def _dng_bytes(spec: DngSpec, bayer: np.ndarray, preview: tuple[bytes, tuple] | 
         (0x10F, _ASCII, spec.make),
         (0x110, _ASCII, spec.model),
         (0x112, _SHORT, [spec.orientation]),
-        (0x14A, _LONG, ["subifd"]),
+        *([(0x14A, _LONG, ["subifd"])] if spec.sensor_data else []),
         (0x8769, _LONG, ["exif"]),
         (0xC612, _BYTE, [1, 4, 0, 0]),  # DNGVersion
         (0xC614, _ASCII, spec.model),  # UniqueCameraModel
@@ -158,6 +160,9 @@ def _dng_bytes(spec: DngSpec, bayer: np.ndarray, preview: tuple[bytes, tuple] | 
             (0x117, _LONG, [len(jpeg)]),
         ]
     blobs = {"raw": raw_data, **({"preview": preview[0]} if preview else {})}
+    if not spec.sensor_data:
+        del blobs["raw"]
+        return _TiffWriter().build([("ifd0", ifd0), ("exif", exif)], blobs)
     return _TiffWriter().build([("ifd0", ifd0), ("subifd", raw_ifd), ("exif", exif)], blobs)
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, BinaryIO
 
+from photoanalyzer.bounded import BeyondFile, check_span, file_size
+
 # Magic numbers after the byte order: TIFF (42), Olympus ORF ("RO", "RS"), Panasonic RW2 (85).
 _MAGICS = frozenset({42, 0x4F52, 0x5352, 0x55})
 # type id -> (struct code, byte size); 5 and 10 are (signed) rationals, 2 ASCII, 7 undefined.
@@ -105,19 +107,23 @@ class _Reader:
     def __init__(self, fh: BinaryIO, base: int, order: str):
         self.fh, self.base, self.order = fh, base, order
         self.seen: set[int] = set()
+        self.size = file_size(fh)
 
-    def read(self, offset: int, size: int) -> bytes:
+    def read(self, offset: int, size: int, what: str) -> bytes:
+        """`size` bytes at `offset` (from the TIFF start); BeyondFile (a ValueError) when
+        they lie past the end of the file (its size read once, not per value)."""
+        check_span(self.size, self.base + offset, size, what)
         self.fh.seek(self.base + offset)
         data = self.fh.read(size)
         if len(data) < size:
-            raise ValueError("directory runs past the end of the file")
+            raise BeyondFile(f"{what} is cut short")
         return data
 
     def directory(self, offset: int) -> tuple[dict[int, Any], int]:
-        (count,) = struct.unpack(self.order + "H", self.read(offset, 2))
+        (count,) = struct.unpack(self.order + "H", self.read(offset, 2, "TIFF directory"))
         if count > _MAX_ENTRIES:
             raise ValueError("implausible directory")
-        table = self.read(offset + 2, count * 12 + 4)
+        table = self.read(offset + 2, count * 12 + 4, "TIFF directory")
         tags: dict[int, Any] = {}
         for i in range(count):
             tag, kind, n = struct.unpack_from(self.order + "HHI", table, i * 12)
@@ -133,15 +139,16 @@ class _Reader:
         code, size = _TYPES[kind]
         total = size * n
         if total > _MAX_VALUE_BYTES:
-            # Embedded JPEGs (RW2's JpgFromRaw) are located, not read.
+            # Embedded JPEGs (RW2's JpgFromRaw) are located, not read (their readers cut the
+            # read at the end of the file: the count may lie).
             return Span(struct.unpack(self.order + "I", inline)[0], total) if kind == 7 else None
         if total <= 4:
             data = inline[:total]
         else:
             try:
-                data = self.read(struct.unpack(self.order + "I", inline)[0], total)
+                data = self.read(struct.unpack(self.order + "I", inline)[0], total, "TIFF value")
             except (ValueError, OSError):
-                return None
+                return None  # a value past the end of the file: the tag is left out
         if kind == 2:
             return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
         if kind == 7:

@@ -4,8 +4,11 @@ container headers and decodes one frame (the display rotation comes with the fra
 
 from __future__ import annotations
 
+import errno
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,14 +35,47 @@ class NotAVideo(ValueError):
     """The file opens, but holds no video stream (an audio-only file, say)."""
 
 
+class VideoUndecodable(ValueError):
+    """FFmpeg cannot decode the video stream or seek in it: the file's data, not the disk."""
+
+
+# FFmpeg's errors come as OSErrors with an errno (a failed seek is EPERM, "Operation not
+# permitted"), which the phases would take for the environment's and retry every night. Only
+# these may be the disk's (or memory's); the others, after the file opened, are its data.
+_ENVIRONMENT_ERRNOS = frozenset({errno.EIO, errno.ENOMEM})
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """FFmpeg's errors while the opened file is demuxed and decoded, as VideoUndecodable
+    saying `what` failed (EIO and ENOMEM pass as they are)."""
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+            raise
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise VideoUndecodable(f"FFmpeg cannot {what} ({reason})") from exc
+
+
+def _video_stream(container):
+    """The first video stream, which FFmpeg must have a decoder for."""
+    if not container.streams.video:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+        raise NotAVideo(f"no video stream ({kinds}): not a video")
+    stream = container.streams.video[0]
+    if stream.codec_context is None:  # an unknown or corrupt codec id
+        raise VideoUndecodable("FFmpeg has no decoder for its video stream (unknown codec)")
+    return stream
+
+
 def read_video_metadata(path: str) -> dict[str, Any]:
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
-        if not container.streams.video:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
-            raise NotAVideo(f"no video stream ({kinds}): not a video")
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         tags = {**dict(stream.metadata), **dict(container.metadata)}
         lat, lon, alt = parse_iso6709(_first(tags, _LOCATION_KEYS))
         return {
@@ -79,8 +115,9 @@ def _duration(container, stream) -> float | None:
 def _display_rotation(container, stream) -> int:
     """Degrees clockwise to turn the picture upright, as exiftool's Rotation reports it.
     FFmpeg hands the display matrix to the decoded frames (counter-clockwise degrees)."""
-    for frame in container.decode(stream):
-        return int(-frame.rotation) % 360
+    with _decoding("decode its first frame"):
+        for frame in container.decode(stream):
+            return int(-frame.rotation) % 360
     return 0
 
 
@@ -134,29 +171,36 @@ def frame_times(duration: float | None, interval: float, max_frames: int) -> lis
     return [round((i + 0.5) * duration / count, 3) for i in range(count)]
 
 
+class VideoTooLarge(ValueError):
+    """The stream's header declares frames of more pixels than the configured cap."""
+
+
 def extract_frames(
-    path: str, interval: float, max_frames: int, longest_side: int
+    path: str, interval: float, max_frames: int, longest_side: int, max_pixels: int | None = None
 ) -> list[tuple[float, Image.Image]]:
     """(seconds, upright RGB picture at most `longest_side`) for each frame to analyze. Seeks
-    to each time instead of decoding the whole video, so memory does not grow with length."""
+    to each time instead of decoding the whole video, so memory does not grow with length.
+    The frame size the stream declares is checked against `max_pixels` before any frame is
+    decoded (the decoder allocates what the header says)."""
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
-        if not container.streams.video:
-            raise NotAVideo("no video stream: not a video")
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if max_pixels is not None and width * height > max_pixels:
+            raise VideoTooLarge(
+                f"video declares {width}x{height} pixels a frame, over the cap of"
+                f" {max_pixels / 1e6:.0f} MP (content.max_pixels); not decoded"
+            )
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
         frames = []
         for when in frame_times(duration, interval, max_frames):
             frame = _frame_at(container, stream, when)
             if frame is not None:
-                frames.append(
-                    (
-                        round(frame.time if frame.time is not None else when, 3),
-                        _upright_picture(frame, longest_side),
-                    )
-                )
+                with _decoding("convert a frame to RGB"):
+                    picture = _upright_picture(frame, longest_side)
+                frames.append((round(frame.time if frame.time is not None else when, 3), picture))
         if not frames:
             raise ValueError("no frame could be decoded")
         return frames
@@ -164,14 +208,18 @@ def extract_frames(
 
 def _frame_at(container, stream, seconds: float):
     """The first frame at or after `seconds` (seek to the keyframe before, decode forward)."""
+    if not stream.time_base:
+        raise VideoUndecodable("its video stream has no time base to seek by")
     start = stream.start_time or 0
     target = start + int(seconds / stream.time_base)
-    container.seek(target, stream=stream, backward=True, any_frame=False)
+    with _decoding(f"seek to {seconds:.3f} s"):
+        container.seek(target, stream=stream, backward=True, any_frame=False)
     last = None
-    for frame in container.decode(stream):
-        last = frame
-        if frame.pts is None or frame.pts >= target:
-            return frame
+    with _decoding(f"decode the frame at {seconds:.3f} s"):
+        for frame in container.decode(stream):
+            last = frame
+            if frame.pts is None or frame.pts >= target:
+                return frame
     return last  # past the end: the last frame there is
 
 
@@ -189,9 +237,7 @@ def display_size(path: str) -> tuple[int, int]:
     import av
 
     with av.open(path, metadata_errors="ignore") as container:
-        if not container.streams.video:
-            raise NotAVideo("no video stream: not a video")
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         width, height = stream.codec_context.width, stream.codec_context.height
         turned = _display_rotation(container, stream) in (90, 270)
     return (height, width) if turned else (width, height)

@@ -153,6 +153,10 @@ class Files:
             db.executemany(
                 "DELETE FROM phase_status WHERE file_id = ?", [(i,) for i, _, _ in changes.changed]
             )
+            # A changed file is a new try for every phase: the count of failed runs restarts.
+            db.executemany(
+                "DELETE FROM retries WHERE file_id = ?", [(i,) for i, _, _ in changes.changed]
+            )
             db.executemany(
                 f"UPDATE files SET full_hash = ? WHERE path = {PATH}",
                 [
@@ -218,11 +222,12 @@ class Files:
         the sidecar of its new place) makes the file's metadata pending again. Only the
         metadata: the pixels did not change, so content and ML results stand."""
         rows = [*changes.sidecar_changed, *changes.moves]
-        self._db.executemany(
-            "DELETE FROM phase_status WHERE phase = 'metadata' AND file_id = ?"
-            " AND (SELECT sidecar FROM files WHERE id = ?) IS NOT ?",
-            [(i, i, f.sidecar) for i, f in rows],
-        )
+        for table in ("phase_status", "retries"):
+            self._db.executemany(
+                f"DELETE FROM {table} WHERE phase = 'metadata' AND file_id = ?"
+                " AND (SELECT sidecar FROM files WHERE id = ?) IS NOT ?",
+                [(i, i, f.sidecar) for i, f in rows],
+            )
         self._db.executemany(
             "UPDATE files SET sidecar = ? WHERE id = ?",
             [(f.sidecar, i) for i, f in changes.sidecar_changed],

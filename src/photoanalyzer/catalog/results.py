@@ -37,6 +37,12 @@ METADATA_FACTS = (
 )
 
 
+# A failure that is not plainly the file's (out of memory, an I/O error while reading it)
+# leaves the file pending; when it happens in this many runs in a row on the unchanged file
+# (same phase version), it becomes the file's final error (docs/cron.md).
+MAX_TRIES = 3
+
+
 class PendingFile(NamedTuple):
     file_id: int
     path: str
@@ -52,6 +58,10 @@ class ResultRow(NamedTuple):
     # False: not the file's fault (the phase could not run, the disk went away): whatever
     # was stored stays, and the file stays pending.
     final: bool = True
+    # For a non-final error that happened while reading this file (out of memory, an I/O
+    # error): the error it becomes after MAX_TRIES runs in a row. None: retried until fixed
+    # (a missing decoder, a phase that cannot run).
+    final_error: str | None = None
 
 
 class RecordMismatch(ValueError):
@@ -145,12 +155,17 @@ class Results:
         )
         # The results and statuses of the batch go in with one executemany each rather than a
         # statement per row: a quick phase (places) writes 100,000 rows in a first run.
-        results, statuses = [], []
+        results, statuses, settled = [], [], []
         with transaction(self._db):
+            counting = self._counting(phase)
             for row in rows:
                 if not row.final:
-                    self._save_retry(run_id, phase, row)
-                    continue
+                    if row.final_error is None or self._tries(phase, version, row) < MAX_TRIES:
+                        self._save_retry(run_id, phase, row)
+                        continue
+                    row = row._replace(error=row.final_error, final=True)  # tries used up
+                    counting = True
+                settled.append((row.file_id, phase))
                 if row.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
                 else:
@@ -163,6 +178,8 @@ class Results:
             self._db.executemany(
                 "INSERT OR REPLACE INTO phase_status VALUES (?, ?, ?, ?, ?)", statuses
             )
+            if counting:  # a result or a final error ends a file's count of failed runs
+                self._db.executemany("DELETE FROM retries WHERE file_id = ? AND phase = ?", settled)
 
     def _check(self, phase: str, record: dict[str, Any]) -> None:
         keys, columns = set(record) - {"frames"}, set(self._columns[phase])
@@ -175,6 +192,26 @@ class Results:
             unknown = set(frame) - self._frame_columns
             if unknown:
                 raise RecordMismatch(f"the {phase} phase's frames have unknown keys {unknown}")
+
+    def _counting(self, phase: str) -> bool:
+        """Whether any file has failed runs counted for the phase (almost never: the
+        batch then skips deleting counts that do not exist)."""
+        found = self._db.execute("SELECT 1 FROM retries WHERE phase = ? LIMIT 1", (phase,))
+        return found.fetchone() is not None
+
+    def _tries(self, phase: str, version: str, row: ResultRow) -> int:
+        """This run's failure counted: the runs in a row, this one included, in which the
+        phase (of this version) failed on the unchanged file this way. A run is counted once
+        per file (the phase stores each file once per run)."""
+        (tries,) = self._db.execute(
+            "INSERT INTO retries (file_id, phase, version, tries) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (file_id, phase) DO UPDATE SET"
+            " tries = CASE WHEN version = excluded.version THEN tries + 1 ELSE 1 END,"
+            " version = excluded.version"
+            " RETURNING tries",
+            (row.file_id, phase, version),
+        ).fetchone()
+        return tries
 
     def _save_retry(self, run_id: int, phase: str, row: ResultRow) -> None:
         """A failure that was not the file's fault (the phase could not run, the disk went

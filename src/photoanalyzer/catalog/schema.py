@@ -305,6 +305,20 @@ MIGRATIONS: tuple[str, ...] = (
     -- changes a time's offset, never its tag, so its table has no such column.
     ALTER TABLE metadata ADD COLUMN taken_at_source TEXT;
     """,
+    """
+    -- Runs in a row in which a phase failed on a file for a reason that was not plainly the
+    -- file's (out of memory, an I/O error while reading it), with the phase version that
+    -- failed. Such a failure leaves the file pending; after results.MAX_TRIES runs in a row
+    -- on the unchanged file it becomes the file's final error. A result, a final error or a
+    -- change of the file ends the count (the row goes).
+    CREATE TABLE retries (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        phase TEXT NOT NULL,
+        version TEXT NOT NULL,
+        tries INTEGER NOT NULL,
+        PRIMARY KEY (file_id, phase)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

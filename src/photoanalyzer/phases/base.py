@@ -3,6 +3,7 @@ into a per-file error record."""
 
 from __future__ import annotations
 
+import errno
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from PIL import UnidentifiedImageError
 
+from photoanalyzer.catalog.results import MAX_TRIES
 from photoanalyzer.errors import DecoderMissing
 
 
@@ -23,6 +25,10 @@ class Outcome:
     # environment failed: file gone, permission, I/O error, memory), so the file stays
     # pending and the next run tries it again.
     final: bool = True
+    # Set on a non-final error that happened while reading this file (out of memory, an I/O
+    # error): the error it becomes when the unchanged file has failed this way in
+    # catalog.results.MAX_TRIES runs in a row. None: retried until the cause is fixed.
+    final_error: str | None = None
 
 
 class PhaseUnavailable(RuntimeError):
@@ -110,6 +116,33 @@ def describe_exception(exc: BaseException) -> str:
 
 
 RETRY_NOTE = "not the file's fault: it stays pending and the next run tries it again"
+COUNTED_RETRY_NOTE = (
+    f"it stays pending and the next run tries it again, up to {MAX_TRIES} runs in a row"
+)
+GAVE_UP_NOTE = (
+    f"the same in {MAX_TRIES} runs in a row on the unchanged file: not tried again until it"
+    " changes (or a --full run)"
+)
+# Errors that say where the file is, not what it holds: it vanished, its permissions, a
+# network file system away. Retried until fixed (a chmod changes no size or mtime, so a
+# final error would outlive the fix); never counted against the file.
+_UNREACHABLE = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ESTALE,
+        errno.ENOTCONN,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.ETIMEDOUT,
+        errno.ENODEV,
+        errno.ENXIO,
+    }
+)
 
 
 def outcome_for_exception(exc: BaseException) -> Outcome:
@@ -117,10 +150,33 @@ def outcome_for_exception(exc: BaseException) -> Outcome:
     vanished, permission denied, I/O or network-filesystem errors, out of memory) are not
     final: a failed file is otherwise not retried until it changes, so a disk hiccup would
     lose it for good. Errors of the file's content (cannot identify, truncated, bad data)
-    are final. Every phase, the ML phase included, classifies through here."""
+    are final. Every phase, the ML phase included, classifies through here.
+
+    Out of memory and I/O errors while reading the file may be the file's doing (a size
+    field of 4 GiB, a bad sector): each is retried, and once it has happened in MAX_TRIES
+    runs in a row on the unchanged file (the catalog counts), `final_error` is stored as the
+    file's final error, so that a file is not read again every night and never shown as
+    failed."""
     if is_environment_error(exc):
-        return Outcome(None, f"{describe_exception(exc)} ({RETRY_NOTE})", final=False)
+        described = describe_exception(exc)
+        if counts_against_file(exc):
+            return Outcome(
+                None,
+                f"{described} ({COUNTED_RETRY_NOTE})",
+                final=False,
+                final_error=f"{described} ({GAVE_UP_NOTE})",
+            )
+        return Outcome(None, f"{described} ({RETRY_NOTE})", final=False)
     return Outcome(None, describe_exception(exc))
+
+
+def counts_against_file(exc: BaseException) -> bool:
+    """True for environment errors that may be the file's doing (out of memory, I/O errors
+    other than the file being unreachable); False for a missing decoder and for errors that
+    say the file cannot be reached."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, OSError) and exc.errno is not None and exc.errno not in _UNREACHABLE
 
 
 def is_environment_error(exc: BaseException) -> bool:

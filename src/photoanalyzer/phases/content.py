@@ -147,7 +147,11 @@ class ContentPhase:
 
         settings = self.settings
         frames = extract_frames(
-            path, settings.video_frame_interval, settings.video_max_frames, settings.thumbnail_size
+            path,
+            settings.video_frame_interval,
+            settings.video_max_frames,
+            settings.thumbnail_size,
+            settings.max_pixels,
         )
         records = [
             self._picture_record(image, frame_thumbnail_key(path, i, st.st_size, st.st_mtime_ns))

@@ -17,7 +17,8 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif, iptc, rawmeta, sidecars, xmp
+from photoanalyzer import exif, heif_boxes, iptc, rawmeta, sidecars, xmp
+from photoanalyzer.bounded import Clamped
 from photoanalyzer.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
@@ -89,7 +90,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp); XMP
             # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
             return _with_xmp(_raw_outcome(fh, file_type), path, None)
-        raw, exifread_error = _exifread_tags(fh)
+        raw, exifread_error = _exif_tags(fh, file_type)
         size, pillow_raw, packet, iptc_block, open_error = _pillow_facts(
             fh, file_type, want_exif=not raw
         )
@@ -185,10 +186,24 @@ def _video_outcome(path: str, file_type: str | None) -> Outcome:
     return Outcome({"file_type": file_type, **read_video_metadata(path)})
 
 
+def _exif_tags(fh: BinaryIO, file_type: str | None) -> tuple[exif.RawTags, str | None]:
+    """exifread's tags, where its reader can be trusted with the file: a HEIF's item
+    locations are checked first (heif_boxes.check_item_locations), and where they are not
+    consistent Pillow's EXIF is used instead."""
+    if file_type in HEIF_TYPES:
+        try:
+            heif_boxes.check_item_locations(fh)
+        except heif_boxes.HeifStructureError as exc:
+            return {}, str(exc)
+    return _exifread_tags(fh)
+
+
 def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
     fh.seek(0)
     try:
-        tags = exifread.process_file(fh, details=False, extract_thumbnail=False)
+        # Clamped: exifread reads an ASCII tag's byte count as the file gives it (4 GiB from a
+        # corrupt count), and read(n) allocates n bytes before it reads.
+        tags = exifread.process_file(Clamped(fh), details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises plain IndexError, ValueError ... on bad files
         if is_environment_error(exc):
             raise  # a read error is not a fact about the file: analyze_safely keeps it pending

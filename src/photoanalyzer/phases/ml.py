@@ -324,6 +324,7 @@ class _Runner:
             content.video_frame_interval,
             content.video_max_frames,
             content.thumbnail_size,
+            content.max_pixels,
         )
         pictures = [picture for _, picture in extracted]
         frames = [(n, when) for n, (when, _) in enumerate(extracted)]
