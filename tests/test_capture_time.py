@@ -24,16 +24,13 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.places import PlacesPhase
+from support.requirements import require_binary
 
 EXIFTOOL = shutil.which("exiftool")
 
 
 def need_exiftool() -> str:
-    if EXIFTOOL is None:
-        if os.environ.get("CI"):
-            pytest.fail("exiftool is missing under CI: .ci/run installs libimage-exiftool-perl")
-        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
-    return EXIFTOOL
+    return require_binary("exiftool")
 
 
 def tagged(path: Path, *assignments: str, fmt: str = "JPEG") -> Path:

@@ -208,7 +208,7 @@ def test_a_run_that_fails_outside_the_phases_is_recorded_failed_not_interrupted(
     library = tmp_path / "library"
     photos(library, 1)
 
-    def broken_scan(roots, config):  # simulated: the walk itself fails (a bug, say)
+    def broken_scan(roots, config, own=()):  # simulated: the walk itself fails (a bug, say)
         raise ValueError("injected: the walk failed")
 
     monkeypatch.setattr(pipeline, "scan", broken_scan)

@@ -37,7 +37,7 @@ def test_three_runs_of_a_library_holding_its_catalog_see_the_same_files(cli, tmp
         cli("report", "--db", str(db), "--portable", "--out", str(library / "sub" / f"r{step}"))
         cli("search", "--db", str(db), "-f")
     assert counts == ["Scanned 5"] * 3
-    assert list((library / "pa-thumbnails").rglob("*.jpg"))  # there to be found
+    assert list((library / "pa.db-thumbnails").rglob("*.jpg"))  # there to be found
     assert list((library / "report" / "thumbs").rglob("*.jpg"))
     exported = cli.export(db)
     assert sorted(Path(p).relative_to(library).as_posix() for p in exported) == [
@@ -52,8 +52,9 @@ def test_own_paths_name_every_file_and_folder_written_for_a_catalog(tmp_path):
     paths = {p.relative_to(tmp_path / "lib").as_posix() for p in own_paths(db, load_config())
              if p.is_relative_to(tmp_path / "lib")}  # fmt: skip
     assert paths == {
-        "pa.db", "pa.db-wal", "pa.db-shm", "pa.db-journal", "pa.db.lock", "pa-search",
-        "pa-thumbnails",
+        "pa.db", "pa.db-wal", "pa.db-shm", "pa.db-journal", "pa.db.lock", "pa.db-search",
+        "pa.db-thumbnails",
+        "pa-search", "pa-thumbnails",  # their names before issue 24, an old catalog's
     }  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def test_the_walk_leaves_out_tagged_and_marked_folders_and_own_paths_by_identity
 def test_another_catalogs_thumbnails_inside_the_library_are_left_out(cli, tmp_path):
     library = library_of(tmp_path / "lib", 3)
     cli("run", str(library), "--db", str(library / "a.db"), *NO_ML)
-    assert (library / "a-thumbnails" / CACHE_TAG).is_file()
+    assert (library / "a.db-thumbnails" / CACHE_TAG).is_file()
     out = cli("run", str(library), "--db", str(tmp_path / "b.db"), *NO_ML).stdout
     assert out.startswith("Scanned 3 files"), out
 

@@ -19,6 +19,7 @@ from photoanalyzer.heif_boxes import HeifStructureError
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.requirements import require_module
 
 CONFIG = load_config()
 
@@ -39,7 +40,7 @@ def test_sixty_fuzzed_files_give_per_file_errors_and_nothing_else(tmp_path):
 
 @pytest.fixture
 def clip(tmp_path) -> Path:
-    pytest.importorskip("av")
+    require_module("av")
     return _write_video(tmp_path / "clip.mp4")
 
 

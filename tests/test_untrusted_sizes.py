@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import importlib.util
 import os
 import struct
 import time
@@ -31,15 +30,13 @@ from photoanalyzer.phases.base import Outcome, analyze_safely, outcome_for_excep
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
 from photoanalyzer.synthetic_raw import DngSpec, write_dng
+from support.requirements import needs, require_module
 
 CONFIG = load_config()
 FOUR_GIB = 0xFFFFFFFF
 # Far below what any of the lies would allocate; above what reading these small files takes.
 PEAK_LIMIT = 8 * 1024 * 1024
-needs_rawpy = pytest.mark.skipif(
-    importlib.util.find_spec("rawpy") is None and not os.environ.get("CI"),
-    reason="rawpy is not installed",
-)
+needs_rawpy = needs(modules=["rawpy"])
 
 
 @contextmanager
@@ -178,8 +175,8 @@ def test_a_heif_meta_box_longer_than_the_file_is_named_and_not_read(tmp_path):
 
 
 def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_path):
-    pillow_heif = pytest.importorskip("pillow_heif")
-    pytest.importorskip("av")
+    pillow_heif = require_module("pillow_heif")
+    require_module("av")
     from PIL import Image
 
     from photoanalyzer import heif_decode
@@ -208,7 +205,7 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
 
 
 def test_a_video_over_the_pixel_cap_is_refused_before_a_frame_is_decoded(tmp_path):
-    av = pytest.importorskip("av")
+    av = require_module("av")
     import numpy as np
 
     path = tmp_path / "clip.mp4"

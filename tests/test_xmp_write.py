@@ -418,7 +418,7 @@ def test_a_utf16_sidecar_stays_utf16_and_keeps_its_wrapper(cli, library):
 
 
 def labelled(photo: Path, scene: str) -> LabelledPhoto:
-    return LabelledPhoto(str(photo), [(scene, 0.9)], {}, False)
+    return LabelledPhoto(str(photo), [(scene, 0.9)], {}, False, False)
 
 
 def exiftool_sets_rating(sidecar: Path, rating: int) -> None:

@@ -63,6 +63,7 @@ def scan(roots: list[str], config: ScanConfig, own: Iterable[Path] = ()) -> Scan
     """Walk `roots`. `own`: the catalog's own paths (ownpaths.own_paths), never listed;
     they are compared by device and inode, so a link or another spelling of the path does
     not let them in."""
+    own = list(own)
     result = ScanResult(files=[], problems=[], incomplete=[])
     kinds = kinds_by_extension(config)
     visited: set[tuple[int, int]] = set()
@@ -89,6 +90,10 @@ def scan(roots: list[str], config: ScanConfig, own: Iterable[Path] = ()) -> Scan
     # Roots may overlap (a file inside a given folder, a root given twice as a path, not as a
     # folder, which `visited` already skips): the catalog holds each path once.
     result.files = _unique(result.files)
+    # Under their own names too, present or not: an old catalog's thumbnail folder that `run`
+    # renamed before this walk (config.legacy_beside_catalog) left rows that are forgotten,
+    # not missing.
+    result.own.extend(str(path) for path in own if str(path) not in result.own)
     return result
 
 
