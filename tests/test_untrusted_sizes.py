@@ -204,6 +204,21 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
     assert f"extent length {claimed} exceeds file size {len(data)}" in note
 
 
+def test_a_heic_grid_over_the_pixel_cap_is_not_decoded_by_the_fast_path(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pytest.importorskip("av")
+    from PIL import Image
+
+    from photoanalyzer import heif_decode
+
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "grid.heic"
+    Image.new("RGB", (512, 384), (90, 120, 150)).save(path, format="HEIF", tile_size=256)
+    with pytest.raises(heif_decode.FastPathUnavailable, match="over the cap of 100000"):
+        heif_decode.decode(str(path), 1, max_pixels=100_000)
+    assert heif_decode.decode(str(path), 1, max_pixels=512 * 384).full_size == (512, 384)
+
+
 # -- video ----------------------------------------------------------------------------------
 
 
