@@ -34,10 +34,11 @@ def seeds_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def write_seeds(out: Path) -> list[Path]:
+def write_seeds(out: Path, raw: bool = True) -> list[Path]:
     """One small file of each kind the program reads, made here: JPEG with EXIF, PNG, TIFF,
-    WebP, a DNG with sensor data and a preview, HEIC (a grid) and an MP4 where
-    pillow-heif and PyAV can write them, and an XMP sidecar."""
+    WebP, a DNG with sensor data and a preview (unless `raw` is False: without rawpy a RAW
+    stays pending, as it should), HEIC (a grid) and an MP4 where pillow-heif and PyAV can
+    write them, and an XMP sidecar."""
     from photoanalyzer.synthetic_raw import DngSpec, write_dng
 
     out.mkdir(parents=True, exist_ok=True)
@@ -47,8 +48,10 @@ def write_seeds(out: Path) -> list[Path]:
         write_photo(out / "plain.png", size=(96, 64), fmt="PNG"),
         write_photo(out / "exif.tif", spec, size=(96, 64), fmt="TIFF"),
         write_photo(out / "exif.webp", spec, size=(96, 64), fmt="WEBP"),
-        write_dng(out / "sensor.dng", DngSpec(sensor_size=(200, 150), preview_size=(160, 120))),
     ]
+    if raw:
+        dng = DngSpec(sensor_size=(200, 150), preview_size=(160, 120))
+        made.append(write_dng(out / "sensor.dng", dng))
     textured_photo((320, 240)).save(out / "textured.jpg", quality=85)
     made.append(out / "textured.jpg")
     try:

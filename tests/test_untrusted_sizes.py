@@ -146,7 +146,7 @@ def test_an_exif_text_whose_count_is_4_gib_is_read_without_allocating_it(tmp_pat
     data = path.read_bytes()
     path = lying(path, 0x10F, tiff_start=data.index(b"Exif\x00\x00") + 6)
     with peak_memory() as peak:
-        outcome = read_metadata(str(path), "photo")
+        outcome = analyze_safely(MetadataPhase(), str(path), "photo")
     assert peak[0] < PEAK_LIMIT
     assert outcome.record["width"] == 64  # the header and the other tags are read
     assert outcome.record["model"] == "Model"
@@ -199,6 +199,21 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
     assert peak[0] < PEAK_LIMIT
     assert fast is None
     assert f"extent length {claimed} exceeds file size {len(data)}" in note
+
+
+def test_a_heic_grid_over_the_pixel_cap_is_not_decoded_by_the_fast_path(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pytest.importorskip("av")
+    from PIL import Image
+
+    from photoanalyzer import heif_decode
+
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "grid.heic"
+    Image.new("RGB", (512, 384), (90, 120, 150)).save(path, format="HEIF", tile_size=256)
+    with pytest.raises(heif_decode.FastPathUnavailable, match="over the cap of 100000"):
+        heif_decode.decode(str(path), 1, max_pixels=100_000)
+    assert heif_decode.decode(str(path), 1, max_pixels=512 * 384).full_size == (512, 384)
 
 
 # -- video ----------------------------------------------------------------------------------
