@@ -202,8 +202,8 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
 
 
 def test_a_heic_grid_over_the_pixel_cap_is_not_decoded_by_the_fast_path(tmp_path):
-    pillow_heif = pytest.importorskip("pillow_heif")
-    pytest.importorskip("av")
+    pillow_heif = require_module("pillow_heif")
+    require_module("av")
     from PIL import Image
 
     from photoanalyzer import heif_decode
