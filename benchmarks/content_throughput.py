@@ -23,11 +23,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
-from photoanalyzer.imaging import _draft_size
 from photoanalyzer.phases.content import ContentPhase
+from photoanalyzer.pixels.geometry import draft_size
+from photoanalyzer.run import pipeline
 from synthetic_library import write_camera_roll
 
 THUMBNAIL_SIZE = load_config().content.thumbnail_size
@@ -41,7 +41,7 @@ def full_decode(path: str) -> tuple[int, int]:
 
 def reduced_decode(path: str) -> tuple[int, int]:
     with Image.open(path) as image:
-        image.draft("RGB", _draft_size(*image.size, THUMBNAIL_SIZE))
+        image.draft("RGB", draft_size(*image.size, THUMBNAIL_SIZE))
         image.load()
         return image.size
 

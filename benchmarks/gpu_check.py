@@ -31,10 +31,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photoanalyzer import decoders, gpu_decode, heif_decode
+from photoanalyzer.benchmark.synthetic import camera_photo
 from photoanalyzer.config import load_config
-from photoanalyzer.imaging import ensure_heif_support, load_upright_rgb
-from photoanalyzer.synthetic import camera_photo
+from photoanalyzer.pixels import gpu as gpu_decode
+from photoanalyzer.pixels import heic as heif_decode
+from photoanalyzer.pixels import plan as decoders
+from photoanalyzer.pixels.load import ensure_heif_support, load_upright_rgb
 
 SIDE = load_config().content.thumbnail_size
 

@@ -33,10 +33,12 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from photoanalyzer import heif_boxes, heif_decode, pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
+from photoanalyzer.formats import heif_boxes
 from photoanalyzer.phases.content import ContentPhase
+from photoanalyzer.pixels import heic as heif_decode
+from photoanalyzer.run import pipeline
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "images" / "exif-samples"
 SOURCES = (CORPUS / "heic" / "IMG_5195.HEIC", CORPUS / "heic" / "mobile" / "HMD_Nokia_8.3_5G.heif")
@@ -99,7 +101,7 @@ def content_rate(library: Path, workdir: Path, run: int) -> tuple[float, Counter
 
 
 def per_photo(sources: list[Path], repeat: int) -> None:
-    from photoanalyzer.imaging import load_upright_rgb
+    from photoanalyzer.pixels.load import load_upright_rgb
 
     def whole(path: str) -> None:
         load_upright_rgb(path, load_config().content.thumbnail_size, 10**9, 1)

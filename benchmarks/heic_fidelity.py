@@ -23,8 +23,9 @@ from pathlib import Path
 from PIL import Image
 
 from gpu_check import psnr
-from photoanalyzer import heif_decode
-from photoanalyzer.imaging import _fit, ensure_heif_support, reduce_to_fit, to_rgb
+from photoanalyzer.pixels import heic as heif_decode
+from photoanalyzer.pixels.geometry import fit_size, reduce_to_fit, to_rgb
+from photoanalyzer.pixels.load import ensure_heif_support
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "images" / "exif-samples"
 SOURCES = (CORPUS / "heic" / "IMG_5195.HEIC", CORPUS / "heic" / "mobile" / "HMD_Nokia_8.3_5G.heif")
@@ -33,7 +34,7 @@ SOURCES = (CORPUS / "heic" / "IMG_5195.HEIC", CORPUS / "heic" / "mobile" / "HMD_
 def measure(source: Path, side: int) -> str:
     with Image.open(source) as image:
         decoded = to_rgb(image)
-    size = _fit(decoded.size, side)
+    size = fit_size(decoded.size, side)
     area = decoded.resize(size, Image.Resampling.BOX)
     ours = reduce_to_fit(decoded, side)
     pillows = decoded.resize(size, Image.Resampling.BOX, reducing_gap=2.0)

@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config, validate
 from photoanalyzer.phases import PHASE_ORDER
+from photoanalyzer.run import pipeline
 
 
 def write_config(work: Path, backend: str, batch_size: int) -> Path:
@@ -133,7 +133,7 @@ def main() -> None:
     if args.models_alone:  # the child process of one (a) measurement
         print(json.dumps(models_alone(*args.models_alone)))
         return
-    from photoanalyzer.synthetic import write_camera_roll
+    from photoanalyzer.benchmark.synthetic import write_camera_roll
 
     with tempfile.TemporaryDirectory(prefix="ml-engine-") as tmp:
         work = Path(tmp)

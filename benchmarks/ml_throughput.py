@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from imagegen import textured_photo
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.phases.ml import MlPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import textured_photo
 
 
 def run_once(library: Path, work: Path, backend: str, batch_size: int) -> dict:

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from photoanalyzer.neardup import Candidate, find_groups
+from photoanalyzer.analysis.neardup import Candidate, find_groups
 
 
 def planted_library(photos: int, groups: int, distance: int, seed: int = 0):

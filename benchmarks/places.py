@@ -28,12 +28,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from imagegen import write_photo
-from photoanalyzer import places
+from photoanalyzer.analysis import places
+from photoanalyzer.benchmark.synthetic import random_spec
 from photoanalyzer.phases.base import StoredInputs, StoredMetadata, WorkItem
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.places import PlacesPhase
-from photoanalyzer.synthetic import random_spec
+from support.imagegen import write_photo
 
 
 def land_positions(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +69,7 @@ def near_places(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 _LOAD = """
 import time
 started = time.perf_counter()
-from photoanalyzer import places
+from photoanalyzer.analysis import places
 imported = time.perf_counter()
 count = len(places.gazetteer())
 loaded = time.perf_counter()

@@ -3,7 +3,7 @@ in one run, alternating.
 
     python benchmarks/raw_previews.py [--count 12] [--repeat 3] [--size 4000x3000]
 
-The RAW files are DNGs written by photoanalyzer.synthetic_raw (the shared corpus's RAWs have
+The RAW files are DNGs written by support.synthetic_raw (the shared corpus's RAWs have
 their sensor data stripped): real 16-bit RGGB sensor data of --size, uncompressed, with a
 1620x1080 JPEG preview (the size of a CR3's PRVW), and a twin set of the same sensor data with
 no preview. Measured with one worker per core, the page cache warm:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from content_throughput import content_rate  # the same measurement as for JPEGs
 from photoanalyzer.config import load_config
-from photoanalyzer.synthetic_raw import DngSpec, write_dng
+from support.synthetic_raw import DngSpec, write_dng
 
 THUMBNAIL_SIZE = load_config().content.thumbnail_size
 

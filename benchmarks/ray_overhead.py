@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from photoanalyzer import pipeline
 from photoanalyzer.config import load_config
-from photoanalyzer.engines.local import LocalEngine
 from photoanalyzer.phases import PhaseContext, build_phases
+from photoanalyzer.run import pipeline
+from photoanalyzer.run.local import LocalEngine
 from synthetic_library import write_camera_roll
 
 
@@ -54,7 +54,7 @@ def main() -> None:
 
     import ray
 
-    from photoanalyzer.engines.ray_engine import RayEngine
+    from photoanalyzer.run.ray_engine import RayEngine
 
     started = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False)

@@ -121,7 +121,7 @@ def in_process(db: Path, config: Path, query_photo: Path, repeat: int) -> dict:
     arithmetic); and a new text through a text tower already built."""
     from photoanalyzer.config import load_config
     from photoanalyzer.ml.query_encoder import QueryEncoder
-    from photoanalyzer.search.matrix import build, current_matrix, matrix_folder
+    from photoanalyzer.outputs.search.matrix import build, current_matrix, matrix_folder
 
     catalog = Catalog(db)
     blob, _ = catalog.search.stored_embedding(str(query_photo))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from imagegen import write_photo
-from photoanalyzer.synthetic import random_spec, write_camera_roll
+from photoanalyzer.benchmark.synthetic import random_spec, write_camera_roll
+from support.imagegen import write_photo
 
 __all__ = ["write_camera_roll", "write_library"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from fuzzgen import copy_seeds, fuzz_library, run_and_check, seeds_in, write_seeds  # noqa: E402
+from support.fuzzgen import copy_seeds, fuzz_library, run_and_check, seeds_in, write_seeds  # noqa: E402
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from photoanalyzer.config import load_config
-from photoanalyzer.video import extract_frames
+from photoanalyzer.pixels.video_frames import extract_frames
 
 
 def write_1080p(path: Path, seconds: int, fps: int = 30) -> Path:
@@ -42,7 +42,7 @@ def write_1080p(path: Path, seconds: int, fps: int = 30) -> Path:
 def peak_memory_mib(video: Path) -> float:
     """Peak resident memory of a fresh process that extracts the frames of `video`."""
     code = (
-        "import resource, sys; from photoanalyzer.video import extract_frames;"
+        "import resource, sys; from photoanalyzer.pixels.video_frames import extract_frames;"
         "extract_frames(sys.argv[1], 10.0, 8, 640);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
     )

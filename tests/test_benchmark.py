@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from photoanalyzer.agreement import compare, iou, matched_detections
+from photoanalyzer.benchmark.agreement import compare, iou, matched_detections
 from support.requirements import require_module
 
 require_module("torch")
@@ -59,7 +59,7 @@ def test_benchmark_json_has_every_figure_positive_and_the_agreement(cli, tmp_pat
 
 
 def test_benchmark_on_a_folder_reads_it_and_writes_nothing_there(cli, tmp_path):
-    from imagegen import textured_photo
+    from support.imagegen import textured_photo
 
     library = tmp_path / "photos"
     library.mkdir()
@@ -86,7 +86,7 @@ def test_benchmark_on_a_folder_reads_it_and_writes_nothing_there(cli, tmp_path):
 def test_without_weights_the_benchmark_says_how_to_measure_anyway(cli, tmp_path):
     library = tmp_path / "photos"
     library.mkdir()
-    from imagegen import textured_photo
+    from support.imagegen import textured_photo
 
     textured_photo((300, 200)).save(library / "a.jpg")
     config = tmp_path / "offline.yaml"

@@ -19,11 +19,12 @@ from exifread.utils import Ratio
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from photoanalyzer import exif, iptc, pipeline, xmp
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
+from photoanalyzer.formats import exif, iptc, xmp
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.places import PlacesPhase
+from photoanalyzer.run import pipeline
 from support.requirements import require_binary
 
 EXIFTOOL = shutil.which("exiftool")

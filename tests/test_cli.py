@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imagegen import full_spec, write_photo, write_truncated_jpeg, write_zero_byte
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.imagegen import full_spec, write_photo, write_truncated_jpeg, write_zero_byte
 
 # The CLI tests cover the command line itself; the ML phase (which needs weights this machine
 # cannot download) has its own tests in test_ml_phase.py.
@@ -288,7 +288,7 @@ def test_reading_commands_refuse_a_catalog_that_does_not_exist(cli, tmp_path):
 
 
 def test_quiet_run_over_noisy_broken_files_prints_only_the_summary(cli, tmp_path):
-    from imagegen import write_broken_fax_tiff
+    from support.imagegen import write_broken_fax_tiff
 
     # One file is decoded in the calling process; three go through worker processes.
     for count in (1, 3):

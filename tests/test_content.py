@@ -6,19 +6,20 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from imagegen import (
+from photoanalyzer.analysis.neardup import Candidate, find_groups
+from photoanalyzer.config import load_config
+from photoanalyzer.phases.base import analyze_safely
+from photoanalyzer.phases.content import ContentPhase, thumbnail_key
+from photoanalyzer.pixels.geometry import ImageTooLarge, draft_size
+from photoanalyzer.pixels.load import load_upright_rgb, upright_size
+from support.imagegen import (
     exif_of,
     full_spec,
     textured_photo,
     write_png_bomb,
     write_zero_byte,
 )
-from photoanalyzer.config import load_config
-from photoanalyzer.imaging import ImageTooLarge, _draft_size, load_upright_rgb, upright_size
-from photoanalyzer.neardup import Candidate, find_groups
-from photoanalyzer.phases.base import analyze_safely
-from photoanalyzer.phases.content import ContentPhase, thumbnail_key
-from photoanalyzer.synthetic_raw import STORED
+from support.synthetic_raw import STORED
 
 SETTINGS = load_config().content
 
@@ -160,7 +161,7 @@ def test_upright_size_of_a_png_reads_its_header_and_decodes_no_pixels(tmp_path):
     """Pillow's getexif on a PNG without an eXIf chunk before the pixel data decodes the
     whole image to look for one after it. These pixels cannot be decoded, so only a header
     read succeeds; an eXIf after them is not seen (taking it would mean decoding)."""
-    from imagegen import write_png_exif_after_broken_pixels
+    from support.imagegen import write_png_exif_after_broken_pixels
 
     late = write_png_exif_after_broken_pixels(tmp_path / "late.png", (64, 48), orientation=6)
     with pytest.raises(Exception):  # noqa: B017 - any decoder error: the pixels are garbage
@@ -187,7 +188,7 @@ def test_truncated_scan_data_is_an_error_not_a_grey_half(tmp_path):
 def test_jpeg_draft_decodes_the_smallest_scale_that_covers_the_thumbnail(tmp_path, size):
     path = save(Image.new("RGB", size, (90, 120, 150)), tmp_path / "big.jpg")
     with Image.open(path) as image:
-        image.draft("RGB", _draft_size(*size, 640))
+        image.draft("RGB", draft_size(*size, 640))
         drafted = image.size
     assert max(drafted) >= min(640, max(size))
     assert max(drafted) < 2 * 640 or drafted == size  # half the scale would not have covered it

@@ -13,13 +13,16 @@ import sys
 import pytest
 from PIL import Image
 
-from imagegen import textured_photo
-from photoanalyzer import decoders
+from photoanalyzer import errors
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
-from photoanalyzer.decoders import CPU_PLAN, DecodePlan, GpuProbe, plan_decoders, plan_for
-from photoanalyzer.imaging import load_upright_rgb
+from photoanalyzer.ml import decoder_plan
+from photoanalyzer.ml.decoder_plan import plan_for
 from photoanalyzer.phases.content import ContentPhase
+from photoanalyzer.pixels import plan as decoders
+from photoanalyzer.pixels.load import load_upright_rgb
+from photoanalyzer.pixels.plan import CPU_PLAN, DecodePlan, GpuProbe, plan_decoders
+from support.imagegen import textured_photo
 from support.requirements import require_module
 
 
@@ -95,7 +98,7 @@ class FakeProbe:
     def __init__(self, monkeypatch, answer: GpuProbe | None):
         self.answer, self.calls = answer, []
         monkeypatch.setattr(decoders, "nvidia_driver_present", lambda: True)
-        monkeypatch.setattr(decoders, "probe_in_subprocess", self)
+        monkeypatch.setattr(decoder_plan, "probe_in_subprocess", self)
 
     def __call__(self, ml_backend: str) -> GpuProbe:
         self.calls.append(ml_backend)
@@ -224,18 +227,18 @@ def test_doctor_lists_the_decoders():
 
 def test_the_gpu_probe_selects_the_backend_as_the_ml_phase_does():
     require_module("torch")
-    assert decoders.probe_gpu("cpu-fp32") == GpuProbe("cpu")
+    assert decoder_plan.probe_gpu("cpu-fp32") == GpuProbe("cpu")
 
 
 def test_a_short_reason_is_one_line():
     error = RuntimeError("CUDA error: no device\nSearch for cudaErrorNoDevice\n" + "x" * 500)
-    assert decoders.short_reason(error) == "RuntimeError: CUDA error: no device"
-    assert len(decoders.short_reason(RuntimeError("y" * 500))) == 200
+    assert errors.short_reason(error) == "RuntimeError: CUDA error: no device"
+    assert len(errors.short_reason(RuntimeError("y" * 500))) == 200
 
 
 def test_gpu_decode_checks_the_pixel_cap_before_decoding(tmp_path):
-    from photoanalyzer.gpu_decode import decode_jpegs
-    from photoanalyzer.imaging import ImageTooLarge
+    from photoanalyzer.pixels.geometry import ImageTooLarge
+    from photoanalyzer.pixels.gpu import decode_jpegs
 
     path = tmp_path / "big.jpg"
     Image.new("RGB", (400, 300)).save(path)

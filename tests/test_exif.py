@@ -5,8 +5,8 @@ from fractions import Fraction
 import pytest
 from PIL.TiffImagePlugin import IFDRational
 
-from photoanalyzer import exif
-from photoanalyzer.exif import EXIF, GPS, IFD0
+from photoanalyzer.formats import exif
+from photoanalyzer.formats.exif import EXIF, GPS, IFD0
 
 
 def gps_tags(lat_ref, lat, lon_ref, lon, alt=None, alt_ref=None):

@@ -4,12 +4,12 @@ import csv
 import io
 import json
 
-from imagegen import full_spec, textured_photo, write_photo, write_truncated_jpeg
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.config import load_config
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, textured_photo, write_photo, write_truncated_jpeg
 
 CONFIG = load_config()
 NESTED = ("dominant_colors", "scenes", "objects", "object_counts", "errors")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagegen import full_spec, write_photo
+from support.imagegen import full_spec, write_photo
 
 NO_ML = ("--phases", "metadata,content")
 LATIN1 = b"caf\xe9.jpg"  # "café" in Latin-1: \xe9 alone is not UTF-8

@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import heifgen
 from conftest import CORPUS
-from imagegen import textured_photo
-from photoanalyzer import heif_boxes, heif_decode
-from photoanalyzer.imaging import load_upright_rgb, prereduce_factors, reduce_to_fit, to_rgb
-from photoanalyzer.signals import measure
+from photoanalyzer.analysis.signals import measure
+from photoanalyzer.formats import heif_boxes
+from photoanalyzer.pixels import heic as heif_decode
+from photoanalyzer.pixels.geometry import prereduce_factors, reduce_to_fit, to_rgb
+from photoanalyzer.pixels.load import load_upright_rgb
+from support import heifgen
+from support.imagegen import textured_photo
 from support.requirements import corpus_cases, require_module
 
 pillow_heif = require_module("pillow_heif")

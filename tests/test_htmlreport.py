@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageFilter
 
 from conftest import Cli, random_weights_yaml
-from imagegen import textured_photo
-from photoanalyzer.synthetic import exif_of, full_spec
+from photoanalyzer.benchmark.synthetic import exif_of, full_spec
+from support.imagegen import textured_photo
 from support.requirements import require_binary, require_installed, require_module
 from test_video import write_video
 
@@ -253,8 +253,8 @@ def test_groups_past_a_page_are_paginated_and_stale_pages_removed(tmp_path):
     from dataclasses import replace
 
     from photoanalyzer.catalog import Catalog
-    from photoanalyzer.htmlreport.data import DuplicateGroup, Member, gather
-    from photoanalyzer.htmlreport.render import write_report
+    from photoanalyzer.outputs.html_report.data import DuplicateGroup, Member, gather
+    from photoanalyzer.outputs.html_report.render import write_report
 
     catalog = Catalog(tmp_path / "c.db")
     empty = gather(catalog, [("content", ["photo"])], 8)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import textured_photo
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config, validate
+from photoanalyzer.outputs.terminal import format_run
 from photoanalyzer.phases import PHASE_ORDER, PhaseContext, build_phases
-from photoanalyzer.report import format_run
+from photoanalyzer.run import pipeline
+from support.imagegen import textured_photo
 from support.requirements import require_module
 
 
@@ -262,7 +262,7 @@ def test_runs_from_before_unreachable_counts_show_no_guess(tmp_path):
     import sqlite3
 
     from photoanalyzer.catalog import MIGRATIONS
-    from photoanalyzer.report import CatalogState, format_status
+    from photoanalyzer.outputs.terminal import CatalogState, format_status
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)

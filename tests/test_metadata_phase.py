@@ -5,14 +5,14 @@ from pathlib import Path
 import exifread
 import pytest
 
-from imagegen import (
+from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
+from support.imagegen import (
     full_spec,
     write_photo,
     write_random_bytes,
     write_truncated_jpeg,
     write_zero_byte,
 )
-from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
 from support.requirements import missing, require_module
 
 EXPECTED = {
@@ -148,7 +148,7 @@ def test_random_bytes_named_jpg_is_an_error(tmp_path: Path):
 def test_a_huge_declared_size_is_reported_not_refused(tmp_path: Path):
     """Reading a header decodes nothing, so the metadata of a decompression bomb (or a real
     200 MP photo) is harmless to read; the content phase refuses to decode it."""
-    from imagegen import write_png_bomb
+    from support.imagegen import write_png_bomb
 
     outcome = read_metadata(str(write_png_bomb(tmp_path / "bomb.png", side=30_000)), "photo")
     assert outcome.error is None
@@ -161,7 +161,7 @@ def test_a_truncated_heif_ipma_box_leaves_the_rotation_unknown(tmp_path: Path):
     import io
     import struct
 
-    from photoanalyzer.filetypes import heif_rotation
+    from photoanalyzer.formats.filetypes import heif_rotation
 
     pillow_heif = require_module("pillow_heif")
     pillow_heif.register_heif_opener()

@@ -20,17 +20,17 @@ import pytest
 from PIL import Image
 
 from conftest import random_weights_yaml
-from imagegen import textured_photo
+from support.imagegen import textured_photo
 from support.requirements import require_module
 
 torch = require_module("torch")
 require_module("open_clip")
 require_module("ultralytics")
 
-from photoanalyzer import pipeline  # noqa: E402
 from photoanalyzer.catalog import Catalog  # noqa: E402
 from photoanalyzer.config import load_config, validate  # noqa: E402
 from photoanalyzer.phases import PHASE_ORDER, PhaseContext, build_phases  # noqa: E402
+from photoanalyzer.run import pipeline  # noqa: E402
 
 LABELS = ["a beach", "a forest", "a city street", "food"]
 
@@ -437,7 +437,7 @@ def test_a_photo_that_cannot_be_read_now_stays_pending_for_the_ml_phase(
 ):
     import errno
 
-    from photoanalyzer import imaging
+    from photoanalyzer.pixels import load as imaging
 
     library = tmp_path / "library"
     photos(library, 2)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagegen import textured_photo, write_zero_byte
+from support.imagegen import textured_photo, write_zero_byte
 from support.requirements import require_module
 
 require_module("torch")

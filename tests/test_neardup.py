@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from imagegen import exif_of, full_spec, textured_photo
-from photoanalyzer.neardup import Candidate, find_groups, pick, similar_pairs
+from photoanalyzer.analysis.neardup import Candidate, find_groups, pick, similar_pairs
+from support.imagegen import exif_of, full_spec, textured_photo
 
 
 def brute_force(hashes: np.ndarray, max_distance: int) -> set[tuple[int, int]]:
@@ -181,7 +181,7 @@ def test_include_missing_lists_groups_with_missing_members_marked(cli, tmp_path)
 def test_groups_by_embedding_are_the_connected_components_of_close_pairs():
     """The vectorized union-find against a plain one, on planted clusters of unit vectors
     (chains included, which single linkage must join)."""
-    from photoanalyzer.neardup import embedding_groups
+    from photoanalyzer.analysis.neardup import embedding_groups
 
     rng = np.random.default_rng(4)
     centres = rng.standard_normal((40, 64))
@@ -217,7 +217,7 @@ def test_a_photo_overwritten_with_another_picture_leaves_its_group(cli, tmp_path
     `duplicates`, the report and `search --no-duplicates` no longer group it (nor name it
     the copy to drop) until the content phase has hashed the new picture."""
     from photoanalyzer.catalog import Catalog
-    from photoanalyzer.htmlreport.data import gather
+    from photoanalyzer.outputs.html_report.data import gather
 
     library = tmp_path / "lib"
     library.mkdir()

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import full_spec, textured_photo, write_photo
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
-from photoanalyzer.locking import RunLock, lock_path
+from photoanalyzer.library.locking import RunLock, lock_path
 from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, textured_photo, write_photo
 
 CONFIG = load_config()
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imagegen import full_spec, write_photo, write_random_bytes, write_truncated_jpeg
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.phases.base import analyze_safely, outcome_for_exception
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, write_photo, write_random_bytes, write_truncated_jpeg
 
 CONFIG = load_config()
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from imagegen import write_photo
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.files import FileFacts, SyncChanges, SyncCounts
 from photoanalyzer.config import load_config
-from photoanalyzer.ownpaths import CACHE_TAG, REPORT_MARKER, own_paths
-from photoanalyzer.scan import scan
+from photoanalyzer.library.ownpaths import CACHE_TAG, REPORT_MARKER, own_paths
+from photoanalyzer.library.scan import scan
+from support.imagegen import write_photo
 
 NO_ML = ("--phases", "metadata,content")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import full_spec, write_photo, write_random_bytes, write_zero_byte
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import SCHEMA_VERSION, Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.errors import CatalogError
 from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, write_photo, write_random_bytes, write_zero_byte
 
 CONFIG = load_config()
 

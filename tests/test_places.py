@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from conftest import CORPUS
-from imagegen import full_spec, write_photo
-from photoanalyzer import pipeline, places, timezones
+from photoanalyzer.analysis import places, timezones
 from photoanalyzer.catalog import Catalog, FileFilter
 from photoanalyzer.config import load_config
-from photoanalyzer.export import write_export
+from photoanalyzer.outputs.export import write_export
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.places import PlacesPhase
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, write_photo
 from support.requirements import needs
 
 CONFIG = load_config()

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Cli
-from imagegen import textured_photo
 from photoanalyzer.catalog import MIGRATIONS, Catalog
+from support.imagegen import textured_photo
 from support.requirements import require_module
 from test_catalog_open import old_catalog
 

@@ -1,5 +1,5 @@
 """Camera RAW files on their own fixtures: DNGs written by the tests (real Bayer data, an
-embedded JPEG preview, an Orientation tag; photoanalyzer.synthetic_raw), through sniffing,
+embedded JPEG preview, an Orientation tag; support.synthetic_raw), through sniffing,
 metadata, the content and ML phases, RAW+JPEG pairs and scan.raw_pairs."""
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, random_weights_yaml
-from imagegen import write_photo
-from photoanalyzer import rawmeta
+from photoanalyzer.analysis.neardup import Candidate, pick
 from photoanalyzer.config import load_config
 from photoanalyzer.errors import DecoderMissing
-from photoanalyzer.neardup import Candidate, pick
-from photoanalyzer.pairs import find_pairs, skipped
+from photoanalyzer.formats import rawmeta
+from photoanalyzer.library.pairs import find_pairs, skipped
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
-from photoanalyzer.synthetic_raw import DngSpec, write_dng
+from support.imagegen import write_photo
 from support.requirements import installed, needs
+from support.synthetic_raw import DngSpec, write_dng
 
 # rawpy is in the dev extra, so CI has it; a machine without it skips the decoding tests
 # (under CI=true they fail instead).
@@ -72,7 +72,7 @@ def test_metadata_of_a_dng_has_its_sensor_size_orientation_and_exif(tmp_path):
 
 
 def test_the_upright_size_of_a_raw_is_its_sensor_size_turned(tmp_path):
-    from photoanalyzer.imaging import upright_size
+    from photoanalyzer.pixels.load import upright_size
 
     dng = write_dng(tmp_path / "t.dng", DngSpec(sensor_size=(600, 400), orientation=8))
     assert upright_size(dng) == (400, 600)  # not the 480x320 preview Pillow would open
@@ -86,7 +86,7 @@ def test_content_from_the_preview_is_upright_and_has_signals(tmp_path):
         tmp_path / "turned.dng",
         DngSpec(sensor_size=(1200, 800), preview_size=(960, 640), orientation=6),
     )
-    from photoanalyzer.raw import load_raw
+    from photoanalyzer.pixels.raw import load_raw
 
     picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
     assert picture.source == "preview 960x640"
@@ -115,7 +115,7 @@ def test_black_bars_of_a_letterboxed_preview_are_trimmed(tmp_path):
 
 
 def test_a_dark_picture_of_the_sensors_aspect_is_not_trimmed():
-    from photoanalyzer.raw import trim_black_borders
+    from photoanalyzer.pixels.raw import trim_black_borders
 
     night = Image.new("RGB", (300, 200), (0, 0, 0))
     night.paste(Image.new("RGB", (40, 40), (200, 200, 200)), (130, 80))  # the moon
@@ -130,7 +130,7 @@ def test_without_a_large_enough_preview_the_raw_is_demosaiced_at_half_size(tmp_p
     dng = write_dng(
         tmp_path / "small.dng", DngSpec(sensor_size=(800, 600), preview_size=(160, 120))
     )
-    from photoanalyzer.raw import load_raw
+    from photoanalyzer.pixels.raw import load_raw
 
     picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
     assert (picture.source, picture.decoder) == ("half-size demosaic", "libraw")
@@ -148,7 +148,7 @@ def test_a_raw_whose_name_is_not_utf8_is_demosaiced_like_any_other(tmp_path):
     dng = write_dng(
         tmp_path / os.fsdecode(b"caf\xe9.dng"), DngSpec(sensor_size=(800, 600), preview_size=None)
     )
-    from photoanalyzer.raw import load_raw
+    from photoanalyzer.pixels.raw import load_raw
 
     picture = load_raw(str(dng), "RAW-DNG", 640, SETTINGS.max_pixels)
     assert (picture.source, picture.decoder) == ("half-size demosaic", "libraw")
@@ -164,7 +164,7 @@ def test_without_rawpy_metadata_works_and_pixel_phases_say_what_to_install(tmp_p
     outcome = analyze_safely(content_phase(tmp_path), str(dng), "photo")
     assert "pip install 'photoanalyzer[raw]'" in outcome.error
     assert outcome.final is False  # stays pending: installing rawpy and rerunning fixes it
-    from photoanalyzer.imaging import load_upright_rgb
+    from photoanalyzer.pixels.load import load_upright_rgb
 
     with pytest.raises(DecoderMissing):
         load_upright_rgb(dng, 224, SETTINGS.max_pixels)  # the ML phase's loader's path
@@ -184,7 +184,7 @@ def test_two_content_workers_on_raw_files_do_not_hang_after_openmp_ran_here(tmp_
         from dataclasses import replace
         from photoanalyzer.config import load_config
         from photoanalyzer.phases.content import ContentPhase
-        from photoanalyzer.engines.local import analyze_all
+        from photoanalyzer.run.local import analyze_all
 
         if __name__ == "__main__":
             with rawpy.imread({str(files[0])!r}) as raw:
@@ -288,8 +288,8 @@ def test_the_ml_phase_embeds_the_raw_from_its_preview(tmp_path, cli):
 def test_raw_extensions_in_any_case_are_photos_and_raw_pairs_is_checked(tmp_path):
     from photoanalyzer.config import validate
     from photoanalyzer.errors import ConfigError
+    from photoanalyzer.library.scan import scan
     from photoanalyzer.phases import PHASE_ORDER
-    from photoanalyzer.scan import scan
 
     config = load_config()
     for name in ("A.CR2", "b.cr3", "c.Nef", "d.ARW", "e.dng", "f.ORF", "g.rw2", "h.PEF"):
@@ -311,7 +311,7 @@ def test_duplicates_groups_a_raw_with_its_jpeg_and_picks_the_raw(tmp_path, cli):
     have picked the JPEG."""
     import json
 
-    from photoanalyzer.synthetic_raw import scene
+    from support.synthetic_raw import scene
 
     library = tmp_path / "library"
     dng = write_dng(library / "IMG_0007.DNG", DngSpec(sensor_size=(600, 400)))
@@ -330,10 +330,10 @@ def test_pixel_workers_come_from_a_forkserver_for_raws_tiffs_and_gpu_decoders():
     """Forked workers hang in LibRaw's OpenMP after the parent ran it, and cannot use CUDA
     after the parent initialized it: those pools start from a forkserver. A TIFF may be a
     RAW by content (a DNG saved as .tif), so TIFFs count too."""
-    from photoanalyzer.decoders import DecodePlan
-    from photoanalyzer.engines.local import _pool_context
     from photoanalyzer.phases.content import ContentPhase
     from photoanalyzer.phases.metadata import MetadataPhase
+    from photoanalyzer.pixels.plan import DecodePlan
+    from photoanalyzer.run.local import _pool_context
 
     content = ContentPhase(SETTINGS, "/tmp/thumbs")
     on_gpu = replace(content, decode_plan=DecodePlan(jpeg="nvjpeg"))

@@ -56,7 +56,7 @@ def test_content_succeeds_from_a_preview_or_says_why_not(tmp_path, name):
     (the preview missing or too small, and why no demosaic: LibRaw cannot open it, or the
     file is too small to hold its sensor data)."""
     from photoanalyzer.phases.base import analyze_safely
-    from photoanalyzer.raw import load_raw
+    from photoanalyzer.pixels.raw import load_raw
 
     assert HAVE_RAWPY
     ref = next(r for r in references() if r["file"] == name)

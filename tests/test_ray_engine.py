@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import full_spec, write_photo, write_truncated_jpeg
-from photoanalyzer import pipeline
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config, resolve_models_dir, thumbnail_dir_beside
+from photoanalyzer.outputs.terminal import format_run
 from photoanalyzer.phases import PhaseContext, build_phases
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
-from photoanalyzer.report import format_run
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, write_photo, write_truncated_jpeg
 from support.requirements import require_module
 
 ray = require_module("ray")  # CI installs the [ray] extra with [dev]

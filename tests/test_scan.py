@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import write_photo
 from photoanalyzer.config import load_config
-from photoanalyzer.scan import scan
+from photoanalyzer.library.scan import scan
+from support.imagegen import write_photo
 
 SCAN = load_config().scan
 

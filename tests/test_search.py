@@ -26,11 +26,16 @@ import pytest
 from PIL import Image, ImageFilter
 
 from conftest import Cli, random_weights_yaml
-from imagegen import exif_of, full_spec, textured_photo
 from photoanalyzer.catalog import Catalog, ResultRow
 from photoanalyzer.errors import UsageError
-from photoanalyzer.search.filters import FilterOptions, file_filter, parse_near, parse_object
-from photoanalyzer.search.query import combine, parse_terms
+from photoanalyzer.outputs.search.filters import (
+    FilterOptions,
+    file_filter,
+    parse_near,
+    parse_object,
+)
+from photoanalyzer.outputs.search.query import combine, parse_terms
+from support.imagegen import exif_of, full_spec, textured_photo
 from support.requirements import require_module
 
 DIM = 512
@@ -687,7 +692,7 @@ def test_the_change_stamp_moves_with_every_write_that_search_reads(fresh):
 
 
 def test_a_stale_matrix_is_never_used(fresh, search):
-    from photoanalyzer.search.matrix import current_matrix, matrix_folder
+    from photoanalyzer.outputs.search.matrix import current_matrix, matrix_folder
 
     library, db = fresh
     folder = matrix_folder(db)
@@ -716,8 +721,8 @@ def test_no_search_removes_a_newer_matrix_or_fails_because_of_another(fresh, mon
     """Searches run side by side. One that read the catalog before a change writes its
     (older) matrix after another search wrote the newer one: the newer one stays. And one
     whose files another search removes right after they were written still answers."""
-    from photoanalyzer.search import matrix
-    from photoanalyzer.search.matrix import build, current_matrix, matrix_folder
+    from photoanalyzer.outputs.search import matrix
+    from photoanalyzer.outputs.search.matrix import build, current_matrix, matrix_folder
 
     library, db = fresh
     folder = matrix_folder(db)
@@ -755,7 +760,7 @@ def test_no_search_removes_a_newer_matrix_or_fails_because_of_another(fresh, mon
 def test_catalogs_that_share_a_stem_keep_their_matrices_apart(fresh, search, tmp_path):
     """photos.db and photos.sqlite in one folder: each has its own matrix folder, named from
     its whole file name, and a search of one never removes the other's."""
-    from photoanalyzer.search.matrix import current_matrix, matrix_folder
+    from photoanalyzer.outputs.search.matrix import current_matrix, matrix_folder
 
     library, db = fresh
     first, second = tmp_path / "photos.db", tmp_path / "photos.sqlite"
@@ -779,7 +784,7 @@ def test_a_matrix_folder_of_the_old_name_is_tidied_away(fresh, search):
     """Before issue 24 the folder was named after the stem (`c-search`): the first search
     builds `c.db-search` and removes this catalog's matrices from the old folder, then the
     folder."""
-    from photoanalyzer.search.matrix import matrix_folder
+    from photoanalyzer.outputs.search.matrix import matrix_folder
 
     library, db = fresh
     assert search(db, str(library / "snow.jpg"), "--top", "1")[0] == 0

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from fuzzgen import _write_video, copy_seeds, fuzz_library, run_and_check, write_seeds
-from photoanalyzer import heif_boxes
 from photoanalyzer.config import load_config
-from photoanalyzer.heif_boxes import HeifStructureError
+from photoanalyzer.formats import heif_boxes
+from photoanalyzer.formats.heif_boxes import HeifStructureError
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.fuzzgen import _write_video, copy_seeds, fuzz_library, run_and_check, write_seeds
 from support.requirements import require_module
 
 CONFIG = load_config()

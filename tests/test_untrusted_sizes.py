@@ -19,18 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import full_spec, write_photo
-from photoanalyzer import filetypes, heif_boxes, pipeline, rawmeta, sidecars
-from photoanalyzer.bounded import BeyondFile, Clamped, read_at, read_at_most
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.results import MAX_TRIES
 from photoanalyzer.config import load_config
 from photoanalyzer.errors import DecoderMissing
+from photoanalyzer.formats import filetypes, heif_boxes, rawmeta
+from photoanalyzer.formats.bounded import BeyondFile, Clamped, read_at, read_at_most
+from photoanalyzer.library import sidecars
 from photoanalyzer.phases.base import Outcome, analyze_safely, outcome_for_exception
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
-from photoanalyzer.synthetic_raw import DngSpec, write_dng
+from photoanalyzer.run import pipeline
+from support.imagegen import full_spec, write_photo
 from support.requirements import needs, require_module
+from support.synthetic_raw import DngSpec, write_dng
 
 CONFIG = load_config()
 FOUR_GIB = 0xFFFFFFFF
@@ -179,7 +181,7 @@ def test_a_heif_tile_extent_past_the_end_of_the_file_is_left_to_pillow_heif(tmp_
     require_module("av")
     from PIL import Image
 
-    from photoanalyzer import heif_decode
+    from photoanalyzer.pixels import heic as heif_decode
 
     pillow_heif.register_heif_opener()
     path = tmp_path / "a.heic"
@@ -206,7 +208,7 @@ def test_a_heic_grid_over_the_pixel_cap_is_not_decoded_by_the_fast_path(tmp_path
     require_module("av")
     from PIL import Image
 
-    from photoanalyzer import heif_decode
+    from photoanalyzer.pixels import heic as heif_decode
 
     pillow_heif.register_heif_opener()
     path = tmp_path / "grid.heic"

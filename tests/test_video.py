@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import random_weights_yaml
+from photoanalyzer.formats.video import creation_time, parse_iso6709
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
-from photoanalyzer.video import creation_time, parse_iso6709
 from support.requirements import needs, require_module
 
 av = require_module("av")
@@ -140,7 +140,7 @@ def test_broken_videos_are_per_file_errors(tmp_path):
 
 
 def test_videos_are_indexed_beside_photos_and_kinds_selects(cli, tmp_path):
-    from imagegen import full_spec, write_photo
+    from support.imagegen import full_spec, write_photo
 
     library = tmp_path / "lib"
     library.mkdir()
@@ -184,7 +184,7 @@ def test_iso6709_and_creation_time_parsing():
 
 
 def test_frame_times_one_per_interval_between_one_and_the_maximum():
-    from photoanalyzer.video import frame_times
+    from photoanalyzer.pixels.video_frames import frame_times
 
     assert frame_times(5.0, 10.0, 8) == [2.5]
     assert frame_times(60.0, 10.0, 8) == [5.0, 15.0, 25.0, 35.0, 45.0, 55.0]

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from conftest import CORPUS
-from imagegen import photo, write_photo
-from photoanalyzer import sidecars, xmp
+from photoanalyzer.formats import xmp
+from photoanalyzer.library import sidecars
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.imagegen import photo, write_photo
 from support.requirements import corpus_cases, require_binary, require_corpus, require_module
 
 XMP_CORPUS = CORPUS / "xmp"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import write_photo
-from photoanalyzer import xmp
+from photoanalyzer.formats import xmp
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.imagegen import write_photo
 from support.requirements import needs
 from test_xmp_write import OURS, digest, exiftool_xmp, ml, store_ml
 

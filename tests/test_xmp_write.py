@@ -21,11 +21,11 @@ from xml.dom import minidom
 import pytest
 
 from conftest import CORPUS
-from imagegen import write_photo
-from photoanalyzer import xmp
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.catalog.results import ResultRow
+from photoanalyzer.formats import xmp
+from support.imagegen import write_photo
 from support.requirements import needs, require_binary
 
 XMP_CORPUS = CORPUS / "xmp"
@@ -305,7 +305,7 @@ def test_photos_of_one_shot_write_one_sidecar_with_both_their_keywords(cli, tmp_
     """IMG_1.JPG and IMG_1.PNG (as IMG_1.CR2 beside its JPEG) both name IMG_1.xmp with
     --name base: one write holds the keywords of both, and a second write changes nothing
     (each photo writing only its own would take the other's keywords out every time)."""
-    from photoanalyzer import xmp
+    from photoanalyzer.formats import xmp
 
     root = tmp_path / "lib"
     jpeg, png = write_photo(root / "IMG_1.jpg", seed=1), write_photo(root / "IMG_1.png", seed=2)
@@ -432,7 +432,7 @@ def exiftool_sets_rating(sidecar: Path, rating: int) -> None:
 def test_a_sidecar_changed_between_our_read_and_our_write_is_merged_again(tmp_path, monkeypatch):
     """Another program writes the sidecar after we read it and before our rename: its edit
     is kept and ours is merged into it, for an existing sidecar and for one that appears."""
-    from photoanalyzer import xmp_write
+    from photoanalyzer.outputs import xmp_sidecars as xmp_write
 
     existing, appearing = tmp_path / "a.jpg", tmp_path / "b.jpg"
     Path(f"{existing}.xmp").write_text(sidecar_text('photoshop:City="Paris"'))
@@ -471,7 +471,7 @@ def test_a_sidecar_changed_between_our_read_and_our_write_is_merged_again(tmp_pa
 
 
 def test_a_sidecar_that_keeps_changing_is_left_as_the_other_program_wrote_it(tmp_path, monkeypatch):
-    from photoanalyzer import xmp_write
+    from photoanalyzer.outputs import xmp_sidecars as xmp_write
 
     photo = tmp_path / "a.jpg"
     sidecar = Path(f"{photo}.xmp")

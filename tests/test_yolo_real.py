@@ -12,10 +12,10 @@ from support.requirements import require_module
 torch = require_module("torch")
 require_module("ultralytics")
 
-from photoanalyzer.imaging import load_upright_rgb  # noqa: E402
 from photoanalyzer.ml.backends import select_backend  # noqa: E402
 from photoanalyzer.ml.weights import Weights  # noqa: E402
 from photoanalyzer.ml.yolo_objects import YoloDetector, import_ultralytics  # noqa: E402
+from photoanalyzer.pixels.load import load_upright_rgb  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Makes docs/img/report-overview.png and report-duplicates.png: a demo library of small
-synthetic photos (EXIF from photoanalyzer.synthetic, two years of capture times, near-duplicate
+synthetic photos (EXIF from photoanalyzer.benchmark.synthetic, two years of capture times, near-duplicate
 copies, a blurry and a dark photo, a broken file) indexed with random ML weights (the only ones
 here, hence the banner), reported, and shot in headless Chromium at 1280 pixels wide.
 
@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from photoanalyzer.synthetic import camera_photo, exif_of, random_spec
+from photoanalyzer.benchmark.synthetic import camera_photo, exif_of, random_spec
 
 HERE = Path(__file__).resolve().parent
 EAGER = "document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })"

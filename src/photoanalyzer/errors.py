@@ -34,3 +34,10 @@ class DecoderMissing(RuntimeError):
     """Not a command's end but a file's: an optional decoder (rawpy for camera RAW files) is
     not installed. The file stays pending (phases/base.py), so that installing the decoder
     and running again analyzes it; the message says what to install."""
+
+
+def short_reason(exc: BaseException) -> str:
+    """An exception as one line for a record: CUDA errors run to a dozen lines of advice."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+    return line if len(line) <= 200 else line[:197] + "..."

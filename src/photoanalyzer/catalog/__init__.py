@@ -20,11 +20,11 @@ from pathlib import Path
 
 from photoanalyzer.catalog.files import Files, SyncCounts
 from photoanalyzer.catalog.queries import Queries
-from photoanalyzer.catalog.report import ReportQueries
+from photoanalyzer.catalog.report_queries import ReportQueries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
 from photoanalyzer.catalog.runs import PhaseRecord, Runs
 from photoanalyzer.catalog.schema import MIGRATIONS, SCHEMA_VERSION, connect, schema_version
-from photoanalyzer.catalog.search import FileFilter, Search
+from photoanalyzer.catalog.search_queries import FileFilter, Search
 
 __all__ = [
     "MIGRATIONS",

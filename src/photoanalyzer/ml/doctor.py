@@ -17,7 +17,7 @@ from photoanalyzer.ml.weights import (
 
 def doctor(config: Config, models_dir: Path) -> str:
     prepare_environment(models_dir, offline=True)  # looking, not downloading
-    from photoanalyzer import decoders
+    from photoanalyzer.pixels import plan as decoders
 
     lines = []
     decoder_lines = decoders.report(decoders.plan_for(config.ml.backend, engine=config.engine))

@@ -55,7 +55,7 @@ class QueryEncoder:
         the thumbnail size, as the ML phase sees photos."""
         import torch
 
-        from photoanalyzer.imaging import load_upright_rgb
+        from photoanalyzer.pixels.load import load_upright_rgb
 
         model = self._clip(image_tower=True)
         pictures = []

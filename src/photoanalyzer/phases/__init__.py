@@ -77,8 +77,9 @@ def _places_phase(context: PhaseContext) -> BatchPhase:
 
 
 def _content_phase(context: PhaseContext) -> Phase:
-    from photoanalyzer.decoders import CPU_PLAN, plan_for
+    from photoanalyzer.ml.decoder_plan import plan_for
     from photoanalyzer.phases.content import ContentPhase
+    from photoanalyzer.pixels.plan import CPU_PLAN
 
     config = context.config
     plan = CPU_PLAN

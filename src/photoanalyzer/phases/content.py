@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from photoanalyzer.config import ContentConfig
-from photoanalyzer.decoders import CPU_PLAN, DecodePlan, short_reason
-from photoanalyzer.ownpaths import tag_cache_folder
+from photoanalyzer.errors import short_reason
+from photoanalyzer.library.ownpaths import tag_cache_folder
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome
+from photoanalyzer.pixels.plan import CPU_PLAN, DecodePlan
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
 # content-2: HEIC through FFmpeg where it can (heif_decode), and the decoder recorded.
@@ -98,14 +99,14 @@ class ContentPhase:
         return Outcome(record)
 
     def _decode(self, path: str):
-        from photoanalyzer.heif_decode import default_threads
-        from photoanalyzer.imaging import load_upright_rgb
+        from photoanalyzer.pixels.heic import default_threads
+        from photoanalyzer.pixels.load import load_upright_rgb
 
         settings, plan = self.settings, self.decode_plan
         size, cap = settings.thumbnail_size, settings.max_pixels
         note = None
         if plan.jpeg == "nvjpeg" and _is_jpeg(path):
-            from photoanalyzer.gpu_decode import decode_jpegs
+            from photoanalyzer.pixels.gpu import decode_jpegs
 
             try:
                 return decode_jpegs([path], size, cap)[0]
@@ -117,8 +118,8 @@ class ContentPhase:
 
     def _picture_record(self, image, key: str) -> dict:
         """Thumbnail and signals of one upright picture (a photo, or a frame of a video)."""
-        from photoanalyzer.imaging import write_thumbnail
-        from photoanalyzer.signals import measure
+        from photoanalyzer.analysis.signals import measure
+        from photoanalyzer.pixels.thumbnails import write_thumbnail
 
         # Tagged before the first thumbnail lands, so no walk takes the folder for photos
         # (ownpaths.py), wherever it is; one stat once the tag is there.
@@ -143,7 +144,7 @@ class ContentPhase:
     def _video_record(self, path: str, st: os.stat_result) -> dict:
         """A few frames, each through the photo analysis; the video's own fields are those of
         its middle frame, and every frame is kept (catalog table video_frames)."""
-        from photoanalyzer.video import extract_frames
+        from photoanalyzer.pixels.video_frames import extract_frames
 
         settings = self.settings
         frames = extract_frames(

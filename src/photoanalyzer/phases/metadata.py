@@ -17,21 +17,22 @@ from typing import Any, BinaryIO
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer import exif, heif_boxes, iptc, rawmeta, sidecars, xmp
-from photoanalyzer.bounded import Clamped
-from photoanalyzer.filetypes import (
+from photoanalyzer.formats import exif, heif_boxes, iptc, rawmeta, xmp
+from photoanalyzer.formats.bounded import Clamped
+from photoanalyzer.formats.filetypes import (
     HEAD_BYTES,
     HEIF_TYPES,
     heif_rotation,
     sniff,
 )
-from photoanalyzer.imaging import ensure_heif_support
+from photoanalyzer.library import sidecars
 from photoanalyzer.phases.base import (
     EMPTY_FILE,
     Outcome,
     describe_exception,
     is_environment_error,
 )
+from photoanalyzer.pixels.load import ensure_heif_support
 
 # exifread logs every oddity of every file at WARNING; the phase reports problems itself.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -181,7 +182,7 @@ def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
 
 def _video_outcome(path: str, file_type: str | None) -> Outcome:
     # Imported here: PyAV is only needed when there are videos to read.
-    from photoanalyzer.video import read_video_metadata
+    from photoanalyzer.formats.video import read_video_metadata
 
     return Outcome({"file_type": file_type, **read_video_metadata(path)})
 

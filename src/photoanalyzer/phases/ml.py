@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from photoanalyzer.config import ContentConfig, MlConfig
+from photoanalyzer.ml.random_weights import random_models
 from photoanalyzer.phases.base import (
     Outcome,
     PhaseUnavailable,
@@ -34,7 +35,6 @@ from photoanalyzer.phases.base import (
     describe_exception,
     outcome_for_exception,
 )
-from photoanalyzer.random_weights import random_models
 
 CODE_VERSION = "ml-2"
 # Which weights were random: every picture of a run has the same (one session's models).
@@ -301,7 +301,8 @@ class _Runner:
 
     def _photo_picture(self, item: WorkItem):
         """The stored thumbnail, else a reduced decode of the original."""
-        from photoanalyzer.imaging import load_upright_rgb, upright_of
+        from photoanalyzer.pixels.geometry import upright_of
+        from photoanalyzer.pixels.load import load_upright_rgb
 
         thumbnail = self._open_thumbnail(item.stored.thumbnail)
         if thumbnail is not None:
@@ -312,7 +313,7 @@ class _Runner:
 
     def _video_pictures(self, item: WorkItem):
         """The stored frame thumbnails with their times, else the frames decoded here."""
-        from photoanalyzer.video import extract_frames
+        from photoanalyzer.pixels.video_frames import extract_frames
 
         stored = [(n, t, self._open_thumbnail(key)) for n, t, key in item.stored.frames]
         if stored and all(picture is not None for _, _, picture in stored):
@@ -402,8 +403,8 @@ def _original_size(item: WorkItem, picture) -> tuple[int, int]:
     thumbnail. Without a stored size (no metadata phase yet) the original's header is read:
     the image's, or the video stream's."""
     if item.stored.stored_size is None:
-        from photoanalyzer.imaging import upright_size
-        from photoanalyzer.video import display_size
+        from photoanalyzer.pixels.load import upright_size
+        from photoanalyzer.pixels.video_frames import display_size
 
         return display_size(item.path) if item.kind == "video" else upright_size(item.path)
     width, height = item.stored.stored_size

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from photoanalyzer import exif, places, timezones
+from photoanalyzer.analysis import places, timezones
+from photoanalyzer.formats import exif
 from photoanalyzer.phases.base import (
     Outcome,
     PhaseUnavailable,

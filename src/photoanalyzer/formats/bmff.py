@@ -1,0 +1,99 @@
+"""The ISO base media file format (ISO/IEC 14496-12) box reader that HEIF, AVIF and CR3 share:
+top-level boxes read with their sizes checked, child boxes iterated, the primary item, the
+property associations."""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from photoanalyzer.formats.bounded import BeyondFile, file_size, read_at
+
+MAX_META_BYTES = 16 * 1024 * 1024
+
+
+def find_top_level_box(fh: BinaryIO, wanted: bytes) -> bytes | None:
+    """The body of the first top-level box of type `wanted`, None when there is none (or it
+    is over MAX_META_BYTES). A box whose size runs past the end of the file raises
+    BeyondFile naming it, before its body is read: the size is the file's word, not a fact."""
+    size_of_file = file_size(fh)
+    position = 0
+    while position + 8 <= size_of_file:
+        size, kind = struct.unpack(">I4s", read_at(fh, position, 8, "box header"))
+        header_len = 8
+        if size == 1:
+            (size,) = struct.unpack(
+                ">Q", read_at(fh, position + 8, 8, f"{box_name(kind)} box size")
+            )
+            header_len = 16
+        elif size == 0:  # the box runs to the end of the file
+            size = size_of_file - position
+        if size < header_len:
+            return None
+        if kind == wanted:
+            body_len = size - header_len
+            if body_len > MAX_META_BYTES:
+                return None
+            return read_at(fh, position + header_len, body_len, f"{box_name(kind)} box")
+        position += size
+    return None
+
+
+def box_name(kind: bytes) -> str:
+    return kind.decode("latin-1")
+
+
+def iter_boxes(data: bytes):
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if size < 8 or pos + size > len(data):
+            raise BeyondFile(
+                f"{box_name(kind)} box length {size} does not fit its parent ({len(data) - pos}"
+                " bytes left)"
+            )
+        yield kind, data[pos + 8 : pos + size]
+        pos += size
+
+
+def iter_boxes_grouped(data: bytes):
+    grouped: dict[bytes, list[bytes]] = {}
+    for kind, body in iter_boxes(data):
+        grouped.setdefault(kind, []).append(body)
+    return grouped.items()
+
+
+def primary_item(pitm: bytes) -> int | None:
+    if len(pitm) < 6:
+        return None
+    version = pitm[0]
+    return struct.unpack_from(">I" if version else ">H", pitm, 4)[0]
+
+
+def property_associations(ipma_boxes: list[bytes]) -> dict[int, list[int]]:
+    """Item id -> the (1-based) indexes of its properties in ipco, from every ipma, in one
+    pass (a phone's grid has 40 to 70 items: one walk per item would be quadratic)."""
+    table: dict[int, list[int]] = {}
+    for ipma in ipma_boxes:
+        version, flags = ipma[0], int.from_bytes(ipma[1:4], "big")
+        (count,) = struct.unpack_from(">I", ipma, 4)
+        pos = 8
+        for _ in range(count):
+            if version < 1:
+                (entry_item,) = struct.unpack_from(">H", ipma, pos)
+                pos += 2
+            else:
+                (entry_item,) = struct.unpack_from(">I", ipma, pos)
+                pos += 4
+            indexes = table.setdefault(entry_item, [])
+            n = ipma[pos]
+            pos += 1
+            for _ in range(n):
+                if flags & 1:
+                    (value,) = struct.unpack_from(">H", ipma, pos)
+                    indexes.append(value & 0x7FFF)
+                    pos += 2
+                else:
+                    indexes.append(ipma[pos] & 0x7F)
+                    pos += 1
+    return table

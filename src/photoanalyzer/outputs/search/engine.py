@@ -1,0 +1,358 @@
+"""One search: the files that pass the filters, the query vector (stored embeddings for
+indexed example images, the encoder only for what must be encoded), cosine scores over the
+search matrix, the ranking and cut-off, and the facts each result shows."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from photoanalyzer.catalog import Catalog, FileFilter
+from photoanalyzer.config import ContentConfig, MlConfig
+from photoanalyzer.errors import FatalError, UsageError
+from photoanalyzer.ml.random_weights import MODELS, random_models
+from photoanalyzer.outputs.search.filters import FilterOptions, file_filter
+from photoanalyzer.outputs.search.matrix import SearchMatrix, current_matrix, matrix_folder
+from photoanalyzer.outputs.search.query import Term, combine, parse_terms
+
+SORTS = ("score", "date")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    words: Sequence[str] = ()
+    filters: FilterOptions = field(default_factory=FilterOptions)
+    top: int = 20  # 0: every match
+    min_score: float | None = None
+    sort: str | None = None  # None: by score with a query, by date without
+    no_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    catalog_path: Path
+    thumbnail_dir: Path
+    models_dir: Path
+    ml: MlConfig
+    content: ContentConfig
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str
+    kind: str
+    score: float | None  # None for a query by facts alone
+    seconds: float | None  # a video's best-matching frame
+    taken_at: str | None
+    taken_at_utc: str | None  # where the instant is known
+    camera: str | None
+    place: str | None  # "city, country" from the places phase
+    top_scene: str | None
+    objects: dict[str, int]
+    thumbnail: str | None  # absolute path
+    # The models whose random weights made some of what it shows: "clip" (its scene, its
+    # embedding and so its score), "yolo" (its objects).
+    random_weights: tuple[str, ...]
+
+
+@dataclass
+class SearchResult:
+    terms: list[Term]
+    sort: str
+    top: int
+    min_score: float | None
+    hits: list[Hit] = field(default_factory=list)
+    # The models whose random weights made some vector, score or label of the result
+    random_weights: tuple[str, ...] = ()
+    not_embedded: dict[str, int] = field(default_factory=dict)  # kind -> files left unranked
+    notes: list[str] = field(default_factory=list)
+
+
+def search(settings: SearchSettings, request: SearchRequest) -> SearchResult:
+    catalog = Catalog(settings.catalog_path, create=False)
+    try:
+        return _Search(catalog, settings, request).run()
+    finally:
+        catalog.close()
+
+
+class _Search:
+    def __init__(self, catalog: Catalog, settings: SearchSettings, request: SearchRequest):
+        self.catalog, self.settings, self.request = catalog, settings, request
+        self.encoder = None
+
+    def run(self) -> SearchResult:
+        request = self.request
+        terms = parse_terms(request.words, self._is_image)
+        sort = _check(request, terms)
+        where = file_filter(replace(request.filters, known_scenes=self._scene_labels))
+        allowed = self.catalog.search.matching(where) if where.active else None
+        excluded = self._duplicates() if request.no_duplicates else set()
+        result = SearchResult(terms, sort, request.top, request.min_score)
+        if terms:
+            excluded |= {self.catalog.search.known(t.image) for t in terms if t.image} - {None}
+            self._rank(result, allowed, excluded)
+        else:
+            self._list(result, allowed, excluded)
+        result.notes = self._unknown_paths(where.folders) + result.notes
+        result.random_weights = _union(
+            result.random_weights, *(h.random_weights for h in result.hits)
+        )
+        return result
+
+    # -- queries by facts alone -----------------------------------------------------------
+
+    def _list(self, result: SearchResult, allowed, excluded: set[int]) -> None:
+        rows = allowed if allowed is not None else self.catalog.search.matching(FileFilter())
+        ids = [file_id for file_id, _ in rows if file_id not in excluded]
+        facts = self.catalog.search.facts(ids)
+        hits = [self._hit(file_id, facts[file_id]) for file_id in ids if file_id in facts]
+        result.hits = _by_date(hits)[: result.top or None]
+
+    # -- similarity -----------------------------------------------------------------------
+
+    def _rank(self, result: SearchResult, allowed, excluded: set[int]) -> None:
+        query, random_query = self._query_vector(result.terms)
+        matrix = current_matrix(self.catalog, matrix_folder(self.settings.catalog_path))
+        self._check_size(matrix, query)
+        scores = matrix.scores(query)
+        best = matrix.best_per_file(scores)
+        keep = _kept(matrix.files, best, allowed, excluded, result.min_score)
+        chosen = _top(np.flatnonzero(keep), best, result.top)
+        result.hits = self._scored_hits(matrix, scores, best, chosen)
+        if result.sort == "date":
+            result.hits = _by_date(result.hits)
+        result.random_weights = ("clip",) if random_query else ()
+        result.not_embedded = self._not_embedded(matrix, allowed)
+        result.notes = _notes(result.not_embedded, matrix.left_out)
+
+    def _check_size(self, matrix: SearchMatrix, query: np.ndarray) -> None:
+        if len(matrix.rows) and matrix.dim != len(query):
+            raise FatalError(
+                f"the query's embedding has {len(query)} values and the catalog's have "
+                f"{matrix.dim}: the catalog was indexed with another CLIP model than "
+                f"ml.clip.model ({self.settings.ml.clip.model}); search with the config it "
+                "was indexed with"
+            )
+
+    def _scored_hits(self, matrix: SearchMatrix, scores, best, chosen) -> list[Hit]:
+        ids = [int(matrix.files[i]) for i in chosen]
+        facts = self.catalog.search.facts(ids)
+        hits = []
+        for index, file_id in zip(chosen, ids, strict=True):
+            if file_id not in facts:  # gone since the matrix was read
+                continue
+            row = matrix.rows[matrix.best_row(int(index), scores)]
+            frame = int(row["frame"]) if row["frame"] >= 0 else None
+            hit = self._hit(file_id, facts[file_id], frame)
+            hits.append(
+                replace(
+                    hit,
+                    score=round(float(best[index]), 4),
+                    seconds=None if frame is None else round(float(row["seconds"]), 2),
+                    random_weights=_union(hit.random_weights, ("clip",) if row["random"] else ()),
+                )
+            )
+        return hits
+
+    def _query_vector(self, terms: list[Term]) -> tuple[np.ndarray, bool]:
+        """The unit query vector, and whether any part of it came from random CLIP weights."""
+        vectors: list[np.ndarray | None] = [None] * len(terms)
+        random = False
+        to_encode: list[int] = []
+        for index, term in enumerate(terms):
+            stored = self.catalog.search.stored_embedding(term.image) if term.image else None
+            if stored is None:
+                to_encode.append(index)
+                continue
+            vectors[index] = np.frombuffer(stored[0], dtype=np.float16).astype(np.float32)
+            random = random or stored[1]
+        if to_encode:
+            encoded = self._encode([terms[i] for i in to_encode])
+            for index, vector in zip(to_encode, encoded, strict=True):
+                vectors[index] = vector
+            random = random or self.encoder.random
+        if len({len(v) for v in vectors}) > 1:
+            raise FatalError(
+                "the stored embeddings of the example images and the encoded queries differ in "
+                "size: the catalog was indexed with another CLIP model than ml.clip.model"
+            )
+        return combine(terms, np.stack(vectors)), random
+
+    def _encode(self, terms: list[Term]) -> list[np.ndarray]:
+        """Images first: a model built with its image tower then serves the texts too."""
+        from photoanalyzer.ml.query_encoder import QueryEncoder
+
+        settings = self.settings
+        for term in terms:
+            if term.image and not os.path.isfile(term.image):
+                raise UsageError(
+                    f"QUERY: {term.image} has no embedding in the catalog yet and is not on "
+                    "disk to be encoded"
+                )
+        self.encoder = QueryEncoder(settings.ml, settings.content, settings.models_dir)
+        images = [t.image for t in terms if t.image]
+        texts = [t.text for t in terms if t.text is not None]
+        image_vectors = iter(self.encoder.images(images) if images else [])
+        text_vectors = iter(self.encoder.texts(texts) if texts else [])
+        return [next(image_vectors) if t.image else next(text_vectors) for t in terms]
+
+    def _not_embedded(self, matrix: SearchMatrix, allowed) -> dict[str, int]:
+        """Per kind, the files that pass the filters but have no searchable embedding."""
+        if allowed is None and not len(matrix.left_files):
+            present = self.catalog.search.present_by_kind()
+            videos = int(matrix.is_video.sum())
+            embedded = {"photo": len(matrix.files) - videos, "video": videos}
+            counts = {kind: n - embedded.get(kind, 0) for kind, n in present.items()}
+        else:  # embeddings of another model are no embedding "yet": the other note counts them
+            if allowed is None:
+                allowed = self.catalog.search.matching(FileFilter())
+            ids = np.array([i for i, _ in allowed], dtype=np.int64)
+            missing = ~np.isin(ids, matrix.files) & ~np.isin(ids, matrix.left_files)
+            counts = {}
+            for (_, kind), absent in zip(allowed, missing, strict=True):
+                counts[kind] = counts.get(kind, 0) + int(absent)
+        return {kind: n for kind, n in sorted(counts.items()) if n > 0}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _hit(self, file_id: int, facts: dict, frame: int | None = None) -> Hit:
+        key = facts["thumbnail"]
+        if frame is not None:
+            key = self.catalog.search.frame_thumbnail(file_id, frame) or key
+        return Hit(
+            path=facts["path"],
+            kind=facts["kind"],
+            score=None,
+            seconds=None,
+            taken_at=facts["taken_at"],
+            taken_at_utc=facts["taken_at_utc"],
+            camera=_camera(facts["make"], facts["model"]),
+            place=", ".join(filter(None, (facts["place_city"], facts["place_country"]))) or None,
+            top_scene=facts["top_scene"],
+            objects=facts["object_counts"],
+            thumbnail=str(self.settings.thumbnail_dir / key) if key else None,
+            random_weights=random_models(
+                facts["clip_random_weights"], facts["yolo_random_weights"]
+            ),
+        )
+
+    def _unknown_paths(self, paths: Sequence[str]) -> list[str]:
+        """A note for each --in path under which the catalog has no present file: a typo,
+        a folder never indexed, or one whose files were all missing at the last run."""
+        notes = []
+        for path in paths:
+            present, missing = self.catalog.search.known_at_or_below(path)
+            if present:
+                continue
+            if missing:
+                notes.append(
+                    f"--in {path}: every file the catalog knows there was missing at the last "
+                    "run (missing files are never listed)"
+                )
+            else:
+                notes.append(
+                    f"--in {path}: the catalog knows no file there; "
+                    f"`photoanalyze run {shlex.quote(path)}` indexes it"
+                )
+        return notes
+
+    def _is_image(self, path: str) -> bool:
+        return os.path.isfile(path) or self.catalog.search.known(path) is not None
+
+    def _scene_labels(self) -> list[str]:
+        return sorted({*self.catalog.search.scene_labels(), *self.settings.ml.clip.labels})
+
+    def _duplicates(self) -> set[int]:
+        """Every member of a near-duplicate group but its pick (neardup's pick rule)."""
+        from photoanalyzer.analysis import neardup
+
+        candidates = [
+            neardup.Candidate(file_id, path, int(phash, 16), *facts)
+            for file_id, path, phash, *facts in self.catalog.queries.near_duplicate_candidates()
+        ]
+        groups = neardup.find_groups(candidates, self.settings.content.near_duplicate_distance)
+        return {m.file_id for g in groups for m in g.members if m is not g.best}
+
+
+def _check(request: SearchRequest, terms: list[Term]) -> str:
+    """The sort order, after refusing options that need a query when there is none."""
+    if request.sort is not None and request.sort not in SORTS:
+        raise UsageError(f"--sort takes {' or '.join(SORTS)}, not '{request.sort}'")
+    if request.top < 0:
+        raise UsageError("--top must be 0 (every match) or more")
+    if request.min_score is not None and not -1 <= request.min_score <= 1:
+        raise UsageError("--min-score is a cosine: between -1 and 1")
+    if not terms:
+        if request.min_score is not None:
+            raise UsageError("--min-score needs a QUERY to score against")
+        if request.sort == "score":
+            raise UsageError("--sort score needs a QUERY; without one, results are by date")
+    return request.sort or ("score" if terms else "date")
+
+
+def _kept(files: np.ndarray, best: np.ndarray, allowed, excluded: set[int], least) -> np.ndarray:
+    """Which of the matrix's files pass the filters, are not query images, and score at least
+    `least`."""
+    keep = np.ones(len(files), dtype=bool)
+    if allowed is not None:
+        keep &= np.isin(files, np.array([i for i, _ in allowed], dtype=np.int64))
+    if excluded:
+        keep &= ~np.isin(files, np.fromiter(excluded, dtype=np.int64))
+    if least is not None:
+        keep &= best >= least
+    return keep
+
+
+def _top(candidates: np.ndarray, best: np.ndarray, top: int) -> np.ndarray:
+    """The candidates with the highest scores, best first (ties by position)."""
+    if top and len(candidates) > top:
+        part = np.argpartition(-best[candidates], top - 1)[:top]
+        candidates = candidates[part]
+    order = np.lexsort((candidates, -best[candidates]))
+    return candidates[order]
+
+
+def _by_date(hits: list[Hit]) -> list[Hit]:
+    """Oldest first by capture time: the UTC instant where it is known (photos from several
+    time zones then fall in true order), else the local time as if it were UTC; files
+    without a capture time last, by path."""
+
+    def when(hit: Hit) -> str:  # both forms sort alike: "2023-05-01T10:00:00[Z]"
+        return hit.taken_at_utc or hit.taken_at or ""
+
+    return sorted(hits, key=lambda h: (not when(h), when(h), h.path))
+
+
+def _camera(make: str | None, model: str | None) -> str | None:
+    if make and model and model.casefold().startswith(make.casefold()):
+        return model  # "Canon" + "Canon EOS R5"
+    return " ".join(part for part in (make, model) if part) or None
+
+
+def _notes(not_embedded: dict[str, int], left_out: int) -> list[str]:
+    notes = []
+    if not_embedded:
+        counted = " and ".join(
+            f"{n:,} {kind}{'' if n == 1 else 's'}" for kind, n in not_embedded.items()
+        )
+        verb = "has" if sum(not_embedded.values()) == 1 else "have"
+        notes.append(f"{counted} {verb} no embedding yet: run `photoanalyze run`")
+    if left_out:
+        were = "embedding was" if left_out == 1 else "embeddings were"
+        notes.append(
+            f"{left_out:,} {were} made by another CLIP model and left out: "
+            "`photoanalyze run` redoes them with the configured one"
+        )
+    return notes
+
+
+def _union(*models: tuple[str, ...]) -> tuple[str, ...]:
+    """The models named in any of these, in the one order warnings name them."""
+    named = {model for each in models for model in each}
+    return tuple(model for model in MODELS if model in named)

@@ -1,0 +1,151 @@
+"""The filter options of `search`, checked and turned into a catalog.FileFilter. A value that
+cannot mean anything is a UsageError (exit 2) that names its option."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from photoanalyzer.catalog.search_queries import FileFilter
+from photoanalyzer.errors import UsageError
+
+_DATE_FORMATS = ("%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
+_OBJECT = re.compile(r"^(?P<name>.*?)(?::(?P<count>[^:]*))?$")
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The filter options as given on the command line."""
+
+    after: str | None = None
+    before: str | None = None
+    cameras: Sequence[str] = ()
+    lenses: Sequence[str] = ()
+    folders: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    scenes: Sequence[str] = ()
+    objects: Sequence[str] = ()
+    near: Sequence[str] = ()
+    places: Sequence[str] = ()
+    has_gps: bool = False
+    rating_min: float | None = None
+    keywords: Sequence[str] = ()
+    sharp: bool = False
+    blurry: bool = False
+    dark: bool = False
+    overexposed: bool = False
+    known_scenes: Callable[[], Sequence[str]] = field(default=lambda: ())
+
+
+def file_filter(options: FilterOptions) -> FileFilter:
+    after = parse_date(options.after, "--after")
+    before = parse_date(options.before, "--before")
+    if after and before and after >= before:
+        raise UsageError(f"--after ({options.after}) must be earlier than --before")
+    return FileFilter(
+        after=after,
+        before=before,
+        cameras=_texts(options.cameras, "--camera"),
+        lenses=_texts(options.lenses, "--lens"),
+        folders=tuple(_folder(path) for path in options.folders),
+        kinds=tuple(options.kinds),
+        scenes=_scenes(options.scenes, options.known_scenes),
+        objects=tuple(parse_object(value) for value in options.objects),
+        near=tuple(parse_near(value) for value in options.near),
+        places=_texts(options.places, "--place"),
+        has_gps=options.has_gps,
+        rating_min=_rating(options.rating_min),
+        keywords=_texts(options.keywords, "--keyword"),
+        blurry=(*((False,) if options.sharp else ()), *((True,) if options.blurry else ())),
+        exposure=(
+            *(("underexposed",) if options.dark else ()),
+            *(("overexposed",) if options.overexposed else ()),
+        ),
+    )
+
+
+def parse_date(value: str | None, option: str) -> str | None:
+    """The start of the year, month, day or minute given, as taken_at is stored (naive
+    local time, ISO 8601): '2023-07' -> '2023-07-01T00:00:00'."""
+    if value is None:
+        return None
+    text = value.strip().replace(" ", "T")
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).isoformat(timespec="seconds")
+        except ValueError:
+            continue
+    raise UsageError(
+        f"{option}: '{value}' is not a date; give YYYY, YYYY-MM, YYYY-MM-DD or "
+        "YYYY-MM-DDTHH:MM[:SS] (local time, as the camera's clock showed it)"
+    )
+
+
+def parse_object(value: str) -> tuple[str, int]:
+    """'person' -> ('person', 1); 'dog:2' -> ('dog', 2)."""
+    match = _OBJECT.match(value.strip())
+    name, count = match["name"].strip(), match["count"]
+    least = _whole(count, "--object", value) if count is not None else 1
+    if not name or least < 1:
+        raise UsageError(
+            f"--object: '{value}' should be CLASS or CLASS:MIN_COUNT with a count of 1 or "
+            "more, e.g. person or dog:2"
+        )
+    return name, least
+
+
+def parse_near(value: str) -> tuple[float, float, float]:
+    """'48.8584,2.2945,5' -> (48.8584, 2.2945, 5.0)."""
+    parts = [part.strip() for part in value.split(",")]
+    try:
+        lat, lon, km = (float(part) for part in parts)
+    except ValueError:
+        lat = lon = km = float("nan")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km > 0):
+        raise UsageError(
+            f"--near: '{value}' should be LAT,LON,KM: latitude -90 to 90, longitude -180 to "
+            "180 (decimal degrees, south and west negative) and a radius above 0 km, e.g. "
+            "48.8584,2.2945,5"
+        )
+    return lat, lon, km
+
+
+def _whole(text: str, option: str, value: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"{option}: '{value}': '{text}' is not a whole number") from None
+
+
+def _texts(values: Sequence[str], option: str) -> tuple[str, ...]:
+    if any(not value.strip() for value in values):
+        raise UsageError(f"{option} needs some text")
+    return tuple(value.strip() for value in values)
+
+
+def _folder(path: str) -> str:
+    """Absolute, as the catalog stores paths, but not looked up on disk: a folder on a disk
+    that is not mounted now still holds the files the catalog keeps for it."""
+    if not path.strip():
+        raise UsageError("--in needs a path")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _scenes(values: Sequence[str], known: Callable[[], Sequence[str]]) -> tuple[str, ...]:
+    if not values:
+        return ()
+    labels = {label.casefold() for label in known()}
+    for value in values:
+        if value.strip().casefold() not in labels:
+            listed = ", ".join(sorted(known())) or "none yet: run `photoanalyze run`"
+            raise UsageError(f"--scene: '{value}' is not a scene label (labels: {listed})")
+    return tuple(value.strip() for value in values)
+
+
+def _rating(value: float | None) -> float | None:
+    if value is not None and not -1 <= value <= 5:
+        raise UsageError(f"--rating-min: {value:g} is not a rating (XMP ratings are -1 to 5)")
+    return value
