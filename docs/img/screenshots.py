@@ -1,7 +1,8 @@
 """Makes docs/img/report-overview.png and report-duplicates.png: a demo library of small
-synthetic photos (EXIF from photoanalyzer.benchmark.synthetic, two years of capture times, near-duplicate
-copies, a blurry and a dark photo, a broken file) indexed with random ML weights (the only ones
-here, hence the banner), reported, and shot in headless Chromium at 1280 pixels wide.
+synthetic photos (EXIF from photoanalyzer.benchmark.synthetic, two years of capture times,
+near-duplicate copies, a blurry and a dark photo, a broken file) indexed with random ML weights
+(the only ones here, hence the banner), reported, and shot in headless Chromium at 1280 pixels
+wide.
 
     python docs/img/screenshots.py   # needs chromium, chromium-driver and selenium
 """
