@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
+from support.requirements import require_module
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "photoanalyzer"
 # Modules allowed beside the packages: the entry points, and what every layer uses (the
@@ -140,5 +140,5 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_import_linter_contracts_hold():
-    lint = pytest.importorskip("importlinter.cli", reason="import-linter is in the dev extra")
+    lint = require_module("importlinter.cli")  # the dev extra
     assert lint.lint_imports(config_filename=str(SRC.parents[1] / "pyproject.toml")) == 0

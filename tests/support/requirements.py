@@ -32,6 +32,7 @@ MODULE_SOURCES = {
     "rawpy": "the raw extra, in dev",
     "ray": "the ray extra, in dev",
     "selenium": "the dev extra",
+    "importlinter.cli": "the dev extra (import-linter)",
     "av": "a dependency (PyAV)",
     "pillow_heif": "a dependency (pillow-heif)",
 }
