@@ -33,9 +33,9 @@ from PIL import Image
 
 from photoanalyzer.benchmark.synthetic import camera_photo
 from photoanalyzer.config import load_config
+from photoanalyzer.ml.decoder_plan import plan_for
 from photoanalyzer.pixels import gpu as gpu_decode
 from photoanalyzer.pixels import heic as heif_decode
-from photoanalyzer.pixels import plan as decoders
 from photoanalyzer.pixels.load import ensure_heif_support, load_upright_rgb
 
 SIDE = load_config().content.thumbnail_size
@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
     args = parser.parse_args()
-    result: dict = {"plan": decoders.plan_for("auto").__dict__, "cores": os.cpu_count()}
+    result: dict = {"plan": plan_for("auto").__dict__, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         jpegs, heics = write_inputs(workdir / "library", args.jpegs, args.heics)

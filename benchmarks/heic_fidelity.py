@@ -4,7 +4,7 @@
 
 Per source (by default the corpus's iPhone XR and Nokia 8.3 photos), at each thumbnail side:
 
-  resize        imaging.reduce_to_fit (box reduce by a power of two, then BOX), Pillow's own
+  resize        geometry.reduce_to_fit (box reduce by a power of two, then BOX), Pillow's own
                 reducing gap (box reduce by Pillow's factor, then BOX) and a gap of 1 (box
                 reduce by the largest power of two, then a BOX step under 2), each against
                 a plain area average (BOX over the whole decode, no reduce first), all from

@@ -8,9 +8,9 @@ phase types. One module per concern, each an object over the same connection:
                                  roots, fingerprint look-ups, writing a reconciled walk
     results.py  catalog.results  pending work per phase, what earlier phases stored, results
     queries.py  catalog.queries  reading for export, status, near-duplicates, the benchmark
-    search.py   catalog.search   the change stamp, embeddings for the search matrix, filters,
+    search_queries.py  catalog.search   the change stamp, embeddings for the search matrix, filters,
                                  the facts a search result shows
-    report.py   catalog.report   reading for the HTML report: months, top labels, quality
+    report_queries.py  catalog.report   reading for the HTML report: months, top labels, quality
                                  lists, galleries, videos with frames, file errors
 """
 

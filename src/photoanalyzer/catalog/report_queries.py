@@ -1,4 +1,4 @@
-"""Reading the catalog for the HTML report (htmlreport/): photos per month, top cameras,
+"""Reading the catalog for the HTML report (outputs/html_report/): photos per month, top cameras,
 lenses, scenes and objects, the quality lists, the galleries per label, videos with their
 frames, and every file error. Present files only, and each phase's fields only where its
 result is current (the file has not changed since), so the report never shows a stale value."""

@@ -38,7 +38,7 @@ _SQLITE_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def matrix_folder(catalog_path: Path) -> Path:
-    """Where search keeps the catalog's embedding matrix (search/matrix.py)."""
+    """Where search keeps the catalog's embedding matrix (outputs/search/matrix.py)."""
     return beside_catalog(catalog_path, "search")
 
 

@@ -17,10 +17,11 @@ from photoanalyzer.ml.weights import (
 
 def doctor(config: Config, models_dir: Path) -> str:
     prepare_environment(models_dir, offline=True)  # looking, not downloading
+    from photoanalyzer.ml.decoder_plan import plan_for
     from photoanalyzer.pixels import plan as decoders
 
     lines = []
-    decoder_lines = decoders.report(decoders.plan_for(config.ml.backend, engine=config.engine))
+    decoder_lines = decoders.report(plan_for(config.ml.backend, engine=config.engine))
     try:
         import torch
     except ImportError:

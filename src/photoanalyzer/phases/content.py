@@ -16,8 +16,8 @@ from photoanalyzer.phases.base import EMPTY_FILE, Outcome
 from photoanalyzer.pixels.plan import CPU_PLAN, DecodePlan
 
 # Bump when the code changes what the phase produces; settings are hashed in separately.
-# content-2: HEIC through FFmpeg where it can (heif_decode), and the decoder recorded.
-# content-3: reduce_to_fit's whole-factor reduce by powers of two (imaging.prereduce_factors):
+# content-2: HEIC through FFmpeg where it can (pixels.heic), and the decoder recorded.
+# content-3: reduce_to_fit's whole-factor reduce by powers of two (geometry.prereduce_factors):
 # full-size decodes (HEIC, PNG, TIFF, RAW) that Pillow reduced by another factor (3 for a
 # 12 MP phone photo) are reduced otherwise now; HEIC phone tiles reduced in YCbCr planes.
 CODE_VERSION = "content-3"
@@ -67,7 +67,7 @@ class ContentPhase:
     # A pixel phase: scan.raw_pairs decides which half of a RAW+JPEG pair it reads (pipeline).
     reads_pixels: bool = True
     min_files_for_workers: int = 2
-    # decoders.plan_for: GPU decoders where ML is on CUDA. Not part of the version: which
+    # ml.decoder_plan.plan_for: GPU decoders where ML is on CUDA. Not part of the version: which
     # decoder made a picture is recorded per file (`decoder`), and the decoders are held to
     # agree (docs/content.md), so a GPU probe that fails one night, or the Ray engine (CPU
     # decoders) alternating with the local one, does not make every file pending again.

@@ -51,7 +51,7 @@ def reduce_to_fit(
     and half the cost of bilinear for the typical 1/4-scale draft -> thumbnail step.
 
     `full_size`: the picture's size before it was reduced by prereduce_factors elsewhere (a
-    HEIC's tiles, each reduced before the stitch: heif_decode); the result is the same as if
+    HEIC's tiles, each reduced before the stitch: pixels.heic); the result is the same as if
     the whole picture had come here."""
     full = full_size or image.size
     if max(full) <= longest_side:

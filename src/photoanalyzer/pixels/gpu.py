@@ -5,7 +5,7 @@ HEVC tiles through NVDEC (FFmpeg's CUDA hwaccel, through PyAV).
 Written to the APIs and NOT run here: the development machines have no GPU. Its tests cover
 what can run without one (the CPU fallback, the choice in `decoders`); benchmarks/gpu_check.py
 is the prepared check for a GPU machine. The content phase uses this module only where
-`decoders.plan_decoders` chose it (the ML backend runs on CUDA and the probes decoded)."""
+`pixels.plan.plan_decoders` chose it (the ML backend runs on CUDA and the probes decoded)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ NVJPEG, NVDEC = "nvjpeg", "nvdec"
 
 def decode_jpegs(paths: list[str], longest_side: int, max_pixels: int) -> list[Decoded]:
     """JPEGs decoded in one nvJPEG call, each scaled on the GPU to `longest_side` (area
-    averaging, as imaging's BOX resize) and turned upright by its EXIF orientation on the
+    averaging, as geometry's BOX resize) and turned upright by its EXIF orientation on the
     CPU. Raises what torchvision raises for the whole list: the caller decodes those files
     on the CPU instead."""
     import torch
@@ -62,7 +62,7 @@ def decode_jpegs(paths: list[str], longest_side: int, max_pixels: int) -> list[D
 
 def hevc_hwaccel():
     """PyAV's CUDA hwaccel for the HEVC decoder (NVDEC), with no silent software fallback:
-    a stream NVDEC refuses raises, and heif_decode falls back to the CPU decoder."""
+    a stream NVDEC refuses raises, and pixels.heic falls back to the CPU decoder."""
     from av.codec.hwaccel import HWAccel
 
     return HWAccel(device_type="cuda", allow_software_fallback=False)

@@ -10,7 +10,7 @@ picture is cropped to the grid's output size and then by `clap`, and turned by `
 
 Given the size the picture is for (the content phase's thumbnail size), phone tiles (8-bit
 4:2:0) are reduced before they are converted: each tile's Y plane is box-reduced in place by
-the whole factor imaging.reduce_to_fit would reduce the whole picture by (a power of two,
+the whole factor geometry.reduce_to_fit would reduce the whole picture by (a power of two,
 used where it divides the tiles), its chroma planes, at half size already, by half of it;
 the three planes are stitched, turned, taken the rest of the way by reduce_to_fit, and
 converted to RGB at the thumbnail's size. The conversion is affine, so this is the RGB
@@ -112,7 +112,7 @@ def decode(
 ) -> FastDecoded:
     """The primary picture of a HEIC file, turned as its container says (clap, irot, imir),
     decoded with `threads` FFmpeg threads, or by NVDEC when `device` is "cuda". Given
-    `longest_side`, reduced to it by imaging.reduce_to_fit: from 8-bit 4:2:0 tiles (phones)
+    `longest_side`, reduced to it by geometry.reduce_to_fit: from 8-bit 4:2:0 tiles (phones)
     the planes are reduced before the conversion to RGB where the blocks allow it
     (_tile_factors), else the whole RGB picture is."""
     with open(path, "rb") as fh:
@@ -191,7 +191,7 @@ def _tile_factors(
     longest_side: int | None,
 ) -> tuple[int, int]:
     """The whole factors (x, y, in the stored grid's axes) by which each tile can be
-    box-reduced before the stitch, in the blocks imaging.reduce_to_fit would reduce the whole
+    box-reduced before the stitch, in the blocks geometry.reduce_to_fit would reduce the whole
     picture in (it reduces the turned picture by prereduce_factors, its blocks counted from
     the turned picture's corner), both at least 2; (1, 1) where the blocks would not line up
     or one side is not reduced."""
@@ -250,7 +250,7 @@ def _fit_planes(
     frame,
     colour: Nclx | None,
 ) -> Image.Image:
-    """The reduced planes turned, taken the rest of the way by imaging's one resize (the
+    """The reduced planes turned, taken the rest of the way by geometry's one resize (the
     whole picture was `full_size`), then converted to RGB: at 0.3 MP instead of 8.5."""
     fitted = []
     for plane in planes:

@@ -43,7 +43,7 @@ def load_upright_rgb(
 ) -> Decoded:
     """Decode `path` once, as small as `longest_side` allows: JPEGs are decoded straight from
     the DCT at 1/2, 1/4 or 1/8 scale, at the smallest scale that still covers the size. HEIC
-    goes through FFmpeg where heif_decode can (else pillow-heif), with `threads` threads, its
+    goes through FFmpeg where pixels.heic can (else pillow-heif), with `threads` threads, its
     tiles on NVDEC first when `hevc` is "cuda". Camera RAW files (told by their content) go
     to raw.py: embedded preview or demosaic."""
     raw_type = _raw_type(path)
@@ -80,7 +80,7 @@ def load_upright_rgb(
             rgb = reduce_to_fit(to_rgb(image), longest_side)
         else:
             image.close()
-            rgb = fast.image  # RGB, reduced by heif_decode
+            rgb = fast.image  # RGB, reduced by pixels.heic
     except BaseException:
         image.close()
         raise

@@ -1,7 +1,7 @@
 """Engines: where a phase's analysis runs. The pipeline decides what is pending and stores
 what comes back with its batch writer; an engine only turns a phase's pending files into
 (position in the pending list, Outcome) pairs, in any order. `local` (the default) runs in
-this process and its worker processes; `ray` runs on a Ray cluster (engines/ray_engine.py)
+this process and its worker processes; `ray` runs on a Ray cluster (run/ray_engine.py)
 and is imported only when asked for, so that a local run never imports Ray."""
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def _pool_context(phase: Phase, files: list[tuple[str, str]]):
     has never run OpenMP. (The metadata phase reads RAW containers without LibRaw.)"""
     import multiprocessing
 
-    # By extension, and TIFF too: a DNG saved as .tif is a RAW by content (imaging).
+    # By extension, and TIFF too: a DNG saved as .tif is a RAW by content (pixels.load).
     raws = any(role(path) == "raw" or path.lower().endswith((".tif", ".tiff")) for path, _ in files)
     if raws and getattr(phase, "reads_pixels", False):
         return multiprocessing.get_context("forkserver")
