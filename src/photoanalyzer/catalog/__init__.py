@@ -1,17 +1,17 @@
 """The catalog: the only code that speaks SQL. It speaks in plain rows: it imports no scan or
 phase types. One module per concern, each an object over the same connection:
 
-    schema.py   numbered migrations, which table holds which fields, value conversion,
-                opening (and migrating) the database, transactions
-    runs.py     catalog.runs     run history: start, per-phase records, finish, crashed runs
-    files.py    catalog.files    the files table as a walk sees it: known files below the
-                                 roots, fingerprint look-ups, writing a reconciled walk
-    results.py  catalog.results  pending work per phase, what earlier phases stored, results
-    queries.py  catalog.queries  reading for export, status, near-duplicates, the benchmark
-    search_queries.py  catalog.search   the change stamp, embeddings for the search matrix, filters,
-                                 the facts a search result shows
-    report_queries.py  catalog.report   reading for the HTML report: months, top labels, quality
-                                 lists, galleries, videos with frames, file errors
+    schema.py          numbered migrations, which table holds which fields, value
+                       conversion, opening (and migrating) the database, transactions
+    runs.py            catalog.runs     run history: start, per-phase records, finish
+    files.py           catalog.files    the files table as a walk sees it: known files
+                                        below the roots, fingerprints, a reconciled walk
+    results.py         catalog.results  pending work per phase, earlier phases' results
+    queries.py         catalog.queries  export, status, near-duplicates, the benchmark
+    search_queries.py  catalog.search   the change stamp, embeddings for the search
+                                        matrix, filters, the facts a result shows
+    report_queries.py  catalog.report   the HTML report: months, top labels, quality
+                                        lists, galleries, videos with frames, errors
 """
 
 from __future__ import annotations
