@@ -79,8 +79,7 @@ class XmpFacts:
 
 def read_facts(data: bytes | str) -> XmpFacts:
     """The facts of one packet (a sidecar's bytes, or a packet embedded in a photo)."""
-    nodes = _top_nodes(_rdf_element(data))
-    props = _Properties(nodes)
+    props = read_properties(data)
     return XmpFacts(
         rating=_rating(props.text(XMP, "Rating")),
         label=_clean(props.text(XMP, "Label")),
@@ -270,6 +269,11 @@ def _top_nodes(rdf: ET.Element) -> tuple[list[ET.Element], dict[str, ET.Element]
     return [node for node in rdf if node.tag == _DESCRIPTION], named
 
 
+def read_properties(data: bytes | str) -> _Properties:
+    """The packet's top-level properties, for readers of other schemas (mwg_regions.py)."""
+    return _Properties(_top_nodes(_rdf_element(data)))
+
+
 class _Properties:
     """Property look-up over several rdf:Description blocks: the first that has it wins."""
 
@@ -285,6 +289,14 @@ class _Properties:
             if element is not None:
                 return element
         return None
+
+    def find(self, ns: str, name: str) -> str | ET.Element | None:
+        """A top-level property: its text where it is an attribute, else its element."""
+        return self._find(ns, name)
+
+    def resolve(self, element: ET.Element) -> ET.Element:
+        """The node an element refers to by rdf:nodeID, else the element itself."""
+        return self._resolve(element)
 
     def _resolve(self, element: ET.Element) -> ET.Element:
         """The element's value node: a referenced top-level node, or its only child."""
