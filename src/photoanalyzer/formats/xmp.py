@@ -32,7 +32,25 @@ META = "adobe:ns:meta/"
 # Our own record of the dc:subject leaves we added (those that were not there before), so a
 # later write removes exactly those and never a keyword the user had typed themselves.
 OURS = "https://github.com/photoanalyzer/ns/xmp/1.0/"
-PREFIXES = {RDF: "rdf", DC: "dc", LR: "lr", DIGIKAM: "digiKam", OURS: "photoanalyzer", META: "x"}
+# The Metadata Working Group's regions and the types of its fields, IPTC's extension
+# (PersonInImage): read and written by mwg_regions.py.
+MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
+ST_AREA = "http://ns.adobe.com/xmp/sType/Area#"
+ST_DIM = "http://ns.adobe.com/xap/1.0/sType/Dimensions#"
+IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+# The prefix a namespace is given where a rewrite declares it (the one its schema uses).
+PREFIXES = {
+    RDF: "rdf",
+    DC: "dc",
+    LR: "lr",
+    DIGIKAM: "digiKam",
+    OURS: "photoanalyzer",
+    META: "x",
+    MWG_RS: "mwg-rs",
+    ST_AREA: "stArea",
+    ST_DIM: "stDim",
+    IPTC_EXT: "Iptc4xmpExt",
+}
 
 _CONTAINERS = frozenset(f"{{{RDF}}}{kind}" for kind in ("Bag", "Seq", "Alt"))
 _DESCRIPTION, _LI, _VALUE = f"{{{RDF}}}Description", f"{{{RDF}}}li", f"{{{RDF}}}value"
