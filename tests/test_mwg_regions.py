@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
+from conftest import CORPUS
 from photoanalyzer.catalog import regions as catalog_regions
 from photoanalyzer.formats import mwg_regions
 from photoanalyzer.phases.metadata import MetadataPhase
 from support.imagegen import write_photo
-from support.requirements import needs, require_binary
+from support.requirements import needs, require_binary, require_corpus
 
 pytestmark = needs(binaries=["exiftool"])
 
@@ -172,6 +173,20 @@ def test_regions_drawn_on_the_shown_picture_are_taken_as_they_are(tmp_path):
     assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(box, expected, strict=True))
 
 
+def test_immichs_portrait_and_its_orientation_6_copy_give_the_same_upright_faces():
+    """Immich's test photos (the corpus): the same picture stored upright and stored turned
+    with Orientation 6, each with regions on its stored pixels, as exiftool reads them."""
+    faces = require_corpus(CORPUS / "faces")
+    upright = people_of(faces / "immich_portrait.jpg")
+    turned = people_of(faces / "immich_portrait-orientation-6.jpg")
+    assert [r[0] for r in upright["regions"]] == ["Marie Curie", "Pierre Curie"]
+    assert_boxes(upright["regions"], exiftool_regions(faces / "immich_portrait.jpg"))
+    for ours, theirs in zip(upright["regions"], turned["regions"], strict=True):
+        assert ours[0] == theirs[0]
+        pairs = zip(ours[1:], theirs[1:], strict=True)
+        assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in pairs)
+
+
 RDF = (
     '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
     ' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">{}</rdf:RDF></x:xmpmeta>'
@@ -260,6 +275,7 @@ def test_bad_regions_are_counted_in_a_note_and_the_good_ones_kept(tmp_path):
             region("Edge", "0.95", "0.05", "0.2", "0.2"),  # half outside: clipped
             region("NaN", "nan", "0.5", "0.2", "0.2"),
             region("Text", "0.5", "abc", "0.2", "0.2"),
+            region("Huge", "0.5", "0.5", "8", "8"),  # pixels without their unit
             region("Rex", "0.5", "0.5", "0.2", "0.2", kind="Pet"),  # not a face: not counted
         )
     )
@@ -269,8 +285,8 @@ def test_bad_regions_are_counted_in_a_note_and_the_good_ones_kept(tmp_path):
     assert [round(v, 9) for v in kept["Edge"]] == [0.85, 0.0, 0.15, 0.15]
     assert all(0 <= v <= 1 for box in kept.values() for v in box)
     assert people["note"] == (
-        "5 face regions not kept: 2 with no size, 2 with unreadable numbers or unit,"
-        " 1 outside the picture"
+        "6 face regions not kept: 2 with no size, 2 with unreadable numbers or unit,"
+        " 1 larger than the picture, 1 outside the picture"
     )
 
 

@@ -47,6 +47,7 @@ _PARSE_TYPE = f"{{{xmp.RDF}}}parseType"
 UNREADABLE = "with unreadable numbers or unit"
 NO_SIZE = "with no size"
 OUTSIDE = "outside the picture"
+LARGER = "larger than the picture"
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,8 @@ def _area(
         return UNREADABLE
     if w <= 0 or h <= 0:
         return NO_SIZE
+    if w > 1 + 1e-6 or h > 1 + 1e-6:
+        return LARGER  # not a face: pixels written without their unit, as often as not
     return WrittenRegion(name, x - w / 2, y - h / 2, w, h)
 
 
