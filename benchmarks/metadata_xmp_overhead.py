@@ -48,7 +48,8 @@ STEP = """
 import sys, time
 from pathlib import Path
 from photoanalyzer.phases.base import Outcome
-from photoanalyzer.phases.metadata import MetadataPhase, _with_xmp
+from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.phases.metadata_reading import _with_xmp
 paths = sorted(str(p) for p in Path(sys.argv[1]).rglob("*.jpg"))
 phase = MetadataPhase()
 whole = step = 0.0

@@ -250,6 +250,27 @@ def test_cli_does_not_import_ml_libraries():
     assert out.stdout.strip() == "[]"
 
 
+def test_unchanged_rescan_imports_no_reader(cli, tmp_path):
+    """A nightly rescan where nothing changed builds the phases only to learn their versions:
+    it must not pay for the readers (exifread, Pillow, numpy) or for typer's pydantic
+    (docs/performance.md, "Issues 24 and 25": each is a tenth of an unchanged rescan)."""
+    library = make_library(tmp_path / "lib")
+    db = str(tmp_path / "c.db")
+    cli("run", str(library), "--db", db, "--phases", "metadata,content", "--quiet")
+    code = (
+        "import runpy, sys;"
+        f"sys.argv = ['photoanalyze', 'run', {str(library)!r}, '--db', {db!r},"
+        " '--phases', 'metadata,content', '--quiet'];"
+        "exec('try: runpy.run_module(\\'photoanalyzer\\', run_name=\\'__main__\\')\\n"
+        "except SystemExit: pass');"
+        "heavy = ('exifread', 'PIL.Image', 'numpy', 'pydantic', 'torch');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "0 new, 0 changed" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_console_script_is_installed():
     script = Path(sys.executable).with_name("photoanalyze")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)

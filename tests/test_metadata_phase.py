@@ -6,7 +6,7 @@ import exifread
 import pytest
 
 from photoanalyzer.catalog.regions import PEOPLE_KEY
-from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
+from photoanalyzer.phases.metadata_reading import METADATA_FIELDS, read_metadata
 from support.imagegen import (
     full_spec,
     write_photo,

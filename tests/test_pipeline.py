@@ -304,7 +304,7 @@ def test_migration_splits_aware_capture_times_into_local_time_and_offset(tmp_pat
 def test_a_record_whose_keys_are_not_the_tables_columns_is_refused(tmp_path):
     from photoanalyzer.catalog import ResultRow
     from photoanalyzer.catalog.results import RecordMismatch
-    from photoanalyzer.phases.metadata import RECORD_FIELDS
+    from photoanalyzer.phases.metadata_reading import RECORD_FIELDS
 
     catalog = Catalog(tmp_path / "c.db")
     try:

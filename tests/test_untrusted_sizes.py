@@ -28,7 +28,8 @@ from photoanalyzer.formats.bounded import BeyondFile, Clamped, read_at, read_at_
 from photoanalyzer.library import sidecars
 from photoanalyzer.phases.base import Outcome, analyze_safely, outcome_for_exception
 from photoanalyzer.phases.content import ContentPhase
-from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
+from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.phases.metadata_reading import read_metadata
 from photoanalyzer.run import pipeline
 from support.imagegen import full_spec, write_photo
 from support.requirements import needs, require_module

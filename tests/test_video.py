@@ -11,7 +11,8 @@ import pytest
 from conftest import random_weights_yaml
 from photoanalyzer.formats.video import creation_time, parse_iso6709
 from photoanalyzer.phases.base import analyze_safely
-from photoanalyzer.phases.metadata import MetadataPhase, read_metadata
+from photoanalyzer.phases.metadata import MetadataPhase
+from photoanalyzer.phases.metadata_reading import read_metadata
 from support.requirements import needs, require_module
 
 av = require_module("av")

@@ -16,7 +16,7 @@ from photoanalyzer.catalog.schema import message_text, result_is_current
 
 # The key of the metadata phase's record that carries these (not a metadata column):
 # {"regions": [(name, x, y, w, h)], "regions_source", "people": [names], "people_source",
-# "note"}; see phases/metadata._people.
+# "note"}; see phases/metadata_reading._people.
 PEOPLE_KEY = "xmp_people"
 # SQLite's default cap on a statement's parameters is 999 (older builds) or 32,766.
 _CHUNK = 500

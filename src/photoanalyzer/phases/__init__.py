@@ -62,7 +62,8 @@ def build_phases(names: tuple[str, ...], context: PhaseContext) -> list[Phase | 
 
 
 def _metadata_phase(context: PhaseContext) -> Phase:
-    # Imported here: the phase pulls in exifread and Pillow, which `--help` skips.
+    # Imported here, as every phase is: `--help` and the commands that read the catalog build
+    # no phase.
     from photoanalyzer.phases.metadata import MetadataPhase
 
     return MetadataPhase(workers=context.config.metadata.workers)
