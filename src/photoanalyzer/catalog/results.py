@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from photoanalyzer.catalog import text as text_rows
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
     PATH,
@@ -25,6 +26,9 @@ from photoanalyzer.catalog.schema import (
 # pending for the video again (RESULT_TABLES is in run order).
 FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
+# Rows a phase's result keeps beside its table (the text phase's lines and search index),
+# written in the same transaction as the result.
+DERIVED_WRITERS = {"text": text_rows.write_derived}
 # What the places phase derives from: the metadata phase's position and capture time.
 METADATA_FACTS = (
     "gps_lat",
@@ -156,6 +160,7 @@ class Results:
         # The results and statuses of the batch go in with one executemany each rather than a
         # statement per row: a quick phase (places) writes 100,000 rows in a first run.
         results, statuses, settled = [], [], []
+        derived = DERIVED_WRITERS.get(phase)
         with transaction(self._db):
             counting = self._counting(phase)
             for row in rows:
@@ -166,6 +171,8 @@ class Results:
                     row = row._replace(error=row.final_error, final=True)  # tries used up
                     counting = True
                 settled.append((row.file_id, phase))
+                if derived is not None:
+                    derived(self._db, row.file_id, row.record)
                 if row.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
                 else:
