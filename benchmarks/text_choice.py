@@ -71,7 +71,9 @@ def found_words(text: str, words: list[str]) -> int:
     return sum(1 for word in words if word.strip(string.punctuation).casefold() in folded)
 
 
-def measure(name: str, settings: TextSettings, labels: list[dict], folder: Path, others: list[Path]):
+def measure(
+    name: str, settings: TextSettings, labels: list[dict], folder: Path, others: list[Path]
+):
     reader = TextReader(settings)
     words = hits = passed_text = passed_none = passed_other = 0
     spurious: list[int] = []

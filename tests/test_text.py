@@ -42,7 +42,7 @@ def facts(name="IMG_0001.jpg", fmt="JPEG", size=(4000, 3000), camera=True, **kw)
         "Screenshot 2023-01-05 at 09.12.44.png",  # macOS
         "Screenshot from 2024-01-31 10-15-02.png",  # GNOME
         "Bildschirmfoto 2024-01-31 um 10.15.02.png",  # macOS, German
-        "Capture d’écran 2024-01-31 à 10.15.02.png",  # macOS, French
+        "Capture d\u2019\u00e9cran 2024-01-31 \u00e0 10.15.02.png",  # macOS, French
         "Captura de pantalla 2024-01-31 101502.png",  # Spanish
         "スクリーンショット 2024-01-31 10.15.02.png",  # Japanese
         "Снимок экрана 2024-01-31 в 10.15.02.png",  # Russian
@@ -72,7 +72,7 @@ def test_ios_usercomment_is_read_from_a_png_xmp_packet(tmp_path):
     xmp = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
         '22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/">'
-        "<exif:UserComment><rdf:Alt><rdf:li xml:lang=\"x-default\">Screenshot</rdf:li>"
+        '<exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">Screenshot</rdf:li>'
         "</rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>"
     )
     info = PngImagePlugin.PngInfo()
@@ -120,7 +120,7 @@ def _catalog_with_text(tmp_path: Path, texts: dict[str, str]) -> tuple[Catalog, 
     run = catalog.runs.start([str(tmp_path)], ["text"])
     db = catalog._db
     ids = {}
-    for name, text in texts.items():
+    for name, _text in texts.items():
         ids[name] = db.execute(
             "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run)"
             " VALUES (?, 'photo', 1, 1, ?, ?)",
@@ -240,7 +240,7 @@ def indexed(tmp_path_factory):
 
 
 def test_re16_and_tgk_find_the_plate(indexed):
-    cli, db, library = indexed
+    cli, db, _library = indexed
     for word in ("RE16", "tgk", "re16 TGK"):
         found = cli("search", "--db", str(db), "--text", word, "--json").stdout
         results = json.loads(found)["results"]
@@ -315,3 +315,11 @@ def test_acceptance_on_the_text_corpus(tmp_path):
         text = rows[str(folder / entry["file"])]["text"]
         lines = text["lines"] if text else []
         assert len(lines) <= 2 and all(len(line["text"]) <= 12 for line in lines), entry["file"]
+
+
+def test_the_report_has_a_text_page_with_first_words(indexed, tmp_path):
+    cli, db, _library = indexed
+    cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    page = (tmp_path / "report" / "text.html").read_text()
+    assert "upright.jpg" in page and "TGK" in page
+    assert 'href="text.html"' in (tmp_path / "report" / "index.html").read_text()

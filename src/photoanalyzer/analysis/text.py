@@ -92,8 +92,7 @@ def _rapidocr_root() -> str:
     spec = importlib.util.find_spec("rapidocr_onnxruntime")
     if spec is None or spec.origin is None:
         raise TextModelMissing(
-            f"the text phase needs {MODEL_PACKAGE} (PP-OCRv4 models, no download): "
-            f"{INSTALL_HINT}"
+            f"the text phase needs {MODEL_PACKAGE} (PP-OCRv4 models, no download): {INSTALL_HINT}"
         )
     from pathlib import Path
 
@@ -176,7 +175,9 @@ class TextReader:
             text = " ".join(str(text).split())
             if confidence < self.settings.min_confidence or not _has_word_character(text):
                 continue
-            lines.append(TextLine(_normalized(box, width, height), text, round(float(confidence), 4)))
+            lines.append(
+                TextLine(_normalized(box, width, height), text, round(float(confidence), 4))
+            )
             if len(lines) >= self.settings.max_lines:
                 break
         return lines
@@ -236,7 +237,10 @@ def _reading_order(boxes: np.ndarray) -> np.ndarray:
 
 def _normalized(box: np.ndarray, width: int, height: int) -> tuple[tuple[float, float], ...]:
     return tuple(
-        (round(min(max(float(x) / width, 0.0), 1.0), 4), round(min(max(float(y) / height, 0.0), 1.0), 4))
+        (
+            round(min(max(float(x) / width, 0.0), 1.0), 4),
+            round(min(max(float(y) / height, 0.0), 1.0), 4),
+        )
         for x, y in box
     )
 
@@ -251,11 +255,14 @@ def _has_word_character(text: str) -> bool:
 
 
 def line_record(line: TextLine) -> dict[str, Any]:
-    return {"box": [list(point) for point in line.box], "text": line.text, "confidence": line.confidence}
+    return {
+        "box": [list(point) for point in line.box],
+        "text": line.text,
+        "confidence": line.confidence,
+    }
 
 
 def axis_aligned(box: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
     """The quadrilateral's bounding rectangle: left, top, right, bottom (fractions)."""
     xs, ys = [p[0] for p in box], [p[1] for p in box]
     return min(xs), min(ys), max(xs), max(ys)
-

@@ -16,6 +16,7 @@ from typing import Any
 from photoanalyzer.errors import CatalogError
 from photoanalyzer.pathnames import readable, undecodable
 
+
 def text_migration(db: sqlite3.Connection) -> str:
     """The text phase (docs/text.md): per file the screenshot flag and the whole text with its
     lines (`text`, as JSON, what the export shows), each line a row of `text_lines` (frame -1
@@ -384,7 +385,8 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], str], ...] = (
         tries INTEGER NOT NULL,
         PRIMARY KEY (file_id, phase)
     ) WITHOUT ROWID;
-    """,    text_migration,
+    """,
+    text_migration,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from photoanalyzer.catalog.queries import place_condition
-from photoanalyzer.catalog.text import TEXT_CURRENT, text_conditions
 from photoanalyzer.catalog.schema import (
     PATH,
     TAKEN_AT,
     path_param,
     result_is_current,
 )
+from photoanalyzer.catalog.text import TEXT_CURRENT, text_conditions
 
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the

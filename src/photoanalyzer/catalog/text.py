@@ -120,13 +120,15 @@ class TextQueries:
         ).fetchone()
         return {"with_text": with_text, "screenshots": screenshots}
 
-    def by_amount(self, limit: int | None = None) -> list[tuple[int, str, int, int, str]]:
-        """(file id, path, lines, characters, whole text) of the present files with text,
-        most text first."""
+    def by_amount(self) -> list[tuple[str, str | None, int, str, bool]]:
+        """(path, thumbnail key, lines, whole text, screenshot) of the present files whose
+        current text result holds text, most text (in characters) first."""
+        content_now = result_is_current("content")
         rows = self._db.execute(
-            "SELECT f.id, f.path, t.text_line_count, length(json_extract(t.text, '$.text')),"
-            " json_extract(t.text, '$.text') FROM files f JOIN text t ON t.file_id = f.id"
+            "SELECT f.path, c.thumbnail, t.text_line_count, json_extract(t.text, '$.text'),"
+            " t.screenshot FROM files f JOIN text t ON t.file_id = f.id"
+            f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
             f" WHERE f.missing = 0 AND t.text_line_count > 0 AND {TEXT_CURRENT}"
-            " ORDER BY 4 DESC, f.path" + ("" if limit is None else f" LIMIT {int(limit)}")
+            " ORDER BY length(json_extract(t.text, '$.text')) DESC, f.path"
         )
-        return list(rows)
+        return [(path, thumb, n, text or "", bool(shot)) for path, thumb, n, text, shot in rows]

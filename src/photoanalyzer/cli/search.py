@@ -158,7 +158,7 @@ def search(
         _many(
             "--text",
             "The photo's text (read by the text phase) holds every word of WORDS, each "
-            'anywhere in it: any part of a word of 3 or more characters, any case and any '
+            "anywhere in it: any part of a word of 3 or more characters, any case and any "
             'accents; "quoted phrases" keep their spaces; shorter words match too (slower). '
             "Repeated: all of them. Results show the matching line.",
             "WORDS",
