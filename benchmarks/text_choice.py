@@ -10,7 +10,9 @@ cut from; the direction classifier) on one thread:
   gate          how many pictures the first pass let through: text photos (should be all),
                 no-text photos and the camera photos of `images/` (should be few)
   ms/photo      per photo, decode included, apart for text photos and the rest
-The thumbnail is made as the content phase makes it (640 px, JPEG quality 85)."""
+The thumbnail is made as the content phase makes it (640 px, JPEG quality 85). The first pass
+runs on every picture here, screenshots included (the phase skips it for likely screenshots),
+so the recall here is a lower bound of the phase's."""
 
 from __future__ import annotations
 
@@ -37,10 +39,11 @@ BASE = TextSettings()
 ALTERNATIVES = {
     "no gate, detect 1280": replace(BASE, gate_side=0),
     "gate thumb 320, detect 1280": replace(BASE, gate_side=320),
-    "gate thumb 480, detect 960, crop 1920": replace(BASE, detect_side=960, crop_side=1920),
-    "gate thumb 480, detect 1280 (default)": BASE,
-    "gate thumb 480, detect 1600, crop 3200": replace(BASE, detect_side=1600, crop_side=3200),
-    "gate thumb 480, detect 1280, direction": replace(BASE, use_direction=True),
+    "gate thumb 480, detect 1280": replace(BASE, gate_side=480),
+    "gate thumb 512, detect 960, crop 1920": replace(BASE, detect_side=960, crop_side=1920),
+    "gate thumb 512, detect 1280, crop 2000 (default)": BASE,
+    "gate thumb 512, detect 1600, crop 3200": replace(BASE, detect_side=1600, crop_side=3200),
+    "gate thumb 512, detect 1280, direction": replace(BASE, use_direction=True),
     "thumbnail only (640)": replace(BASE, detect_side=640, crop_side=640),
 }
 

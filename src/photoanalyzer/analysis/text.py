@@ -37,9 +37,8 @@ class TextSettings:
 
     gate_side: int = 512  # long side of the first pass's detection
     # The first pass lets a picture through when its detection found at least this many
-    # boxes, or boxes covering this fraction of the picture.
-    gate_min_boxes: int = 1
-    gate_min_area: float = 0.0
+    # boxes, or fewer that recognition reads as a word on the small picture.
+    gate_min_boxes: int = 2
     detect_side: int = 1280  # long side of the full detection
     crop_side: int = 2000  # long side of the picture lines are cut from (recognition)
     use_direction: bool = False  # the 180-degree classifier
@@ -123,15 +122,21 @@ class TextReader:
         self._recognizer = TextRecognizer(config["Rec"])
 
     def has_text(self, rgb: np.ndarray) -> bool:
-        """The first pass: any text region of some size at gate_side."""
+        """The first pass: detection at gate_side finds `gate_min_boxes` boxes or more, or
+        fewer whose recognition on this small picture reads a word. A lone box is most often
+        a hard edge in a camera photo (the synthetic camera roll: 3 pictures in 16), which
+        recognition reads as one stray character of low confidence."""
         boxes = self.detect(rgb, self.settings.gate_side)
-        if len(boxes) >= self.settings.gate_min_boxes > 0:
+        if len(boxes) >= self.settings.gate_min_boxes:
             return True
-        if self.settings.gate_min_area <= 0 or not len(boxes):
+        if not len(boxes):
             return False
-        height, width = rgb.shape[:2]
-        area = sum(_polygon_area(box) for box in boxes) / max(1, height * width)
-        return area >= self.settings.gate_min_area
+        crops = [_bgr(_crop(rgb, box)) for box in boxes]
+        recognized, _ = self._recognizer(crops)
+        return any(
+            confidence >= self.settings.min_confidence and _word_characters(str(text)) >= 2
+            for text, confidence in recognized
+        )
 
     def detect(self, rgb: np.ndarray, long_side: int) -> np.ndarray:
         """Text boxes (n, 4, 2) in `rgb`'s pixels, detected at `long_side` at most."""
@@ -245,13 +250,12 @@ def _normalized(box: np.ndarray, width: int, height: int) -> tuple[tuple[float, 
     )
 
 
-def _polygon_area(box: np.ndarray) -> float:
-    x, y = box[:, 0], box[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
-
-
 def _has_word_character(text: str) -> bool:
     return any(character.isalnum() for character in text)
+
+
+def _word_characters(text: str) -> int:
+    return sum(character.isalnum() for character in text)
 
 
 def line_record(line: TextLine) -> dict[str, Any]:
