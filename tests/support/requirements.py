@@ -30,6 +30,7 @@ MODULE_SOURCES = {
     "open_clip": "the ml extra (open_clip_torch)",
     "ultralytics": "the ml extra",
     "rawpy": "the raw extra, in dev",
+    "rapidocr_onnxruntime": "the text extra (rapidocr-onnxruntime)",
     "ray": "the ray extra, in dev",
     "selenium": "the dev extra",
     "importlinter.cli": "the dev extra (import-linter)",

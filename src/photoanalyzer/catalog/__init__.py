@@ -28,6 +28,7 @@ from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
 from photoanalyzer.catalog.runs import PhaseRecord, Runs
 from photoanalyzer.catalog.schema import MIGRATIONS, SCHEMA_VERSION, connect, schema_version
 from photoanalyzer.catalog.search_queries import FileFilter, Search
+from photoanalyzer.catalog.text import TextQueries
 
 __all__ = [
     "MIGRATIONS",
@@ -56,6 +57,7 @@ class Catalog:
         self.queries = Queries(self._db)
         self.search = Search(self._db)
         self.report = ReportQueries(self._db)
+        self.text = TextQueries(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)

@@ -1,7 +1,7 @@
 """Names people already gave in other programs, as the metadata phase read them from XMP:
 MWG face regions (table mwg_regions) and Iptc4xmpExt:PersonInImage (table xmp_people).
 
-Written with the metadata phase's result (results.py calls save_people in the same
+Written with the metadata phase's result (results.py calls write_derived in the same
 transaction), replaced by every new one, and read only where the metadata result is current:
 a file changed since it was read shows no regions until the metadata phase has read it again."""
 
@@ -32,6 +32,11 @@ class NamedRegion(NamedTuple):
     y: float
     w: float
     h: float
+
+
+def write_derived(db: sqlite3.Connection, file_id: int, record: dict[str, Any] | None) -> None:
+    """The regions and names of one file's metadata result (results.DERIVED_WRITERS)."""
+    save_people(db, file_id, (record or {}).get(PEOPLE_KEY))
 
 
 def save_people(db: sqlite3.Connection, file_id: int, people: dict[str, Any] | None) -> None:

@@ -7,7 +7,9 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from photoanalyzer.catalog.regions import PEOPLE_KEY, save_people
+from photoanalyzer.catalog import regions
+from photoanalyzer.catalog import text as text_rows
+from photoanalyzer.catalog.regions import PEOPLE_KEY
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
     PATH,
@@ -26,11 +28,13 @@ from photoanalyzer.catalog.schema import (
 # pending for the video again (RESULT_TABLES is in run order).
 FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
-# The phase whose result also replaces a file's face regions and PersonInImage names (its
-# record's PEOPLE_KEY; regions.py), so that they are never older than its other fields.
-PEOPLE_OWNER = "metadata"
 # Record keys that are not columns of the phase's table.
 _SIDE_KEYS = frozenset({"frames", PEOPLE_KEY})
+# Rows a phase's result keeps beside its table, written in the same transaction as the
+# result so that they are never older than its other fields: the metadata phase's face
+# regions and PersonInImage names (its record's PEOPLE_KEY; regions.py), the text phase's
+# lines and search index (text.py).
+DERIVED_WRITERS = {"metadata": regions.write_derived, "text": text_rows.write_derived}
 # What the places phase derives from: the metadata phase's position and capture time.
 METADATA_FACTS = (
     "gps_lat",
@@ -162,6 +166,7 @@ class Results:
         # The results and statuses of the batch go in with one executemany each rather than a
         # statement per row: a quick phase (places) writes 100,000 rows in a first run.
         results, statuses, settled = [], [], []
+        derived = DERIVED_WRITERS.get(phase)
         with transaction(self._db):
             counting = self._counting(phase)
             for row in rows:
@@ -172,8 +177,8 @@ class Results:
                     row = row._replace(error=row.final_error, final=True)  # tries used up
                     counting = True
                 settled.append((row.file_id, phase))
-                if phase == PEOPLE_OWNER:
-                    save_people(self._db, row.file_id, (row.record or {}).get(PEOPLE_KEY))
+                if derived is not None:
+                    derived(self._db, row.file_id, row.record)
                 if row.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
                 else:

@@ -7,7 +7,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +16,76 @@ from typing import Any
 from photoanalyzer.errors import CatalogError
 from photoanalyzer.pathnames import readable, undecodable
 
+
+def text_migration(db: sqlite3.Connection) -> str:
+    """The text phase (docs/text.md): per file the screenshot flag and the whole text with its
+    lines (`text`, as JSON, what the export shows), each line a row of `text_lines` (frame -1
+    for a photo), and the search index: `text_index` holds each file's text folded (case
+    and accents removed, catalog/text.py), and where the running SQLite has FTS5's trigram
+    tokenizer (3.34 and later), `text_fts` indexes it for substring search. The index rows go
+    when the file's text result goes stale (its phase status is deleted), in the same
+    transaction. Without trigram search falls back to LIKE on text_index."""
+    return _TEXT_TABLES + (_TEXT_FTS if has_trigram(db) else "")
+
+
+def has_trigram(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite builds FTS5 tables with the trigram tokenizer."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.trigram_probe USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    db.execute("DROP TABLE temp.trigram_probe")
+    return True
+
+
+_TEXT_TABLES = """
+    CREATE TABLE text (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        screenshot INTEGER,
+        screenshot_reason TEXT,
+        text TEXT,
+        text_line_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE text_lines (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        frame INTEGER NOT NULL,
+        line INTEGER NOT NULL,
+        box TEXT NOT NULL,
+        text TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        PRIMARY KEY (file_id, frame, line)
+    ) WITHOUT ROWID;
+    CREATE TABLE text_index (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        folded TEXT NOT NULL
+    );
+    CREATE TRIGGER text_stale AFTER DELETE ON phase_status WHEN old.phase = 'text' BEGIN
+        DELETE FROM text_index WHERE file_id = old.file_id;
+        DELETE FROM text_lines WHERE file_id = old.file_id;
+    END;
+"""
+_TEXT_FTS = """
+    CREATE VIRTUAL TABLE text_fts USING fts5(
+        folded, content='text_index', content_rowid='file_id', tokenize='trigram'
+    );
+    CREATE TRIGGER text_fts_insert AFTER INSERT ON text_index BEGIN
+        INSERT INTO text_fts (rowid, folded) VALUES (new.file_id, new.folded);
+    END;
+    CREATE TRIGGER text_fts_delete AFTER DELETE ON text_index BEGIN
+        INSERT INTO text_fts (text_fts, rowid, folded) VALUES ('delete', old.file_id, old.folded);
+    END;
+    CREATE TRIGGER text_fts_update AFTER UPDATE ON text_index BEGIN
+        INSERT INTO text_fts (text_fts, rowid, folded) VALUES ('delete', old.file_id, old.folded);
+        INSERT INTO text_fts (rowid, folded) VALUES (new.file_id, new.folded);
+    END;
+"""
+
+
 # Migration N brings a catalog from schema version N-1 to N. Append only; never edit one
 # that has shipped.
-MIGRATIONS: tuple[str, ...] = (
+# A migration is its SQL, or a function of the connection that returns it (where the SQL
+# depends on what the running SQLite supports).
+MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], str], ...] = (
     """
     CREATE TABLE files (
         id INTEGER PRIMARY KEY,
@@ -343,6 +410,7 @@ MIGRATIONS: tuple[str, ...] = (
         regions_note TEXT
     );
     """,
+    text_migration,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -352,7 +420,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # one, else the earlier phase's (the places phase's capture time from the GPS zone, else the
 # file's own). Such a table is read only where its result describes the file as it is now,
 # so a stale value never hides a fresh reading.
-RESULT_TABLES = {"metadata": "metadata", "places": "places", "content": "content", "ml": "ml"}
+RESULT_TABLES = {
+    "metadata": "metadata",
+    "places": "places",
+    "content": "content",
+    "ml": "ml",
+    "text": "text",
+}
 # A phase's stored result describes the file as it is now: the phase finished on it without
 # an error since it last changed (a change deletes the file's phase status).
 CURRENT_RESULT = (
@@ -384,7 +458,9 @@ def result_is_current(phase: str, file: str = "f.id") -> str:
 # rows, each joined only where current.
 TAKEN_AT = "COALESCE(p.taken_at, m.taken_at)"
 # Columns stored as JSON text and as 0/1, given back as lists and booleans.
-JSON_COLUMNS = frozenset({"dominant_colors", "scenes", "objects", "object_counts", "keywords"})
+JSON_COLUMNS = frozenset(
+    {"dominant_colors", "scenes", "objects", "object_counts", "keywords", "text"}
+)
 BOOL_COLUMNS = frozenset(
     {
         "blurry",
@@ -394,6 +470,7 @@ BOOL_COLUMNS = frozenset(
         "clip_random_weights",
         "yolo_random_weights",
         "has_audio",
+        "screenshot",
     }
 )
 # Stored but not exported: 512 float16 values a photo are for search, not for a CSV.
@@ -510,7 +587,8 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
         # All pending migrations in one transaction: a catalog is always at some whole
         # version, and the version is read and set under the same lock.
         for number in range(current + 1, SCHEMA_VERSION + 1):
-            for statement in _statements(MIGRATIONS[number - 1]):
+            script = MIGRATIONS[number - 1]
+            for statement in _statements(script if isinstance(script, str) else script(db)):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
 

@@ -19,6 +19,7 @@ from photoanalyzer.catalog.schema import (
     path_param,
     result_is_current,
 )
+from photoanalyzer.catalog.text import TEXT_CURRENT, text_conditions
 
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
@@ -59,6 +60,10 @@ class FileFilter:
     blurry: tuple[bool, ...] = ()  # the content phase's blurry flag: (False,) is sharp
     exposure: tuple[str, ...] = ()  # "underexposed", "overexposed"
     places: tuple[str, ...] = ()  # city, region, country or country code (place_condition)
+    # Words and phrases that must ALL occur in the file's text (catalog/text.py), unlike the
+    # other fields' "any of": each --text narrows the search, as typing words does.
+    texts: tuple[str, ...] = ()
+    screenshots: tuple[bool, ...] = ()  # the text phase's screenshot flag
 
     @property
     def active(self) -> bool:
@@ -113,6 +118,9 @@ class Search:
     def matching(self, where: FileFilter) -> list[tuple[int, str]]:
         """(file_id, kind) of the present files that pass the filter, by id."""
         clauses, args = _filter_sql(where)
+        if where.texts:
+            text_clauses, text_args = text_conditions(self._db, where.texts)
+            clauses, args = clauses + text_clauses, args + text_args
         sql = "SELECT f.id, f.kind" + _JOINS + " WHERE " + " AND ".join(clauses) + " ORDER BY f.id"
         return self._db.execute(sql, args).fetchall()
 
@@ -272,6 +280,11 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
     if where.exposure:
         flags = " OR ".join(f"{_EXPOSURE_COLUMNS[flag]} = 1" for flag in where.exposure)
         clauses.append(f"({flags})")
+    screenshot = (
+        "EXISTS (SELECT 1 FROM text t WHERE t.file_id = f.id AND t.screenshot = ?"
+        f" AND {TEXT_CURRENT})"
+    )
+    any_of(screenshot, ((int(flag),) for flag in where.screenshots))
     places = [place_condition(text) for text in where.places]
     if places:
         clauses.append("(" + " OR ".join(condition for condition, _ in places) + ")")

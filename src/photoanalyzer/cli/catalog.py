@@ -138,6 +138,7 @@ def status(
             runs=catalog.runs.recent(runs),
             last_walk=catalog.runs.last_walk(),
             places=catalog.queries.place_counts(),
+            text=catalog.text.counts(),
         )
     finally:
         catalog.close()

@@ -153,6 +153,26 @@ def search(
     overexposed: Annotated[
         bool, typer.Option("--overexposed", help="Flagged overexposed.")
     ] = False,
+    text: Annotated[
+        list[str] | None,
+        _many(
+            "--text",
+            "The photo's text (read by the text phase) holds every word of WORDS, each "
+            "anywhere in it: any part of a word of 3 or more characters, any case and any "
+            'accents; "quoted phrases" keep their spaces; shorter words match too (slower). '
+            "Repeated: all of them. Results show the matching line.",
+            "WORDS",
+        ),
+    ] = None,
+    screenshots: Annotated[
+        bool | None,
+        typer.Option(
+            "--screenshots/--no-screenshots",
+            help="Only screenshots, or only what is not one (as the text phase flagged them: "
+            "files it has not read match neither).",
+            show_default=False,
+        ),
+    ] = None,
     no_duplicates: Annotated[
         bool,
         typer.Option(
@@ -200,6 +220,7 @@ def search(
     photoanalyze search "a dog on a beach" --after 2023-06 --camera pixel
     photoanalyze search ./racing-car.jpg - "2:sports car" + snow --top 5 --json
     photoanalyze search sunset --min-score 0.25 -0 | xargs -0 cp -t ~/best
+    photoanalyze search --text "wifi password" --screenshots
     ```
     """
     from photoanalyzer.config import with_ml_overrides
@@ -229,6 +250,8 @@ def search(
         blurry=blurry,
         dark=dark,
         overexposed=overexposed,
+        texts=text or (),
+        screenshots=screenshots,
     )
     request = SearchRequest(
         words=query or (), filters=options, top=top, min_score=min_score,

@@ -167,6 +167,7 @@ class CatalogState:
     runs: list[dict[str, Any]]  # newest first, as Catalog.recent_runs gives them
     last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
     places: dict[str, Any] | None = None  # as Queries.place_counts gives them
+    text: dict[str, int] | None = None  # as catalog.text.counts gives them
 
 
 def status_as_json(state: CatalogState) -> str:
@@ -184,6 +185,11 @@ def format_status(state: CatalogState) -> str:
     lines += _not_seen_lines(state)
     lines += [_phase_line(name, counts) for name, counts in state.phases.items()]
     lines += place_status_lines(state.places)
+    if state.text is not None and state.phases.get("text", {}).get("version"):
+        lines.append(
+            f"  text: {state.text['with_text']} files with text, "
+            f"{state.text['screenshots']} screenshots"
+        )
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:

@@ -13,7 +13,7 @@ from photoanalyzer.phases.base import BatchPhase, Outcome, Phase
 
 # Every phase the program knows of, in the order they run. Later phases read what earlier ones
 # stored, so a run always performs the phases it was asked for in this order.
-PHASE_ORDER = ("metadata", "places", "content", "ml")
+PHASE_ORDER = ("metadata", "places", "content", "ml", "text")
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,17 @@ def _ml_phase(context: PhaseContext) -> BatchPhase:
     return MlPhase(config.ml, config.content, str(context.thumbnail_dir), str(context.models_dir))
 
 
+def _text_phase(context: PhaseContext) -> BatchPhase:
+    from photoanalyzer.phases.text import TextPhase
+
+    return TextPhase(context.config.content, str(context.thumbnail_dir))
+
+
 _FACTORIES: dict[str, Callable[[PhaseContext], Phase | BatchPhase]] = {
     "metadata": _metadata_phase,
     "places": _places_phase,
     "content": _content_phase,
     "ml": _ml_phase,
+    "text": _text_phase,
 }
 IMPLEMENTED = tuple(name for name in PHASE_ORDER if name in _FACTORIES)

@@ -57,6 +57,27 @@ class Tile:
 
 
 @dataclass(frozen=True)
+class TextCard:
+    path: str
+    thumbnail: str | None
+    lines: int
+    first_words: str  # the start of its text, FIRST_WORDS words at most
+    screenshot: bool
+
+
+FIRST_WORDS = 12
+
+
+def _text_cards(catalog: Catalog) -> list[TextCard]:
+    cards = []
+    for path, thumbnail, lines, text, screenshot in catalog.text.by_amount():
+        words = text.split()
+        first = " ".join(words[:FIRST_WORDS]) + (" …" if len(words) > FIRST_WORDS else "")
+        cards.append(TextCard(path, thumbnail, lines, first, screenshot))
+    return cards
+
+
+@dataclass(frozen=True)
 class ReportData:
     catalog: str
     generated_at: str
@@ -78,6 +99,8 @@ class ReportData:
     object_gallery: dict[str, list[Tile]]
     videos: list[dict[str, Any]]  # as catalog.report.videos gives them
     problems: list[tuple[str, str, str]]  # (phase, message, path), sorted
+    # Files with text, most first: path, thumbnail, lines, first words, screenshot
+    text: list[TextCard] = ()  # type: ignore[assignment]
 
 
 def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distance: int):
@@ -95,6 +118,7 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
             for run in catalog.runs.recent(RECENT_RUNS)
         ],
         places=queries.place_counts(),
+        text=_text_cards(catalog),
         random_weights=random_weights_warnings(report.random_weights_files()),
         months=report.months(),
         cameras=report.top_cameras(TOP),

@@ -234,6 +234,7 @@ def _pages(data: ReportData, env: jinja2.Environment):
         page="problems", problem_counts=Counter(row[:2] for row in data.problems), **common,
     )  # fmt: skip
     yield "places.html", env.get_template("places.html").render(page="places", **common)
+    yield from _paged(env, "text.html", "text", list(data.text), PAGE_SIZE, page="text", **common)
 
 
 def bar_chart(months: list[tuple[str, int]], height: int = 120, bar: int = 14) -> dict:

@@ -58,6 +58,7 @@ class Hit:
     # The models whose random weights made some of what it shows: "clip" (its scene, its
     # embedding and so its score), "yolo" (its objects).
     random_weights: tuple[str, ...]
+    text_line: str | None = None  # with --text: the first line of its text that matches
 
 
 @dataclass
@@ -99,11 +100,18 @@ class _Search:
             self._rank(result, allowed, excluded)
         else:
             self._list(result, allowed, excluded)
+        if where.texts:
+            result.hits = self._with_text_lines(result.hits, list(where.texts))
         result.notes = self._unknown_paths(where.folders) + result.notes
         result.random_weights = _union(
             result.random_weights, *(h.random_weights for h in result.hits)
         )
         return result
+
+    def _with_text_lines(self, hits: list[Hit], terms: list[str]) -> list[Hit]:
+        ids = [self.catalog.search.known(hit.path) for hit in hits]
+        found = self.catalog.text.matching_lines([i for i in ids if i is not None], terms)
+        return [replace(hit, text_line=found.get(i)) for hit, i in zip(hits, ids, strict=True)]
 
     # -- queries by facts alone -----------------------------------------------------------
 

@@ -37,6 +37,8 @@ class FilterOptions:
     blurry: bool = False
     dark: bool = False
     overexposed: bool = False
+    texts: Sequence[str] = ()  # --text values: words and "quoted phrases", all of them
+    screenshots: bool | None = None  # --screenshots True, --no-screenshots False
     known_scenes: Callable[[], Sequence[str]] = field(default=lambda: ())
 
 
@@ -64,7 +66,23 @@ def file_filter(options: FilterOptions) -> FileFilter:
             *(("underexposed",) if options.dark else ()),
             *(("overexposed",) if options.overexposed else ()),
         ),
+        texts=tuple(term for value in options.texts for term in parse_text(value)),
+        screenshots=() if options.screenshots is None else (options.screenshots,),
     )
+
+
+_TEXT_TERM = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def parse_text(value: str) -> list[str]:
+    """'RE16 "Main Street"' -> ['RE16', 'Main Street']: words and quoted phrases, each to be
+    found somewhere in the photo's text (any case, any accents; a phrase keeps its spaces).
+    An unclosed quote counts as a plain character."""
+    terms = [m[1] if m[1] is not None else m[2] for m in _TEXT_TERM.finditer(value)]
+    terms = [term.strip() for term in terms if term and term.strip()]
+    if not terms:
+        raise UsageError(f"--text: '{value}' holds no word to look for")
+    return terms
 
 
 def parse_date(value: str | None, option: str) -> str | None:

@@ -26,7 +26,13 @@ def lines(result: SearchResult) -> list[str]:
 def _line(hit: Hit) -> str:
     score = "-" if hit.score is None else f"{hit.score:.3f}"
     frame = "" if hit.seconds is None else f"\tat {hit.seconds:.1f} s"
-    return f"{score}\t{readable(hit.path)}{frame}"
+    text = "" if hit.text_line is None else f"\t{_one_line(hit.text_line)}"
+    return f"{score}\t{readable(hit.path)}{frame}{text}"
+
+
+def _one_line(text: str) -> str:
+    """A line of text as one terminal field: no tab or newline inside."""
+    return " ".join(text.split())
 
 
 def paths(result: SearchResult, end: bytes = b"\n") -> bytes:
@@ -73,6 +79,7 @@ def _hit_record(hit: Hit) -> dict:
         "place": hit.place,
         "top_scene": hit.top_scene,
         "objects": hit.objects,
+        "text_line": hit.text_line,
         "thumbnail": hit.thumbnail,
         "random_weights": bool(hit.random_weights),
         "random_models": list(hit.random_weights),
@@ -104,6 +111,7 @@ figure img { width: 100%; height: 160px; object-fit: contain; background: #eee; 
         background: #eee; color: #777; }
 figcaption { font-size: 12px; overflow-wrap: anywhere; margin-top: 4px; }
 .score { font-weight: bold; font-size: 14px; }
+.text-line { font-family: monospace; background: #eef; display: block; margin-top: 2px; }
 """
 
 
@@ -144,9 +152,14 @@ def _figure(hit: Hit) -> str:
         details.append(f"at {hit.seconds:.1f} s")
     if hit.random_weights:
         details.append(random_weights.weights_named(hit.random_weights))
+    line = (
+        ""
+        if hit.text_line is None
+        else f'<span class="text-line">{html.escape(_one_line(hit.text_line))}</span>'
+    )
     return (
         f'<figure title="{html.escape(hit.path)}">{image}<figcaption>{score}{name}<br>'
-        f"{html.escape(' · '.join(details))}</figcaption></figure>"
+        f"{html.escape(' · '.join(details))}{line}</figcaption></figure>"
     )
 
 

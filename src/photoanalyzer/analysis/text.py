@@ -1,0 +1,272 @@
+"""Text in a picture: PP-OCRv4 detection and recognition (rapidocr-onnxruntime's ONNX models,
+shipped in its wheel) on upright RGB arrays, as lines with a box, the text and a confidence.
+
+    gate        detection on a small picture (the stored thumbnail): no text region of
+                some size there, and the photo is done (most camera photos end here)
+    detect      detection on the larger picture, at `detect_side` on its long side
+    crop        each box cut from the larger picture, straightened
+    direction   optionally, the 180-degree classifier turns upside-down lines
+    recognize   CTC recognition of each line (Latin letters, digits and Chinese)
+    keep        lines at or above `min_confidence` with a letter or digit, at most `max_lines`
+
+Pure: no files, no catalog. The ONNX sessions run one intra-op thread each, because the
+text phase runs one reader per worker thread and the cores are shared that way."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+EXTRA = "text"
+INSTALL_HINT = f"pip install 'photoanalyzer[{EXTRA}]'"
+MODEL_PACKAGE = "rapidocr-onnxruntime"
+
+
+class TextModelMissing(RuntimeError):
+    """rapidocr-onnxruntime (the [text] extra) is not installed."""
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """Everything that changes what is read; its hash is part of the text phase's version.
+    The defaults were chosen by measurement (benchmarks/text_choice.py, docs/text.md)."""
+
+    gate_side: int = 512  # long side of the first pass's detection
+    # The first pass lets a picture through when its detection found at least this many
+    # boxes, or fewer that recognition reads as a word on the small picture.
+    gate_min_boxes: int = 2
+    detect_side: int = 1280  # long side of the full detection
+    crop_side: int = 2000  # long side of the picture lines are cut from (recognition)
+    use_direction: bool = False  # the 180-degree classifier
+    box_threshold: float = 0.5  # detection: mean probability inside a box
+    min_confidence: float = 0.6  # recognition: lines below are dropped
+    max_lines: int = 400  # per picture; a dense page has about 60, a screenshot 100
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+
+class TextLine(NamedTuple):
+    """One line: its quadrilateral (four (x, y) corners, clockwise from the top left, as
+    fractions of the upright picture's width and height), the text and its confidence."""
+
+    box: tuple[tuple[float, float], ...]
+    text: str
+    confidence: float
+
+
+class PictureText(NamedTuple):
+    lines: list[TextLine]
+    gated: bool  # True: the first pass found nothing, so no full detection ran
+
+    @property
+    def text(self) -> str:
+        return whole_text(self.lines)
+
+
+def whole_text(lines: list[TextLine]) -> str:
+    """The lines in reading order (they are kept in it), one per line."""
+    return "\n".join(line.text for line in lines)
+
+
+def model_files() -> dict[str, str]:
+    """The model files rapidocr ships, name -> sha-256 prefix (for the phase's version)."""
+    from pathlib import Path
+
+    root = _rapidocr_root()
+    digests = {}
+    for name in sorted(p.name for p in (Path(root) / "models").glob("*.onnx")):
+        data = (Path(root) / "models" / name).read_bytes()
+        digests[name] = hashlib.sha256(data).hexdigest()[:12]
+    return digests
+
+
+def _rapidocr_root() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or spec.origin is None:
+        raise TextModelMissing(
+            f"the text phase needs {MODEL_PACKAGE} (PP-OCRv4 models, no download): {INSTALL_HINT}"
+        )
+    from pathlib import Path
+
+    return str(Path(spec.origin).parent)
+
+
+class TextReader:
+    """The three models, loaded once (about 0.3 s), used for many pictures. Not shared
+    between threads: each worker thread makes its own."""
+
+    def __init__(self, settings: TextSettings = TextSettings(), threads: int = 1):
+        self.settings = settings
+        root = _rapidocr_root()
+        # Imported here: onnxruntime and cv2 cost a second, which --help and rescans skip.
+        from rapidocr_onnxruntime.ch_ppocr_cls import TextClassifier
+        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
+        from rapidocr_onnxruntime.ch_ppocr_rec import TextRecognizer
+        from rapidocr_onnxruntime.utils import read_yaml
+
+        config = read_yaml(f"{root}/config.yaml")
+        for part in ("Det", "Cls", "Rec"):
+            config[part]["model_path"] = f"{root}/{config[part]['model_path']}"
+            config[part]["intra_op_num_threads"] = threads
+            config[part]["inter_op_num_threads"] = 1
+        config["Det"]["box_thresh"] = settings.box_threshold
+        self._detector = TextDetector(config["Det"])
+        self._classifier = TextClassifier(config["Cls"]) if settings.use_direction else None
+        self._recognizer = TextRecognizer(config["Rec"])
+
+    def has_text(self, rgb: np.ndarray) -> bool:
+        """The first pass: detection at gate_side finds `gate_min_boxes` boxes or more, or
+        fewer whose recognition on this small picture reads a word. A lone box is most often
+        a hard edge in a camera photo (the synthetic camera roll: 3 pictures in 16), which
+        recognition reads as one stray character of low confidence."""
+        boxes = self.detect(rgb, self.settings.gate_side)
+        if len(boxes) >= self.settings.gate_min_boxes:
+            return True
+        if not len(boxes):
+            return False
+        crops = [_bgr(_crop(rgb, box)) for box in boxes]
+        recognized, _ = self._recognizer(crops)
+        return any(
+            confidence >= self.settings.min_confidence and _word_characters(str(text)) >= 2
+            for text, confidence in recognized
+        )
+
+    def detect(self, rgb: np.ndarray, long_side: int) -> np.ndarray:
+        """Text boxes (n, 4, 2) in `rgb`'s pixels, detected at `long_side` at most."""
+        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+        bgr = _bgr(rgb)
+        if min(bgr.shape[:2]) < 8:
+            return np.zeros((0, 4, 2), np.float32)
+        detector = self._detector
+        prepare = DetPreProcess(long_side, "max", detector.mean, detector.std)
+        tensor = prepare(bgr)
+        if tensor is None:
+            return np.zeros((0, 4, 2), np.float32)
+        probabilities = detector.infer(tensor)[0]
+        boxes, _scores = detector.postprocess_op(probabilities, bgr.shape[:2])
+        boxes = detector.filter_tag_det_res(boxes, bgr.shape[:2])
+        return np.asarray(boxes, np.float32).reshape(-1, 4, 2)
+
+    def read(self, rgb: np.ndarray, gate: np.ndarray | None = None) -> PictureText:
+        """The lines of `rgb` (upright RGB, uint8). `gate`: a smaller picture of the same
+        photo (the thumbnail) for the first pass; None runs it on `rgb` itself."""
+        if not self.has_text(rgb if gate is None else gate):
+            return PictureText([], gated=True)
+        return PictureText(self.lines(rgb), gated=False)
+
+    def lines(self, rgb: np.ndarray) -> list[TextLine]:
+        """Full detection and recognition, without the first pass."""
+        height, width = rgb.shape[:2]
+        detect_on, scale = _reduced(rgb, self.settings.detect_side)
+        boxes = self.detect(detect_on, self.settings.detect_side) / scale
+        if not len(boxes):
+            return []
+        boxes = _reading_order(boxes)[: self.settings.max_lines * 2]
+        crops = [_crop(rgb, box) for box in boxes]
+        bgr_crops = [_bgr(crop) for crop in crops]
+        if self._classifier is not None:
+            bgr_crops, _, _ = self._classifier(bgr_crops)
+        recognized, _ = self._recognizer(bgr_crops)
+        lines = []
+        for box, (text, confidence) in zip(boxes, recognized, strict=True):
+            text = " ".join(str(text).split())
+            if confidence < self.settings.min_confidence or not _has_word_character(text):
+                continue
+            lines.append(
+                TextLine(_normalized(box, width, height), text, round(float(confidence), 4))
+            )
+            if len(lines) >= self.settings.max_lines:
+                break
+        return lines
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    # The PP-OCR models were trained on OpenCV's BGR pictures.
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def _reduced(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """`rgb` at `long_side` at most (area resampling), and the scale applied."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = min(1.0, long_side / max(height, width))
+    if scale >= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The quadrilateral straightened into a rectangle; a tall one is turned to lie flat
+    (as PaddleOCR does: recognition reads left to right)."""
+    import cv2
+
+    width = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
+    height = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
+    width, height = max(width, 1), max(height, 1)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    matrix = cv2.getPerspectiveTransform(box.astype(np.float32), target)
+    crop = cv2.warpPerspective(
+        rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    if height / width >= 1.5:
+        crop = np.rot90(crop)
+    return crop
+
+
+def _reading_order(boxes: np.ndarray) -> np.ndarray:
+    """Top to bottom, and left to right within a line (tops closer than half the box
+    height count as one line)."""
+    tops = boxes[:, :, 1].min(axis=1)
+    heights = np.maximum(1.0, boxes[:, :, 1].max(axis=1) - tops)
+    lefts = boxes[:, :, 0].min(axis=1)
+    order = sorted(range(len(boxes)), key=lambda i: (tops[i], lefts[i]))
+    rows: list[list[int]] = []
+    for i in order:
+        if rows and abs(tops[i] - tops[rows[-1][0]]) < heights[rows[-1][0]] / 2:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    ordered = [i for row in rows for i in sorted(row, key=lambda i: lefts[i])]
+    return boxes[ordered]
+
+
+def _normalized(box: np.ndarray, width: int, height: int) -> tuple[tuple[float, float], ...]:
+    return tuple(
+        (
+            round(min(max(float(x) / width, 0.0), 1.0), 4),
+            round(min(max(float(y) / height, 0.0), 1.0), 4),
+        )
+        for x, y in box
+    )
+
+
+def _has_word_character(text: str) -> bool:
+    return any(character.isalnum() for character in text)
+
+
+def _word_characters(text: str) -> int:
+    return sum(character.isalnum() for character in text)
+
+
+def line_record(line: TextLine) -> dict[str, Any]:
+    return {
+        "box": [list(point) for point in line.box],
+        "text": line.text,
+        "confidence": line.confidence,
+    }
+
+
+def axis_aligned(box: tuple[tuple[float, float], ...]) -> tuple[float, float, float, float]:
+    """The quadrilateral's bounding rectangle: left, top, right, bottom (fractions)."""
+    xs, ys = [p[0] for p in box], [p[1] for p in box]
+    return min(xs), min(ys), max(xs), max(ys)

@@ -1,0 +1,325 @@
+"""The text phase (issue 27): screenshot rules, the search index kept with the results, and
+the real PP-OCRv4 models (the [text] extra) through `photoanalyze run` and `search --text`:
+RE16/tgk, a turn by EXIF against the same turn in the pixels, bad input, and the acceptance
+figures on the shared corpus's text photos."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from conftest import Cli
+from photoanalyzer.analysis.screenshots import FileFacts, file_facts, screenshot_reason
+from photoanalyzer.catalog import Catalog, ResultRow
+from photoanalyzer.catalog.text import fold
+from photoanalyzer.errors import UsageError
+from photoanalyzer.outputs.search.filters import FilterOptions, file_filter, parse_text
+from support.imagegen import ExifSpec, exif_of
+from support.requirements import corpus_root, require_corpus, require_module
+
+TEXT_CORPUS = corpus_root() / "text"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def facts(name="IMG_0001.jpg", fmt="JPEG", size=(4000, 3000), camera=True, **kw) -> FileFacts:
+    return FileFacts(name, fmt, size, camera, kw.get("software"), kw.get("comment"))
+
+
+# -- screenshot rules --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Screenshot_20240131-101502_Chrome.jpg",  # Android
+        "Screen Shot 2019-05-21 at 10.45.52.png",  # macOS before Mojave
+        "Screenshot 2023-01-05 at 09.12.44.png",  # macOS
+        "Screenshot from 2024-01-31 10-15-02.png",  # GNOME
+        "Bildschirmfoto 2024-01-31 um 10.15.02.png",  # macOS, German
+        "Capture d\u2019\u00e9cran 2024-01-31 \u00e0 10.15.02.png",  # macOS, French
+        "Captura de pantalla 2024-01-31 101502.png",  # Spanish
+        "スクリーンショット 2024-01-31 10.15.02.png",  # Japanese
+        "Снимок экрана 2024-01-31 в 10.15.02.png",  # Russian
+    ],
+)
+def test_a_screenshot_name_makes_a_screenshot_even_with_a_camera(name):
+    assert screenshot_reason(facts(name=name)) == "a screenshot's file name"
+
+
+def test_what_the_file_says_decides_before_its_size():
+    assert "iOS" in screenshot_reason(facts(comment="Screenshot"))
+    assert "Spectacle" in screenshot_reason(facts(software="Spectacle 23.08"))
+    assert screenshot_reason(facts(software="Adobe Photoshop 25.0")) is None
+    # A screen's size counts only without a camera: a phone photo can be 1080x1920 too.
+    assert screenshot_reason(facts(size=(1170, 2532), camera=True)) is None
+    assert "screen" in screenshot_reason(facts(size=(1170, 2532), camera=False))
+    # A PNG without a camera and of no screen's size: only its text decides.
+    png = facts(name="page.png", fmt="PNG", size=(1600, 1000), camera=False)
+    assert screenshot_reason(png, text_lines=0) is None
+    assert screenshot_reason(png, text_lines=12) == "a PNG without a camera, with text"
+    assert screenshot_reason(facts(name="screens.jpg")) is None  # a word, not the pattern
+
+
+def test_ios_usercomment_is_read_from_a_png_xmp_packet(tmp_path):
+    from PIL import PngImagePlugin
+
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+        '22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/">'
+        '<exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">Screenshot</rdf:li>'
+        "</rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    path = tmp_path / "IMG_0042.PNG"
+    Image.new("RGB", (40, 30), "white").save(path, pnginfo=info)
+    found = file_facts(str(path))
+    assert found.user_comment == "Screenshot" and not found.camera
+    assert "iOS" in screenshot_reason(found)
+
+
+# -- query parsing and folding -----------------------------------------------------------------
+
+
+def test_text_terms_are_words_and_quoted_phrases():
+    assert parse_text('RE16 "Main Street" tgk') == ["RE16", "Main Street", "tgk"]
+    assert file_filter(FilterOptions(texts=["a b", '"c d"'])).texts == ("a", "b", "c d")
+    with pytest.raises(UsageError, match="--text"):
+        parse_text('  "" ')
+
+
+def test_folding_removes_case_and_accents():
+    assert fold("Café CRÈME Straße") == "cafe creme strasse"
+
+
+# -- the index follows the results -------------------------------------------------------------
+
+
+def _text_record(text: str, screenshot: bool = False) -> dict:
+    lines = [
+        {"frame": -1, "box": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.2], [0.1, 0.2]], "text": line,
+         "confidence": 0.9}
+        for line in text.splitlines()
+    ]  # fmt: skip
+    return {
+        "screenshot": screenshot,
+        "screenshot_reason": "test" if screenshot else None,
+        "text": {"text": text, "lines": lines},
+        "text_line_count": len(lines),
+    }
+
+
+def _catalog_with_text(tmp_path: Path, texts: dict[str, str]) -> tuple[Catalog, dict[str, int]]:
+    catalog = Catalog(tmp_path / "pa.db")
+    run = catalog.runs.start([str(tmp_path)], ["text"])
+    db = catalog._db
+    ids = {}
+    for name, _text in texts.items():
+        ids[name] = db.execute(
+            "INSERT INTO files (path, kind, size, mtime_ns, first_seen_run, last_change_run)"
+            " VALUES (?, 'photo', 1, 1, ?, ?)",
+            (str(tmp_path / name), run, run),
+        ).lastrowid
+    rows = [ResultRow(ids[name], _text_record(text, name.endswith(".png")), None)
+            for name, text in texts.items()]  # fmt: skip
+    catalog.results.save(run, "text", "text-test", rows)
+    return catalog, ids
+
+
+def _matches(catalog: Catalog, *texts: str, **options) -> set[int]:
+    where = file_filter(FilterOptions(texts=texts, **options))
+    return {file_id for file_id, _ in catalog.search.matching(where)}
+
+
+def test_search_by_any_part_of_a_word_any_case_and_accents(tmp_path):
+    catalog, ids = _catalog_with_text(
+        tmp_path,
+        {"plate.jpg": "RE16 TGK", "menu.jpg": "Café crème\n3,50 €", "shot.png": "Wi-Fi: ab12"},
+    )
+    try:
+        assert _matches(catalog, "RE16") == {ids["plate.jpg"]}
+        assert _matches(catalog, "tgk") == {ids["plate.jpg"]}
+        assert _matches(catalog, "TGK RE16") == {ids["plate.jpg"]}  # words: in any order
+        assert _matches(catalog, '"TGK RE16"') == set()  # a quoted phrase: as it stands
+        assert _matches(catalog, '"E16 T"') == {ids["plate.jpg"]}
+        assert _matches(catalog, "CREME", "cafe") == {ids["menu.jpg"]}  # accents, all of
+        assert _matches(catalog, "creme", "tgk") == set()
+        assert _matches(catalog, "ab") == {ids["shot.png"]}  # under 3 characters: LIKE
+        assert _matches(catalog, "50 %") == set()  # LIKE's wildcards are escaped
+        assert _matches(catalog, "wi-fi", screenshots=True) == {ids["shot.png"]}
+        assert _matches(catalog, "wi-fi", screenshots=False) == set()
+        lines = catalog.text.matching_lines(list(ids.values()), ["crème"])
+        assert lines == {ids["menu.jpg"]: "Café crème"}
+    finally:
+        catalog.close()
+
+
+def test_the_index_entry_goes_when_the_result_goes_stale_or_is_replaced(tmp_path):
+    catalog, ids = _catalog_with_text(tmp_path, {"plate.jpg": "RE16 TGK"})
+    db = catalog._db
+    try:
+        run = catalog.runs.start([str(tmp_path)], ["text"])
+        new = _text_record("OTHER WORDS")
+        catalog.results.save(run, "text", "text-test", [ResultRow(ids["plate.jpg"], new, None)])
+        assert _matches(catalog, "tgk") == set()
+        assert _matches(catalog, "words") == {ids["plate.jpg"]}
+        # The file changed: its phase status goes (as a walk deletes it), and so does its
+        # index entry and its lines, in the same statement's transaction.
+        db.execute("DELETE FROM phase_status WHERE file_id = ?", (ids["plate.jpg"],))
+        assert db.execute("SELECT COUNT(*) FROM text_index").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM text_lines").fetchone() == (0,)
+        assert _matches(catalog, "words") == set()
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'text_fts'").fetchone():
+            hits = db.execute("SELECT rowid FROM text_fts WHERE text_fts MATCH 'words'")
+            assert hits.fetchall() == []
+    finally:
+        catalog.close()
+
+
+# -- the real models ------------------------------------------------------------------------
+
+
+def _sign(text: str = "RE16 TGK", size=(1600, 1000)) -> Image.Image:
+    """A licence-plate-like sign on a noisy wall: a camera photo with some text."""
+    rng = np.random.default_rng(7)
+    wall = rng.normal(120, 18, (size[1], size[0], 3)).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(wall)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 150) if Path(FONT).exists() else ImageFont.load_default(150)
+    draw.rectangle((180, 330, 1420, 620), fill="white", outline="black", width=8)
+    draw.text((800, 475), text, fill="black", font=font, anchor="mm")
+    return image
+
+
+def _bad_png_header(path: Path, width: int, height: int) -> None:
+    """A PNG that declares width x height pixels (8-bit grey) with one row of data: what
+    a decompression bomb's header says, without its gigabytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\0" * (width + 1))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A library run through metadata, content and text by the real CLI."""
+    require_module("rapidocr_onnxruntime")
+    root = tmp_path_factory.mktemp("text")
+    library = root / "library"
+    library.mkdir()
+    sign = _sign()
+    camera = ExifSpec(make="Canon", model="EOS 80D")
+    sign.save(library / "upright.jpg", quality=92, exif=exif_of(camera).tobytes())
+    # Orientation 6: shown turned 90 degrees clockwise, so stored turned the other way.
+    turned = ExifSpec(make="Canon", model="EOS 80D", orientation=6)
+    sign.transpose(Image.Transpose.ROTATE_90).save(
+        library / "turned_by_exif.jpg", quality=92, exif=exif_of(turned).tobytes()
+    )
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(library / "noise.png")
+    Image.new("RGB", (1, 1), "white").save(library / "one_pixel.png")
+    _bad_png_header(library / "Screenshot_huge.png", 30_000, 30_000)
+    (library / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    cli = Cli(root / "home")
+    db = root / "pa.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content,text")
+    return cli, db, library
+
+
+def test_re16_and_tgk_find_the_plate(indexed):
+    cli, db, _library = indexed
+    for word in ("RE16", "tgk", "re16 TGK"):
+        found = cli("search", "--db", str(db), "--text", word, "--json").stdout
+        results = json.loads(found)["results"]
+        paths = {Path(r["path"]).name for r in results}
+        assert {"upright.jpg", "turned_by_exif.jpg"} <= paths, (word, results)
+        assert all("TGK" in r["text_line"].upper() for r in results)
+
+
+def test_a_turn_by_exif_reads_as_the_turn_in_the_pixels(indexed):
+    cli, db, library = indexed
+    rows = cli.export(db)
+    upright = rows[str(library / "upright.jpg")]["text"]
+    turned = rows[str(library / "turned_by_exif.jpg")]["text"]
+    assert upright["text"] == turned["text"] and "TGK" in upright["text"]
+    for a, b in zip(upright["lines"], turned["lines"], strict=True):
+        assert np.allclose(a["box"], b["box"], atol=0.02)  # boxes on the upright picture
+
+
+def test_bad_input_ends_in_a_record_not_a_crash(indexed):
+    cli, db, library = indexed
+    rows = cli.export(db)
+    huge = rows[str(library / "Screenshot_huge.png")]
+    assert "over the cap" in huge["errors"]["text"]
+    assert rows[str(library / "broken.jpg")]["errors"].get("text")
+    one = rows[str(library / "one_pixel.png")]
+    assert one["errors"] == {} and one["text_line_count"] == 0
+    noise = rows[str(library / "noise.png")]
+    assert noise["errors"] == {} and noise["text_line_count"] <= 2
+    status = cli("status", "--db", str(db)).stdout
+    assert "text" in status
+
+
+# -- acceptance on the shared corpus ----------------------------------------------------------
+
+
+def _words_found(db: Path, words: list[str], settings) -> dict[str, set[str]]:
+    """For each word, the file names `search --text WORD` lists (the search engine the CLI
+    calls, in this process: 160 child processes would take minutes)."""
+    from photoanalyzer.outputs.search.engine import SearchRequest, search
+
+    found = {}
+    for word in words:
+        result = search(settings, SearchRequest(filters=FilterOptions(texts=[word]), top=0))
+        found[word] = {Path(hit.path).name for hit in result.hits}
+    return found
+
+
+def test_acceptance_on_the_text_corpus(tmp_path):
+    require_module("rapidocr_onnxruntime")
+    folder = require_corpus(TEXT_CORPUS)
+    labels = json.loads((folder / "labels.json").read_text())
+    cli = Cli(tmp_path / "home")
+    db = tmp_path / "pa.db"
+    cli("run", str(folder), "--db", str(db), "--phases", "metadata,content,text")
+    from photoanalyzer.cli.search import _search_settings
+    from photoanalyzer.config import load_config
+
+    settings = _search_settings(load_config(), db)
+    words = sorted({w for e in labels for w in e["words"]})
+    found = _words_found(db, words, settings)
+    listed = [(e["file"], w) for e in labels for w in e["words"]]
+    hits = [(f, w) for f, w in listed if f in found[w]]
+    recall = len(hits) / len(listed)
+    assert recall >= 0.90, sorted(set(listed) - set(hits))
+    # Two checks through the real command line as well.
+    out = cli("search", "--db", str(db), "--text", "POND", "-f").stdout
+    assert "photoocr_pub.jpg" in out
+    rows = cli.export(db)
+    for entry in labels:
+        if entry["has_text"]:
+            continue
+        text = rows[str(folder / entry["file"])]["text"]
+        lines = text["lines"] if text else []
+        assert len(lines) <= 2 and all(len(line["text"]) <= 12 for line in lines), entry["file"]
+
+
+def test_the_report_has_a_text_page_with_first_words(indexed, tmp_path):
+    cli, db, _library = indexed
+    cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    page = (tmp_path / "report" / "text.html").read_text()
+    assert "upright.jpg" in page and "TGK" in page
+    assert 'href="text.html"' in (tmp_path / "report" / "index.html").read_text()
