@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from photoanalyzer.catalog.people import replace_faces
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
     PATH,
@@ -25,6 +26,8 @@ from photoanalyzer.catalog.schema import (
 # pending for the video again (RESULT_TABLES is in run order).
 FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
+# The phase whose record carries one row per face ("faces"), stored by catalog/people.py.
+FACES = "faces"
 # What the places phase derives from: the metadata phase's position and capture time.
 METADATA_FACTS = (
     "gps_lat",
@@ -166,6 +169,8 @@ class Results:
                     row = row._replace(error=row.final_error, final=True)  # tries used up
                     counting = True
                 settled.append((row.file_id, phase))
+                if phase == FACES:  # its rows per face, replaced (none for an error)
+                    replace_faces(self._db, row.file_id, (row.record or {}).get("faces", []))
                 if row.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
                 else:
@@ -182,7 +187,7 @@ class Results:
                 self._db.executemany("DELETE FROM retries WHERE file_id = ? AND phase = ?", settled)
 
     def _check(self, phase: str, record: dict[str, Any]) -> None:
-        keys, columns = set(record) - {"frames"}, set(self._columns[phase])
+        keys, columns = set(record) - {"frames", "faces"}, set(self._columns[phase])
         if keys != columns:
             raise RecordMismatch(
                 f"the {phase} phase's record does not match its table: unknown keys "

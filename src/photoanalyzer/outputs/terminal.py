@@ -53,7 +53,10 @@ def format_run(report: RunReport) -> str:
 
 def _phase_details(phase: PhaseReport) -> list[str]:
     lines = []
-    if phase.failure:
+    if phase.skipped:
+        lines.append(f"skipped: {phase.failure}")
+        lines.append(f"({phase.left_pending} files stay pending for it)")
+    elif phase.failure:
         lines.append(f"FAILED: {phase.failure}")
         lines.append(f"({phase.left_pending} files left pending; the next run tries them again)")
     details = phase.details

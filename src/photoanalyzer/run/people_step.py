@@ -1,0 +1,51 @@
+"""Persons from the stored faces, after each run's faces phase: the catalog's unassigned
+faces, anchors and rejections in, analysis.persons' decisions out, stored in one
+transaction. Data flows one way: the phase stores faces, this step reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from photoanalyzer.analysis.faces import unpack_embeddings
+from photoanalyzer.analysis.persons import Anchor, Candidate, GroupSettings, group
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.people import Assignment
+from photoanalyzer.config import FacesConfig
+
+
+def group_settings(config: FacesConfig) -> GroupSettings:
+    return GroupSettings(
+        match=config.match_threshold,
+        same_face=config.same_face,
+        min_cluster=config.min_cluster,
+        min_size_px=config.min_size_px,
+        min_sharpness=config.min_sharpness,
+    )
+
+
+def group_people(catalog: Catalog, run_id: int | None, config: FacesConfig) -> dict[str, Any]:
+    """Group the faces that have no person; return counts for the run's details."""
+    inputs = catalog.people.grouping_inputs()
+    if not inputs.unassigned:
+        return {"assigned": 0, "new_persons": 0}
+    face_vectors = unpack_embeddings([row[1] for row in inputs.unassigned])
+    faces = [
+        Candidate(row[0], vector, row[2], row[3])
+        for row, vector in zip(inputs.unassigned, face_vectors, strict=True)
+    ]
+    anchor_vectors = unpack_embeddings([row[2] for row in inputs.anchors])
+    anchors = [
+        Anchor(row[0], row[1], vector, row[3])
+        for row, vector in zip(inputs.anchors, anchor_vectors, strict=True)
+    ]
+    rejected = unpack_embeddings([row[1] for row in inputs.rejections])
+    rejections = [(row[0], vector) for row, vector in zip(inputs.rejections, rejected, strict=True)]
+    decisions = group(faces, anchors, rejections, group_settings(config))
+    created = catalog.people.apply_grouping(
+        [Assignment(d.face_id, d.person, d.anchor, d.assigned) for d in decisions], {}, run_id
+    )
+    return {
+        "assigned": len(decisions),
+        "new_persons": len(created),
+        "unassigned": len(faces) - len(decisions),
+    }
