@@ -62,11 +62,13 @@ def _same_place(labels: list[dict], faces: dict) -> list[LabelledFace]:
     for label in labels:
         for i, (box, _, _) in enumerate(faces.get(label["file"], [])):
             centre = (box[0] + box[2] / 2, box[1] + box[3] / 2)
-            for k, place in enumerate(places):
-                if abs(place[0] - centre[0]) < 0.05 and abs(place[1] - centre[1]) < 0.05:
-                    break
-            else:
-                k = len(places)
+            close = [
+                k
+                for k, place in enumerate(places)
+                if abs(place[0] - centre[0]) < 0.05 and abs(place[1] - centre[1]) < 0.05
+            ]
+            k = close[0] if close else len(places)
+            if not close:
                 places.append(centre)
             found.append(LabelledFace(label["file"], i, f"curie-{k}"))
     return found

@@ -92,10 +92,7 @@ class FacesPhase:
     def analyze(self, path: str, kind: str) -> Outcome:
         if os.stat(path).st_size == 0:
             return Outcome(None, EMPTY_FILE)
-        if kind == "video":
-            faces = self._video_faces(path)
-        else:
-            faces = self._photo_faces(path)
+        faces = self._video_faces(path) if kind == "video" else self._photo_faces(path)
         return Outcome({"face_count": len(faces), "faces": faces})
 
     def _photo_faces(self, path: str) -> list[dict]:
