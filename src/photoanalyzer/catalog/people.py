@@ -199,6 +199,19 @@ class People:
         )
         return [FaceRow(r[0], r[1], r[2], tuple(r[3:7]), *r[7:]) for r in rows]
 
+    def embeddings(self, face_ids: list[int]) -> list[bytes]:
+        """The stored embeddings of these faces, in the same order."""
+        found = {}
+        for start in range(0, len(face_ids), 500):
+            chunk = face_ids[start : start + 500]
+            found.update(
+                self._db.execute(
+                    f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return [found[i] for i in face_ids]
+
     def counts(self) -> dict[str, int]:
         """faces, persons (with a current face), named persons, faces with a person."""
         (faces, assigned) = self._db.execute(

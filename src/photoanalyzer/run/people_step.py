@@ -49,3 +49,15 @@ def group_people(catalog: Catalog, run_id: int | None, config: FacesConfig) -> d
         "new_persons": len(created),
         "unassigned": len(faces) - len(decisions),
     }
+
+
+def name_person(catalog: Catalog, person_id: int, name: str) -> int:
+    """Give `person_id` a name. Where another person has that name already (any letter
+    case), the two are one person: this one merges into the named one, whose id stays (the
+    one the user knows). Returns the id the person has afterwards."""
+    existing = catalog.people.person_by_name(name)
+    if existing is not None and existing != person_id:
+        catalog.people.merge(existing, person_id)
+        return existing
+    catalog.people.rename(person_id, name)
+    return person_id
