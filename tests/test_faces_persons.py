@@ -43,7 +43,9 @@ def test_unmatched_faces_cluster_into_new_persons_and_singletons_stay_unassigned
     assert set(decisions) == {1, 2, 3, 4, 5}  # the single face forms no person
     assert decisions[1].person == decisions[2].person == decisions[3].person
     assert decisions[4].person == decisions[5].person != decisions[1].person
-    assert all(d.person <= NEW and d.assigned == "cluster" and d.anchor is None for d in decisions.values())
+    assert all(
+        d.person <= NEW and d.assigned == "cluster" and d.anchor is None for d in decisions.values()
+    )
 
 
 def test_a_new_face_joins_the_person_of_its_nearest_anchor():
