@@ -126,9 +126,7 @@ def people_forget(
     biometric data). The faces phase's results go too: a later run that includes the faces
     phase finds faces again; leave `faces` out of the phases to stop that."""
     if not yes:
-        typer.confirm(
-            "Delete every face, embedding, person and name from the catalog?", abort=True
-        )
+        typer.confirm("Delete every face, embedding, person and name from the catalog?", abort=True)
     with _writing(db, config, wait) as catalog:
         count = catalog.people.forget()
     typer.echo(
