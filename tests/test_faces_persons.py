@@ -39,7 +39,7 @@ def test_unmatched_faces_cluster_into_new_persons_and_singletons_stay_unassigned
     anna, ben, loner = identity(), identity(), identity()
     faces = [face(1, near(anna, 0.2)), face(2, near(anna, 0.2)), face(3, near(anna, 0.2))]
     faces += [face(4, near(ben, 0.2)), face(5, near(ben, 0.2)), face(6, loner)]
-    decisions = {d.face_id: d for d in group(faces, [], [], SETTINGS)}
+    decisions = {d.face_id: d for d in group(faces, [], [], SETTINGS).decisions}
     assert set(decisions) == {1, 2, 3, 4, 5}  # the single face forms no person
     assert decisions[1].person == decisions[2].person == decisions[3].person
     assert decisions[4].person == decisions[5].person != decisions[1].person
@@ -51,14 +51,14 @@ def test_unmatched_faces_cluster_into_new_persons_and_singletons_stay_unassigned
 def test_a_new_face_joins_the_person_of_its_nearest_anchor():
     anna, ben = identity(), identity()
     anchors = [Anchor(10, 1, anna, "cluster"), Anchor(11, 2, ben, "user")]
-    (decision,) = group([face(1, near(ben, 0.3))], anchors, [], SETTINGS)
+    (decision,) = group([face(1, near(ben, 0.3))], anchors, [], SETTINGS).decisions
     assert (decision.person, decision.anchor, decision.assigned) == (2, None, "match")
 
 
 def test_the_same_face_again_takes_back_its_anchor_and_how_it_was_assigned():
     anna = identity()
     anchors = [Anchor(10, 1, near(anna, 0.3), "cluster"), Anchor(11, 1, anna, "region")]
-    (decision,) = group([face(1, anna + 1e-4)], anchors, [], SETTINGS)
+    (decision,) = group([face(1, anna + 1e-4)], anchors, [], SETTINGS).decisions
     assert (decision.person, decision.anchor, decision.assigned) == (1, 11, "region")
 
 
@@ -66,16 +66,16 @@ def test_a_rejected_face_never_returns_to_the_person_that_rejected_it():
     anna = identity()
     rejected = near(anna, 0.3)
     anchors = [Anchor(10, 1, anna, "cluster"), Anchor(12, 3, near(rejected, 0.4), "cluster")]
-    (decision,) = group([face(1, rejected)], anchors, [(1, rejected)], SETTINGS)
+    (decision,) = group([face(1, rejected)], anchors, [(1, rejected)], SETTINGS).decisions
     assert decision.person == 3  # the next nearest person that did not reject it
-    assert group([face(1, rejected)], anchors[:1], [(1, rejected)], SETTINGS) == []
+    assert group([face(1, rejected)], anchors[:1], [(1, rejected)], SETTINGS).decisions == []
 
 
 def test_small_or_blurred_faces_take_part_in_nothing():
     anna = identity()
     anchors = [Anchor(10, 1, anna, "cluster")]
     faces = [face(1, anna, size=20), face(2, anna, sharp=1.0)]
-    assert group(faces, anchors, [], SETTINGS) == []
+    assert group(faces, anchors, [], SETTINGS).decisions == []
 
 
 def test_chinese_whispers_is_deterministic_and_separates_groups():
@@ -106,3 +106,19 @@ def test_one_region_names_one_face_and_many_regions_stay_bounded():
     assert list(names_for_faces(faces, [("Anna", (0.1, 0.1, 0.2, 0.3))]).values()) == ["Anna"]
     regions = [(f"p{i}", (i / 20000, 0.5, 0.001, 0.001)) for i in range(20000)]
     assert names_for_faces(faces, regions) == {}
+
+
+def test_a_named_region_names_or_creates_the_person_unless_it_rejected_the_face():
+    anna, ben = identity(), identity()
+    anchors = [Anchor(10, 1, anna, "cluster")]
+    faces = [face(1, near(ben, 0.2)), face(2, near(ben, 0.2), size=10), face(3, identity())]
+    names = {1: "Ben", 2: "ben", 3: "Anna"}
+    grouping = group(faces, anchors, [], SETTINGS, names, {"anna": 1})
+    decisions = {d.face_id: d for d in grouping.decisions}
+    assert decisions[3].person == 1 and decisions[3].assigned == "region"
+    # one new person for both spellings, the small face included (the user named it)
+    assert decisions[1].person == decisions[2].person <= NEW
+    assert grouping.new_names == {decisions[1].person: "Ben"}
+    rejected = faces[2].embedding
+    again = group(faces[2:], anchors, [(1, rejected)], SETTINGS, {3: "Anna"}, {"anna": 1})
+    assert all(d.person != 1 for d in again.decisions)

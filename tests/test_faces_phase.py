@@ -5,6 +5,7 @@ pending."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 
@@ -103,3 +104,18 @@ def test_without_the_extra_the_phase_is_skipped_and_files_stay_pending(tmp_path,
     from photoanalyzer.outputs.terminal import format_run
 
     assert "skipped: dlib not installed" in format_run(report)
+
+
+def test_named_face_regions_name_the_persons(cli, tmp_path):
+    """Immich's portrait names its two faces in MWG regions (and its Orientation-6 copy, on
+    the picture stored turned): the faces HOG finds take those names, as one person each."""
+    require_module("dlib")
+    library, db = tmp_path / "library", tmp_path / "pa.db"
+    library.mkdir()
+    for name in ("immich_portrait.jpg", "immich_portrait-orientation-6.jpg"):
+        (library / name).write_bytes(require_corpus(FACES / name).read_bytes())
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,faces", "--quiet")
+    persons = json.loads(cli("people", "--db", str(db), "--json").stdout)
+    named = {p["name"]: p["faces"] for p in persons if p["name"]}
+    assert named and set(named) <= {"Marie Curie", "Pierre Curie"}
+    assert all(count == 2 for count in named.values())  # the same face in both files

@@ -5,6 +5,7 @@ from pathlib import Path
 import exifread
 import pytest
 
+from photoanalyzer.catalog.regions import PEOPLE_KEY
 from photoanalyzer.phases.metadata import METADATA_FIELDS, read_metadata
 from support.imagegen import (
     full_spec,
@@ -51,7 +52,8 @@ def assert_fields(record: dict, expected: dict) -> None:
 def test_every_field_of_a_jpeg(tmp_path: Path):
     outcome = read_metadata(str(write_photo(tmp_path / "a.jpg", full_spec())), "photo")
     assert outcome.error is None
-    assert set(outcome.record) == set(METADATA_FIELDS)
+    # Every column, and the face regions and names that go to their own tables.
+    assert set(outcome.record) == {*METADATA_FIELDS, PEOPLE_KEY}
     assert_fields(outcome.record, EXPECTED)
 
 

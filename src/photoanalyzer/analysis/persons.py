@@ -5,7 +5,9 @@ Each run, the faces without a person go through three steps:
    embedding of a face a person was given before: the same photo analyzed again after a
    `--full` run or a move) takes that anchor's person, anchor and way it was assigned.
 2. A known person: a face within `match` of some person's nearest anchor joins that person.
-3. The rest are clustered among themselves (Chinese whispers over the graph of pairs closer
+3. A face that overlaps a named face region (another program's tag) takes the person of
+   that name, a new one where none has it.
+4. The rest are clustered among themselves (Chinese whispers over the graph of pairs closer
    than `match`); each cluster of at least `min_cluster` faces becomes a new person.
 
 A person never takes a face whose embedding is within `same_face` of one it rejected, and
@@ -58,28 +60,49 @@ def eligible(face: Candidate, settings: GroupSettings) -> bool:
     return face.size_px >= settings.min_size_px and face.sharpness >= settings.min_sharpness
 
 
+class Grouping(NamedTuple):
+    decisions: list[Decision]
+    new_names: dict[int, str]  # new person (NEW - k) -> the name a face region gave it
+
+
 def group(
     faces: list[Candidate],
     anchors: list[Anchor],
     rejections: list[tuple[int, np.ndarray]],
     settings: GroupSettings,
-) -> list[Decision]:
-    """Who each face without a person is, where that can be said (see the module)."""
-    faces = [face for face in faces if eligible(face, settings)]
+    region_names: dict[int, str] | None = None,
+    named_persons: dict[str, int] | None = None,
+) -> Grouping:
+    """Who each face without a person is, where that can be said (see the module).
+    `region_names`: face id -> the name of the named face region it overlaps (another
+    program's tag, names_for_faces); `named_persons`: casefolded name -> person id. A face
+    that is not the same face again takes its region's person by name (a new person of
+    that name where none has it), unless that person rejected it: `assigned: region`."""
+    region_names, named_persons = region_names or {}, dict(named_persons or {})
+    faces = [f for f in faces if eligible(f, settings) or f.face_id in region_names]
     if not faces:
-        return []
+        return Grouping([], {})
     vectors = np.stack([face.embedding for face in faces]).astype(np.float32)
     banned = _rejected_persons(vectors, rejections, settings.same_face)
     decisions: list[Decision] = []
+    new_names: dict[int, str] = {}
     left: list[int] = []
     nearest = _nearest_anchors(vectors, anchors, banned)
     for i, face in enumerate(faces):
         found = nearest[i]
+        name = region_names.get(face.face_id)
         if found is not None and found[1] <= settings.same_face:
-            anchor = anchors[found[0]]
-            decisions.append(
-                Decision(face.face_id, anchor.person_id, anchor.anchor_id, anchor.assigned)
-            )
+            same = anchors[found[0]]
+            decisions.append(Decision(face.face_id, same.person_id, same.anchor_id, same.assigned))
+        elif name is not None and named_persons.get(name.casefold()) not in banned[i]:
+            person = named_persons.get(name.casefold())
+            if person is None:
+                person = NEW - len(new_names)
+                named_persons[name.casefold()] = person
+                new_names[person] = name
+            decisions.append(Decision(face.face_id, person, None, "region"))
+        elif not eligible(face, settings):
+            continue  # its region's person rejected it, and it is too poor to group
         elif found is not None and found[1] <= settings.match:
             decisions.append(Decision(face.face_id, anchors[found[0]].person_id, None, "match"))
         else:
@@ -90,9 +113,9 @@ def group(
     for i, label in zip(left, labels, strict=True):
         if sizes[label] < settings.min_cluster:
             continue
-        person = new_ids.setdefault(int(label), NEW - len(new_ids))
+        person = new_ids.setdefault(int(label), NEW - len(new_names) - len(new_ids))
         decisions.append(Decision(faces[i].face_id, person, None, "cluster"))
-    return decisions
+    return Grouping(decisions, new_names)
 
 
 def _rejected_persons(

@@ -7,6 +7,9 @@ phase types. One module per concern, each an object over the same connection:
     files.py           catalog.files    the files table as a walk sees it: known files
                                         below the roots, fingerprints, a reconciled walk
     results.py         catalog.results  pending work per phase, earlier phases' results
+    regions.py         (functions)      MWG face regions and PersonInImage names the
+                                        metadata phase read: stored with its result,
+                                        named_regions, people_in_image
     queries.py         catalog.queries  export, status, near-duplicates, the benchmark
     search_queries.py  catalog.search   the change stamp, embeddings for the search
                                         matrix, filters, the facts a result shows

@@ -13,6 +13,7 @@ import json
 import sqlite3
 from typing import Any, NamedTuple
 
+from photoanalyzer.catalog.regions import NamedRegion, named_regions
 from photoanalyzer.catalog.schema import PATH, path_param, result_is_current, transaction
 
 CURRENT_FACE = f"f.missing = 0 AND {result_is_current('faces')}"
@@ -51,8 +52,9 @@ class PersonRow(NamedTuple):
 
 
 class GroupingInputs(NamedTuple):
-    # (face id, embedding blob, size_px, sharpness) of current faces with no person
-    unassigned: list[tuple[int, bytes, int, float]]
+    # (face id, embedding blob, size_px, sharpness, file id, x, y, w, h) of current faces
+    # with no person
+    unassigned: list[tuple]
     anchors: list[tuple[int, int, bytes, str]]  # (anchor id, person id, embedding, assigned)
     rejections: list[tuple[int, bytes]]  # (person id, embedding)
 
@@ -91,7 +93,8 @@ class People:
 
     def grouping_inputs(self) -> GroupingInputs:
         unassigned = self._db.execute(
-            "SELECT fc.id, fc.embedding, COALESCE(fc.size_px, 0), COALESCE(fc.sharpness, 0)"
+            "SELECT fc.id, fc.embedding, COALESCE(fc.size_px, 0), COALESCE(fc.sharpness, 0),"
+            " fc.file_id, fc.x, fc.y, fc.w, fc.h"
             f" FROM faces fc JOIN files f ON f.id = fc.file_id WHERE {CURRENT_FACE}"
             " AND fc.person_id IS NULL ORDER BY fc.id"
         ).fetchall()
@@ -135,6 +138,13 @@ class People:
                         "UPDATE persons SET name = ? WHERE id = ? AND name IS NULL", (name, person)
                     )
         return created
+
+    def named_regions(self, file_ids: list[int]) -> dict[int, list[NamedRegion]]:
+        """The named face regions (MWG, read by the metadata phase) of these files."""
+        return {
+            file_id: [region for region in regions if region.name]
+            for file_id, regions in named_regions(self._db, file_ids).items()
+        }
 
     # What people read.
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.people import replace_faces
+from photoanalyzer.catalog.regions import PEOPLE_KEY, save_people
 from photoanalyzer.catalog.schema import (
     CURRENT_RESULT,
     PATH,
@@ -28,6 +29,11 @@ FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
 # The phase whose record carries one row per face ("faces"), stored by catalog/people.py.
 FACES = "faces"
+# The phase whose result also replaces a file's face regions and PersonInImage names (its
+# record's PEOPLE_KEY; regions.py), so that they are never older than its other fields.
+PEOPLE_OWNER = "metadata"
+# Record keys that are not columns of the phase's table.
+_SIDE_KEYS = frozenset({"frames", "faces", PEOPLE_KEY})
 # What the places phase derives from: the metadata phase's position and capture time.
 METADATA_FACTS = (
     "gps_lat",
@@ -171,6 +177,8 @@ class Results:
                 settled.append((row.file_id, phase))
                 if phase == FACES:  # its rows per face, replaced (none for an error)
                     replace_faces(self._db, row.file_id, (row.record or {}).get("faces", []))
+                if phase == PEOPLE_OWNER:
+                    save_people(self._db, row.file_id, (row.record or {}).get(PEOPLE_KEY))
                 if row.record is None:
                     self._db.execute(f"DELETE FROM {table} WHERE file_id = ?", (row.file_id,))
                 else:
@@ -187,7 +195,7 @@ class Results:
                 self._db.executemany("DELETE FROM retries WHERE file_id = ? AND phase = ?", settled)
 
     def _check(self, phase: str, record: dict[str, Any]) -> None:
-        keys, columns = set(record) - {"frames", "faces"}, set(self._columns[phase])
+        keys, columns = set(record) - _SIDE_KEYS, set(self._columns[phase])
         if keys != columns:
             raise RecordMismatch(
                 f"the {phase} phase's record does not match its table: unknown keys "

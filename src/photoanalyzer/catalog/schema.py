@@ -320,6 +320,30 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     """,
     """
+    -- Names people already gave, read by the metadata phase from XMP (mwg_regions.py): MWG
+    -- face regions as boxes on the upright picture (top-left origin, fractions of its width
+    -- and height), name NULL for an unnamed face; and per file the Iptc4xmpExt:PersonInImage
+    -- names (a JSON list) and why regions were not kept. Both are replaced with each
+    -- metadata result, and read only where that result is current (regions.py).
+    CREATE TABLE mwg_regions (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        region INTEGER NOT NULL,
+        name TEXT,
+        x REAL NOT NULL,
+        y REAL NOT NULL,
+        w REAL NOT NULL,
+        h REAL NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (file_id, region)
+    ) WITHOUT ROWID;
+    CREATE TABLE xmp_people (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        people_in_image TEXT,
+        people_source TEXT,
+        regions_note TEXT
+    );
+    """,
+    """
     -- The faces phase (docs/people.md). face_scans is its per-file result: how many faces it
     -- kept (0: analyzed, none found). faces holds one row per face, replaced whenever the
     -- phase runs on the file again; boxes and landmarks are normalized to the upright

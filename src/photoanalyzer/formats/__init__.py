@@ -8,6 +8,7 @@ rawmeta.py     camera RAW containers: sizes, EXIF, preview spots
 heif_boxes.py  HEIF items: grid, tiles, extents, transforms, colour
 exif.py        EXIF tags -> fields
 xmp.py         XMP packets: read, and merge our keywords into a sidecar
+mwg_regions.py MWG face regions and PersonInImage names; boxes on the upright picture
 iptc.py        IPTC-IIM keywords, caption and date
 video.py       video metadata through PyAV
 """

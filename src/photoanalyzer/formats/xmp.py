@@ -32,7 +32,25 @@ META = "adobe:ns:meta/"
 # Our own record of the dc:subject leaves we added (those that were not there before), so a
 # later write removes exactly those and never a keyword the user had typed themselves.
 OURS = "https://github.com/photoanalyzer/ns/xmp/1.0/"
-PREFIXES = {RDF: "rdf", DC: "dc", LR: "lr", DIGIKAM: "digiKam", OURS: "photoanalyzer", META: "x"}
+# The Metadata Working Group's regions and the types of its fields, IPTC's extension
+# (PersonInImage): read and written by mwg_regions.py.
+MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
+ST_AREA = "http://ns.adobe.com/xmp/sType/Area#"
+ST_DIM = "http://ns.adobe.com/xap/1.0/sType/Dimensions#"
+IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+# The prefix a namespace is given where a rewrite declares it (the one its schema uses).
+PREFIXES = {
+    RDF: "rdf",
+    DC: "dc",
+    LR: "lr",
+    DIGIKAM: "digiKam",
+    OURS: "photoanalyzer",
+    META: "x",
+    MWG_RS: "mwg-rs",
+    ST_AREA: "stArea",
+    ST_DIM: "stDim",
+    IPTC_EXT: "Iptc4xmpExt",
+}
 
 _CONTAINERS = frozenset(f"{{{RDF}}}{kind}" for kind in ("Bag", "Seq", "Alt"))
 _DESCRIPTION, _LI, _VALUE = f"{{{RDF}}}Description", f"{{{RDF}}}li", f"{{{RDF}}}value"
@@ -79,8 +97,7 @@ class XmpFacts:
 
 def read_facts(data: bytes | str) -> XmpFacts:
     """The facts of one packet (a sidecar's bytes, or a packet embedded in a photo)."""
-    nodes = _top_nodes(_rdf_element(data))
-    props = _Properties(nodes)
+    props = read_properties(data)
     return XmpFacts(
         rating=_rating(props.text(XMP, "Rating")),
         label=_clean(props.text(XMP, "Label")),
@@ -270,6 +287,11 @@ def _top_nodes(rdf: ET.Element) -> tuple[list[ET.Element], dict[str, ET.Element]
     return [node for node in rdf if node.tag == _DESCRIPTION], named
 
 
+def read_properties(data: bytes | str) -> _Properties:
+    """The packet's top-level properties, for readers of other schemas (mwg_regions.py)."""
+    return _Properties(_top_nodes(_rdf_element(data)))
+
+
 class _Properties:
     """Property look-up over several rdf:Description blocks: the first that has it wins."""
 
@@ -285,6 +307,14 @@ class _Properties:
             if element is not None:
                 return element
         return None
+
+    def find(self, ns: str, name: str) -> str | ET.Element | None:
+        """A top-level property: its text where it is an attribute, else its element."""
+        return self._find(ns, name)
+
+    def resolve(self, element: ET.Element) -> ET.Element:
+        """The node an element refers to by rdf:nodeID, else the element itself."""
+        return self._resolve(element)
 
     def _resolve(self, element: ET.Element) -> ET.Element:
         """The element's value node: a referenced top-level node, or its only child."""

@@ -1,7 +1,8 @@
 """`photoanalyze xmp write`: our scenes and objects as keywords in the photos' XMP sidecars,
-for digiKam, darktable, Lightroom and Immich to see. Merged into what is there (xmp.py keeps
-every field and keyword that is not ours), written atomically, only when something changes,
-and never into a photo file itself."""
+for digiKam, darktable, Lightroom and Immich to see, and named faces as MWG face regions and
+PersonInImage names (mwg_regions.py). Merged into what is there (xmp.py and mwg_regions.py
+keep every field, keyword, region and name that is not ours), written atomically, only when
+something changes, and never into a photo file itself."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.errors import UsageError
-from photoanalyzer.formats import xmp
+from photoanalyzer.formats import mwg_regions, xmp
 from photoanalyzer.library import sidecars
 from photoanalyzer.ml import random_weights
 
@@ -102,20 +103,36 @@ def write_sidecars(
     photos: Iterable[LabelledPhoto],
     options: WriteOptions,
     progress: Callable[[list], Iterable] = lambda x: x,
+    people: Mapping[str, mwg_regions.People] | None = None,
 ) -> WriteSummary:
-    """Every photo's sidecar brought up to date (or, in a dry run, what would change)."""
+    """Every photo's sidecar brought up to date (or, in a dry run, what would change).
+
+    `people`: photo path -> its named faces (boxes on the upright picture, the picture's
+    stored size and orientation) and names, written as MWG face regions and PersonInImage.
+    A photo it has replaces our earlier regions and names (none: they go); a photo it has
+    not keeps them as they are. Photos only in `people` get their sidecar too."""
     photos = list(photos)
+    people = dict(people or {})
     if (
         photos
+        and not people
         and not options.allow_random
         and all(photo.clip_random and photo.yolo_random for photo in photos)
     ):
         raise UsageError(RANDOM_REFUSAL.format(n=len(photos)))
     summary = WriteSummary()
     summary.warnings += _random_warnings(photos, options.allow_random)
+    known = {photo.path for photo in photos}
+    photos += [_unlabelled(path) for path in people if path not in known]
     for target, sharing in progress(list(_by_sidecar(photos, options.name).items())):
-        _one(target, sharing, options, summary)
+        faces = next((people[p.path] for p in sharing if p.path in people), None)
+        _one(target, sharing, options, summary, faces)
     return summary
+
+
+def _unlabelled(path: str) -> LabelledPhoto:
+    """A photo with faces to write and no labels (its ML result is not current)."""
+    return LabelledPhoto(path, [], {}, clip_random=False, yolo_random=False)
 
 
 def _random_warnings(photos: list[LabelledPhoto], allow_random: bool) -> list[str]:
@@ -153,18 +170,25 @@ def _by_sidecar(photos: list[LabelledPhoto], name: str) -> dict[str, list[Labell
 
 
 def _one(
-    target: str, photos: list[LabelledPhoto], options: WriteOptions, summary: WriteSummary
+    target: str,
+    photos: list[LabelledPhoto],
+    options: WriteOptions,
+    summary: WriteSummary,
+    faces: mwg_regions.People | None = None,
 ) -> None:
+    """One sidecar: our keywords, then (where `faces` is given) our face regions and names,
+    merged into it in one write. Photos of one shot sharing it: the first one's faces."""
     wanted = _union(
         keywords_for(photo, options.min_score, options.allow_random) for photo in photos
     )
+    has_faces = faces is not None and bool(faces.regions or faces.names)
     try:
         for _ in range(MAX_TRIES):
             existing = _read_if_there(target)
-            if existing is None and not wanted.leaves:
+            if existing is None and not wanted.leaves and not has_faces:
                 summary.unchanged += 1  # nothing to say, and no sidecar to say it in
                 return
-            merged = xmp.merge_keywords(existing, wanted, OWNED)
+            merged = _merged(existing, wanted, faces)
             if merged.text is None:
                 summary.unchanged += 1
                 return
@@ -187,6 +211,22 @@ def _one(
     except OSError as exc:
         summary.failed += 1
         summary.failures.append(f"{target}: cannot read or write this sidecar: {exc}")
+
+
+def _merged(
+    existing: bytes | None, wanted: xmp.Keywords, faces: mwg_regions.People | None
+) -> xmp.Merge:
+    """Keywords, then faces, merged into `existing`: one text and what changed in both."""
+    keywords = xmp.merge_keywords(existing, wanted, OWNED)
+    if faces is None:
+        return keywords
+    text = keywords.text if keywords.text is not None else existing
+    people = mwg_regions.merge_people(text, faces)
+    return xmp.Merge(
+        people.text if people.text is not None else keywords.text,
+        keywords.added + people.added,
+        keywords.removed + people.removed,
+    )
 
 
 def _read_if_there(path: str) -> bytes | None:

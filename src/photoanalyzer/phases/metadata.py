@@ -11,13 +11,15 @@ file has, whichever of EXIF, XMP and IPTC holds it."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 import exifread
 from PIL import Image, UnidentifiedImageError
 
-from photoanalyzer.formats import exif, heif_boxes, iptc, rawmeta, xmp
+from photoanalyzer.catalog.regions import PEOPLE_KEY
+from photoanalyzer.formats import exif, heif_boxes, iptc, mwg_regions, rawmeta, xmp
 from photoanalyzer.formats.bounded import Clamped
 from photoanalyzer.formats.filetypes import (
     HEAD_BYTES,
@@ -64,8 +66,9 @@ class MetadataPhase:
     # RAW-<format> with exiftool's ImageSize, CR3 and RAF EXIF read (rawmeta.py); XMP rating,
     # label, keywords, description and where they came from (embedded or sidecar).
     # metadata-5: taken_at falls back through XMP, IPTC, CreateDate and GPSDateTime, with
-    # taken_at_source; IPTC-IIM keywords and caption where XMP has none.
-    version: str = "metadata-5"
+    # taken_at_source; IPTC-IIM keywords and caption where XMP has none. metadata-6: MWG face
+    # regions (as boxes on the upright picture) and PersonInImage names (mwg_regions.py).
+    version: str = "metadata-6"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64
 
@@ -76,6 +79,15 @@ class MetadataPhase:
         return replace(outcome, record=complete(outcome.record))
 
 
+def _container_orientation(fh: BinaryIO, file_type: str | None) -> int | None:
+    """The orientation the pixels are shown in where the container, not EXIF, decides it: a
+    HEIF's `irot` (anticlockwise degrees) as the EXIF orientation that turns the same way;
+    None elsewhere (the EXIF orientation applies)."""
+    if file_type not in HEIF_TYPES:
+        return None
+    return {0: 1, 90: 8, 180: 3, 270: 6}.get(heif_rotation(fh) or 0, 1)
+
+
 def read_metadata(path: str, kind: str) -> Outcome:
     """The metadata of a photo or a video (`kind`, as the scan decided from the name)."""
     with open(path, "rb") as fh:
@@ -84,7 +96,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
         if kind == "video":
-            return _with_xmp(_video_outcome(path, file_type), path, None)
+            return _with_xmp(_video_outcome(path, file_type), path, None, photo=False)
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
@@ -95,6 +107,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
         size, pillow_raw, packet, iptc_block, open_error = _pillow_facts(
             fh, file_type, want_exif=not raw
         )
+        turn = _container_orientation(fh, file_type)
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
     if size:
         record["width"], record["height"] = size
@@ -103,11 +116,11 @@ def read_metadata(path: str, kind: str) -> Outcome:
         iptc_block = iptc.block_from_tag((raw or pillow_raw).get((exif.IFD0, iptc.TIFF_IPTC_TAG)))
     found = iptc.read_iptc(iptc_block) if iptc_block else None
     if open_error:
-        return _with_xmp(Outcome(record, open_error), path, packet, found)
+        return _with_xmp(Outcome(record, open_error), path, packet, found, turn)
     if exifread_error and not pillow_raw:
         error = f"EXIF could not be read: {exifread_error}"
-        return _with_xmp(Outcome(record, error), path, packet, found)
-    return _with_xmp(Outcome(record), path, packet, found)
+        return _with_xmp(Outcome(record, error), path, packet, found, turn)
+    return _with_xmp(Outcome(record), path, packet, found, turn)
 
 
 # XMP properties read for the capture time (the taken_at fallback), beside XMP_FIELDS.
@@ -115,14 +128,20 @@ _XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP
 
 
 def _with_xmp(
-    outcome: Outcome, path: str, packet: bytes | None, found: iptc.IptcFacts | None = None
+    outcome: Outcome,
+    path: str,
+    packet: bytes | None,
+    found: iptc.IptcFacts | None = None,
+    turn: int | None = None,
+    photo: bool = True,
 ) -> Outcome:
     """The outcome with the XMP fields: each from the sidecar where it has it, else from the
     embedded packet (a sidecar made by `xmp write` holds keywords only, and must not hide the
     rating in the photo), else, for keywords and description, from IPTC-IIM (as the Metadata
     Working Group says: XMP where it exists). The capture time where XMP or IPTC has an
-    earlier tag of exif.CAPTURE_TIME_ORDER than EXIF. Broken XMP is said in the error, and
-    the rest is kept."""
+    earlier tag of exif.CAPTURE_TIME_ORDER than EXIF. Face regions and PersonInImage names
+    likewise (_people). Broken XMP is said in the error, and the rest is kept. `turn`: the
+    orientation the container decides (a HEIF's), else the record's EXIF one applies."""
     if outcome.record is None:
         return outcome
     sidecar = sidecars.read(path)  # an environment error here keeps the file pending
@@ -130,12 +149,14 @@ def _with_xmp(
     if packet:
         sources.append(("embedded XMP", "embedded", packet))
     fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
+    readable: list[tuple[str, bytes | str]] = []
     for what, source, data in sources:
         try:
             facts = xmp.read_facts(data)
         except xmp.XmpError as exc:
             problems.append(f"{what} could not be read: {exc}")
             continue
+        readable.append((source, data))
         read = {
             "rating": facts.rating,
             "label": facts.label,
@@ -152,11 +173,45 @@ def _with_xmp(
         fields["description"] = fields["description"] or found.caption
         stamps.append(found.created)
     record = {**outcome.record, **fields}
+    record[PEOPLE_KEY] = _people(readable, record, turn if photo else 0)
     best = exif.preferred(s for s in stamps if s is not None)
     if best is not None and exif.outranks(best, record.get("taken_at_source")):
         record.update(exif.capture_record([best]))
     errors = [e for e in (outcome.error, *problems) if e]
     return replace(outcome, record=record, error="; ".join(errors) or None)
+
+
+def _people(
+    sources: list[tuple[str, bytes | str]], record: dict[str, Any], turn: int | None
+) -> dict[str, Any]:
+    """The face regions and PersonInImage names, each from the first source that has them
+    (the sidecar, else the photo's packet: the two are never mixed, so one face is not
+    counted twice), the regions as boxes on the upright picture (mwg_regions.py). `turn`:
+    the orientation to apply where it is not the record's EXIF one; 0 for a video, whose
+    regions are not read (its turn is not EXIF's, and no program writes them)."""
+    regions: list[mwg_regions.FaceRegion] = []
+    people: tuple[str, ...] = ()
+    regions_from = people_from = None
+    dropped: Counter[str] = Counter()
+    for source, data in sources:
+        facts = mwg_regions.read_people(data)  # parsed above: an XmpError is not expected
+        if facts.people and people_from is None:
+            people, people_from = facts.people, source
+        if facts.regions is not None and regions_from is None and turn != 0:
+            regions_from = source
+            size = (record["width"], record["height"]) if record.get("width") else None
+            orientation = turn if turn is not None else record.get("orientation")
+            regions, outside = mwg_regions.to_upright(
+                facts.regions, orientation, size, facts.applied_to
+            )
+            dropped = facts.dropped + outside
+    return {
+        "regions": [(r.name, r.box.x, r.box.y, r.box.w, r.box.h) for r in regions],
+        "regions_source": regions_from,
+        "people": list(people),
+        "people_source": people_from,
+        "note": mwg_regions.note(dropped),
+    }
 
 
 def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from photoanalyzer.analysis.faces import unpack_embeddings
-from photoanalyzer.analysis.persons import Anchor, Candidate, GroupSettings, group
+from photoanalyzer.analysis.persons import Anchor, Candidate, GroupSettings, group, names_for_faces
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.people import Assignment
 from photoanalyzer.config import FacesConfig
@@ -40,15 +40,44 @@ def group_people(catalog: Catalog, run_id: int | None, config: FacesConfig) -> d
     ]
     rejected = unpack_embeddings([row[1] for row in inputs.rejections])
     rejections = [(row[0], vector) for row, vector in zip(inputs.rejections, rejected, strict=True)]
-    decisions = group(faces, anchors, rejections, group_settings(config))
+    names = region_names(catalog, inputs.unassigned, config.region_iou)
+    grouping = group(
+        faces,
+        anchors,
+        rejections,
+        group_settings(config),
+        names,
+        catalog.people.named_persons() if names else {},
+    )
+    decisions = grouping.decisions
     created = catalog.people.apply_grouping(
-        [Assignment(d.face_id, d.person, d.anchor, d.assigned) for d in decisions], {}, run_id
+        [Assignment(d.face_id, d.person, d.anchor, d.assigned) for d in decisions],
+        grouping.new_names,
+        run_id,
     )
     return {
         "assigned": len(decisions),
         "new_persons": len(created),
         "unassigned": len(faces) - len(decisions),
+        "named_by_regions": sum(1 for d in decisions if d.assigned == "region"),
     }
+
+
+def region_names(catalog: Catalog, unassigned: list[tuple], min_iou: float) -> dict[int, str]:
+    """Face id -> the name of the named face region (another program's tag, read by the
+    metadata phase) it overlaps, per file, one face per region (persons.names_for_faces)."""
+    by_file: dict[int, list[tuple]] = {}
+    for row in unassigned:
+        by_file.setdefault(row[4], []).append(row)
+    regions = catalog.people.named_regions(list(by_file))
+    found: dict[int, str] = {}
+    for file_id, named in regions.items():
+        rows = by_file[file_id]
+        boxes = [tuple(row[5:9]) for row in rows]
+        areas = [(region.name, (region.x, region.y, region.w, region.h)) for region in named]
+        for index, name in names_for_faces(boxes, areas, min_iou).items():
+            found[rows[index][0]] = name
+    return found
 
 
 def name_person(catalog: Catalog, person_id: int, name: str) -> int:
