@@ -52,7 +52,11 @@ def config_for(folder: Path, models: Path, labels=LABELS, **ml):
     return validate(load_config(path), PHASE_ORDER)
 
 
-def index(roots, config, db: Path, phases=PHASE_ORDER) -> pipeline.RunReport:
+# Every phase but faces, which is opt-in and has its own tests (tests/test_faces_*.py).
+INDEXED = tuple(phase for phase in PHASE_ORDER if phase != "faces")
+
+
+def index(roots, config, db: Path, phases=INDEXED) -> pipeline.RunReport:
     context = PhaseContext(config, db.with_name("thumbnails"), Path(config.ml.models_dir))
     catalog = Catalog(db)
     try:

@@ -82,6 +82,23 @@ class MlConfig:
 
 
 @dataclass(frozen=True)
+class FacesConfig:
+    workers: int
+    detector: str  # hog or cnn (analysis/faces.py DETECTORS)
+    picture_size: int
+    small_picture: int
+    upsample: int
+    min_face_px: int
+    max_faces: int
+    match_threshold: float
+    same_face: float
+    min_cluster: int
+    min_size_px: int
+    min_sharpness: float
+    region_iou: float
+
+
+@dataclass(frozen=True)
 class CatalogOptions:
     commit_every: int
     commit_seconds: float
@@ -118,6 +135,7 @@ class Config:
     metadata: MetadataConfig
     content: ContentConfig
     ml: MlConfig
+    faces: FacesConfig
     catalog_options: CatalogOptions
     engine: str
     ray: RayConfig
@@ -239,6 +257,7 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
     if not 0 <= content.near_duplicate_distance <= 32:
         raise ConfigError("config: 'content.near_duplicate_distance' must be between 0 and 32")
     _validate_ml(config.ml)
+    _validate_faces(config.faces)
     if config.catalog_options.commit_every < 1 or config.catalog_options.commit_seconds <= 0:
         raise ConfigError(
             "config: 'catalog_options.commit_every' must be at least 1 and "
@@ -252,6 +271,29 @@ def validate(config: Config, known_phases: typing.Iterable[str]) -> Config:
                 f"config: unknown phase '{phase}' in 'phases' (known: {', '.join(sorted(known))})"
             )
     return config
+
+
+def _validate_faces(faces: FacesConfig) -> None:
+    if faces.workers < 0:
+        raise ConfigError("config: 'faces.workers' must be 0 (one per core) or more")
+    if faces.detector not in ("hog", "cnn"):
+        raise ConfigError("config: 'faces.detector' must be hog or cnn")
+    if not 64 <= faces.picture_size <= 8192 or not 0 <= faces.upsample <= 2:
+        raise ConfigError(
+            "config: 'faces.picture_size' must be between 64 and 8192 and 'faces.upsample'"
+            " between 0 and 2"
+        )
+    if not 1 <= faces.max_faces <= 1000 or faces.min_cluster < 1:
+        raise ConfigError(
+            "config: 'faces.max_faces' must be between 1 and 1000, 'faces.min_cluster' 1 or more"
+        )
+    if not 0 < faces.same_face < faces.match_threshold <= 2:
+        raise ConfigError(
+            "config: 'faces.same_face' must be above 0 and below 'faces.match_threshold',"
+            " which is at most 2"
+        )
+    if not 0 < faces.region_iou <= 1:
+        raise ConfigError("config: 'faces.region_iou' must be above 0 and at most 1")
 
 
 def _validate_ml(ml: MlConfig) -> None:

@@ -36,6 +36,8 @@ MODULE_SOURCES = {
     "importlinter.cli": "the dev extra (import-linter)",
     "av": "a dependency (PyAV)",
     "pillow_heif": "a dependency (pillow-heif)",
+    "dlib": "the faces extra (dlib-bin)",
+    "face_recognition_models": "the faces extra (face-recognition-models)",
 }
 BINARY_SOURCES = {
     "exiftool": "Debian: libimage-exiftool-perl",

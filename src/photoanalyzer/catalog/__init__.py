@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from photoanalyzer.catalog.files import Files, SyncCounts
+from photoanalyzer.catalog.people import People
 from photoanalyzer.catalog.queries import Queries
 from photoanalyzer.catalog.report_queries import ReportQueries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
@@ -58,6 +59,7 @@ class Catalog:
         self.search = Search(self._db)
         self.report = ReportQueries(self._db)
         self.text = TextQueries(self._db)
+        self.people = People(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from photoanalyzer.catalog import regions
+from photoanalyzer.catalog import people, regions
 from photoanalyzer.catalog import text as text_rows
 from photoanalyzer.catalog.regions import PEOPLE_KEY
 from photoanalyzer.catalog.schema import (
@@ -29,12 +29,16 @@ from photoanalyzer.catalog.schema import (
 FRAME_OWNER = "content"
 FRAME_FILLERS = tuple(RESULT_TABLES)[tuple(RESULT_TABLES).index(FRAME_OWNER) + 1 :]
 # Record keys that are not columns of the phase's table.
-_SIDE_KEYS = frozenset({"frames", PEOPLE_KEY})
+_SIDE_KEYS = frozenset({"frames", "faces", PEOPLE_KEY})
 # Rows a phase's result keeps beside its table, written in the same transaction as the
 # result so that they are never older than its other fields: the metadata phase's face
-# regions and PersonInImage names (its record's PEOPLE_KEY; regions.py), the text phase's
-# lines and search index (text.py).
-DERIVED_WRITERS = {"metadata": regions.write_derived, "text": text_rows.write_derived}
+# regions and PersonInImage names (its record's PEOPLE_KEY; regions.py), the faces phase's
+# one row per face (people.py), the text phase's lines and search index (text.py).
+DERIVED_WRITERS = {
+    "metadata": regions.write_derived,
+    "faces": people.write_derived,
+    "text": text_rows.write_derived,
+}
 # What the places phase derives from: the metadata phase's position and capture time.
 METADATA_FACTS = (
     "gps_lat",

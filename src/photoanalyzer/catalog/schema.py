@@ -410,6 +410,55 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], str], ...] = (
         regions_note TEXT
     );
     """,
+    """
+    -- The faces phase (docs/people.md). face_scans is its per-file result: how many faces it
+    -- kept (0: analyzed, none found). faces holds one row per face, replaced whenever the
+    -- phase runs on the file again; boxes and landmarks are normalized to the upright
+    -- picture (0..1, top-left origin), the embedding is 128 little-endian float32.
+    CREATE TABLE face_scans (
+        file_id INTEGER PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,
+        face_count INTEGER
+    );
+    -- Persons outlive face rows: their ids, names and the user's decisions stand through
+    -- every re-analysis (a changed file, a --full run), held by person_anchors (the
+    -- embeddings of the faces a person was given, which bring the same faces back to it)
+    -- and person_rejections (faces a person must never take again).
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        created_run INTEGER
+    );
+    CREATE TABLE person_anchors (
+        id INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL,
+        assigned TEXT NOT NULL
+    );
+    CREATE INDEX person_anchors_by_person ON person_anchors (person_id);
+    CREATE TABLE person_rejections (
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        embedding BLOB NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        frame INTEGER,
+        x REAL NOT NULL,
+        y REAL NOT NULL,
+        w REAL NOT NULL,
+        h REAL NOT NULL,
+        landmarks TEXT,
+        score REAL,
+        size_px INTEGER,
+        sharpness REAL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL,
+        anchor_id INTEGER REFERENCES person_anchors(id) ON DELETE SET NULL,
+        assigned TEXT
+    );
+    CREATE INDEX faces_by_file ON faces (file_id);
+    CREATE INDEX faces_by_person ON faces (person_id);
+    """,
     text_migration,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -424,6 +473,7 @@ RESULT_TABLES = {
     "metadata": "metadata",
     "places": "places",
     "content": "content",
+    "faces": "face_scans",
     "ml": "ml",
     "text": "text",
 }

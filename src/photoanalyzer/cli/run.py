@@ -37,8 +37,8 @@ def run(
         str | None,
         typer.Option(
             "--phases",
-            help="Comma-separated phases to run (metadata,places,content,ml). Default: the "
-            "config's `phases`.",
+            help="Comma-separated phases to run (metadata,places,content,faces,ml). Default: "
+            "the config's `phases` (faces only where listed: docs/people.md).",
             show_default=False,
         ),
     ] = None,
@@ -171,7 +171,8 @@ def _index(
             "interrupted: finished files are saved; run the same command again to "
             "continue where this one stopped"
         ) from None
-    return report.format_run(result), any(phase.failure for phase in result.phases)
+    failed = any(phase.failure and not phase.skipped for phase in result.phases)
+    return report.format_run(result), failed
 
 
 @contextmanager

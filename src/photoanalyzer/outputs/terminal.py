@@ -53,7 +53,10 @@ def format_run(report: RunReport) -> str:
 
 def _phase_details(phase: PhaseReport) -> list[str]:
     lines = []
-    if phase.failure:
+    if phase.skipped:
+        lines.append(f"skipped: {phase.failure}")
+        lines.append(f"({phase.left_pending} files stay pending for it)")
+    elif phase.failure:
         lines.append(f"FAILED: {phase.failure}")
         lines.append(f"({phase.left_pending} files left pending; the next run tries them again)")
     details = phase.details
@@ -69,6 +72,13 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(details["gpu_note"])
     lines += ml_timing_lines(details)
     lines += places_lines(details)
+    people = details.get("people")  # the grouping after the faces phase (run/people_step.py)
+    if people and people.get("assigned", 0) + people.get("unassigned", 0):
+        lines.append(
+            f"persons: {people['assigned']} faces given a person ({people['new_persons']} new "
+            f"persons, {people.get('named_by_regions', 0)} by named face regions), "
+            f"{people.get('unassigned', 0)} left without one"
+        )
     models = details.get("random_weights")  # the models whose weights were random
     if models:
         lines.append(random_weights.warning(models))

@@ -13,7 +13,7 @@ from photoanalyzer.phases.base import BatchPhase, Outcome, Phase
 
 # Every phase the program knows of, in the order they run. Later phases read what earlier ones
 # stored, so a run always performs the phases it was asked for in this order.
-PHASE_ORDER = ("metadata", "places", "content", "ml", "text")
+PHASE_ORDER = ("metadata", "places", "content", "faces", "ml", "text")
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,14 @@ def _content_phase(context: PhaseContext) -> Phase:
     return ContentPhase(config.content, str(context.thumbnail_dir), decode_plan=plan)
 
 
+def _faces_phase(context: PhaseContext) -> Phase:
+    # Builds without dlib (status and report read its name and version); a run without the
+    # faces extra skips it with one line (FacesPhase.check_available).
+    from photoanalyzer.phases.faces import FacesPhase
+
+    return FacesPhase(context.config.faces, context.config.content)
+
+
 def _ml_phase(context: PhaseContext) -> BatchPhase:
     from photoanalyzer.phases.ml import MlPhase
 
@@ -106,6 +114,7 @@ _FACTORIES: dict[str, Callable[[PhaseContext], Phase | BatchPhase]] = {
     "metadata": _metadata_phase,
     "places": _places_phase,
     "content": _content_phase,
+    "faces": _faces_phase,
     "ml": _ml_phase,
     "text": _text_phase,
 }

@@ -36,6 +36,12 @@ class PhaseUnavailable(RuntimeError):
     fix it. Its pending files are marked with the message and stay pending."""
 
 
+class PhaseSkipped(PhaseUnavailable):
+    """The phase needs an optional extra that is not installed (the faces phase without
+    `photoanalyzer[faces]`): the run skips it with one line naming the extra, writes nothing
+    for its files (they stay pending, with no error of their own) and is not a failure."""
+
+
 class Phase(Protocol):
     """A phase that reads one file at a time; the pipeline spreads files over processes."""
 

@@ -28,6 +28,7 @@ from photoanalyzer.phases.base import (
     BatchPhase,
     Outcome,
     Phase,
+    PhaseSkipped,
     PhaseUnavailable,
     StoredInputs,
     StoredMetadata,
@@ -36,6 +37,7 @@ from photoanalyzer.phases.base import (
 )
 from photoanalyzer.run.engines import Engine, open_engine
 from photoanalyzer.run.local import WORKER_CRASH, LocalEngine, stderr_to_devnull
+from photoanalyzer.run.people_step import group_people
 
 __all__ = ["WORKER_CRASH", "PhaseReport", "RunReport", "index", "run", "work_items"]
 # The run report keeps this many error examples per phase; the catalog keeps all of them.
@@ -53,6 +55,9 @@ class PhaseReport:
     failure: str | None = None  # why the whole phase could not run, if it could not
     left_pending: int = 0  # files the failure left for the next run
     details: dict = field(default_factory=dict)  # backend, weights, GPU: what the phase reports
+    # The phase needs an extra that is not installed: `failure` says which; nothing was
+    # written for its files, which stay pending, and the run does not count as failed.
+    skipped: bool = False
 
     def count(self, path: str, outcome: Outcome) -> None:
         self.processed += 1
@@ -168,6 +173,9 @@ def run(
                     phase, pending, catalog, run_id, config.catalog_options, show_progress, engine
                 )
             )
+            if phase.name == "faces" and not reports[-1].skipped:
+                # Persons from the faces stored, this run's and the ones left unassigned.
+                reports[-1].details["people"] = group_people(catalog, run_id, config.faces)
         status = "completed"
     except KeyboardInterrupt:
         raise
@@ -208,6 +216,11 @@ def _run_phase(
     report = PhaseReport(phase.name, phase.version)
     writer = _BatchWriter(catalog, run_id, phase, commits)
     started = perf_counter()
+    try:
+        getattr(phase, "check_available", lambda: None)()
+    except PhaseSkipped as exc:
+        report.failure, report.skipped, report.left_pending = str(exc), True, len(pending)
+        pending = []
     with native_stderr_silenced() as terminal:
         bar = tqdm(
             total=len(pending),

@@ -1,0 +1,109 @@
+"""Faces-phase rate on the 12 MP camera roll, alternating with the content phase.
+
+    python benchmarks/faces_speed.py [--count 60] [--with-people 0.33] [--repeat 3]
+
+The camera roll is synthetic_library's 12 MP photo-like JPEGs; a share of them get a real
+photo of people from the face corpus (../shared/corpus/faces, single and group photos) pasted
+in at 1600 px, so they hold real faces at the sizes a phone photo of people has. Each repeat
+runs, on fresh catalogs with one worker process per core: the content phase on the whole
+roll, the faces phase on the whole roll (the whole-phase rate), then the faces phase on the
+photos without people and on those with people alone, which give the cost per photo without
+faces and, from the difference, per face."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.config import load_config
+from photoanalyzer.phases import PhaseContext, build_phases
+from photoanalyzer.run import pipeline
+from synthetic_library import write_camera_roll
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def add_people(paths: list[Path], corpus: Path, share: float, seed: int = 0) -> list[Path]:
+    """Paste corpus photos with people into `share` of the photos; returns those photos."""
+    labels = json.loads((corpus / "labels.json").read_text())
+    sources = [corpus / x["file"] for x in labels if x["category"] != "no_person"]
+    rng = random.Random(seed)
+    chosen = paths[: round(len(paths) * share)]
+    for path in chosen:
+        people = Image.open(rng.choice(sources)).convert("RGB")
+        people.thumbnail((1600, 1600))
+        if max(people.size) < 1600:
+            scale = 1600 / max(people.size)
+            people = people.resize((round(people.width * scale), round(people.height * scale)))
+        with Image.open(path) as photo:
+            exif = photo.info.get("exif", b"")
+            photo = photo.convert("RGB")
+            photo.paste(people, (rng.randrange(0, 2000), rng.randrange(0, 1000)))
+            photo.save(path, quality=92, exif=exif)
+    return chosen
+
+
+def phase_run(library: Path, names: tuple[str, ...], workdir: Path, tag: str):
+    config = load_config()
+    context = PhaseContext(config, workdir / f"thumbs-{tag}", workdir / "models", False)
+    catalog = Catalog(workdir / f"{tag}.db")
+    try:
+        report = pipeline.run([str(library)], build_phases(names, context), catalog, config)
+        faces = catalog.people.counts()["faces"] if "faces" in names else 0
+    finally:
+        catalog.close()
+    result = report.phases[-1]
+    assert result.errors == 0 and not result.failure, (result.error_samples, result.failure)
+    return result.processed / result.seconds, result.seconds / result.processed, faces
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=60)
+    parser.add_argument("--with-people", type=float, default=0.33)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/corpus/faces")
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {"content": [], "faces": [], "none_ms": [], "face_ms": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        roll = workdir / "roll"
+        print(f"generating {args.count} 12 MP photos ...", file=sys.stderr)
+        paths = sorted(write_camera_roll(roll, args.count))
+        people = set(add_people(paths, args.corpus, args.with_people))
+        with_people, without = workdir / "with", workdir / "without"
+        for folder, group in ((with_people, people), (without, set(paths) - people)):
+            folder.mkdir()
+            for path in group:
+                os.link(path, folder / path.name)
+        for run in range(args.repeat):  # alternating, so drift hits both phases alike
+            rates["content"].append(phase_run(roll, ("metadata", "content"), workdir, f"c{run}")[0])
+            rates["faces"].append(phase_run(roll, ("metadata", "faces"), workdir, f"f{run}")[0])
+            _, none_s, _ = phase_run(without, ("metadata", "faces"), workdir, f"n{run}")
+            _, people_s, faces = phase_run(with_people, ("metadata", "faces"), workdir, f"p{run}")
+            per_face = (people_s - none_s) * len(people) / max(faces, 1)
+            rates["none_ms"].append(none_s * 1000)
+            rates["face_ms"].append(per_face * 1000)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    workers = os.cpu_count()
+    print(
+        f"{args.count} 12 MP JPEGs, {len(people)} with people ({faces} faces); {workers} "
+        f"worker processes; median of {args.repeat} alternating repeats"
+    )
+    print(f"content phase : {median['content']:6.1f} photos/s")
+    print(f"faces phase   : {median['faces']:6.1f} photos/s (whole phase)")
+    print(f"  a photo without faces: {median['none_ms']:6.1f} ms of phase time")
+    print(f"  each face on top     : {median['face_ms']:6.1f} ms of phase time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Faces phase: the faces of each photo (and of the frames of each video that the content
+phase analyzes), with box, landmarks, score, size, sharpness and a 128-d embedding.
+
+A per-file phase: the pipeline spreads files over worker processes, each loading dlib's
+models once. The picture is the original decoded as the content phase decodes it
+(pixels.load: upright, JPEG draft scale, HEIC and RAW previews through the same dispatcher),
+reduced to `picture_size`; docs/performance.md says why that and not the stored thumbnail.
+Grouping faces into persons is not this phase's work: the pipeline does it once the phase
+has stored its faces (run/people_step.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from photoanalyzer.analysis.faces import (
+    DetectSettings,
+    Face,
+    find_faces,
+    missing_reason,
+    models_for,
+    models_identity,
+    pack_embedding,
+)
+from photoanalyzer.config import ContentConfig, FacesConfig
+from photoanalyzer.phases.base import EMPTY_FILE, Outcome, PhaseSkipped
+
+# Bump when the code changes what the phase finds; settings and models are hashed in apart.
+CODE_VERSION = "faces-1"
+
+
+def detect_settings(settings: FacesConfig, picture_side: int) -> DetectSettings:
+    """dlib's settings for a picture whose longest side is `picture_side`: small pictures
+    (crops, old scans, messenger copies) are doubled once, since HOG's 80 px window misses
+    the faces of a small group photo otherwise."""
+    upsample = settings.upsample + (1 if picture_side <= settings.small_picture else 0)
+    return DetectSettings(
+        detector=settings.detector,
+        upsample=upsample,
+        min_face_px=settings.min_face_px,
+        max_faces=settings.max_faces,
+    )
+
+
+def phase_version(settings: FacesConfig, content: ContentConfig) -> str:
+    """Everything that changes what the phase stores: the code, the detection settings, the
+    model packages, and which frames of a video are analyzed (the content phase's)."""
+    values = {
+        "detector": settings.detector,
+        "picture_size": settings.picture_size,
+        "small_picture": settings.small_picture,
+        "upsample": settings.upsample,
+        "min_face_px": settings.min_face_px,
+        "max_faces": settings.max_faces,
+        "max_pixels": content.max_pixels,
+        "video_frame_interval": content.video_frame_interval,
+        "video_max_frames": content.video_max_frames,
+        "models": models_identity(),
+    }
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{CODE_VERSION}-{digest}"
+
+
+@dataclass(frozen=True)
+class FacesPhase:
+    settings: FacesConfig
+    content: ContentConfig
+    name: str = "faces"
+    kinds: frozenset[str] = frozenset({"photo", "video"})
+    reads_pixels: bool = True  # scan.raw_pairs decides which half of a RAW+JPEG pair it reads
+    # Models load in about 0.3 s per worker and a photo takes about 0.1 s: a pool pays from
+    # a handful of files on.
+    min_files_for_workers: int = 4
+
+    @property
+    def version(self) -> str:
+        return phase_version(self.settings, self.content)
+
+    @property
+    def workers(self) -> int:
+        return self.settings.workers
+
+    def check_available(self) -> None:
+        """PhaseSkipped naming the extra where dlib or the models are not installed: the
+        pipeline skips the phase with that one line and the files stay pending."""
+        reason = missing_reason()
+        if reason is not None:
+            raise PhaseSkipped(reason)
+
+    def analyze(self, path: str, kind: str) -> Outcome:
+        if os.stat(path).st_size == 0:
+            return Outcome(None, EMPTY_FILE)
+        faces = self._video_faces(path) if kind == "video" else self._photo_faces(path)
+        return Outcome({"face_count": len(faces), "faces": faces})
+
+    def _photo_faces(self, path: str) -> list[dict]:
+        from photoanalyzer.pixels.geometry import upright_of
+        from photoanalyzer.pixels.load import load_upright_rgb
+
+        decoded = load_upright_rgb(path, self.settings.picture_size, self.content.max_pixels)
+        return [_row(face, None) for face in self._faces(decoded.image, upright_of(decoded))]
+
+    def _video_faces(self, path: str) -> list[dict]:
+        """The frames the content phase analyzes (the same times: its settings), decoded at
+        this phase's picture size rather than read from their 640 px thumbnails."""
+        from photoanalyzer.pixels.video_frames import extract_frames
+
+        content = self.content
+        frames = extract_frames(
+            path,
+            content.video_frame_interval,
+            content.video_max_frames,
+            self.settings.picture_size,
+            content.max_pixels,
+        )
+        return [
+            _row(face, number)
+            for number, (_, image) in enumerate(frames)
+            for face in self._faces(image, image.size)
+        ]
+
+    def _faces(self, image, original_size: tuple[int, int]) -> list[Face]:
+        import numpy as np
+
+        rgb = np.asarray(image)
+        settings = detect_settings(self.settings, max(image.size))
+        return find_faces(rgb, models_for(self.settings.detector), settings, original_size)
+
+
+def _row(face: Face, frame: int | None) -> dict:
+    """A face as catalog/people.py stores it."""
+    x, y, w, h = face.box
+    return {
+        "frame": frame,
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "landmarks": [round(v, 5) for v in face.landmarks],
+        "score": face.score,
+        "size_px": face.size_px,
+        "sharpness": face.sharpness,
+        "embedding": pack_embedding(face.embedding),
+    }
