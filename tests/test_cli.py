@@ -103,6 +103,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "dhash",
         "decoder",
         "decoder_note",
+        "face_count",
         "top_scene",
         "scenes",
         "objects",
@@ -110,6 +111,10 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "ml_random_weights",
         "clip_random_weights",
         "yolo_random_weights",
+        "screenshot",
+        "screenshot_reason",
+        "text",
+        "text_line_count",
         "errors",
     ]
     assert (beach["taken_at"], beach["taken_at_offset"], beach["taken_at_utc"]) == (
@@ -208,7 +213,7 @@ def test_unknown_phases_are_refused_before_anything_is_touched(cli, tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown phase 'colour' (phases: metadata, places, content, ml)" in result.stderr
+    assert "unknown phase 'colour' (phases: metadata, places, content, faces, ml, text)" in result.stderr
     assert not (tmp_path / "c.db").exists()
 
 

@@ -37,7 +37,6 @@ from photoanalyzer.phases.base import (
 )
 from photoanalyzer.run.engines import Engine, open_engine
 from photoanalyzer.run.local import WORKER_CRASH, LocalEngine, stderr_to_devnull
-from photoanalyzer.run.people_step import group_people
 
 __all__ = ["WORKER_CRASH", "PhaseReport", "RunReport", "index", "run", "work_items"]
 # The run report keeps this many error examples per phase; the catalog keeps all of them.
@@ -175,6 +174,9 @@ def run(
             )
             if phase.name == "faces" and not reports[-1].skipped:
                 # Persons from the faces stored, this run's and the ones left unassigned.
+                # Imported here: grouping needs numpy, which a run without faces never pays.
+                from photoanalyzer.run.people_step import group_people
+
                 reports[-1].details["people"] = group_people(catalog, run_id, config.faces)
         status = "completed"
     except KeyboardInterrupt:
