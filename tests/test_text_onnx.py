@@ -196,6 +196,22 @@ def test_a_model_the_export_does_not_cover_is_refused_once_then_left_to_torch(
     assert np.allclose(again.texts(["a cat"]), 0.5) and later == []
 
 
+def test_a_damaged_export_is_said_and_texts_go_through_torch(exported, tmp_path):
+    import shutil
+
+    from photoanalyzer.ml.query_encoder import QueryEncoder
+
+    damaged = export_of(tmp_path)
+    shutil.copytree(export_of(exported[0]), damaged)
+    (damaged / "text.onnx").write_bytes(b"not a graph")
+    notes: list[str] = []
+    encoder = QueryEncoder(random_ml(), load_config(None).content, tmp_path, notify=notes.append)
+    vector = encoder.texts(["a dog at the damaged export"])
+    assert len(notes) == 1 and "cannot be loaded" in notes[0] and str(damaged) in notes[0]
+    reference = torch_reference(["a dog at the damaged export"])
+    assert float(vector[0] @ reference[0]) > 0.9999  # torch's own vector
+
+
 _QUERY_THEN_MODULES = (
     "import sys\n"
     "from photoanalyzer import cli\n"

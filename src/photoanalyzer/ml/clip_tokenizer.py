@@ -64,8 +64,8 @@ class ClipTokenizer:
 
         data = json.loads((folder / FILE).read_text(encoding="utf-8"))
         self.context_length = int(data["context_length"])
-        self._ids = {token: index for index, token in enumerate(data["vocab"])}
-        self._ranks = {merge: rank for rank, merge in enumerate(data["merges"])}
+        self._ids = dict(zip(data["vocab"], range(len(data["vocab"])), strict=True))
+        self._ranks = dict(zip(data["merges"], range(len(data["merges"])), strict=True))
         specials = data["special_tokens"]
         self.sot_id, self.eot_id = self._ids[specials[0]], self._ids[specials[1]]
         self._specials = {token: token for token in specials}

@@ -98,7 +98,13 @@ class QueryEncoder:
             text_onnx.refusal(folder) is not None or not self._export(folder)
         ):
             return None
-        self._tower = text_onnx.OnnxTextTower(folder)
+        try:
+            self._tower = text_onnx.OnnxTextTower(folder)
+        except Exception as exc:  # damaged files, an ONNX Runtime that cannot read them
+            self.notify(
+                f"note: the ONNX text tower in {folder} cannot be loaded ({exc}); texts go "
+                "through torch. Delete that folder: the next text query exports it again."
+            )
         return self._tower
 
     def _export(self, folder: Path) -> bool:
@@ -114,7 +120,7 @@ class QueryEncoder:
             f"weights, so that text queries need no torch: {folder}"
         )
         staging = folder.with_name(f"{folder.name}.{os.getpid()}.part")
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_abandoned(folder)
         try:
             model = self._clip(image_tower=False).text_model()
             report = export_text_tower(model, open_clip.get_tokenizer(self.weights.model), staging)
@@ -186,3 +192,14 @@ def _write_refusal(folder: Path, reason: str) -> None:
     partial = folder / f"refused.json.{os.getpid()}.part"
     partial.write_text(json.dumps({"reason": reason}))
     partial.replace(folder / "refused.json")
+
+
+def _remove_abandoned(folder: Path, older_than: float = 3600) -> None:
+    """Scratch folders of exports that were killed (an interrupted export removes its own):
+    a concurrent export's is younger than an hour."""
+    for partial in folder.parent.glob(f"{folder.name}.*.part"):
+        try:
+            if time.time() - partial.stat().st_mtime > older_than:
+                shutil.rmtree(partial, ignore_errors=True)
+        except OSError:
+            continue

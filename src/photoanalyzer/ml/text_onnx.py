@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from importlib.metadata import PackageNotFoundError, version
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +39,24 @@ def export_root(models_dir: Path) -> Path:
 
 def export_key(weights: Weights) -> str:
     """What the export depends on, as text; its hash names the folder."""
-    try:
-        open_clip_version = version("open_clip_torch")
-    except PackageNotFoundError:
-        open_clip_version = "none"
     return (
         f"format {FORMAT}|{weights.model}|{weights.identity}|{weights.source}|"
-        f"open_clip {open_clip_version}"
+        f"open_clip {open_clip_version()}"
     )
+
+
+def open_clip_version() -> str:
+    """open_clip's version from its version.py, read without importing open_clip (torch) or
+    importlib.metadata (40 ms here, a tenth of a text query's budget)."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or spec.origin is None:
+        return "none"
+    try:
+        text = (Path(spec.origin).parent / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return "unknown"
+    found = re.search(r"""__version__\s*=\s*['"]([^'"]+)['"]""", text)
+    return found.group(1) if found else "unknown"
 
 
 def export_folder(models_dir: Path, weights: Weights) -> Path:
