@@ -39,7 +39,8 @@ def _to_stderr(line: str) -> None:
 
 class QueryEncoder:
     """`notify` is told, as it happens, what a query does that takes long: building the ONNX
-    text tower, or why texts go through torch."""
+    text tower, or why texts go through torch. `many_queries`: this encoder will answer many
+    (a server), so the ONNX session prepacks its weights once (ml/text_onnx.open_session)."""
 
     def __init__(
         self,
@@ -47,8 +48,10 @@ class QueryEncoder:
         content: ContentConfig,
         models_dir: Path,
         notify: Callable[[str], None] = _to_stderr,
+        many_queries: bool = False,
     ):
         self.content, self.models_dir, self.notify = content, models_dir, notify
+        self.many_queries = many_queries
         prepare_environment(models_dir, ml.offline)
         if any(importlib.util.find_spec(name) is None for name in _LIBRARIES):
             raise ModelUnavailable(MISSING_LIBRARIES)
@@ -99,7 +102,7 @@ class QueryEncoder:
         ):
             return None
         try:
-            self._tower = text_onnx.OnnxTextTower(folder)
+            self._tower = text_onnx.OnnxTextTower(folder, self.many_queries)
         except Exception as exc:  # damaged files, an ONNX Runtime that cannot read them
             self.notify(
                 f"note: the ONNX text tower in {folder} cannot be loaded ({exc}); texts go "
