@@ -28,6 +28,7 @@ MODULE_SOURCES = {
     "torch": "the ml extra",
     "torchvision": "the ml extra",
     "open_clip": "the ml extra (open_clip_torch)",
+    "onnxruntime": "the ml extra",
     "ultralytics": "the ml extra",
     "rawpy": "the raw extra, in dev",
     "rapidocr_onnxruntime": "the text extra (rapidocr-onnxruntime)",

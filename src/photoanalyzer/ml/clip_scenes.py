@@ -139,7 +139,7 @@ class ClipModel:
     def _encode_uncached(self, texts: list[str]) -> dict[str, torch.Tensor]:
         import open_clip
 
-        model = self._text_model()
+        model = self.text_model()
         if getattr(self, "_tokenizer", None) is None:  # reading its vocabulary takes a while
             self._tokenizer = open_clip.get_tokenizer(self.weights.model)
         tokenizer = self._tokenizer
@@ -153,7 +153,7 @@ class ClipModel:
         self.text_cache.put({text: vector.numpy() for text, vector in encoded.items()})
         return encoded
 
-    def _text_model(self):
+    def text_model(self):
         """The whole model with its weights, for its text tower (float32 on the CPU: a few
         hundred prompts take seconds, once, and the result is cached)."""
         if getattr(self, "_full_model", None) is None:

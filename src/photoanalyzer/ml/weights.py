@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +64,8 @@ def prepare_environment(models_dir: Path, offline: bool) -> None:
 
 
 def is_online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
+    import socket  # here, as urllib below: a search whose weights are cached never needs them
+
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return True
@@ -169,6 +169,8 @@ def _download_clip(model: str, tag: str, target: Path) -> Path:
 
 
 def _download(url: str, target: Path, timeout: float = 30.0) -> Path:
+    import urllib.request  # 25 ms to import (email, http): only a download needs it
+
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     try:
