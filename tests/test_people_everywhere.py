@@ -1,0 +1,207 @@
+"""Persons everywhere the index is used: search by person and face count (alone and with a
+query), the export's faces, status counts, the report's People page, and `xmp write` of named
+faces. One library of real photos (../shared/corpus/faces) through the real faces phase, as a
+user indexes it; persons named through `people name`. What is expected is read from the
+catalog (`people --json`), never hard-coded, so a better detector changes nothing here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CORPUS, Cli
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.results import ResultRow
+from support.requirements import require_corpus, require_installed
+
+FACES = CORPUS / "faces"
+PHOTOS = {
+    "Angelina": ["deepface_img2.jpg", "deepface_img4.jpg"],
+    "Elon": ["deepface_img18.jpg", "deepface_img19.jpg"],
+    # Named in its own XMP face regions: the faces found there come named (Marie Curie's,
+    # at least).
+    "Curie": ["immich_portrait.jpg"],
+    None: ["photoprism_elephants.jpg"],
+}
+TOGETHER = "together.jpg"  # one Angelina photo and one Elon photo side by side
+
+
+def write_together(library: Path) -> None:
+    """Two real portraits side by side in one picture: two clear faces of two persons."""
+    from PIL import Image
+
+    left = Image.open(require_corpus(FACES / "deepface_img2.jpg")).convert("RGB")
+    right = Image.open(require_corpus(FACES / "deepface_img18.jpg")).convert("RGB")
+    left, right = (im.resize((round(im.width * 800 / im.height), 800)) for im in (left, right))
+    sheet = Image.new("RGB", (left.width + right.width, 800))
+    sheet.paste(left, (0, 0))
+    sheet.paste(right, (left.width, 0))
+    sheet.save(library / TOGETHER, quality=92)
+
+
+def person_of_files(cli: Cli, db: Path) -> dict[str, set[int]]:
+    """File name -> the persons its faces were given, through `people faces`."""
+    found: dict[str, set[int]] = {}
+    for person in json.loads(cli("people", "--db", str(db), "--json").stdout):
+        for face in json.loads(
+            cli("people", "faces", str(person["id"]), "--db", str(db), "--json").stdout
+        ):
+            found.setdefault(Path(face["path"]).name, set()).add(person["id"])
+    return found
+
+
+def store_embeddings(db: Path, vectors: dict[str, np.ndarray]) -> None:
+    """ML results with chosen CLIP embeddings, as the ML phase stores them (the ML models'
+    weights are not here; search by an indexed example image then needs no model)."""
+    catalog = Catalog(db)
+    try:
+        known = catalog.files.known_under(list(vectors))
+        run_id = catalog.runs.start(["test"], ["ml"])
+        rows = [
+            ResultRow(
+                known[path].file_id,
+                {"top_scene": "a photo", "scenes": [["a photo", 0.9]], "objects": [],
+                 "object_counts": {}, "ml_random_weights": False, "clip_random_weights": False,
+                 "yolo_random_weights": False,
+                 "embedding": (v / np.linalg.norm(v)).astype(np.float16).tobytes()},
+                None,
+            )  # fmt: skip
+            for path, v in vectors.items()
+        ]
+        catalog.results.save(run_id, "ml", "ml-test", rows)
+    finally:
+        catalog.close()
+
+
+@pytest.fixture(scope="module")
+def people_library(tmp_path_factory):
+    """(library, db, root, persons): the photos indexed (metadata, content, faces), the
+    Angelina and Elon clusters named "Angelina Jolie" and "Elon Musk"; persons maps each
+    name to its id."""
+    require_installed("dlib", "face_recognition_models")
+    root = tmp_path_factory.mktemp("people")
+    library, db = root / "library", root / "pa.db"
+    library.mkdir()
+    for names in PHOTOS.values():
+        for name in names:
+            shutil.copy2(require_corpus(FACES / name), library / name)
+    write_together(library)
+    (root / "home").mkdir()
+    cli = Cli(root / "home")
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content,faces", "--quiet")
+    found = person_of_files(cli, db)
+    persons = {}
+    for person, full in (("Angelina", "Angelina Jolie"), ("Elon", "Elon Musk")):
+        first, second = (found.get(name, set()) for name in PHOTOS[person])
+        (shared,) = first & second  # the faces phase put both photos together
+        cli("people", "name", str(shared), full, "--db", str(db))
+        persons[full] = shared
+    named = json.loads(cli("people", "--db", str(db), "--json").stdout)
+    persons.update({p["name"]: p["id"] for p in named if p["name"]})
+    assert "Marie Curie" in persons  # from the XMP face regions
+    assert found[TOGETHER] == {persons["Angelina Jolie"], persons["Elon Musk"]}
+    vectors = {}
+    for index, path in enumerate(sorted(library.iterdir())):
+        vector = np.zeros(16, dtype=np.float32)
+        vector[index] = 1.0
+        vector[0] += 0.5  # every photo a little like the first
+        vectors[str(path)] = vector
+    store_embeddings(db, vectors)
+    return library, db, root, persons
+
+
+@pytest.fixture
+def cli_in(people_library, tmp_path):
+    library, db, _, _ = people_library
+    (tmp_path / "home").mkdir()
+    runner = Cli(tmp_path / "home")
+    return lambda *args, **kw: runner(*args, "--db", str(db), **kw)
+
+
+def found_names(out: str) -> list[str]:
+    return sorted(Path(r["path"]).name for r in json.loads(out)["results"])
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+def test_search_by_person_any_of_and_all_of(people_library, cli_in):
+    _, _, _, persons = people_library
+    angelina = found_names(cli_in("search", "--person", "angelina jolie", "--json").stdout)
+    assert angelina == sorted([*PHOTOS["Angelina"], TOGETHER])
+    either = cli_in("search", "--person", "ANGELINA JOLIE", "--person", "Marie Curie", "--json")
+    assert found_names(either.stdout) == sorted([*PHOTOS["Angelina"], TOGETHER, *PHOTOS["Curie"]])
+    both = cli_in("search", "--person", "elon musk", "--person", "Angelina Jolie", "--json",
+                  "--all-persons")  # fmt: skip
+    assert found_names(both.stdout) == [TOGETHER]
+    nobody = cli_in("search", "--person", "Marie Curie", "--person", "Elon Musk", "--all-persons")
+    assert nobody.stdout == "" and "No matches." in nobody.stderr
+    by_number = cli_in("search", "--person", str(persons["Elon Musk"]), "--json").stdout
+    assert found_names(by_number) == sorted([*PHOTOS["Elon"], TOGETHER])
+
+
+def test_search_results_show_their_faces_and_persons(people_library, cli_in):
+    _, _, _, persons = people_library
+    results = json.loads(cli_in("search", "--json", "--top", "0").stdout)["results"]
+    by_name = {Path(r["path"]).name: r for r in results}
+    portrait = by_name["immich_portrait.jpg"]
+    assert "Marie Curie" in {p["name"] for p in portrait["persons"]}
+    assert portrait["faces"] >= 1
+    assert [p["name"] for p in by_name[TOGETHER]["persons"]] == ["Angelina Jolie", "Elon Musk"]
+    assert by_name[TOGETHER]["faces"] == 2
+    assert by_name["photoprism_elephants.jpg"]["faces"] == 0
+    assert by_name["photoprism_elephants.jpg"]["persons"] == []
+    assert {"id": persons["Elon Musk"], "name": "Elon Musk"} in by_name["deepface_img18.jpg"][
+        "persons"
+    ]
+
+
+def test_search_by_face_count(people_library, cli_in):
+    library, db, _, _ = people_library
+    catalog = Catalog(db, create=False)
+    try:
+        counts = {
+            Path(row["path"]).name: row["face_count"] for row in catalog.queries.export_rows()
+        }
+    finally:
+        catalog.close()
+    assert counts["photoprism_elephants.jpg"] == 0 and counts[TOGETHER] == 2
+    for option, wanted in (
+        (("--faces", "2"), {n for n, c in counts.items() if c >= 2}),
+        (("--faces", "1-1"), {n for n, c in counts.items() if c == 1}),
+        (("--no-faces",), {n for n, c in counts.items() if c == 0}),
+    ):
+        found = set(found_names(cli_in("search", *option, "--json", "--top", "0").stdout))
+        assert found == wanted, option
+
+
+def test_person_filters_combine_with_a_query_and_other_filters(people_library, cli_in):
+    library, _, _, _ = people_library
+    example = str(library / "deepface_img2.jpg")  # indexed: its stored embedding, no model
+    out = cli_in("search", example, "--person", "Elon Musk", "--person", "Marie Curie", "--json")
+    results = json.loads(out.stdout)["results"]
+    assert sorted(Path(r["path"]).name for r in results) == sorted(
+        [*PHOTOS["Elon"], TOGETHER, *PHOTOS["Curie"]]
+    )
+    assert all(r["score"] is not None for r in results)
+    combined = cli_in("search", "--person", "Elon Musk", "--in", str(library / "deepface_img18.jpg"),
+                      "--json")  # fmt: skip
+    assert found_names(combined.stdout) == ["deepface_img18.jpg"]
+    none = cli_in("search", "--person", "Elon Musk", "--no-faces", "--json")
+    assert json.loads(none.stdout)["results"] == []
+
+
+def test_an_unknown_person_names_the_close_ones(cli_in):
+    wrong = cli_in("search", "--person", "Angelina Jolly", check=False)
+    assert wrong.returncode == 2
+    assert "no person 'Angelina Jolly'" in wrong.stderr and "Angelina Jolie" in wrong.stderr
+    part = cli_in("search", "--person", "curie", check=False)
+    assert part.returncode == 2 and "Marie Curie" in part.stderr
+    bad = cli_in("search", "--faces", "three", check=False)
+    assert bad.returncode == 2 and "--faces" in bad.stderr
+    both = cli_in("search", "--faces", "1", "--no-faces", check=False)
+    assert both.returncode == 2 and "contradict" in both.stderr
