@@ -104,6 +104,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "decoder",
         "decoder_note",
         "face_count",
+        "faces",
         "top_scene",
         "scenes",
         "objects",

@@ -62,19 +62,25 @@ def store_embeddings(db: Path, vectors: dict[str, np.ndarray]) -> None:
         known = catalog.files.known_under(list(vectors))
         run_id = catalog.runs.start(["test"], ["ml"])
         rows = [
-            ResultRow(
-                known[path].file_id,
-                {"top_scene": "a photo", "scenes": [["a photo", 0.9]], "objects": [],
-                 "object_counts": {}, "ml_random_weights": False, "clip_random_weights": False,
-                 "yolo_random_weights": False,
-                 "embedding": (v / np.linalg.norm(v)).astype(np.float16).tobytes()},
-                None,
-            )  # fmt: skip
-            for path, v in vectors.items()
+            ResultRow(known[path].file_id, ml_record(vector), None)
+            for path, vector in vectors.items()
         ]
         catalog.results.save(run_id, "ml", "ml-test", rows)
     finally:
         catalog.close()
+
+
+def ml_record(vector: np.ndarray) -> dict:
+    unit = (vector / np.linalg.norm(vector)).astype(np.float16)
+    flags = ("ml_random_weights", "clip_random_weights", "yolo_random_weights")
+    return {
+        "top_scene": "a photo",
+        "scenes": [["a photo", 0.9]],
+        "objects": [],
+        "object_counts": {},
+        **dict.fromkeys(flags, False),
+        "embedding": unit.tobytes(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +122,7 @@ def people_library(tmp_path_factory):
 
 @pytest.fixture
 def cli_in(people_library, tmp_path):
-    library, db, _, _ = people_library
+    _, db, _, _ = people_library
     (tmp_path / "home").mkdir()
     runner = Cli(tmp_path / "home")
     return lambda *args, **kw: runner(*args, "--db", str(db), **kw)
@@ -161,7 +167,7 @@ def test_search_results_show_their_faces_and_persons(people_library, cli_in):
 
 
 def test_search_by_face_count(people_library, cli_in):
-    library, db, _, _ = people_library
+    _, db, _, _ = people_library
     catalog = Catalog(db, create=False)
     try:
         counts = {
@@ -188,8 +194,8 @@ def test_person_filters_combine_with_a_query_and_other_filters(people_library, c
         [*PHOTOS["Elon"], TOGETHER, *PHOTOS["Curie"]]
     )
     assert all(r["score"] is not None for r in results)
-    combined = cli_in("search", "--person", "Elon Musk", "--in", str(library / "deepface_img18.jpg"),
-                      "--json")  # fmt: skip
+    one = str(library / "deepface_img18.jpg")
+    combined = cli_in("search", "--person", "Elon Musk", "--in", one, "--json")
     assert found_names(combined.stdout) == ["deepface_img18.jpg"]
     none = cli_in("search", "--person", "Elon Musk", "--no-faces", "--json")
     assert json.loads(none.stdout)["results"] == []
@@ -205,3 +211,60 @@ def test_an_unknown_person_names_the_close_ones(cli_in):
     assert bad.returncode == 2 and "--faces" in bad.stderr
     both = cli_in("search", "--faces", "1", "--no-faces", check=False)
     assert both.returncode == 2 and "contradict" in both.stderr
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def test_export_has_each_photos_faces_with_boxes_persons_and_names(people_library, cli_in):
+    library, db, _, persons = people_library
+    rows = {
+        Path(json.loads(line)["path"]).name: json.loads(line)
+        for line in cli_in("export").stdout.splitlines()
+    }
+    for name, row in rows.items():
+        assert len(row["faces"]) == row["face_count"], name
+        for face in row["faces"]:
+            x, y, w, h = face["box"]
+            assert 0 <= x < x + w <= 1.0001 and 0 <= y < y + h <= 1.0001
+            assert isinstance(face["score"], float)
+    together = rows[TOGETHER]["faces"]
+    assert sorted((f["name"], f["person_id"]) for f in together) == [
+        ("Angelina Jolie", persons["Angelina Jolie"]),
+        ("Elon Musk", persons["Elon Musk"]),
+    ]
+    left, right = sorted(together, key=lambda f: f["box"][0])
+    assert left["name"] == "Angelina Jolie" and left["box"][0] < 0.5 < right["box"][0]
+    assert rows["photoprism_elephants.jpg"]["faces"] == []
+    # The same faces as `people faces` lists them.
+    catalog = Catalog(db, create=False)
+    try:
+        stored = catalog.people.faces_of_file(str(library / "deepface_img19.jpg"))
+    finally:
+        catalog.close()
+    assert [f["person_id"] for f in rows["deepface_img19.jpg"]["faces"]] == [
+        face.person_id for face in stored
+    ]
+    header = cli_in("export", "--format", "csv").stdout.splitlines()[0].split(",")
+    assert header[header.index("face_count") + 1] == "faces"
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def test_status_counts_faces_persons_and_named_ones(cli_in):
+    exported = [json.loads(line) for line in cli_in("export").stdout.splitlines()]
+    faces = [face for row in exported for face in row["faces"]]
+    persons = json.loads(cli_in("people", "--json").stdout)
+    counts = json.loads(cli_in("status", "--json").stdout)["people"]
+    assert counts == {
+        "faces": len(faces),
+        "files": sum(1 for row in exported if row["faces"]),
+        "assigned": sum(1 for face in faces if face["person_id"] is not None),
+        "persons": len(persons),
+        "named": sum(1 for p in persons if p["name"]),
+    }
+    assert counts["named"] >= 3
+    text = cli_in("status").stdout
+    assert f"people: {counts['faces']} faces in {counts['files']} files" in text
+    assert f"{counts['persons']} persons ({counts['named']} named)" in text

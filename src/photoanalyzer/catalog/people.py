@@ -228,14 +228,21 @@ class People:
         return [found[i] for i in face_ids]
 
     def counts(self) -> dict[str, int]:
-        """faces, persons (with a current face), named persons, faces with a person."""
-        (faces, assigned) = self._db.execute(
-            "SELECT COUNT(*), COUNT(fc.person_id) FROM faces fc"
+        """faces, the files they are in, faces with a person, persons (with a current
+        face), named persons."""
+        (faces, files, assigned) = self._db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT fc.file_id), COUNT(fc.person_id) FROM faces fc"
             f" JOIN files f ON f.id = fc.file_id WHERE {CURRENT_FACE}"
         ).fetchone()
         persons = self.list_persons()
         named = sum(1 for p in persons if p.name)
-        return {"faces": faces, "assigned": assigned, "persons": len(persons), "named": named}
+        return {
+            "faces": faces,
+            "files": files,
+            "assigned": assigned,
+            "persons": len(persons),
+            "named": named,
+        }
 
     # What the user decides.
 

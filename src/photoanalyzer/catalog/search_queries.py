@@ -22,6 +22,7 @@ from photoanalyzer.catalog.schema import (
 from photoanalyzer.catalog.text import TEXT_CURRENT, text_conditions
 
 FACES_CURRENT = result_is_current("faces")
+PersonName = tuple[int, str | None]  # (person id, name)
 
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
@@ -163,10 +164,10 @@ class Search:
                 found[file_id] = row
         return found
 
-    def people(self, file_ids: Iterable[int]) -> dict[int, tuple[int, list[tuple[int, str | None]]]]:
+    def people(self, file_ids: Iterable[int]) -> dict[int, tuple[int, list[PersonName]]]:
         """Per file whose faces result is current: (faces found, [(person id, name)] of the
         persons its faces were given, named ones first by name, then by id)."""
-        found: dict[int, tuple[int, list[tuple[int, str | None]]]] = {}
+        found: dict[int, tuple[int, list[PersonName]]] = {}
         for chunk in _chunks(list(file_ids)):
             marks = ",".join("?" * len(chunk))
             for file_id, count in self._db.execute(
@@ -345,9 +346,11 @@ def _person_clauses(where: FileFilter, clauses: list[str], args: list[Any]) -> N
     faces phase ran shows nobody until it runs again)."""
     if not where.persons:
         return
-    groups = list(where.persons) if where.all_persons else [
-        tuple(i for group in where.persons for i in group)
-    ]
+    groups = (
+        list(where.persons)
+        if where.all_persons
+        else [tuple(i for group in where.persons for i in group)]
+    )
     for ids in groups:
         clauses.append(
             "EXISTS (SELECT 1 FROM faces fc WHERE fc.file_id = f.id"

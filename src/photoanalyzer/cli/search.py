@@ -202,9 +202,7 @@ def search(
     ] = None,
     no_faces: Annotated[
         bool,
-        typer.Option(
-            "--no-faces", help="Only files in which the faces phase found no face."
-        ),
+        typer.Option("--no-faces", help="Only files in which the faces phase found no face."),
     ] = False,
     no_duplicates: Annotated[
         bool,
