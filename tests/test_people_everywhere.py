@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 from conftest import CORPUS, Cli
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.results import ResultRow
-from support.requirements import require_corpus, require_installed
+from support.requirements import needs, require_binary, require_corpus, require_installed
 
 FACES = CORPUS / "faces"
 PHOTOS = {
@@ -268,3 +269,69 @@ def test_status_counts_faces_persons_and_named_ones(cli_in):
     text = cli_in("status").stdout
     assert f"people: {counts['faces']} faces in {counts['files']} files" in text
     assert f"{counts['persons']} persons ({counts['named']} named)" in text
+
+
+# -- xmp write ----------------------------------------------------------------------------------
+
+OTHERS_REGION = (
+    "{AppliedToDimensions={W=100,H=100,Unit=pixel},RegionList=["
+    "{Area={W=0.04,H=0.04,X=0.97,Y=0.97,Unit=normalized},Name=Zoe,Type=Face}]}"
+)
+
+
+def exiftool_xmp(path: Path) -> dict:
+    """exiftool's full reading of a sidecar, every group (-G1), structures as structures."""
+    done = subprocess.run(
+        [require_binary("exiftool"), "-q", "-j", "-G1", "-a", "-struct", "-n", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {k: v for k, v in json.loads(done.stdout)[0].items() if k.startswith("XMP-")}
+
+
+def regions(reading: dict) -> dict[str, tuple[float, float]]:
+    """Region name -> the centre exiftool reads for it."""
+    listed = reading.get("XMP-mwg-rs:RegionInfo", {}).get("RegionList", [])
+    return {r["Name"]: (r["Area"]["X"], r["Area"]["Y"]) for r in listed}
+
+
+@needs(binaries=["exiftool"])
+def test_xmp_write_adds_named_faces_and_keeps_what_other_programs_wrote(people_library, cli_in):
+    library, _, _, persons = people_library
+    photo = library / TOGETHER
+    sidecar = library / f"{TOGETHER}.xmp"
+    subprocess.run(
+        [require_binary("exiftool"), "-q", "-o", str(sidecar), f"-RegionInfo={OTHERS_REGION}",
+         "-XMP-iptcExt:PersonInImage=Zoe", "-XMP-xmp:Rating=4", "-XMP-dc:Title=Two of them",
+         "-XMP-photoshop:City=Lyon", str(photo)],
+        check=True,
+    )  # fmt: skip
+    before = exiftool_xmp(sidecar)
+    cli_in("xmp", "write", str(library))
+    after = exiftool_xmp(sidecar)
+    changed = {"XMP-mwg-rs:RegionInfo", "XMP-iptcExt:PersonInImage", "XMP-dc:Subject"}
+    assert {k: v for k, v in before.items() if k not in changed} == {
+        k: v for k, v in after.items() if k in before and k not in changed
+    }
+    found = regions(after)
+    assert found["Zoe"] == regions(before)["Zoe"]  # theirs, untouched
+    assert set(found) == {"Zoe", "Angelina Jolie", "Elon Musk"}
+    assert found["Angelina Jolie"][0] < 0.5 < found["Elon Musk"][0]  # where the faces are
+    assert after["XMP-iptcExt:PersonInImage"] == ["Zoe", "Angelina Jolie", "Elon Musk"]
+    # Where the export says the faces are: the region's centre is the face box's centre.
+    row = next(
+        json.loads(line) for line in cli_in("export").stdout.splitlines() if TOGETHER in line
+    )
+    for face in row["faces"]:
+        x, y, w, h = face["box"]
+        assert found[face["name"]] == pytest.approx((x + w / 2, y + h / 2), abs=1e-3)
+    elephants = exiftool_xmp(library / "photoprism_elephants.jpg.xmp")  # keywords only
+    assert "XMP-mwg-rs:RegionInfo" not in elephants
+    # A new name replaces ours; theirs stays.
+    cli_in("people", "name", str(persons["Elon Musk"]), "Elon R. Musk")
+    cli_in("xmp", "write", str(library))
+    again = exiftool_xmp(sidecar)
+    assert set(regions(again)) == {"Zoe", "Angelina Jolie", "Elon R. Musk"}
+    assert again["XMP-iptcExt:PersonInImage"] == ["Zoe", "Angelina Jolie", "Elon R. Musk"]
+    cli_in("people", "name", str(persons["Elon Musk"]), "Elon Musk")  # as it was
+    cli_in("xmp", "write", str(library), "--no-people")  # leaves the faces as they are
+    assert set(regions(exiftool_xmp(sidecar))) == {"Zoe", "Angelina Jolie", "Elon R. Musk"}

@@ -13,6 +13,7 @@ import json
 import sqlite3
 from typing import Any, NamedTuple
 
+from photoanalyzer.catalog.queries import at_or_below
 from photoanalyzer.catalog.regions import NamedRegion, named_regions
 from photoanalyzer.catalog.schema import PATH, path_param, result_is_current, transaction
 
@@ -49,6 +50,18 @@ class PersonRow(NamedTuple):
     faces: int
     photos: int
     sample: str | None  # the path of a file with one of its faces
+
+
+class SidecarFaces(NamedTuple):
+    """What `xmp write` writes of one photo: its named faces (boxes on the upright picture)
+    with the picture's stored size and EXIF orientation, which the MWG regions are written
+    against."""
+
+    path: str
+    width: int | None
+    height: int | None
+    orientation: int | None
+    faces: list[tuple[str, tuple[float, float, float, float]]]  # (name, (x, y, w, h))
 
 
 class GroupingInputs(NamedTuple):
@@ -203,6 +216,27 @@ class People:
             " ORDER BY p.id",
             (path_param(path),),
         ).fetchall()
+
+    def sidecar_faces(self, roots: list[str]) -> list[SidecarFaces]:
+        """Present photos at or below `roots` (all, when empty) whose faces result is
+        current, in path order, each with its named faces, left to right (none: our earlier
+        regions in its sidecar go)."""
+        inside, args = at_or_below(roots)
+        found: dict[str, SidecarFaces] = {}
+        for path, width, height, orientation, name, *box in self._db.execute(
+            "SELECT f.path, m.width, m.height, m.orientation, pe.name, fc.x, fc.y, fc.w, fc.h"
+            " FROM files f JOIN face_scans s ON s.file_id = f.id"
+            f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
+            " LEFT JOIN faces fc ON fc.file_id = f.id AND fc.person_id IS NOT NULL"
+            " LEFT JOIN persons pe ON pe.id = fc.person_id AND pe.name IS NOT NULL"
+            f" WHERE f.missing = 0 AND f.kind = 'photo' AND {result_is_current('faces')}{inside}"
+            " ORDER BY f.path, fc.x, fc.y",
+            args,
+        ):
+            photo = found.setdefault(path, SidecarFaces(path, width, height, orientation, []))
+            if name is not None:
+                photo.faces.append((name, tuple(box)))
+        return list(found.values())
 
     def _faces(self, condition: str, args: tuple) -> list[FaceRow]:
         rows = self._db.execute(

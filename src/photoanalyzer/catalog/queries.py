@@ -258,13 +258,7 @@ class Queries:
         in path order, with their scenes, object counts and whether random weights made each
         (CLIP's, YOLO's): what `xmp write` turns into keywords."""
         ml_now = result_is_current("ml")
-        below, args = [], []
-        for root in roots:
-            prefix = root.rstrip("/") + "/"
-            # '0' follows '/'
-            below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
-            args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
-        inside = " AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""
+        inside, args = at_or_below(roots)
         for path, scenes, counts, clip_random, yolo_random in self._db.execute(
             "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.clip_random_weights, 0),"
             " COALESCE(ml.yolo_random_weights, 0) FROM files f JOIN ml ON ml.file_id = f.id"
@@ -278,6 +272,18 @@ class Queries:
                 bool(clip_random),
                 bool(yolo_random),
             )
+
+
+def at_or_below(roots: list[str]) -> tuple[str, list]:
+    """' AND (...)': `f.path` is one of `roots` or below one (nothing when `roots` is empty),
+    and its arguments."""
+    below, args = [], []
+    for root in roots:
+        prefix = root.rstrip("/") + "/"
+        # '0' follows '/'
+        below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
+        args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
+    return (" AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""), args
 
 
 def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
