@@ -18,6 +18,7 @@ from conftest import CORPUS, Cli
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.results import ResultRow
 from support.requirements import needs, require_binary, require_corpus, require_installed
+from test_htmlreport import browser  # noqa: F401  (the module's headless Chromium)
 
 FACES = CORPUS / "faces"
 PHOTOS = {
@@ -335,3 +336,49 @@ def test_xmp_write_adds_named_faces_and_keeps_what_other_programs_wrote(people_l
     cli_in("people", "name", str(persons["Elon Musk"]), "Elon Musk")  # as it was
     cli_in("xmp", "write", str(library), "--no-people")  # leaves the faces as they are
     assert set(regions(exiftool_xmp(sidecar))) == {"Zoe", "Angelina Jolie", "Elon R. Musk"}
+
+
+# -- the HTML report ----------------------------------------------------------------------------
+
+
+def test_report_people_page_in_chromium(people_library, cli_in, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    from test_htmlreport import _BROKEN_IMAGES
+
+    library, _, root, persons = people_library
+    out = root / "report"
+    cli_in("report", "--out", str(out))
+    listed = json.loads(cli_in("people", "--json").stdout)
+
+    def load(name: str) -> list[str]:
+        browser.get((out / name).as_uri())
+        broken = browser.execute_async_script(_BROKEN_IMAGES)
+        logged = browser.get_log("browser")
+        return [e["message"] for e in logged if e["level"] == "SEVERE"] + broken
+
+    assert load("people.html") == []
+    cards = browser.find_elements(By.CSS_SELECTOR, "#people-grid figure.person")
+    assert [int(c.get_attribute("data-person")) for c in cards] == [p["id"] for p in listed]
+    for card, person in zip(cards, listed, strict=True):
+        caption = card.find_element(By.TAG_NAME, "figcaption").text
+        if person["name"]:
+            assert person["name"] in caption and "people name" not in caption
+        else:
+            assert f'photoanalyze people name {person["id"]} "Name"' in caption
+        # A face crop for each person with a face in a photo: a small square picture.
+        image = card.find_element(By.TAG_NAME, "img")
+        assert browser.execute_script("return arguments[0].naturalWidth", image) <= 160
+    crops = sorted((out / "faces").glob("face-*.jpg"))
+    assert len(crops) == len(listed)
+    assert not list(library.glob("face-*")) and not (library / "faces").exists()
+    # Each person's page lists its photos, their cards the names they show.
+    elon = persons["Elon Musk"]
+    assert load(f"person-{elon}.html") == []
+    tiles = browser.find_elements(By.CSS_SELECTOR, "#person-photos figure")
+    shown = {t.find_element(By.CLASS_NAME, "path").text: t for t in tiles}
+    assert set(shown) == {*PHOTOS["Elon"], TOGETHER}
+    names = shown[TOGETHER].find_element(By.CLASS_NAME, "persons").text
+    assert names == "Angelina Jolie, Elon Musk"
+    for page in sorted(out.glob("*.html")):
+        assert load(page.name) == [], page.name

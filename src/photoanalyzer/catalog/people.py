@@ -64,6 +64,20 @@ class SidecarFaces(NamedTuple):
     faces: list[tuple[str, tuple[float, float, float, float]]]  # (name, (x, y, w, h))
 
 
+class PersonCard(NamedTuple):
+    """A person as the report's People page shows it: counts, and the face its crop is cut
+    from (the largest face of a photo, from that photo's content thumbnail; None where no
+    face of it is in a photo with a thumbnail)."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    face_id: int | None
+    thumbnail: str | None  # the content thumbnail's cache key
+    box: tuple[float, float, float, float] | None  # x, y, w, h on the upright picture
+
+
 class GroupingInputs(NamedTuple):
     # (face id, embedding blob, size_px, sharpness, file id, x, y, w, h) of current faces
     # with no person
@@ -216,6 +230,47 @@ class People:
             " ORDER BY p.id",
             (path_param(path),),
         ).fetchall()
+
+    def person_cards(self) -> list[PersonCard]:
+        """Every person with a current face (as list_persons orders them), with its face
+        to show."""
+        best: dict[int, tuple] = {}
+        for person, face_id, thumbnail, *box in self._db.execute(
+            "SELECT fc.person_id, fc.id, c.thumbnail, fc.x, fc.y, fc.w, fc.h FROM faces fc"
+            f" JOIN files f ON f.id = fc.file_id JOIN content c ON c.file_id = f.id"
+            f" AND {result_is_current('content')}"
+            f" WHERE {CURRENT_FACE} AND fc.person_id IS NOT NULL AND fc.frame IS NULL"
+            " AND c.thumbnail IS NOT NULL ORDER BY fc.person_id, fc.size_px DESC, fc.id"
+        ):
+            best.setdefault(person, (face_id, thumbnail, tuple(box)))
+        return [
+            PersonCard(*person[:4], *best.get(person.id, (None, None, None)))
+            for person in self.list_persons()
+        ]
+
+    def photos_of_persons(self) -> list[tuple[int, str, str | None]]:
+        """(person id, path, content thumbnail key) of each present file showing each
+        person, by person, then by capture time where known, then path."""
+        return self._db.execute(
+            "SELECT DISTINCT fc.person_id, f.path, c.thumbnail, m.taken_at FROM faces fc"
+            " JOIN files f ON f.id = fc.file_id"
+            f" LEFT JOIN content c ON c.file_id = f.id AND {result_is_current('content')}"
+            f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
+            f" WHERE {CURRENT_FACE} AND fc.person_id IS NOT NULL"
+            " ORDER BY fc.person_id, m.taken_at IS NULL, m.taken_at, f.path"
+        ).fetchall()
+
+    def names_by_path(self) -> dict[str, list[str]]:
+        """Path -> the names of the named persons its faces show, sorted: what photo cards
+        show."""
+        found: dict[str, list[str]] = {}
+        for path, name in self._db.execute(
+            "SELECT DISTINCT f.path, pe.name FROM faces fc JOIN files f ON f.id = fc.file_id"
+            f" JOIN persons pe ON pe.id = fc.person_id WHERE {CURRENT_FACE}"
+            " AND pe.name IS NOT NULL ORDER BY f.path, casefold(pe.name)"
+        ):
+            found.setdefault(path, []).append(name)
+        return found
 
     def sidecar_faces(self, roots: list[str]) -> list[SidecarFaces]:
         """Present photos at or below `roots` (all, when empty) whose faces result is
