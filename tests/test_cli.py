@@ -214,7 +214,10 @@ def test_unknown_phases_are_refused_before_anything_is_touched(cli, tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown phase 'colour' (phases: metadata, places, content, faces, ml, text)" in result.stderr
+    assert (
+        "unknown phase 'colour' (phases: metadata, places, content, faces, ml, text)"
+        in result.stderr
+    )
     assert not (tmp_path / "c.db").exists()
 
 
