@@ -104,6 +104,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "decoder",
         "decoder_note",
         "face_count",
+        "faces",
         "top_scene",
         "scenes",
         "objects",
@@ -213,7 +214,10 @@ def test_unknown_phases_are_refused_before_anything_is_touched(cli, tmp_path):
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown phase 'colour' (phases: metadata, places, content, faces, ml, text)" in result.stderr
+    assert (
+        "unknown phase 'colour' (phases: metadata, places, content, faces, ml, text)"
+        in result.stderr
+    )
     assert not (tmp_path / "c.db").exists()
 
 

@@ -818,9 +818,11 @@ def test_search_help_shows_three_examples_one_piped_to_xargs(cli):
     examples = [
         line.strip() for line in text.splitlines() if line.strip().startswith("photoanalyze search")
     ]
-    assert len(examples) == 3
+    assert len(examples) >= 3
     assert any("-0 | xargs -0 " in example for example in examples)
-    for option in ("--top", "--min-score", "--sort", "--near", "--object", "--no-duplicates"):
+    assert any("--person" in example for example in examples)
+    options = ("--top", "--min-score", "--sort", "--near", "--object", "--no-duplicates")
+    for option in (*options, "--person", "--all-persons", "--faces", "--no-faces"):
         assert option in text
 
 

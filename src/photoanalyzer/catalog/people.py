@@ -13,6 +13,7 @@ import json
 import sqlite3
 from typing import Any, NamedTuple
 
+from photoanalyzer.catalog.queries import at_or_below
 from photoanalyzer.catalog.regions import NamedRegion, named_regions
 from photoanalyzer.catalog.schema import PATH, path_param, result_is_current, transaction
 
@@ -49,6 +50,32 @@ class PersonRow(NamedTuple):
     faces: int
     photos: int
     sample: str | None  # the path of a file with one of its faces
+
+
+class SidecarFaces(NamedTuple):
+    """What `xmp write` writes of one photo: its named faces (boxes on the upright picture)
+    with the picture's stored size and EXIF orientation, which the MWG regions are written
+    against."""
+
+    path: str
+    width: int | None
+    height: int | None
+    orientation: int | None
+    faces: list[tuple[str, tuple[float, float, float, float]]]  # (name, (x, y, w, h))
+
+
+class PersonCard(NamedTuple):
+    """A person as the report's People page shows it: counts, and the face its crop is cut
+    from (the largest face of a photo, from that photo's content thumbnail; None where no
+    face of it is in a photo with a thumbnail)."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    face_id: int | None
+    thumbnail: str | None  # the content thumbnail's cache key
+    box: tuple[float, float, float, float] | None  # x, y, w, h on the upright picture
 
 
 class GroupingInputs(NamedTuple):
@@ -204,6 +231,68 @@ class People:
             (path_param(path),),
         ).fetchall()
 
+    def person_cards(self) -> list[PersonCard]:
+        """Every person with a current face (as list_persons orders them), with its face
+        to show."""
+        best: dict[int, tuple] = {}
+        for person, face_id, thumbnail, *box in self._db.execute(
+            "SELECT fc.person_id, fc.id, c.thumbnail, fc.x, fc.y, fc.w, fc.h FROM faces fc"
+            f" JOIN files f ON f.id = fc.file_id JOIN content c ON c.file_id = f.id"
+            f" AND {result_is_current('content')}"
+            f" WHERE {CURRENT_FACE} AND fc.person_id IS NOT NULL AND fc.frame IS NULL"
+            " AND c.thumbnail IS NOT NULL ORDER BY fc.person_id, fc.size_px DESC, fc.id"
+        ):
+            best.setdefault(person, (face_id, thumbnail, tuple(box)))
+        return [
+            PersonCard(*person[:4], *best.get(person.id, (None, None, None)))
+            for person in self.list_persons()
+        ]
+
+    def photos_of_persons(self) -> list[tuple[int, str, str | None]]:
+        """(person id, path, content thumbnail key) of each present file showing each
+        person, by person, then by capture time where known, then path."""
+        return self._db.execute(
+            "SELECT DISTINCT fc.person_id, f.path, c.thumbnail, m.taken_at FROM faces fc"
+            " JOIN files f ON f.id = fc.file_id"
+            f" LEFT JOIN content c ON c.file_id = f.id AND {result_is_current('content')}"
+            f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
+            f" WHERE {CURRENT_FACE} AND fc.person_id IS NOT NULL"
+            " ORDER BY fc.person_id, m.taken_at IS NULL, m.taken_at, f.path"
+        ).fetchall()
+
+    def names_by_path(self) -> dict[str, list[str]]:
+        """Path -> the names of the named persons its faces show, sorted: what photo cards
+        show."""
+        found: dict[str, list[str]] = {}
+        for path, name in self._db.execute(
+            "SELECT DISTINCT f.path, pe.name FROM faces fc JOIN files f ON f.id = fc.file_id"
+            f" JOIN persons pe ON pe.id = fc.person_id WHERE {CURRENT_FACE}"
+            " AND pe.name IS NOT NULL ORDER BY f.path, casefold(pe.name)"
+        ):
+            found.setdefault(path, []).append(name)
+        return found
+
+    def sidecar_faces(self, roots: list[str]) -> list[SidecarFaces]:
+        """Present photos at or below `roots` (all, when empty) whose faces result is
+        current, in path order, each with its named faces, left to right (none: our earlier
+        regions in its sidecar go)."""
+        inside, args = at_or_below(roots)
+        found: dict[str, SidecarFaces] = {}
+        for path, width, height, orientation, name, *box in self._db.execute(
+            "SELECT f.path, m.width, m.height, m.orientation, pe.name, fc.x, fc.y, fc.w, fc.h"
+            " FROM files f JOIN face_scans s ON s.file_id = f.id"
+            f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"
+            " LEFT JOIN faces fc ON fc.file_id = f.id AND fc.person_id IS NOT NULL"
+            " LEFT JOIN persons pe ON pe.id = fc.person_id AND pe.name IS NOT NULL"
+            f" WHERE f.missing = 0 AND f.kind = 'photo' AND {result_is_current('faces')}{inside}"
+            " ORDER BY f.path, fc.x, fc.y",
+            args,
+        ):
+            photo = found.setdefault(path, SidecarFaces(path, width, height, orientation, []))
+            if name is not None:
+                photo.faces.append((name, tuple(box)))
+        return list(found.values())
+
     def _faces(self, condition: str, args: tuple) -> list[FaceRow]:
         rows = self._db.execute(
             "SELECT fc.id, f.path, fc.frame, fc.x, fc.y, fc.w, fc.h, fc.score, fc.size_px,"
@@ -228,14 +317,21 @@ class People:
         return [found[i] for i in face_ids]
 
     def counts(self) -> dict[str, int]:
-        """faces, persons (with a current face), named persons, faces with a person."""
-        (faces, assigned) = self._db.execute(
-            "SELECT COUNT(*), COUNT(fc.person_id) FROM faces fc"
+        """faces, the files they are in, faces with a person, persons (with a current
+        face), named persons."""
+        (faces, files, assigned) = self._db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT fc.file_id), COUNT(fc.person_id) FROM faces fc"
             f" JOIN files f ON f.id = fc.file_id WHERE {CURRENT_FACE}"
         ).fetchone()
         persons = self.list_persons()
         named = sum(1 for p in persons if p.name)
-        return {"faces": faces, "assigned": assigned, "persons": len(persons), "named": named}
+        return {
+            "faces": faces,
+            "files": files,
+            "assigned": assigned,
+            "persons": len(persons),
+            "named": named,
+        }
 
     # What the user decides.
 

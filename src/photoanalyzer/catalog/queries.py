@@ -53,6 +53,7 @@ class Queries:
             for columns in sources.values()
         ]
         errors = self._errors_by_file()
+        faces = self._faces_by_file(include_missing)
         rows = self._db.execute(
             f"SELECT f.id, f.path, f.kind, f.size, pair.path, f.missing, {', '.join(selects)}"
             " FROM files f LEFT JOIN files pair ON pair.id = f.pair_of"
@@ -64,6 +65,8 @@ class Queries:
             fields = {
                 name: from_sql(name, value) for name, value in zip(names, values, strict=True)
             }
+            if "face_count" in fields:  # the faces themselves right after their count
+                fields = _with_faces(fields, faces.of(file_id, fields["face_count"] is not None))
             yield {
                 "path": path,
                 "kind": kind,
@@ -73,6 +76,19 @@ class Queries:
                 **fields,
                 "errors": errors.get(file_id, {}),
             }
+
+    def _faces_by_file(self, include_missing: bool) -> _FacesByFile:
+        """The faces of current faces results in the export's order (by path), read beside
+        it: a library's faces are never all in memory at once."""
+        rows = self._db.execute(
+            "SELECT f.id, fc.frame, fc.x, fc.y, fc.w, fc.h, fc.person_id, pe.name, fc.score"
+            " FROM faces fc JOIN files f ON f.id = fc.file_id"
+            " LEFT JOIN persons pe ON pe.id = fc.person_id"
+            f" WHERE {result_is_current('faces')}"
+            + ("" if include_missing else " AND f.missing = 0")
+            + " ORDER BY f.path, fc.frame, fc.x, fc.id"
+        )
+        return _FacesByFile(rows)
 
     def _errors_by_file(self) -> dict[int, dict[str, str]]:
         errors: dict[int, dict[str, str]] = {}
@@ -87,6 +103,8 @@ class Queries:
 
     def field_names(self, include_missing: bool = False) -> list[str]:
         phase_fields = [column for phase in RESULT_TABLES for column in self._exported(phase)]
+        if "face_count" in phase_fields:
+            phase_fields.insert(phase_fields.index("face_count") + 1, "faces")
         missing = ["missing"] if include_missing else []
         fields = dict.fromkeys(phase_fields)
         return ["path", "kind", "file_size", *missing, "pair_of", *fields, "errors"]
@@ -240,13 +258,7 @@ class Queries:
         in path order, with their scenes, object counts and whether random weights made each
         (CLIP's, YOLO's): what `xmp write` turns into keywords."""
         ml_now = result_is_current("ml")
-        below, args = [], []
-        for root in roots:
-            prefix = root.rstrip("/") + "/"
-            # '0' follows '/'
-            below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
-            args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
-        inside = " AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""
+        inside, args = at_or_below(roots)
         for path, scenes, counts, clip_random, yolo_random in self._db.execute(
             "SELECT f.path, ml.scenes, ml.object_counts, COALESCE(ml.clip_random_weights, 0),"
             " COALESCE(ml.yolo_random_weights, 0) FROM files f JOIN ml ON ml.file_id = f.id"
@@ -260,6 +272,18 @@ class Queries:
                 bool(clip_random),
                 bool(yolo_random),
             )
+
+
+def at_or_below(roots: list[str]) -> tuple[str, list]:
+    """' AND (...)': `f.path` is one of `roots` or below one (nothing when `roots` is empty),
+    and its arguments."""
+    below, args = [], []
+    for root in roots:
+        prefix = root.rstrip("/") + "/"
+        # '0' follows '/'
+        below.append(f"f.path = {PATH} OR (f.path >= {PATH} AND f.path < {PATH})")
+        args += [path_param(p) for p in (root, prefix, prefix[:-1] + "0")]
+    return (" AND (" + " OR ".join(f"({c})" for c in below) + ")" if below else ""), args
 
 
 def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
@@ -279,3 +303,40 @@ def place_condition(text: str, alias: str = "p") -> tuple[str, list[str]]:
         f"({contains} OR casefold({alias}.place_country_code) = ?)",
         [needle] * (len(fields) + 1),
     )
+
+
+class _FacesByFile:
+    """Each file's faces from one cursor in the export's order: `of(file_id)` is asked for
+    the files in that same order, so each face row is read once."""
+
+    def __init__(self, rows: Iterator[tuple]):
+        self._rows = iter(rows)
+        self._next = next(self._rows, None)
+
+    def of(self, file_id: int, current: bool) -> list[dict[str, Any]] | None:
+        """The file's faces ({box, frame, person_id, name, score}, box as x, y, w, h
+        fractions of the upright picture, top-left origin); None where its faces result is
+        not current (the faces phase has not run on the file as it is now)."""
+        faces = []
+        while self._next is not None and self._next[0] == file_id:
+            _, frame, x, y, w, h, person, name, score = self._next
+            faces.append(
+                {
+                    "box": [round(v, 4) for v in (x, y, w, h)],
+                    "frame": frame,
+                    "person_id": person,
+                    "name": name,
+                    "score": None if score is None else round(score, 3),
+                }
+            )
+            self._next = next(self._rows, None)
+        return faces if current else None
+
+
+def _with_faces(fields: dict[str, Any], faces: list[dict[str, Any]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        out[name] = value
+        if name == "face_count":
+            out["faces"] = faces
+    return out

@@ -21,6 +21,9 @@ from photoanalyzer.catalog.schema import (
 )
 from photoanalyzer.catalog.text import TEXT_CURRENT, text_conditions
 
+FACES_CURRENT = result_is_current("faces")
+PersonName = tuple[int, str | None]  # (person id, name)
+
 # An embedding is searchable while the ML phase's result for its file is current: the phase
 # finished on the file without an error since the file last changed (a change deletes the
 # status row, and a failure replaces it with one that carries the error).
@@ -64,12 +67,21 @@ class FileFilter:
     # other fields' "any of": each --text narrows the search, as typing words does.
     texts: tuple[str, ...] = ()
     screenshots: tuple[bool, ...] = ()  # the text phase's screenshot flag
+    # Persons (the faces phase and `people`): each entry the ids of the persons one --person
+    # named (a name two persons share gives both). Any of the entries, or with all_persons
+    # every one of them, shown in the picture by a current face.
+    persons: tuple[tuple[int, ...], ...] = ()
+    all_persons: bool = False
+    # (least, most) faces the faces phase found (most None: no upper bound); (0, 0) is
+    # --no-faces. Files the faces phase has not analyzed match no face count.
+    face_counts: tuple[tuple[int, int | None], ...] = ()
 
     @property
     def active(self) -> bool:
-        # rating_min 0 (or -1) is a filter too: "is set", not "is true", for it.
+        # rating_min 0 (or -1) is a filter too: "is set", not "is true", for it; all_persons
+        # only says how to read persons.
         return self.rating_min is not None or any(
-            getattr(self, name) for name in self.__dataclass_fields__
+            getattr(self, name) for name in self.__dataclass_fields__ if name != "all_persons"
         )
 
 
@@ -151,6 +163,33 @@ class Search:
                     row[flag] = bool(row[flag])
                 found[file_id] = row
         return found
+
+    def people(self, file_ids: Iterable[int]) -> dict[int, tuple[int, list[PersonName]]]:
+        """Per file whose faces result is current: (faces found, [(person id, name)] of the
+        persons its faces were given, named ones first by name, then by id)."""
+        found: dict[int, tuple[int, list[PersonName]]] = {}
+        for chunk in _chunks(list(file_ids)):
+            marks = ",".join("?" * len(chunk))
+            for file_id, count in self._db.execute(
+                "SELECT f.id, s.face_count FROM files f JOIN face_scans s ON s.file_id = f.id"
+                f" WHERE f.id IN ({marks}) AND {FACES_CURRENT}",
+                chunk,
+            ):
+                found[file_id] = (count or 0, [])
+            for file_id, person, name in self._db.execute(
+                "SELECT DISTINCT f.id, pe.id, pe.name FROM files f"
+                " JOIN faces fc ON fc.file_id = f.id JOIN persons pe ON pe.id = fc.person_id"
+                f" WHERE f.id IN ({marks}) AND {FACES_CURRENT}"
+                " ORDER BY f.id, pe.name IS NULL, casefold(pe.name), pe.id",
+                chunk,
+            ):
+                if file_id in found:
+                    found[file_id][1].append((person, name))
+        return found
+
+    def person_names(self) -> list[tuple[int, str | None]]:
+        """(id, name) of every person, named or not: what --person resolves names against."""
+        return self._db.execute("SELECT id, name FROM persons ORDER BY id").fetchall()
 
     def frame_thumbnail(self, file_id: int, frame: int) -> str | None:
         row = self._db.execute(
@@ -285,11 +324,40 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
         f" AND {TEXT_CURRENT})"
     )
     any_of(screenshot, ((int(flag),) for flag in where.screenshots))
+    _person_clauses(where, clauses, args)
+    if where.face_counts:
+        count = "(s.face_count >= ? AND (? IS NULL OR s.face_count <= ?))"
+        ranges = " OR ".join([count] * len(where.face_counts))
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM face_scans s WHERE s.file_id = f.id AND ({ranges}))"
+            f" AND {FACES_CURRENT}"
+        )
+        args.extend(v for least, most in where.face_counts for v in (least, most, most))
     places = [place_condition(text) for text in where.places]
     if places:
         clauses.append("(" + " OR ".join(condition for condition, _ in places) + ")")
         args.extend(arg for _, values in places for arg in values)
     return clauses, args
+
+
+def _person_clauses(where: FileFilter, clauses: list[str], args: list[Any]) -> None:
+    """--person: one condition for "any of" (every named person's ids together), one per
+    name for "all of". Faces only of a current faces result (a file changed since the
+    faces phase ran shows nobody until it runs again)."""
+    if not where.persons:
+        return
+    groups = (
+        list(where.persons)
+        if where.all_persons
+        else [tuple(i for group in where.persons for i in group)]
+    )
+    for ids in groups:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM faces fc WHERE fc.file_id = f.id"
+            f" AND fc.person_id IN ({','.join('?' * len(ids))}))"
+        )
+        args.extend(ids)
+    clauses.append(FACES_CURRENT)
 
 
 def _below(folder: str) -> tuple[str | bytes, str | bytes]:

@@ -61,7 +61,8 @@ def export(
     place_country, place_country_code, place_distance_km, timezone, place_note); content
     (thumbnail, sharpness, tenengrad, blurry, brightness, highlights_clipped, shadows_crushed,
     underexposed, overexposed, contrast, colorfulness, dominant_colors, phash, dhash,
-    decoder, decoder_note); ML
+    decoder, decoder_note); faces (face_count, and faces: each face's box, frame, person_id,
+    name and score); ML
     (top_scene, scenes, objects, object_counts, ml_random_weights, clip_random_weights,
     yolo_random_weights); and errors (phase ->
     message). See docs/fields.md.
@@ -110,8 +111,9 @@ def status(
     RAW+JPEG pairs its scan.raw_pairs leaves out of the pixel phases); which known files the last
     run did not see and why (missing, or unreachable below a folder that is gone or could not
     be read); how many files are geotagged and in how many places, countries and time zones;
-    and the last runs: start, duration, files new / changed / moved / missing / unreachable,
-    and per phase processed / failed."""
+    how many faces the faces phase found, in how many files, and how many persons (named or
+    not) they make; and the last runs: start, duration, files new / changed / moved /
+    missing / unreachable, and per phase processed / failed."""
     from photoanalyzer.library import pairs
     from photoanalyzer.outputs import terminal as report
     from photoanalyzer.phases import IMPLEMENTED, build_phases
@@ -139,6 +141,7 @@ def status(
             last_walk=catalog.runs.last_walk(),
             places=catalog.queries.place_counts(),
             text=catalog.text.counts(),
+            people=catalog.people.counts(),
         )
     finally:
         catalog.close()

@@ -173,6 +173,37 @@ def search(
             show_default=False,
         ),
     ] = None,
+    person: Annotated[
+        list[str] | None,
+        _many(
+            "--person",
+            "Shows the person NAME (any case; as `photoanalyze people` lists them, or a "
+            "person's number there). Repeated: any of them; with --all-persons, all of "
+            "them. Needs the faces phase (docs/people.md).",
+            "NAME",
+        ),
+    ] = None,
+    all_persons: Annotated[
+        bool,
+        typer.Option(
+            "--all-persons",
+            help="Every --person must be in the picture (default: any of them).",
+        ),
+    ] = False,
+    faces: Annotated[
+        str | None,
+        typer.Option(
+            "--faces",
+            metavar="N[-M]",
+            help="At least N faces (e.g. 2 for group photos), or N to M (2-2: exactly two), "
+            "as the faces phase found them; files it has not analyzed match no count.",
+            show_default=False,
+        ),
+    ] = None,
+    no_faces: Annotated[
+        bool,
+        typer.Option("--no-faces", help="Only files in which the faces phase found no face."),
+    ] = False,
     no_duplicates: Annotated[
         bool,
         typer.Option(
@@ -221,6 +252,7 @@ def search(
     photoanalyze search ./racing-car.jpg - "2:sports car" + snow --top 5 --json
     photoanalyze search sunset --min-score 0.25 -0 | xargs -0 cp -t ~/best
     photoanalyze search --text "wifi password" --screenshots
+    photoanalyze search beach --person Anna --person Ben --all-persons
     ```
     """
     from photoanalyzer.config import with_ml_overrides
@@ -252,6 +284,10 @@ def search(
         overexposed=overexposed,
         texts=text or (),
         screenshots=screenshots,
+        persons=person or (),
+        all_persons=all_persons,
+        faces=faces,
+        no_faces=no_faces,
     )
     request = SearchRequest(
         words=query or (), filters=options, top=top, min_score=min_score,

@@ -20,8 +20,9 @@ from photoanalyzer.cli.app import (
 )
 
 xmp_app = typer.Typer(
-    help="XMP sidecars: write our scenes and objects as keywords other programs read.",
-    short_help="Write scenes and objects into XMP sidecars.",
+    help="XMP sidecars: write our scenes and objects as keywords, and the names of persons "
+    "as MWG face regions, for other programs to read.",
+    short_help="Write scenes, objects and named faces into XMP sidecars.",
     no_args_is_help=True,
 )
 app.add_typer(xmp_app, name="xmp")
@@ -32,7 +33,9 @@ class SidecarName(StrEnum):
     base = "base"
 
 
-@xmp_app.command("write", short_help="Write scenes and objects into XMP sidecars as keywords.")
+@xmp_app.command(
+    "write", short_help="Write scenes and objects as keywords, named faces as MWG regions."
+)
 def xmp_write(
     paths: Annotated[
         list[Path] | None,
@@ -55,6 +58,14 @@ def xmp_write(
         float,
         typer.Option("--min-score", help="Write the scenes scored at least this (0 to 1)."),
     ] = 0.25,
+    people: Annotated[
+        bool,
+        typer.Option(
+            "--people/--no-people",
+            help="Write the named persons' faces as MWG face regions and "
+            "Iptc4xmpExt:PersonInImage names (photos the faces phase analyzed).",
+        ),
+    ] = True,
     allow_random: Annotated[
         bool,
         typer.Option(
@@ -67,10 +78,16 @@ def xmp_write(
     into its XMP sidecar: as dc:subject keywords, and as photoanalyzer|scene|... in
     lr:hierarchicalSubject and photoanalyzer/scene/... in digiKam:TagsList. Everything else
     in the sidecar is kept; our keywords from an earlier write are replaced. Photos
-    themselves are never written to. Only photos with a current ML result are written."""
+    themselves are never written to. Only photos with a current ML result get keywords.
+
+    With --people (the default), each photo the faces phase analyzed gets the faces of named
+    persons (`photoanalyze people name`) as MWG face regions (mwg-rs:RegionInfo, Type Face,
+    as Lightroom, digiKam and Picasa read them) and their names in PersonInImage; regions and
+    names another program wrote are kept, ours from an earlier write are replaced (a face
+    renamed or rejected since then is corrected). docs/people.md, docs/xmp.md."""
     from tqdm import tqdm
 
-    from photoanalyzer.outputs.xmp_sidecars import WriteOptions, write_sidecars
+    from photoanalyzer.outputs.xmp_sidecars import WriteOptions, people_by_path, write_sidecars
 
     catalog = open_existing_catalog(db, load_checked_config(config))
     try:
@@ -79,6 +96,7 @@ def xmp_write(
             catalog.queries.labelled_photos(roots),
             WriteOptions(dry_run, name.value, min_score, allow_random),
             lambda groups: tqdm(groups, desc="sidecars", unit="sidecar", disable=None),
+            people_by_path(catalog.people.sidecar_faces(roots)) if people else None,
         )
     finally:
         catalog.close()

@@ -178,6 +178,7 @@ class CatalogState:
     last_walk: dict[str, Any] | None = None  # as catalog.runs.last_walk gives it
     places: dict[str, Any] | None = None  # as Queries.place_counts gives them
     text: dict[str, int] | None = None  # as catalog.text.counts gives them
+    people: dict[str, int] | None = None  # as catalog.people.counts gives them
 
 
 def status_as_json(state: CatalogState) -> str:
@@ -200,6 +201,7 @@ def format_status(state: CatalogState) -> str:
             f"  text: {state.text['with_text']} files with text, "
             f"{state.text['screenshots']} screenshots"
         )
+    lines += people_status_lines(state.people, state.phases.get("faces", {}))
     if state.runs:
         lines.append("Recent runs (newest first):")
     for run in state.runs:
@@ -271,6 +273,20 @@ def _not_seen_lines(state: CatalogState) -> list[str]:
     ]
     lines += [f"      {f['path']}: {f['message']}" for f in walk["unreachable_folders"]]
     return lines
+
+
+def people_status_lines(counts: dict[str, int] | None, faces_phase: dict[str, Any]) -> list[str]:
+    """'people: 120 faces in 80 files, 12 persons (5 named), 9 faces with no person'; nothing
+    before the faces phase ever ran."""
+    if counts is None or not (faces_phase.get("version") or counts["faces"]):
+        return []
+    unnamed = counts["persons"] - counts["named"]
+    hint = "; `photoanalyze people` lists them" if unnamed else ""
+    return [
+        f"  people: {_plural(counts['faces'], 'face')} in {_plural(counts['files'], 'file')}, "
+        f"{_plural(counts['persons'], 'person')} ({counts['named']} named), "
+        f"{_plural(counts['faces'] - counts['assigned'], 'face')} with no person{hint}"
+    ]
 
 
 def place_status_lines(counts: dict[str, Any] | None) -> list[str]:

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from photoanalyzer.catalog.people import SidecarFaces
 from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.errors import UsageError
 from photoanalyzer.formats import mwg_regions, xmp
@@ -115,7 +116,7 @@ def write_sidecars(
     people = dict(people or {})
     if (
         photos
-        and not people
+        and not any(faces.regions or faces.names for faces in people.values())
         and not options.allow_random
         and all(photo.clip_random and photo.yolo_random for photo in photos)
     ):
@@ -128,6 +129,21 @@ def write_sidecars(
         faces = next((people[p.path] for p in sharing if p.path in people), None)
         _one(target, sharing, options, summary, faces)
     return summary
+
+
+def people_by_path(photos: Iterable[SidecarFaces]) -> dict[str, mwg_regions.People]:
+    """Each photo's named faces as `write_sidecars` takes them: MWG face regions (the names
+    of persons, boxes on the upright picture) and PersonInImage names, in the order the
+    faces are in the picture, each name once."""
+    people = {}
+    for photo in photos:
+        regions = tuple(
+            mwg_regions.FaceRegion(name, mwg_regions.Box(*box)) for name, box in photo.faces
+        )
+        size = (photo.width, photo.height) if photo.width and photo.height else None
+        names = tuple(dict.fromkeys(name for name, _ in photo.faces))
+        people[photo.path] = mwg_regions.People(regions, size, photo.orientation, names)
+    return people
 
 
 def _unlabelled(path: str) -> LabelledPhoto:

@@ -5,12 +5,13 @@ pick), and catalog.report's for the rest. Plain data; render.py turns it into pa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from photoanalyzer.analysis import neardup
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.people import PersonCard
 from photoanalyzer.catalog.report_queries import QUALITY_LISTS
 from photoanalyzer.ml import random_weights
 from photoanalyzer.outputs.terminal import run_duration
@@ -101,6 +102,11 @@ class ReportData:
     problems: list[tuple[str, str, str]]  # (phase, message, path), sorted
     # Files with text, most first: path, thumbnail, lines, first words, screenshot
     text: list[TextCard] = ()  # type: ignore[assignment]
+    # The faces phase's persons (People page), each person's photos, and the names of the
+    # named persons each photo shows (on every photo card)
+    persons: list[PersonCard] = ()  # type: ignore[assignment]
+    person_photos: dict[int, list[Tile]] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
 
 
 def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distance: int):
@@ -136,7 +142,17 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
         object_gallery=_by_label(report.object_gallery()),
         videos=report.videos(),
         problems=report.problems(),
+        persons=catalog.people.person_cards(),
+        person_photos=_person_photos(catalog),
+        names=catalog.people.names_by_path(),
     )
+
+
+def _person_photos(catalog: Catalog) -> dict[int, list[Tile]]:
+    photos: dict[int, list[Tile]] = {}
+    for person, path, thumbnail, _ in catalog.people.photos_of_persons():
+        photos.setdefault(person, []).append(Tile(path, thumbnail, None))
+    return photos
 
 
 def random_weights_warnings(files: dict[str, int]) -> list[str]:

@@ -24,6 +24,7 @@ import jinja2
 
 from photoanalyzer.library.ownpaths import REPORT_MARKER
 from photoanalyzer.outputs.html_report.data import ReportData
+from photoanalyzer.outputs.html_report.faces import face_crops
 from photoanalyzer.pathnames import readable
 
 PAGE_SIZE = 300
@@ -101,6 +102,8 @@ def write_report(data: ReportData, out: Path, thumbnail_dir: Path, portable: boo
     _claim(out)
     thumbs = Thumbnails(thumbnail_dir.absolute(), out, portable)
     env = _environment(thumbs)
+    env.globals["names_of"] = lambda path: data.names.get(path, ())
+    env.globals["face_crop"] = face_crops(data.persons, thumbnail_dir.absolute(), out).get
     pages = {name: readable(html) for name, html in _pages(data, env)}
     for name in STATIC:
         (out / name).write_bytes((Path(__file__).parent / "static" / name).read_bytes())
@@ -235,6 +238,12 @@ def _pages(data: ReportData, env: jinja2.Environment):
     )  # fmt: skip
     yield "places.html", env.get_template("places.html").render(page="places", **common)
     yield from _paged(env, "text.html", "text", list(data.text), PAGE_SIZE, page="text", **common)
+    yield "people.html", env.get_template("people.html").render(page="people", **common)
+    for person in data.persons:
+        yield from _paged(
+            env, "person.html", f"person-{person.id}", data.person_photos.get(person.id, []),
+            PAGE_SIZE, page="people", person=person, **common,
+        )  # fmt: skip
 
 
 def bar_chart(months: list[tuple[str, int]], height: int = 120, bar: int = 14) -> dict:

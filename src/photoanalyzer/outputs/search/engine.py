@@ -59,6 +59,8 @@ class Hit:
     # embedding and so its score), "yolo" (its objects).
     random_weights: tuple[str, ...]
     text_line: str | None = None  # with --text: the first line of its text that matches
+    faces: int | None = None  # faces the faces phase found; None: not analyzed (or stale)
+    persons: tuple[tuple[int, str | None], ...] = ()  # (id, name) of the persons shown
 
 
 @dataclass
@@ -91,7 +93,13 @@ class _Search:
         request = self.request
         terms = parse_terms(request.words, self._is_image)
         sort = _check(request, terms)
-        where = file_filter(replace(request.filters, known_scenes=self._scene_labels))
+        where = file_filter(
+            replace(
+                request.filters,
+                known_scenes=self._scene_labels,
+                known_persons=self.catalog.search.person_names,
+            )
+        )
         allowed = self.catalog.search.matching(where) if where.active else None
         excluded = self._duplicates() if request.no_duplicates else set()
         result = SearchResult(terms, sort, request.top, request.min_score)
@@ -102,6 +110,7 @@ class _Search:
             self._list(result, allowed, excluded)
         if where.texts:
             result.hits = self._with_text_lines(result.hits, list(where.texts))
+        result.hits = self._with_people(result.hits)
         result.notes = self._unknown_paths(where.folders) + result.notes
         result.random_weights = _union(
             result.random_weights, *(h.random_weights for h in result.hits)
@@ -112,6 +121,15 @@ class _Search:
         ids = [self.catalog.search.known(hit.path) for hit in hits]
         found = self.catalog.text.matching_lines([i for i in ids if i is not None], terms)
         return [replace(hit, text_line=found.get(i)) for hit, i in zip(hits, ids, strict=True)]
+
+    def _with_people(self, hits: list[Hit]) -> list[Hit]:
+        ids = [self.catalog.search.known(hit.path) for hit in hits]
+        found = self.catalog.search.people([i for i in ids if i is not None])
+        with_people = []
+        for hit, file_id in zip(hits, ids, strict=True):
+            faces, persons = found.get(file_id, (None, []))
+            with_people.append(replace(hit, faces=faces, persons=tuple(persons)))
+        return with_people
 
     # -- queries by facts alone -----------------------------------------------------------
 

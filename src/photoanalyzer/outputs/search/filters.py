@@ -3,6 +3,7 @@ cannot mean anything is a UsageError (exit 2) that names its option."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -39,7 +40,13 @@ class FilterOptions:
     overexposed: bool = False
     texts: Sequence[str] = ()  # --text values: words and "quoted phrases", all of them
     screenshots: bool | None = None  # --screenshots True, --no-screenshots False
+    persons: Sequence[str] = ()  # --person values: names (any case) or person ids
+    all_persons: bool = False  # --all-persons: every --person must be in the picture
+    faces: str | None = None  # --faces N (at least N) or N-M (N to M)
+    no_faces: bool = False
     known_scenes: Callable[[], Sequence[str]] = field(default=lambda: ())
+    # (id, name) of every person: what --person names are resolved against
+    known_persons: Callable[[], Sequence[tuple[int, str | None]]] = field(default=lambda: ())
 
 
 def file_filter(options: FilterOptions) -> FileFilter:
@@ -68,6 +75,9 @@ def file_filter(options: FilterOptions) -> FileFilter:
         ),
         texts=tuple(term for value in options.texts for term in parse_text(value)),
         screenshots=() if options.screenshots is None else (options.screenshots,),
+        persons=_persons(options.persons, options.known_persons),
+        all_persons=options.all_persons,
+        face_counts=_face_counts(options.faces, options.no_faces),
     )
 
 
@@ -167,3 +177,74 @@ def _rating(value: float | None) -> float | None:
     if value is not None and not -1 <= value <= 5:
         raise UsageError(f"--rating-min: {value:g} is not a rating (XMP ratings are -1 to 5)")
     return value
+
+
+def _persons(
+    values: Sequence[str], known: Callable[[], Sequence[tuple[int, str | None]]]
+) -> tuple[tuple[int, ...], ...]:
+    """Each --person as the ids of the persons it names: a name in any case (every person
+    with that name), else a person's number as `people` lists it. An unknown name is an
+    error that lists the names closest to it."""
+    if not values:
+        return ()
+    persons = list(known())
+    by_name: dict[str, list[int]] = {}
+    for person_id, name in persons:
+        if name:
+            by_name.setdefault(name.casefold(), []).append(person_id)
+    ids = {person_id for person_id, _ in persons}
+    resolved = []
+    for value in _texts(values, "--person"):
+        found = by_name.get(value.casefold())
+        if not found and value.isdigit() and int(value) in ids:
+            found = [int(value)]
+        if not found:
+            raise UsageError(_unknown_person(value, persons))
+        resolved.append(tuple(found))
+    return tuple(resolved)
+
+
+def _unknown_person(value: str, persons: list[tuple[int, str | None]]) -> str:
+    names = sorted({name for _, name in persons if name}, key=str.casefold)
+    if not persons:
+        return (
+            f"--person: no person '{value}': the catalog has no persons yet (the faces phase "
+            "finds them: `photoanalyze run --phases faces`; docs/people.md)"
+        )
+    if not names:
+        return (
+            f"--person: no person '{value}': no person has a name yet "
+            '(`photoanalyze people` lists them, `photoanalyze people name ID "Name"` names one)'
+        )
+    folded = {name.casefold(): name for name in names}
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=5, cutoff=0.5)
+    # A part of a name ("anna" for "Anna Berg") is close too.
+    close += [k for k in folded if value.casefold() in k.split() and k not in close]
+    if close:
+        return f"--person: no person '{value}'; did you mean: " + ", ".join(
+            folded[k] for k in close
+        )
+    listed = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+    return f"--person: no person '{value}'; named persons: {listed}"
+
+
+_FACE_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def _face_counts(value: str | None, no_faces: bool) -> tuple[tuple[int, int | None], ...]:
+    """--faces N: at least N faces; N-M: N to M (2-2: exactly two); --no-faces: none."""
+    if value is not None and no_faces:
+        raise UsageError("--faces and --no-faces contradict each other: choose one")
+    if no_faces:
+        return ((0, 0),)
+    if value is None:
+        return ()
+    match = _FACE_RANGE.match(value)
+    least = int(match[1]) if match else -1
+    most = int(match[2]) if match and match[2] is not None else None
+    if not match or (most is not None and most < least):
+        raise UsageError(
+            f"--faces: '{value}' should be N (at least N faces, e.g. 2) or N-M (N to M faces, "
+            "e.g. 1-3; 2-2 is exactly two)"
+        )
+    return ((least, most),)

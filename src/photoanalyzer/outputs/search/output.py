@@ -80,6 +80,8 @@ def _hit_record(hit: Hit) -> dict:
         "top_scene": hit.top_scene,
         "objects": hit.objects,
         "text_line": hit.text_line,
+        "faces": hit.faces,
+        "persons": [{"id": person, "name": name} for person, name in hit.persons],
         "thumbnail": hit.thumbnail,
         "random_weights": bool(hit.random_weights),
         "random_models": list(hit.random_weights),
@@ -150,6 +152,8 @@ def _figure(hit: Hit) -> str:
     details = [hit.taken_at or "no capture time"]
     if hit.seconds is not None:
         details.append(f"at {hit.seconds:.1f} s")
+    if hit.persons:
+        details.append(", ".join(name or f"person {person}" for person, name in hit.persons))
     if hit.random_weights:
         details.append(random_weights.weights_named(hit.random_weights))
     line = (
