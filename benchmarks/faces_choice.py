@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photoanalyzer.analysis.faces import DetectSettings, find_faces, models_for
+from photoanalyzer.analysis.faces import DetectSettings, _detect, find_faces, models_for
 from photoanalyzer.pixels.load import load_upright_rgb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,9 @@ class Alternative:
     detector: str = "hog"
     upsample: int = 0
     small: int = 0  # adaptive: upsample once where the picture's longest side <= this
+    # The phase's detection (analysis/faces.py): grey HOG listing candidates, the edge pass
+    # and the CNN on the best candidate's crop, where HOG found a face or a candidate.
+    second_looks: bool = False
 
 
 ALTERNATIVES = (
@@ -54,6 +57,13 @@ ALTERNATIVES = (
     Alternative("draft 1280, HOG", "draft", 1280),
     Alternative("draft 1000, HOG, x2 if <= 800", "draft", 1000, small=800),
     Alternative("draft 1280, HOG, x2 if <= 800", "draft", 1280, small=800),
+    Alternative(
+        "draft 1000, x2 if <= 800, grey HOG + edge pass + CNN-checked candidate (chosen)",
+        "draft",
+        1000,
+        small=800,
+        second_looks=True,
+    ),
     Alternative("thumbnail 640, CNN", "thumbnail", 640, detector="cnn"),
     Alternative("draft 1000, CNN", "draft", 1000, detector="cnn"),
 )
@@ -71,6 +81,8 @@ def picture(path: Path, alt: Alternative) -> tuple[np.ndarray, tuple[int, int]]:
 
 def measure(alt: Alternative, labels: list[dict], folder: Path) -> dict:
     settings = DetectSettings(detector=alt.detector, upsample=alt.upsample, min_face_px=0)
+    if not alt.second_looks:
+        settings = replace(settings, candidate_threshold=None, edge_pad=0.0)
     models = models_for(alt.detector)
     found_total = expected_total = missed_photos = false_faces = 0
     decode_ms, detect_ms, misses = [], [], []
@@ -105,6 +117,8 @@ def measure(alt: Alternative, labels: list[dict], folder: Path) -> dict:
 
 def _count(rgb: np.ndarray, models, settings: DetectSettings) -> int:
     """Detections only (no landmarks or embeddings): what the choice is about."""
+    if settings.candidate_threshold is not None:
+        return len(_detect(rgb, models, settings))
     if models.cnn:
         return len(models.detector(rgb, settings.upsample))
     rects, _, _ = models.detector.run(rgb, settings.upsample, settings.hog_threshold)

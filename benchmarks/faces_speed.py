@@ -8,7 +8,13 @@ in at 1600 px, so they hold real faces at the sizes a phone photo of people has.
 runs, on fresh catalogs with one worker process per core: the content phase on the whole
 roll, the faces phase on the whole roll (the whole-phase rate), then the faces phase on the
 photos without people and on those with people alone, which give the cost per photo without
-faces and, from the difference, per face."""
+faces and, from the difference, per face.
+
+Each figure is given twice: wall time (what the phase took, depressed when other jobs share
+the cores) and CPU time (user + system of this process and its worker processes, from
+`resource.getrusage`), from which `2 / CPU seconds a photo` estimates the rate on 2 quiet
+cores (the phase keeps both busy: one worker process per core). The metadata phase runs
+first in a run of its own, so that neither figure includes it."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -52,18 +59,35 @@ def add_people(paths: list[Path], corpus: Path, share: float, seed: int = 0) -> 
     return chosen
 
 
-def phase_run(library: Path, names: tuple[str, ...], workdir: Path, tag: str):
+def cpu_seconds() -> float:
+    """User + system time of this process and of its finished worker processes."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
+def phase_run(library: Path, name: str, workdir: Path, tag: str):
+    """(photos/s of wall time, wall s a photo, CPU s a photo, faces stored) of one phase on
+    a fresh catalog, after a metadata run that is not counted."""
     config = load_config()
     context = PhaseContext(config, workdir / f"thumbs-{tag}", workdir / "models", False)
     catalog = Catalog(workdir / f"{tag}.db")
     try:
-        report = pipeline.run([str(library)], build_phases(names, context), catalog, config)
-        faces = catalog.people.counts()["faces"] if "faces" in names else 0
+        pipeline.run([str(library)], build_phases(("metadata",), context), catalog, config)
+        cpu = cpu_seconds()
+        report = pipeline.run([str(library)], build_phases((name,), context), catalog, config)
+        cpu = cpu_seconds() - cpu  # the pool's workers have ended: their time is counted
+        faces = catalog.people.counts()["faces"] if name == "faces" else 0
     finally:
         catalog.close()
     result = report.phases[-1]
     assert result.errors == 0 and not result.failure, (result.error_samples, result.failure)
-    return result.processed / result.seconds, result.seconds / result.processed, faces
+    count = result.processed
+    return count / result.seconds, result.seconds / count, cpu / count, faces
 
 
 def main() -> None:
@@ -73,7 +97,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/corpus/faces")
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {"content": [], "faces": [], "none_ms": [], "face_ms": []}
+    rates: dict[str, list[float]] = {
+        key: [] for key in ("content", "faces", "content_cpu", "faces_cpu", "none_ms", "face_ms")
+    }
+    rates |= {"none_cpu_ms": [], "face_cpu_ms": []}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         roll = workdir / "roll"
@@ -86,23 +113,38 @@ def main() -> None:
             for path in group:
                 os.link(path, folder / path.name)
         for run in range(args.repeat):  # alternating, so drift hits both phases alike
-            rates["content"].append(phase_run(roll, ("metadata", "content"), workdir, f"c{run}")[0])
-            rates["faces"].append(phase_run(roll, ("metadata", "faces"), workdir, f"f{run}")[0])
-            _, none_s, _ = phase_run(without, ("metadata", "faces"), workdir, f"n{run}")
-            _, people_s, faces = phase_run(with_people, ("metadata", "faces"), workdir, f"p{run}")
-            per_face = (people_s - none_s) * len(people) / max(faces, 1)
+            for name in ("content", "faces"):
+                rate, _, cpu, _ = phase_run(roll, name, workdir, f"{name}{run}")
+                rates[name].append(rate)
+                rates[f"{name}_cpu"].append(cpu)
+            _, none_s, none_cpu, _ = phase_run(without, "faces", workdir, f"n{run}")
+            _, people_s, people_cpu, faces = phase_run(with_people, "faces", workdir, f"p{run}")
+            share = len(people) / max(faces, 1)  # photos with people per face found in them
             rates["none_ms"].append(none_s * 1000)
-            rates["face_ms"].append(per_face * 1000)
+            rates["face_ms"].append((people_s - none_s) * share * 1000)
+            rates["none_cpu_ms"].append(none_cpu * 1000)
+            rates["face_cpu_ms"].append((people_cpu - none_cpu) * share * 1000)
     median = {name: statistics.median(values) for name, values in rates.items()}
     workers = os.cpu_count()
     print(
         f"{args.count} 12 MP JPEGs, {len(people)} with people ({faces} faces); {workers} "
         f"worker processes; median of {args.repeat} alternating repeats"
     )
-    print(f"content phase : {median['content']:6.1f} photos/s")
-    print(f"faces phase   : {median['faces']:6.1f} photos/s (whole phase)")
-    print(f"  a photo without faces: {median['none_ms']:6.1f} ms of phase time")
-    print(f"  each face on top     : {median['face_ms']:6.1f} ms of phase time")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    for name in ("content", "faces"):
+        cpu = median[f"{name}_cpu"]
+        print(
+            f"{name:7} phase: {median[name]:6.1f} photos/s wall; {cpu * 1000:6.1f} ms CPU a photo"
+            f" = {2 / cpu:5.1f} photos/s on 2 quiet cores"
+        )
+    print(
+        f"  a photo without faces: {median['none_ms']:6.1f} ms of phase time (wall), "
+        f"{median['none_cpu_ms']:6.1f} ms CPU"
+    )
+    print(
+        f"  each face on top     : {median['face_ms']:6.1f} ms of phase time (wall), "
+        f"{median['face_cpu_ms']:6.1f} ms CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,18 @@ Pure functions on a numpy array; the models are loaded once per process (`FaceMo
 dlib is imported only here and only when models are loaded, so that a machine without the
 `faces` extra can still build the phase (its version, its name) and say what is missing.
 
+Detection is HOG on the grey picture (a quarter cheaper than on RGB, the same faces), run
+with a lowered threshold so that it also lists near misses ("candidates"). Only where that
+pass found a face or a candidate (most camera-roll photos have neither, and pay for nothing
+more) two cheap second looks follow: HOG again on the picture with its borders mirrored
+outwards (`edge_pad`), which completes faces cut by the frame's edge, and dlib's CNN
+detector on a small crop around each of the best `verify_max` candidates, which confirms
+faces HOG scores low (profiles). docs/people.md and docs/performance.md say what each gave.
+
 Work per picture is bounded whatever it shows: detections below `min_face_px` are dropped
-before anything else, and at most `max_faces` (the largest) get landmarks and an embedding,
-so a photo of 500 tiny faces costs one detection pass and `max_faces` embeddings at most.
+before anything else, at most `verify_max` crops go to the CNN, and at most `max_faces` (the
+largest) get landmarks and an embedding, so a photo of 500 tiny faces costs two detection
+passes, `verify_max` small CNN runs and `max_faces` embeddings at most.
 dlib runs on one thread here (the wheel has no BLAS); the pipeline spreads files over
 processes."""
 
@@ -50,6 +59,12 @@ class DetectSettings:
     min_face_px: int = 20  # in the analyzed picture; smaller detections are dropped
     max_faces: int = 64  # the largest this many get landmarks and an embedding
     hog_threshold: float = 0.0  # dlib's adjust_threshold: above 0 fewer, surer faces
+    # HOG detections scoring from here up to hog_threshold are candidates: faces only when
+    # the CNN confirms them. None: no candidates (and no edge pass without a face).
+    candidate_threshold: float | None = -0.7
+    verify_max: int = 1  # candidates per picture the CNN looks at, the best first
+    # The border mirrored outwards for the edge pass, as a share of the longest side; 0: none.
+    edge_pad: float = 0.1
 
 
 class Face(NamedTuple):
@@ -89,7 +104,7 @@ def missing_reason() -> str | None:
     if absent:
         return f"{' and '.join(absent)} not installed: {EXTRA_HINT}"
     folder = models_dir()
-    files = (LANDMARKS_FILE, EMBEDDING_FILE)
+    files = (LANDMARKS_FILE, EMBEDDING_FILE, CNN_FILE)
     if folder is None or not all((folder / name).is_file() for name in files):
         return f"the face model files are missing from {folder}: {EXTRA_HINT}"
     return None
@@ -104,6 +119,16 @@ class FaceModels:
     landmarks: Any
     encoder: Any
     cnn: bool
+    verifier: Any = None  # the CNN detector for candidates (loaded on first use)
+
+    def candidate_verifier(self) -> Any:
+        if self.cnn:
+            return self.detector
+        if self.verifier is None:
+            folder = models_dir()
+            assert folder is not None
+            self.verifier = self.dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
+        return self.verifier
 
     @classmethod
     def load(cls, detector: str = "hog") -> FaceModels:
@@ -169,19 +194,157 @@ def find_faces(
 
 
 def _detect(rgb: np.ndarray, models: FaceModels, settings: DetectSettings) -> list[tuple]:
-    """(rectangle clipped to the picture, score) per detection."""
+    """(rectangle clipped to the picture, score) per face."""
     height, width = rgb.shape[:2]
-    bounds = models.dlib.rectangle(0, 0, width - 1, height - 1)
     if models.cnn:
-        found = [(d.rect, d.confidence) for d in models.detector(rgb, settings.upsample)]
-    else:
-        rects, scores, _ = models.detector.run(rgb, settings.upsample, settings.hog_threshold)
-        found = list(zip(rects, scores, strict=True))
+        found = [(_box(d.rect), d.confidence) for d in models.detector(rgb, settings.upsample)]
+        return _clipped(models, found, width, height)
+    grey = _grey(rgb)
+    low = settings.hog_threshold
+    if settings.candidate_threshold is not None:
+        low = min(low, settings.candidate_threshold)
+    found = _hog(models, grey, settings.upsample, low)
+    faces = [(box, score) for box, score in found if score >= settings.hog_threshold]
+    if not found:
+        return []  # no face, not even a near miss: most photos of a camera roll end here
+    if settings.edge_pad > 0:
+        faces = _merged(faces, _edge_faces(models, grey, settings))
+    candidates = [
+        (box, score)
+        for box, score in found
+        if score < settings.hog_threshold
+        and not any(_covered_share(box, face) >= SAME_FACE_SHARE for face, _ in faces)
+    ]
+    candidates.sort(key=lambda c: c[1], reverse=True)
+    faces += _verified(rgb, candidates[: settings.verify_max], faces, models)
+    return _clipped(models, faces, width, height)
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (inclusive, dlib's convention)
+
+# A face of the edge pass counts when this share of its box lies inside the picture: a face
+# cut by the frame's edge, completed by its mirror image, shows about half of its box; the
+# mirror image of a whole face near the edge (a ghost) shows little of itself.
+MIN_VISIBLE = 0.4
+# Two boxes from this intersection over union on are one face.
+SAME_FACE_IOU = 0.3
+# The CNN sees a candidate's surroundings (VERIFY_CONTEXT times its box) scaled so that the
+# box is VERIFY_BOX_PX wide: a fixed cost (a 300 px crop) whatever the photo's resolution,
+# and a face of 40% of a low-scoring HOG box (profiles: HOG's box is loose there) still fills
+# the CNN's 80 px window.
+VERIFY_BOX_PX = 200
+VERIFY_CONTEXT = 1.5
+# A candidate mostly inside a face already found is that face, not another one.
+SAME_FACE_SHARE = 0.5
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma (Pillow's convert("L")): HOG on one channel instead of three."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+def _box(rect) -> Box:
+    return (rect.left(), rect.top(), rect.right(), rect.bottom())
+
+
+def _hog(models: FaceModels, grey: np.ndarray, upsample: int, threshold: float) -> list:
+    rects, scores, _ = models.detector.run(grey, upsample, threshold)
+    return [(_box(rect), float(score)) for rect, score in zip(rects, scores, strict=True)]
+
+
+def _edge_faces(models: FaceModels, grey: np.ndarray, settings: DetectSettings) -> list:
+    """Faces cut by the frame's edge: HOG on the picture with its borders mirrored outwards,
+    which completes a face cut near its middle into a whole one (in the picture's
+    coordinates; boxes may reach outside it)."""
+    height, width = grey.shape
+    pad = min(round(settings.edge_pad * max(height, width)), height - 1, width - 1)
+    padded = np.ascontiguousarray(np.pad(grey, pad, mode="reflect"))
+    found = []
+    for (left, top, right, bottom), score in _hog(
+        models, padded, settings.upsample, settings.hog_threshold
+    ):
+        box = (left - pad, top - pad, right - pad, bottom - pad)
+        if _visible_share(box, width, height) >= MIN_VISIBLE:
+            found.append((box, score))
+    return found
+
+
+def _verified(rgb: np.ndarray, candidates: list, faces: list, models: FaceModels) -> list:
+    """The faces the CNN detector finds inside the candidates' boxes, on a crop around each
+    (the CNN's box: a low-scoring HOG box is often much larger than the face in it)."""
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    confirmed: list = []
+    for box, score in candidates:
+        left, top, right, bottom = box
+        side = max(right - left, bottom - top) + 1
+        half = side * VERIFY_CONTEXT / 2
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        x0, y0 = max(0, round(cx - half)), max(0, round(cy - half))
+        x1, y1 = min(width, round(cx + half)), min(height, round(cy + half))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        scale = VERIFY_BOX_PX / side
+        crop = Image.fromarray(rgb[y0:y1, x0:x1])
+        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))))
+        for found in models.candidate_verifier()(np.asarray(crop), 0):
+            seen = found.rect
+            face = (
+                round(x0 + seen.left() / scale),
+                round(y0 + seen.top() / scale),
+                round(x0 + seen.right() / scale),
+                round(y0 + seen.bottom() / scale),
+            )
+            centre = ((face[0] + face[2]) / 2, (face[1] + face[3]) / 2)
+            inside = left <= centre[0] <= right and top <= centre[1] <= bottom
+            known = any(_iou(face, other) >= SAME_FACE_IOU for other, _ in faces + confirmed)
+            if inside and not known:
+                confirmed.append((face, score))
+    return confirmed
+
+
+def _merged(faces: list, more: list) -> list:
+    """`faces` and those of `more` that are not one of them (nor of each other)."""
+    merged = list(faces)
+    for box, score in sorted(more, key=lambda f: f[1], reverse=True):
+        if not any(_iou(box, other) >= SAME_FACE_IOU for other, _ in merged):
+            merged.append((box, score))
+    return merged
+
+
+def _area(box: Box) -> int:
+    return max(0, box[2] - box[0] + 1) * max(0, box[3] - box[1] + 1)
+
+
+def _intersection(a: Box, b: Box) -> Box:
+    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+
+
+def _iou(a: Box, b: Box) -> float:
+    common = _area(_intersection(a, b))
+    union = _area(a) + _area(b) - common
+    return common / union if union else 0.0
+
+
+def _covered_share(box: Box, other: Box) -> float:
+    """The share of `box` that lies inside `other`."""
+    return _area(_intersection(box, other)) / max(1, _area(box))
+
+
+def _visible_share(box: Box, width: int, height: int) -> float:
+    return _area(_intersection(box, (0, 0, width - 1, height - 1))) / max(1, _area(box))
+
+
+def _clipped(models: FaceModels, found: list, width: int, height: int) -> list[tuple]:
+    """dlib rectangles clipped to the picture, with their scores (slivers dropped)."""
     clipped = []
-    for rect, score in found:
-        inside = rect.intersect(bounds)
-        if inside.width() > 1 and inside.height() > 1:
-            clipped.append((inside, float(score)))
+    for box, score in found:
+        left, top, right, bottom = _intersection(box, (0, 0, width - 1, height - 1))
+        if right - left > 1 and bottom - top > 1:
+            clipped.append((models.dlib.rectangle(left, top, right, bottom), float(score)))
     return clipped
 
 

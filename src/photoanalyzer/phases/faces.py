@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from photoanalyzer.analysis.faces import (
     DetectSettings,
@@ -28,7 +28,7 @@ from photoanalyzer.config import ContentConfig, FacesConfig
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome, PhaseSkipped
 
 # Bump when the code changes what the phase finds; settings and models are hashed in apart.
-CODE_VERSION = "faces-1"
+CODE_VERSION = "faces-2"  # 2: grey HOG, candidates checked by the CNN, edge pass
 
 
 def detect_settings(settings: FacesConfig, picture_side: int) -> DetectSettings:
@@ -58,6 +58,8 @@ def phase_version(settings: FacesConfig, content: ContentConfig) -> str:
         "video_frame_interval": content.video_frame_interval,
         "video_max_frames": content.video_max_frames,
         "models": models_identity(),
+        # The detection defaults not in the config (candidates, edge pass).
+        "detect": asdict(detect_settings(settings, settings.picture_size)),
     }
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
     return f"{CODE_VERSION}-{digest}"
