@@ -182,6 +182,39 @@ def test_the_index_entry_goes_when_the_result_goes_stale_or_is_replaced(tmp_path
         catalog.close()
 
 
+# -- without the extra -------------------------------------------------------------------------
+
+
+def test_without_the_extra_the_phase_is_skipped_and_files_stay_pending(tmp_path, monkeypatch):
+    """As the faces phase: one line naming the extra, nothing written, not a failure."""
+    from photoanalyzer.config import load_config
+    from photoanalyzer.outputs.terminal import format_run
+    from photoanalyzer.phases import PhaseContext, build_phases
+    from photoanalyzer.phases import text as text_module
+    from photoanalyzer.run import pipeline
+
+    hint = "rapidocr_onnxruntime not installed: pip install 'photoanalyzer[text]'"
+    monkeypatch.setattr(text_module, "missing_reason", lambda: hint)
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "a.jpg")
+    config = load_config()
+    context = PhaseContext(config, tmp_path / "thumbs", tmp_path / "models", probe_decoders=False)
+    catalog = Catalog(tmp_path / "pa.db")
+    try:
+        phases = build_phases(("metadata", "text"), context)
+        report = pipeline.run([str(tmp_path)], phases, catalog, config)
+        text = report.phases[1]
+        assert text.skipped and "photoanalyzer[text]" in text.failure
+        assert text.errors == 0 and text.processed == 0 and text.left_pending == 1
+        pending = catalog.results.pending(
+            "text", phases[1].version, {"photo"}, {str(tmp_path / "a.jpg")}, False
+        )
+        assert len(pending) == 1
+        assert next(catalog.queries.export_rows())["errors"] == {}
+    finally:
+        catalog.close()
+    assert f"skipped: {hint}" in format_run(report)
+
+
 # -- the real models ------------------------------------------------------------------------
 
 

@@ -73,6 +73,21 @@ def whole_text(lines: list[TextLine]) -> str:
     return "\n".join(line.text for line in lines)
 
 
+def missing_reason() -> str | None:
+    """Why text cannot be read on this machine (the extra's packages not installed), or None
+    when it can. Imports nothing: the run checks it before any file."""
+    import importlib.util
+
+    absent = [
+        name
+        for name in ("rapidocr_onnxruntime", "onnxruntime")
+        if importlib.util.find_spec(name) is None
+    ]
+    if absent:
+        return f"{' and '.join(absent)} not installed: {INSTALL_HINT}"
+    return None
+
+
 def model_files() -> dict[str, str]:
     """The model files rapidocr ships, name -> sha-256 prefix (for the phase's version)."""
     from pathlib import Path
