@@ -22,6 +22,7 @@ from photoanalyzer.errors import UsageError
 from photoanalyzer.outputs.search.filters import FilterOptions, file_filter, parse_text
 from support.imagegen import ExifSpec, exif_of
 from support.requirements import corpus_root, require_corpus, require_module
+from test_htmlreport import browser, load  # noqa: F401  (the headless Chromium fixture)
 
 TEXT_CORPUS = corpus_root() / "text"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -260,6 +261,11 @@ def indexed(tmp_path_factory):
     sign.transpose(Image.Transpose.ROTATE_90).save(
         library / "turned_by_exif.jpg", quality=92, exif=exif_of(turned).tobytes()
     )
+    # Washed out (most pixels clipped white): listed on the report's quality page too.
+    note = Image.new("RGB", (1600, 1000), "white")
+    font = ImageFont.truetype(FONT, 150) if Path(FONT).exists() else ImageFont.load_default(150)
+    ImageDraw.Draw(note).text((800, 500), "BRIGHT NOTE", fill="black", font=font, anchor="mm")
+    note.save(library / "bright_note.jpg", quality=92, exif=exif_of(camera).tobytes())
     rng = np.random.default_rng(3)
     noise = rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
     Image.fromarray(noise).save(library / "noise.png")
@@ -356,3 +362,32 @@ def test_the_report_has_a_text_page_with_first_words(indexed, tmp_path):
     page = (tmp_path / "report" / "text.html").read_text()
     assert "upright.jpg" in page and "TGK" in page
     assert 'href="text.html"' in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_text_page_and_every_card_show_first_words_in_chromium(indexed, browser, tmp_path):  # noqa: F811
+    """The Text page and the photo cards of the other pages in headless Chromium, driven as
+    tests/test_htmlreport.py drives it: first words under the picture, no console error,
+    no broken image."""
+    from selenium.webdriver.common.by import By
+
+    cli, db, _library = indexed
+    cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    rendered = {"root": tmp_path}
+    assert load(browser, rendered, "text.html") == []
+    words = {
+        card.find_element(By.CLASS_NAME, "path").text: card.find_element(
+            By.CLASS_NAME, "first-words"
+        ).text
+        for card in browser.find_elements(By.CSS_SELECTOR, ".text-card")
+    }
+    assert "TGK" in words["upright.jpg"].upper() and "TGK" in words["turned_by_exif.jpg"].upper()
+    # The same words on the cards of every other page: the washed-out note is on a quality
+    # list's page (galleries need the ML phase, which this library does not run).
+    shown = []
+    for name in sorted(p.name for p in (tmp_path / "report").glob("*.html")):
+        assert load(browser, rendered, name) == [], name
+        for tile in browser.find_elements(By.CSS_SELECTOR, "figure.tile:not(.text-card)"):
+            if tile.find_element(By.CLASS_NAME, "path").text == "bright_note.jpg":
+                shown.append(tile.find_element(By.CLASS_NAME, "first-words").text)
+    assert shown and all(text == words["bright_note.jpg"] for text in shown)
+    assert "BRIGHT" in shown[0].upper()

@@ -56,7 +56,9 @@ from photoanalyzer.phases.base import (
 )
 
 # text-1: PP-OCRv4 (rapidocr-onnxruntime 1.4.x), first pass on the thumbnail, screenshot rules.
-CODE_VERSION = "text-1"
+# text-2: the first pass reads its boxes before letting a photo through; one line per
+# recognition call.
+CODE_VERSION = "text-2"
 # The content phase's settings the phase consumes: the thumbnail it gates on, the pixel cap,
 # which frames of a video it reads.
 _INPUT_SETTINGS = ("thumbnail_size", "max_pixels", "video_frame_interval", "video_max_frames")

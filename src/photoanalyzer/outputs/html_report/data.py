@@ -4,6 +4,7 @@ pick), and catalog.report's for the rest. Plain data; render.py turns it into pa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,6 +102,12 @@ class ReportData:
     problems: list[tuple[str, str, str]]  # (phase, message, path), sorted
     # Files with text, most first: path, thumbnail, lines, first words, screenshot
     text: list[TextCard] = ()  # type: ignore[assignment]
+
+    @functools.cached_property
+    def first_words(self) -> dict[str, str]:
+        """path -> the first words of its text, for every photo card of every page (the
+        galleries, quality lists and duplicate groups too, not only the Text page)."""
+        return {card.path: card.first_words for card in self.text}
 
 
 def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distance: int):
