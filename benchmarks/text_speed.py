@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -58,19 +59,32 @@ def text_rate(library: Path, workdir: Path, name: str) -> tuple[float, dict]:
     try:
         before = [MetadataPhase(workers=0), ContentPhase(config.content, thumbs)]
         pipeline.run([str(library)], before, catalog, config)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         report = pipeline.run([str(library)], [TextPhase(config.content, thumbs)], catalog, config)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     finally:
         catalog.close()
     (result,) = report.phases
     assert result.errors == 0, result.error_samples
     counts = {k: result.details.get(k) for k in ("first_pass_only", "full_pass", "with_text")}
+    cpu_ms = 1000 * cpu / max(1, result.processed)
     return result.processed / result.seconds, {
+        # CPU time (user + sys of this process and its children) a photo: on a shared
+        # machine the wall rate drops with the load, this much less; 2 quiet cores do
+        # about 2000 / cpu_ms photos a second.
+        "cpu_ms_per_photo": round(cpu_ms),
+        "quiet_2_core_estimate_per_s": round(2000 / cpu_ms, 1),
         "phase_seconds": round(result.seconds, 1),
         "wall": round(seconds, 1),
         **counts,
     }
+
+
+def _cpu_seconds() -> float:
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:

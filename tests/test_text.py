@@ -22,6 +22,7 @@ from photoanalyzer.errors import UsageError
 from photoanalyzer.outputs.search.filters import FilterOptions, file_filter, parse_text
 from support.imagegen import ExifSpec, exif_of
 from support.requirements import corpus_root, require_corpus, require_module
+from test_htmlreport import browser, load  # noqa: F401  (the headless Chromium fixture)
 
 TEXT_CORPUS = corpus_root() / "text"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -182,6 +183,39 @@ def test_the_index_entry_goes_when_the_result_goes_stale_or_is_replaced(tmp_path
         catalog.close()
 
 
+# -- without the extra -------------------------------------------------------------------------
+
+
+def test_without_the_extra_the_phase_is_skipped_and_files_stay_pending(tmp_path, monkeypatch):
+    """As the faces phase: one line naming the extra, nothing written, not a failure."""
+    from photoanalyzer.config import load_config
+    from photoanalyzer.outputs.terminal import format_run
+    from photoanalyzer.phases import PhaseContext, build_phases
+    from photoanalyzer.phases import text as text_module
+    from photoanalyzer.run import pipeline
+
+    hint = "rapidocr_onnxruntime not installed: pip install 'photoanalyzer[text]'"
+    monkeypatch.setattr(text_module, "missing_reason", lambda: hint)
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "a.jpg")
+    config = load_config()
+    context = PhaseContext(config, tmp_path / "thumbs", tmp_path / "models", probe_decoders=False)
+    catalog = Catalog(tmp_path / "pa.db")
+    try:
+        phases = build_phases(("metadata", "text"), context)
+        report = pipeline.run([str(tmp_path)], phases, catalog, config)
+        text = report.phases[1]
+        assert text.skipped and "photoanalyzer[text]" in text.failure
+        assert text.errors == 0 and text.processed == 0 and text.left_pending == 1
+        pending = catalog.results.pending(
+            "text", phases[1].version, {"photo"}, {str(tmp_path / "a.jpg")}, False
+        )
+        assert len(pending) == 1
+        assert next(catalog.queries.export_rows())["errors"] == {}
+    finally:
+        catalog.close()
+    assert f"skipped: {hint}" in format_run(report)
+
+
 # -- the real models ------------------------------------------------------------------------
 
 
@@ -227,6 +261,11 @@ def indexed(tmp_path_factory):
     sign.transpose(Image.Transpose.ROTATE_90).save(
         library / "turned_by_exif.jpg", quality=92, exif=exif_of(turned).tobytes()
     )
+    # Washed out (most pixels clipped white): listed on the report's quality page too.
+    note = Image.new("RGB", (1600, 1000), "white")
+    font = ImageFont.truetype(FONT, 150) if Path(FONT).exists() else ImageFont.load_default(150)
+    ImageDraw.Draw(note).text((800, 500), "BRIGHT NOTE", fill="black", font=font, anchor="mm")
+    note.save(library / "bright_note.jpg", quality=92, exif=exif_of(camera).tobytes())
     rng = np.random.default_rng(3)
     noise = rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
     Image.fromarray(noise).save(library / "noise.png")
@@ -323,3 +362,32 @@ def test_the_report_has_a_text_page_with_first_words(indexed, tmp_path):
     page = (tmp_path / "report" / "text.html").read_text()
     assert "upright.jpg" in page and "TGK" in page
     assert 'href="text.html"' in (tmp_path / "report" / "index.html").read_text()
+
+
+def test_text_page_and_every_card_show_first_words_in_chromium(indexed, browser, tmp_path):  # noqa: F811
+    """The Text page and the photo cards of the other pages in headless Chromium, driven as
+    tests/test_htmlreport.py drives it: first words under the picture, no console error,
+    no broken image."""
+    from selenium.webdriver.common.by import By
+
+    cli, db, _library = indexed
+    cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
+    rendered = {"root": tmp_path}
+    assert load(browser, rendered, "text.html") == []
+    words = {
+        card.find_element(By.CLASS_NAME, "path").text: card.find_element(
+            By.CLASS_NAME, "first-words"
+        ).text
+        for card in browser.find_elements(By.CSS_SELECTOR, ".text-card")
+    }
+    assert "TGK" in words["upright.jpg"].upper() and "TGK" in words["turned_by_exif.jpg"].upper()
+    # The same words on the cards of every other page: the washed-out note is on a quality
+    # list's page (galleries need the ML phase, which this library does not run).
+    shown = []
+    for name in sorted(p.name for p in (tmp_path / "report").glob("*.html")):
+        assert load(browser, rendered, name) == [], name
+        for tile in browser.find_elements(By.CSS_SELECTOR, "figure.tile:not(.text-card)"):
+            if tile.find_element(By.CLASS_NAME, "path").text == "bright_note.jpg":
+                shown.append(tile.find_element(By.CLASS_NAME, "first-words").text)
+    assert shown and all(text == words["bright_note.jpg"] for text in shown)
+    assert "BRIGHT" in shown[0].upper()

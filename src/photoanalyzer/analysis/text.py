@@ -36,12 +36,16 @@ class TextSettings:
     The defaults were chosen by measurement (benchmarks/text_choice.py, docs/text.md)."""
 
     gate_side: int = 512  # long side of the first pass's detection
-    # The first pass lets a picture through when its detection found at least this many
-    # boxes, or fewer that recognition reads as a word on the small picture.
-    gate_min_boxes: int = 2
+    # The first pass lets a picture through when recognition, on the small picture itself,
+    # reads one of its boxes as a word, or when it found this many boxes (too many to be
+    # hard edges: so many that reading them would cost more than it saves).
+    gate_pass_boxes: int = 8
     detect_side: int = 1280  # long side of the full detection
     crop_side: int = 2000  # long side of the picture lines are cut from (recognition)
     use_direction: bool = False  # the 180-degree classifier
+    # Lines recognized per ONNX call. rapidocr's 6 pads a batch to its widest line and ran
+    # slower per line than one at a time here (a page of 30 long lines: 17.5 s against 10.0).
+    recognition_batch: int = 1
     box_threshold: float = 0.5  # detection: mean probability inside a box
     min_confidence: float = 0.6  # recognition: lines below are dropped
     max_lines: int = 400  # per picture; a dense page has about 60, a screenshot 100
@@ -71,6 +75,21 @@ class PictureText(NamedTuple):
 def whole_text(lines: list[TextLine]) -> str:
     """The lines in reading order (they are kept in it), one per line."""
     return "\n".join(line.text for line in lines)
+
+
+def missing_reason() -> str | None:
+    """Why text cannot be read on this machine (the extra's packages not installed), or None
+    when it can. Imports nothing: the run checks it before any file."""
+    import importlib.util
+
+    absent = [
+        name
+        for name in ("rapidocr_onnxruntime", "onnxruntime")
+        if importlib.util.find_spec(name) is None
+    ]
+    if absent:
+        return f"{' and '.join(absent)} not installed: {INSTALL_HINT}"
+    return None
 
 
 def model_files() -> dict[str, str]:
@@ -117,17 +136,21 @@ class TextReader:
             config[part]["intra_op_num_threads"] = threads
             config[part]["inter_op_num_threads"] = 1
         config["Det"]["box_thresh"] = settings.box_threshold
+        config["Rec"]["rec_batch_num"] = settings.recognition_batch
         self._detector = TextDetector(config["Det"])
         self._classifier = TextClassifier(config["Cls"]) if settings.use_direction else None
         self._recognizer = TextRecognizer(config["Rec"])
 
     def has_text(self, rgb: np.ndarray) -> bool:
-        """The first pass: detection at gate_side finds `gate_min_boxes` boxes or more, or
-        fewer whose recognition on this small picture reads a word. A lone box is most often
-        a hard edge in a camera photo (the synthetic camera roll: 3 pictures in 16), which
-        recognition reads as one stray character of low confidence."""
+        """The first pass: detection at gate_side, then recognition of its boxes on this
+        small picture; through when one reads as 2 letters or digits at the confidence
+        floor (or when there are `gate_pass_boxes` boxes). A camera photo's boxes are most
+        often hard edges (the synthetic camera roll: 25 pictures in 80 had 1 to 3), which
+        recognition reads as nothing or one stray character of low confidence; without this
+        reading, each such photo cost a full pass (1.3 s) for no line. On the text corpus
+        every text photo had a box read as a word at 0.77 or more (docs/text.md)."""
         boxes = self.detect(rgb, self.settings.gate_side)
-        if len(boxes) >= self.settings.gate_min_boxes:
+        if len(boxes) >= self.settings.gate_pass_boxes:
             return True
         if not len(boxes):
             return False
@@ -140,14 +163,11 @@ class TextReader:
 
     def detect(self, rgb: np.ndarray, long_side: int) -> np.ndarray:
         """Text boxes (n, 4, 2) in `rgb`'s pixels, detected at `long_side` at most."""
-        from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
-
         bgr = _bgr(rgb)
         if min(bgr.shape[:2]) < 8:
             return np.zeros((0, 4, 2), np.float32)
         detector = self._detector
-        prepare = DetPreProcess(long_side, "max", detector.mean, detector.std)
-        tensor = prepare(bgr)
+        tensor = _detection_input(bgr, long_side)
         if tensor is None:
             return np.zeros((0, 4, 2), np.float32)
         probabilities = detector.infer(tensor)[0]
@@ -191,6 +211,28 @@ class TextReader:
 def _bgr(rgb: np.ndarray) -> np.ndarray:
     # The PP-OCR models were trained on OpenCV's BGR pictures.
     return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def _detection_input(bgr: np.ndarray, long_side: int) -> np.ndarray | None:
+    """The detector's input tensor, as rapidocr's DetPreProcess makes it (at most
+    `long_side`, each side rounded to a multiple of 32, bilinear; (x / 255 - 0.5) / 0.5),
+    computed in float32 in place: DetPreProcess normalizes in float64 with temporaries,
+    which cost 8 ms of the first pass's 100 and 50 ms at 1280 px."""
+    import cv2
+
+    height, width = bgr.shape[:2]
+    ratio = min(1.0, long_side / max(height, width))
+    size = (round(int(width * ratio) / 32) * 32, round(int(height * ratio) / 32) * 32)
+    if min(size) <= 0:
+        return None
+    resized = cv2.resize(bgr, size)
+    tensor = np.empty((1, 3, size[1], size[0]), np.float32)
+    for channel in range(3):
+        plane = tensor[0, channel]
+        plane[...] = resized[..., channel]
+        plane *= 2 / 255
+        plane -= 1.0
+    return tensor
 
 
 def _reduced(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:

@@ -15,8 +15,9 @@ GIL, so the threads use every core without a process per model copy).
     record          screenshot flag and reason, the whole text with its lines (box, text,
                     confidence, frame), the line count
 
-Without rapidocr-onnxruntime (the [text] extra) the phase raises PhaseUnavailable naming the
-extra, and the files stay pending."""
+Without rapidocr-onnxruntime (the [text] extra) the phase raises PhaseSkipped naming the extra:
+the run prints that one line, writes nothing for the files (they stay pending) and does not
+fail."""
 
 from __future__ import annotations
 
@@ -41,19 +42,23 @@ from photoanalyzer.analysis.text import (
     TextModelMissing,
     TextReader,
     TextSettings,
+    missing_reason,
     model_files,
     whole_text,
 )
 from photoanalyzer.config import ContentConfig
 from photoanalyzer.phases.base import (
     Outcome,
+    PhaseSkipped,
     PhaseUnavailable,
     WorkItem,
     outcome_for_exception,
 )
 
 # text-1: PP-OCRv4 (rapidocr-onnxruntime 1.4.x), first pass on the thumbnail, screenshot rules.
-CODE_VERSION = "text-1"
+# text-2: the first pass reads its boxes before letting a photo through; one line per
+# recognition call.
+CODE_VERSION = "text-2"
 # The content phase's settings the phase consumes: the thumbnail it gates on, the pixel cap,
 # which frames of a video it reads.
 _INPUT_SETTINGS = ("thumbnail_size", "max_pixels", "video_frame_interval", "video_max_frames")
@@ -83,16 +88,25 @@ class TextPhase:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         return f"{CODE_VERSION}-{digest}"
 
+    def check_available(self) -> None:
+        """PhaseSkipped naming the extra where it is not installed: the pipeline skips the
+        phase with that one line, and the files stay pending with no error of their own."""
+        reason = missing_reason()
+        if reason is not None:
+            raise PhaseSkipped(reason)
+
     def analyze_stream(self, items: list[WorkItem], details: dict[str, Any]) -> Iterator[Outcome]:
         if not items:
             return
         try:
             details["models"] = model_files()
-        except TextModelMissing as exc:
+        except TextModelMissing as exc:  # uninstalled since check_available
             raise PhaseUnavailable(str(exc)) from exc
         try:
             import onnxruntime  # noqa: F401  (the extra's runtime: present, and importable)
         except ImportError as exc:
+            # Installed but broken (a missing shared library): not the skip of an absent
+            # extra, so the files get the reason and the run says it failed.
             raise PhaseUnavailable(
                 f"the text phase needs onnxruntime ({exc}): {INSTALL_HINT}"
             ) from exc

@@ -4,6 +4,7 @@ pick), and catalog.report's for the rest. Plain data; render.py turns it into pa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,6 +108,12 @@ class ReportData:
     persons: list[PersonCard] = ()  # type: ignore[assignment]
     person_photos: dict[int, list[Tile]] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def first_words(self) -> dict[str, str]:
+        """path -> the first words of its text, for every photo card of every page (the
+        galleries, quality lists and duplicate groups too, not only the Text page)."""
+        return {card.path: card.first_words for card in self.text}
 
 
 def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distance: int):
