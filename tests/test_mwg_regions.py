@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,23 +18,11 @@ from conftest import CORPUS
 from photoanalyzer.catalog import regions as catalog_regions
 from photoanalyzer.formats import mwg_regions
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.exiftool import TWO_FACES, exiftool
 from support.imagegen import write_photo
-from support.requirements import needs, require_binary, require_corpus
+from support.requirements import needs, require_corpus
 
 pytestmark = needs(binaries=["exiftool"])
-
-TWO_FACES = (
-    "{AppliedToDimensions={W=400,H=300,Unit=pixel},RegionList=["
-    "{Area={W=0.1,H=0.2,X=0.25,Y=0.3,Unit=normalized},Name=Anna,Type=Face},"
-    "{Area={W=0.15,H=0.25,X=0.7,Y=0.55,Unit=normalized},Name=Ben,Type=Face}]}"
-)
-
-
-def exiftool(*args: str) -> str:
-    done = subprocess.run(
-        [require_binary("exiftool"), "-q", *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout
 
 
 def exiftool_regions(path: Path) -> list[tuple[str | None, float, float, float, float]]:

@@ -6,9 +6,7 @@ else is not marked twice."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,29 +16,11 @@ from photoanalyzer.formats import mwg_regions
 from photoanalyzer.formats.mwg_regions import Box, FaceRegion, People
 from photoanalyzer.outputs.xmp_sidecars import WriteOptions, write_sidecars
 from photoanalyzer.phases.metadata import MetadataPhase
+from support.exiftool import TWO_FACES, exiftool, exiftool_xmp
 from support.imagegen import write_photo
-from support.requirements import needs, require_binary
+from support.requirements import needs
 
 pytestmark = needs(binaries=["exiftool"])
-
-TWO_FACES = (
-    "{AppliedToDimensions={W=400,H=300,Unit=pixel},RegionList=["
-    "{Area={W=0.1,H=0.2,X=0.25,Y=0.3,Unit=normalized},Name=Anna,Type=Face},"
-    "{Area={W=0.15,H=0.25,X=0.7,Y=0.55,Unit=normalized},Name=Ben,Type=Face}]}"
-)
-
-
-def exiftool(*args: str) -> str:
-    done = subprocess.run(
-        [require_binary("exiftool"), "-q", *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
-def exiftool_xmp(path: Path) -> dict:
-    """exiftool's full reading of a sidecar, every group (-G1), structures as structures."""
-    read = json.loads(exiftool("-j", "-G1", "-a", "-struct", "-n", str(path)))[0]
-    return {k: v for k, v in read.items() if k.startswith("XMP-")}
 
 
 def tagged_photo(folder: Path) -> tuple[Path, Path, dict]:

@@ -17,6 +17,7 @@ import pytest
 from conftest import CORPUS, Cli
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.results import ResultRow
+from support.exiftool import exiftool_xmp
 from support.requirements import needs, require_binary, require_corpus, require_installed
 from test_htmlreport import browser  # noqa: F401  (the module's headless Chromium)
 
@@ -278,15 +279,6 @@ OTHERS_REGION = (
     "{AppliedToDimensions={W=100,H=100,Unit=pixel},RegionList=["
     "{Area={W=0.04,H=0.04,X=0.97,Y=0.97,Unit=normalized},Name=Zoe,Type=Face}]}"
 )
-
-
-def exiftool_xmp(path: Path) -> dict:
-    """exiftool's full reading of a sidecar, every group (-G1), structures as structures."""
-    done = subprocess.run(
-        [require_binary("exiftool"), "-q", "-j", "-G1", "-a", "-struct", "-n", str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return {k: v for k, v in json.loads(done.stdout)[0].items() if k.startswith("XMP-")}
 
 
 def regions(reading: dict) -> dict[str, tuple[float, float]]:

@@ -11,7 +11,6 @@ the command leaves out by default."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.queries import LabelledPhoto
 from photoanalyzer.catalog.results import ResultRow
 from photoanalyzer.formats import xmp
+from support.exiftool import exiftool_xmp
 from support.imagegen import write_photo
 from support.requirements import needs, require_binary
 
@@ -34,17 +34,6 @@ OURS = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-digiKam:TagsList")
 
 def need_exiftool() -> str:
     return require_binary("exiftool")
-
-
-def exiftool_xmp(path: Path) -> dict:
-    """exiftool's full reading of the XMP of a file, every group and duplicate (-a -G1)."""
-    out = subprocess.run(
-        [need_exiftool(), "-j", "-G1", "-a", "-struct", "-n", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {k: v for k, v in json.loads(out)[0].items() if k.startswith("XMP-")}
 
 
 def ml(
