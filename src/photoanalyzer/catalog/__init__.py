@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from photoanalyzer.catalog.files import Files, SyncCounts
+from photoanalyzer.catalog.photo_queries import PhotoQueries
 from photoanalyzer.catalog.queries import Queries
 from photoanalyzer.catalog.report_queries import ReportQueries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
@@ -53,6 +54,7 @@ class Catalog:
         self.queries = Queries(self._db)
         self.search = Search(self._db)
         self.report = ReportQueries(self._db)
+        self.photos = PhotoQueries(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)

@@ -24,6 +24,7 @@ RECENT_RUNS = 10
 class Member:
     """One photo of a near-duplicate group, with what the pick weighed."""
 
+    file_id: int
     path: str
     thumbnail: str | None
     taken_at: str | None
@@ -51,6 +52,7 @@ class DuplicateGroup:
 class Tile:
     """A photo in a list or gallery: its thumbnail and the value it is listed by."""
 
+    file_id: int
     path: str
     thumbnail: str | None
     value: float | None
@@ -104,10 +106,7 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
         distance=distance,
         compared=len(candidates),
         groups=_groups(report, groups),
-        quality={
-            name: [Tile(path, thumb, value) for _, path, thumb, value in report.quality(name)]
-            for name in QUALITY_LISTS
-        },
+        quality={name: [Tile(*row) for row in report.quality(name)] for name in QUALITY_LISTS},
         scene_gallery=_by_label(report.scene_gallery()),
         object_gallery=_by_label(report.object_gallery()),
         videos=report.videos(),
@@ -133,6 +132,7 @@ def _groups(report, groups: list[neardup.Group]) -> list[DuplicateGroup]:
         DuplicateGroup(
             [
                 Member(
+                    file_id=m.file_id,
                     path=m.path,
                     thumbnail=facts.get(m.file_id, (None, None))[0],
                     taken_at=facts.get(m.file_id, (None, None))[1],
@@ -155,6 +155,6 @@ def _groups(report, groups: list[neardup.Group]) -> list[DuplicateGroup]:
 def _by_label(rows) -> dict[str, list[Tile]]:
     """(label, file id, path, thumbnail, value) rows, already in order -> label -> tiles."""
     gallery: dict[str, list[Tile]] = {}
-    for label, _, path, thumbnail, value in rows:
-        gallery.setdefault(label, []).append(Tile(path, thumbnail, value))
+    for label, file_id, path, thumbnail, value in rows:
+        gallery.setdefault(label, []).append(Tile(file_id, path, thumbnail, value))
     return gallery
