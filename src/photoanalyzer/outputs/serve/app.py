@@ -1,7 +1,9 @@
 """The web application: routes, their handlers, and the error pages. Handlers that read the
 catalog or run a search are plain functions, which Starlette runs in its thread pool; each
 opens the catalog read-only for itself (SQLite connections stay in their thread). Nothing
-here writes to the catalog or to a photo folder, and no route deletes or moves anything."""
+here writes to the catalog or to a photo folder, and no route deletes or moves anything.
+Only the upload reads a request body (uploads.py bounds it); every other route takes GET
+alone and never reads one."""
 
 from __future__ import annotations
 
@@ -53,8 +55,6 @@ from photoanalyzer.pathnames import readable
 log = logging.getLogger("photoanalyzer.serve")
 
 MORE_LIKE_THIS = 12
-# No request but an upload has a body worth reading; a form's query string is in the URL.
-MAX_BODY_BYTES = 64 * 1024
 STATIC_FILES = {
     "serve.css": "text/css",
     "serve.js": "text/javascript",
@@ -85,7 +85,7 @@ def make_app(settings: ServeSettings, session: SearchSession | None = None) -> S
         Route("/thumb/{file_id:int}", web.thumbnail),
         Route("/thumb/{file_id:int}/{frame:int}", web.thumbnail),
         Route("/original/{file_id:int}", web.original),
-        Route("/upload", web.upload, methods=["POST"], max_body_size=settings.max_upload_bytes),
+        Route("/upload", web.upload, methods=["POST"]),
         Route("/report", web.report_index),
         Route("/report/{name:str}", web.report_page),
         Route("/static/{name:str}", web.static),
@@ -97,7 +97,6 @@ def make_app(settings: ServeSettings, session: SearchSession | None = None) -> S
         middleware=[Middleware(Guard, token=settings.token, error_page=web.error_response)],
         exception_handlers=handlers,
         lifespan=web.lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.web = web
     return app
