@@ -85,12 +85,25 @@ class SearchResult:
 
 class SearchSession:
     """What a long-running process (serve) keeps between searches: the query encoder, so
-    that its model is loaded once and not once per query. Searches on several threads share
-    it; encoding is one at a time (a model being built or run is not shared mid-way)."""
+    that its model is loaded once and not once per query, and the search matrix of the
+    catalog's current stamp, mapped once. Searches on several threads share it: encoding is
+    one at a time (a model being built or run is not shared mid-way), and so is a rebuild of
+    the matrix (its files' temporary names are per process, not per thread)."""
 
     def __init__(self) -> None:
         self._encoder = None
         self._lock = threading.Lock()
+        self._matrix: SearchMatrix | None = None
+        self._matrix_lock = threading.Lock()
+
+    def matrix(self, catalog: Catalog, folder: Path) -> SearchMatrix:
+        """The matrix of the catalog's current stamp: the one mapped before while the stamp
+        has not moved, else read or rebuilt (matrix.current_matrix)."""
+        stamp = catalog.search.stamp()
+        with self._matrix_lock:
+            if self._matrix is None or self._matrix.stamp != stamp:
+                self._matrix = current_matrix(catalog, folder)
+            return self._matrix
 
     def encode(self, settings: SearchSettings, images: list[str], texts: list[str]):
         """(image vectors, text vectors, whether the weights are random)."""
@@ -163,7 +176,7 @@ class _Search:
 
     def _rank(self, result: SearchResult, allowed, excluded: set[int]) -> None:
         query, random_query = self._query_vector(result.terms)
-        matrix = current_matrix(self.catalog, matrix_folder(self.settings.catalog_path))
+        matrix = self.session.matrix(self.catalog, matrix_folder(self.settings.catalog_path))
         self._check_size(matrix, query)
         scores = matrix.scores(query)
         best = matrix.best_per_file(scores)

@@ -241,7 +241,10 @@ class _Web:
             self.uploads.check_length(request.headers.get("content-length"))
             path = await self.uploads.receive(request.stream())
         except TooLarge as exc:
-            return JSONResponse({"error": str(exc)}, status_code=413)
+            # Closed after the answer: the rest of the body is never read.
+            return JSONResponse(
+                {"error": str(exc)}, status_code=413, headers={"connection": "close"}
+            )
         try:
             vectors, _, random = await run_in_threadpool(
                 self.session.encode, self.settings.search, [str(path)], []

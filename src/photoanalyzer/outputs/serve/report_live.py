@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from photoanalyzer.catalog import Catalog
@@ -37,18 +37,24 @@ class LiveReport:
         self._lock = threading.Lock()
         self._state: tuple | None = None
         self._data: ReportData | None = None
+        # One environment for the server's life (its templates compiled once); the catalog
+        # its links look paths up in is the rendering thread's own.
+        self._env = environment(thumb=self._thumb, link=self._link, live=True)
+        self._rendering = threading.local()
 
     def page(self, name: str) -> str | None:
         """The page called `name` (index.html, duplicates-2.html, ...), or None where the
         report has no such page."""
         data = self._current()
-        catalog = Catalog(self.catalog_path, create=False)
+        render = page_renderers(data, self._env).get(name)
+        if render is None:
+            return None
+        self._rendering.catalog = Catalog(self.catalog_path, create=False)
         try:
-            env = environment(thumb=self._thumb, link=_linker(catalog), live=True)
-            render = page_renderers(data, env).get(name)
-            return readable(render()) if render is not None else None
+            return readable(render())
         finally:
-            catalog.close()
+            self._rendering.catalog.close()
+            self._rendering.catalog = None
 
     @staticmethod
     def static(name: str) -> tuple[bytes, str] | None:
@@ -76,15 +82,12 @@ class LiveReport:
             return None
         return f"/thumb/{file_id}" + (f"/{frame}" if frame is not None else "")
 
-
-def _linker(catalog: Catalog) -> Callable[..., str]:
-    def link(path: str, file_id: int | None = None) -> str:
+    def _link(self, path: str, file_id: int | None = None) -> str:
         """A photo's page on this server; a path the catalog does not hold (a scan problem)
         links nowhere."""
-        found = file_id if file_id is not None else catalog.search.known(path)
-        return f"/photo/{found}" if found is not None else "#"
-
-    return link
+        if file_id is None:
+            file_id = self._rendering.catalog.search.known(path)
+        return f"/photo/{file_id}" if file_id is not None else "#"
 
 
 def _state(catalog_path: Path) -> tuple:

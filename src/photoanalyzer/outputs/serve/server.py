@@ -2,9 +2,13 @@
 clear error before anything is printed, and port 0 takes a free one whose number is then
 known), the address is announced, and uvicorn serves until Ctrl-C or SIGTERM.
 
-uvicorn's limits keep a flood bounded: at most MAX_CONCURRENT requests at once (the others
-get 503 at once, not a queue that grows), keep-alive connections closed after a few idle
-seconds, headers capped at 16 KB; the request bodies are capped by the application."""
+uvicorn's limits keep a flood bounded: at most MAX_CONNECTIONS connections and requests at
+once (past that, 503 at once, not a queue that grows; each waiting connection costs a few KB,
+and the work itself runs on Starlette's thread pool of 40), keep-alive connections closed
+after a few idle seconds, headers capped at 16 KB; the request bodies are capped by the
+application. uvicorn counts open connections, not only running requests, against the limit,
+so it is well above what a person's browser opens: a low one would turn every request of a
+burst away."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from photoanalyzer.errors import FatalError
 from photoanalyzer.outputs.serve.guard import TOKEN_PARAM, is_loopback
 
-MAX_CONCURRENT = 200
+MAX_CONNECTIONS = 4096
 KEEP_ALIVE_SECONDS = 5
 BACKLOG = 2048
 MISSING_EXTRA = (
@@ -62,7 +66,7 @@ def serve(app, sock: socket.socket, on_ready: Callable[[], None] = lambda: None)
         app,
         log_level="warning",
         access_log=False,
-        limit_concurrency=MAX_CONCURRENT,
+        limit_concurrency=MAX_CONNECTIONS,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         h11_max_incomplete_event_size=16 * 1024,
         server_header=False,
