@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search import write_catalog  # noqa: E402  (benchmarks/ is no package)
+from search import write_catalog  # benchmarks/ is no package
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def run(folder: Path, photos: int, repeat: int) -> None:
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         base = server.stdout.readline().strip().rstrip("/")
-        results = measure(base, repeat)
+        results = measure(base, repeat, photos)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -67,7 +67,7 @@ def run(folder: Path, photos: int, repeat: int) -> None:
     print(json.dumps(results, indent=2))
 
 
-def measure(base: str, repeat: int) -> dict:
+def measure(base: str, repeat: int, photos: int) -> dict:
     def timed(**params) -> float:
         started = time.perf_counter()
         with urllib.request.urlopen(f"{base}/?{urlencode({'top': 20, **params})}") as answer:
@@ -79,7 +79,9 @@ def measure(base: str, repeat: int) -> dict:
     results = {"a_first_text_query_ms": round(timed(q="warm up the server") * 1000, 1)}
     results["b_new_text_ms"] = spread([timed(q=f"a new text number {k}") for k in range(repeat)])
     results["c_cached_text_ms"] = spread([timed(q="a new text number 0") for _ in range(repeat)])
-    results["d_more_like_this_ms"] = spread([timed(like=1 + k * 7919) for k in range(repeat)])
+    results["d_more_like_this_ms"] = spread(
+        [timed(like=1 + k * 7919 % photos) for k in range(repeat)]
+    )
     filtered = [timed(q=f"filtered text {k}", kind="photo", scene="a beach") for k in range(repeat)]
     results["e_new_text_with_filters_ms"] = spread(filtered)
     return results
