@@ -18,6 +18,9 @@ from photoanalyzer.outputs.serve.files import read_thumbnail
 NEAR_DUPLICATES_SHOWN = 12
 _PLACE = ("place_city", "place_region", "place_country")
 SCENES_SHOWN = 5
+# Boxes drawn and objects listed: the most confident. More would hide the picture (YOLO
+# keeps up to 300 detections a picture; a low configured confidence keeps them all).
+BOXES_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class PhotoView:
     facts: dict[str, Any]
     facts_table: list[tuple[str, str]]
     size: tuple[int, int] | None  # the upright original's (width, height): the boxes' frame
-    boxes: list[Box]
+    boxes: list[Box]  # the most confident BOXES_SHOWN, most confident first
+    more_boxes: int  # detections left out of `boxes`
     scenes: list[tuple[str, float]]
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
 
@@ -47,12 +51,14 @@ def photo_view(catalog: Catalog, file_id: int, thumbnail_dir: Path, distance: in
     if facts is None:
         return None
     size = _upright_size(facts, thumbnail_dir)
+    boxes = _boxes(facts["objects"])
     return PhotoView(
         file_id=file_id,
         facts=facts,
         facts_table=_table(facts),
+        boxes=boxes[:BOXES_SHOWN],
+        more_boxes=max(0, len(boxes) - BOXES_SHOWN),
         size=size,
-        boxes=_boxes(facts["objects"]) if size else [],
         scenes=[(label, float(score)) for label, score in facts["scenes"][:SCENES_SHOWN]],
         near_duplicates=_near_duplicates(catalog, file_id, facts["phash"], distance),
     )
@@ -79,7 +85,7 @@ def _boxes(objects: list[dict[str, Any]]) -> list[Box]:
     for item in objects:
         x1, y1, x2, y2 = (float(v) for v in item["box"])
         boxes.append(Box(item["class"], float(item["confidence"]), x1, y1, x2 - x1, y2 - y1))
-    return boxes
+    return sorted(boxes, key=lambda box: -box.confidence)
 
 
 def _near_duplicates(catalog: Catalog, file_id: int, phash: str | None, distance: int):
