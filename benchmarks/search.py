@@ -111,7 +111,7 @@ def record(vector: np.ndarray) -> dict:
         "objects": [],
         "object_counts": {},
         "ml_random_weights": False,
-        "clip_random_weights": False,
+        "clip_random_weights": False,  # per model since migration 16 (random_weights.py)
         "yolo_random_weights": False,
         "embedding": vector.astype(np.float16).tobytes(),
     }

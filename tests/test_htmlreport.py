@@ -262,7 +262,7 @@ def test_groups_past_a_page_are_paginated_and_stale_pages_removed(tmp_path):
 
     def group(n: int) -> DuplicateGroup:
         members = [
-            Member(f"/lib/{n}-{k}.jpg", None, None, 100, 100, 10, 1.0, k, k == 0, False)
+            Member(n * 2 + k, f"/lib/{n}-{k}.jpg", None, None, 100, 100, 10, 1.0, k, k == 0, False)
             for k in range(2)
         ]
         return DuplicateGroup(members, ["larger file (10 vs 9 bytes)"])

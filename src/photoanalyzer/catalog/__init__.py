@@ -23,6 +23,7 @@ from pathlib import Path
 
 from photoanalyzer.catalog.files import Files, SyncCounts
 from photoanalyzer.catalog.people import People
+from photoanalyzer.catalog.photo_queries import PhotoQueries
 from photoanalyzer.catalog.queries import Queries
 from photoanalyzer.catalog.report_queries import ReportQueries
 from photoanalyzer.catalog.results import PendingFile, ResultRow, Results
@@ -60,6 +61,7 @@ class Catalog:
         self.report = ReportQueries(self._db)
         self.text = TextQueries(self._db)
         self.people = People(self._db)
+        self.photos = PhotoQueries(self._db)
 
     def schema_version(self) -> int:
         return schema_version(self._db)

@@ -248,11 +248,11 @@ class People:
             for person in self.list_persons()
         ]
 
-    def photos_of_persons(self) -> list[tuple[int, str, str | None]]:
-        """(person id, path, content thumbnail key) of each present file showing each
+    def photos_of_persons(self) -> list[tuple[int, int, str, str | None, str | None]]:
+        """(person id, file id, path, content thumbnail key) of each present file showing each
         person, by person, then by capture time where known, then path."""
         return self._db.execute(
-            "SELECT DISTINCT fc.person_id, f.path, c.thumbnail, m.taken_at FROM faces fc"
+            "SELECT DISTINCT fc.person_id, f.id, f.path, c.thumbnail, m.taken_at FROM faces fc"
             " JOIN files f ON f.id = fc.file_id"
             f" LEFT JOIN content c ON c.file_id = f.id AND {result_is_current('content')}"
             f" LEFT JOIN metadata m ON m.file_id = f.id AND {result_is_current('metadata')}"

@@ -120,7 +120,7 @@ class ReportQueries:
         ).fetchall()
 
     def videos(self) -> list[dict[str, Any]]:
-        """Present videos in path order: path, duration, size, codec, top scene, object
+        """Present videos in path order: id, path, duration, size, codec, top scene, object
         counts, and their frames (frame, seconds, thumbnail, top scene), in order."""
         videos: dict[int, dict[str, Any]] = {}
         for row in self._db.execute(
@@ -132,6 +132,7 @@ class ReportQueries:
         ):
             file_id, path, size, duration, width, height, codec, scene, objects = row
             videos[file_id] = {
+                "file_id": file_id,
                 "path": path,
                 "file_size": size,
                 "duration": duration,

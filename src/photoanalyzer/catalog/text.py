@@ -120,15 +120,18 @@ class TextQueries:
         ).fetchone()
         return {"with_text": with_text, "screenshots": screenshots}
 
-    def by_amount(self) -> list[tuple[str, str | None, int, str, bool]]:
-        """(path, thumbnail key, lines, whole text, screenshot) of the present files whose
+    def by_amount(self) -> list[tuple[int, str, str | None, int, str, bool]]:
+        """(file id, path, thumbnail key, lines, whole text, screenshot) of the present files whose
         current text result holds text, most text (in characters) first."""
         content_now = result_is_current("content")
         rows = self._db.execute(
-            "SELECT f.path, c.thumbnail, t.text_line_count, json_extract(t.text, '$.text'),"
+            "SELECT f.id, f.path, c.thumbnail, t.text_line_count, json_extract(t.text, '$.text'),"
             " t.screenshot FROM files f JOIN text t ON t.file_id = f.id"
             f" LEFT JOIN content c ON c.file_id = f.id AND {content_now}"
             f" WHERE f.missing = 0 AND t.text_line_count > 0 AND {TEXT_CURRENT}"
             " ORDER BY length(json_extract(t.text, '$.text')) DESC, f.path"
         )
-        return [(path, thumb, n, text or "", bool(shot)) for path, thumb, n, text, shot in rows]
+        return [
+            (file_id, path, thumb, n, text or "", bool(shot))
+            for file_id, path, thumb, n, text, shot in rows
+        ]

@@ -293,11 +293,11 @@ def search(
         words=query or (), filters=options, top=top, min_score=min_score,
         sort=sort.value if sort else None, no_duplicates=no_duplicates,
     )  # fmt: skip
-    result = run_search(_search_settings(cfg, db), request)
+    result = run_search(search_settings(cfg, db), request)
     _print_search(result, b"\0" if print0 else b"\n" if paths_only else None, as_json, html)
 
 
-def _search_settings(cfg, db: Path | None):
+def search_settings(cfg, db: Path | None):
     from photoanalyzer.config import resolve_catalog_path
     from photoanalyzer.outputs.search.engine import SearchSettings
 

@@ -26,6 +26,7 @@ RECENT_RUNS = 10
 class Member:
     """One photo of a near-duplicate group, with what the pick weighed."""
 
+    file_id: int
     path: str
     thumbnail: str | None
     taken_at: str | None
@@ -53,6 +54,7 @@ class DuplicateGroup:
 class Tile:
     """A photo in a list or gallery: its thumbnail and the value it is listed by."""
 
+    file_id: int
     path: str
     thumbnail: str | None
     value: float | None
@@ -60,6 +62,7 @@ class Tile:
 
 @dataclass(frozen=True)
 class TextCard:
+    file_id: int
     path: str
     thumbnail: str | None
     lines: int
@@ -72,10 +75,10 @@ FIRST_WORDS = 12
 
 def _text_cards(catalog: Catalog) -> list[TextCard]:
     cards = []
-    for path, thumbnail, lines, text, screenshot in catalog.text.by_amount():
+    for file_id, path, thumbnail, lines, text, screenshot in catalog.text.by_amount():
         words = text.split()
         first = " ".join(words[:FIRST_WORDS]) + (" …" if len(words) > FIRST_WORDS else "")
-        cards.append(TextCard(path, thumbnail, lines, first, screenshot))
+        cards.append(TextCard(file_id, path, thumbnail, lines, first, screenshot))
     return cards
 
 
@@ -141,10 +144,7 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
         distance=distance,
         compared=len(candidates),
         groups=_groups(report, groups),
-        quality={
-            name: [Tile(path, thumb, value) for _, path, thumb, value in report.quality(name)]
-            for name in QUALITY_LISTS
-        },
+        quality={name: [Tile(*row) for row in report.quality(name)] for name in QUALITY_LISTS},
         scene_gallery=_by_label(report.scene_gallery()),
         object_gallery=_by_label(report.object_gallery()),
         videos=report.videos(),
@@ -157,8 +157,8 @@ def gather(catalog: Catalog, phases: Iterable[tuple[str, Iterable[str]]], distan
 
 def _person_photos(catalog: Catalog) -> dict[int, list[Tile]]:
     photos: dict[int, list[Tile]] = {}
-    for person, path, thumbnail, _ in catalog.people.photos_of_persons():
-        photos.setdefault(person, []).append(Tile(path, thumbnail, None))
+    for person, file_id, path, thumbnail, _ in catalog.people.photos_of_persons():
+        photos.setdefault(person, []).append(Tile(file_id, path, thumbnail, None))
     return photos
 
 
@@ -180,6 +180,7 @@ def _groups(report, groups: list[neardup.Group]) -> list[DuplicateGroup]:
         DuplicateGroup(
             [
                 Member(
+                    file_id=m.file_id,
                     path=m.path,
                     thumbnail=facts.get(m.file_id, (None, None))[0],
                     taken_at=facts.get(m.file_id, (None, None))[1],
@@ -202,6 +203,6 @@ def _groups(report, groups: list[neardup.Group]) -> list[DuplicateGroup]:
 def _by_label(rows) -> dict[str, list[Tile]]:
     """(label, file id, path, thumbnail, value) rows, already in order -> label -> tiles."""
     gallery: dict[str, list[Tile]] = {}
-    for label, _, path, thumbnail, value in rows:
-        gallery.setdefault(label, []).append(Tile(path, thumbnail, value))
+    for label, file_id, path, thumbnail, value in rows:
+        gallery.setdefault(label, []).append(Tile(file_id, path, thumbnail, value))
     return gallery

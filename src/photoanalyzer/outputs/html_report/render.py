@@ -15,7 +15,9 @@ import functools
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from pathlib import Path
 from urllib.parse import quote
@@ -35,6 +37,7 @@ PROBLEMS_PER_PAGE = 1000
 # report, and is never written into (old pages of a report are removed on re-rendering).
 MARKER = REPORT_MARKER  # and a walk never indexes what is below it (ownpaths.py)
 STATIC = ("report.css", "report.js")
+STATIC_FOLDER = Path(__file__).parent / "static"
 QUALITY_TITLES = {
     "blurry": ("Blurry", "sharpness (variance of the Laplacian; lower is blurrier)", "{:.0f}"),
     "dark": ("Too dark", "mean brightness, 0 to 255", "{:.0f}"),
@@ -101,12 +104,14 @@ def write_report(data: ReportData, out: Path, thumbnail_dir: Path, portable: boo
     out = out.absolute()
     _claim(out)
     thumbs = Thumbnails(thumbnail_dir.absolute(), out, portable)
-    env = _environment(thumbs)
-    env.globals["names_of"] = lambda path: data.names.get(path, ())
-    env.globals["face_crop"] = face_crops(data.persons, thumbnail_dir.absolute(), out).get
-    pages = {name: readable(html) for name, html in _pages(data, env)}
+    env = environment(
+        thumb=lambda key, file_id=None, frame=None: thumbs.url(key),
+        link=lambda path, file_id=None: file_uri(path),
+        face_crop=face_crops(data.persons, thumbnail_dir.absolute(), out).get,
+    )
+    pages = {name: readable(render()) for name, render in page_renderers(data, env).items()}
     for name in STATIC:
-        (out / name).write_bytes((Path(__file__).parent / "static" / name).read_bytes())
+        (out / name).write_bytes((STATIC_FOLDER / name).read_bytes())
     for name, html in pages.items():
         (out / name).write_text(html, encoding="utf-8")
     for old in out.glob("*.html"):
@@ -129,7 +134,17 @@ def _claim(out: Path) -> None:
     (out / MARKER).write_text("written by `photoanalyze report`; safe to delete\n")
 
 
-def _environment(thumbs: Thumbnails) -> jinja2.Environment:
+def environment(
+    thumb: Callable[..., str | None],
+    link: Callable[..., str],
+    live: bool = False,
+    face_crop: Callable[[int], str | None] = lambda person_id: None,
+) -> jinja2.Environment:
+    """The templates' environment. `thumb(key, file_id, frame=None)` gives a thumbnail's URL
+    (None: a placeholder), `link(path, file_id=None)` where a photo links to: the static
+    report uses the key and the path (file:// URLs), serve the file id (its own pages).
+    `face_crop(person_id)` is the URL of a person's face picture (None: a placeholder); the
+    static report cuts them into its folder, serve shows placeholders."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("photoanalyzer.outputs.html_report", "templates"),
         autoescape=True,
@@ -137,8 +152,7 @@ def _environment(thumbs: Thumbnails) -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.globals["thumb"] = thumbs.url
-    env.filters["file_uri"] = file_uri
+    env.globals.update(thumb=thumb, link=link, live=live, face_crop=face_crop)
     env.filters["name"] = os.path.basename
     env.filters["bytes"] = _bytes
     env.filters["grouped"] = lambda rows: [
@@ -175,8 +189,12 @@ def _split(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
-def _paged(env, template: str, base: str, items: list, size: int, **context):
-    """(file name, html) of each page of `items`, with links to the others."""
+def _render(env: jinja2.Environment, template: str, **context) -> str:
+    return env.get_template(template).render(**context)
+
+
+def _paged(pages: dict, env, template: str, base: str, items: list, size: int, **context):
+    """Adds each page of `items`, with links to the others, to `pages`."""
     chunks = _split(items, size)
     for number, chunk in enumerate(chunks, 1):
         pager = {
@@ -186,31 +204,34 @@ def _paged(env, template: str, base: str, items: list, size: int, **context):
             "first": (number - 1) * size,
             "total": len(items),
         }
-        yield (
-            page_name(base, number),
-            env.get_template(template).render(items=chunk, pager=pager, **context),
+        pages[page_name(base, number)] = partial(
+            _render, env, template, items=chunk, pager=pager, **context
         )
 
 
-def _pages(data: ReportData, env: jinja2.Environment):
+def page_renderers(data: ReportData, env: jinja2.Environment) -> dict[str, Callable[[], str]]:
+    """File name -> a function that renders that page: `report` renders them all, serve the
+    one a request asks for."""
     common = {
         "data": data,
         "quality_pages": QUALITY_PAGES,
         "quality_titles": QUALITY_TITLES,
+        # The persons' names on a photo's card (tiles.html), by path.
+        "names_of": lambda path: data.names.get(path, ()),
     }
-    yield (
-        "index.html",
-        env.get_template("overview.html").render(
-            chart=bar_chart(data.months), page="overview", **common
-        ),
-    )
-    yield from _paged(
-        env, "duplicates.html", "duplicates", data.groups, GROUPS_PER_PAGE,
+    pages: dict[str, Callable[[], str]] = {
+        "index.html": partial(
+            _render, env, "overview.html", chart=bar_chart(data.months), page="overview",
+            **common,
+        )
+    }  # fmt: skip
+    _paged(
+        pages, env, "duplicates.html", "duplicates", data.groups, GROUPS_PER_PAGE,
         page="duplicates", **common,
     )  # fmt: skip
     for name, base in QUALITY_PAGES.items():
-        yield from _paged(
-            env, "quality.html", base, data.quality[name], PAGE_SIZE,
+        _paged(
+            pages, env, "quality.html", base, data.quality[name], PAGE_SIZE,
             page="quality", measure=name, **common,
         )  # fmt: skip
     for kind, gallery, counts in (
@@ -218,32 +239,32 @@ def _pages(data: ReportData, env: jinja2.Environment):
         ("object", data.object_gallery, data.objects),
     ):
         labels = [(label, n, f"{kind}-{i + 1:03d}") for i, (label, n) in enumerate(counts)]
-        yield (
-            f"{kind}s.html",
-            env.get_template("labels.html").render(
-                kind=kind, labels=labels, page=f"{kind}s", **common
-            ),
+        pages[f"{kind}s.html"] = partial(
+            _render, env, "labels.html", kind=kind, labels=labels, page=f"{kind}s", **common
         )
         for label, _, base in labels:
-            yield from _paged(
-                env, "gallery.html", base, gallery.get(label, []), PAGE_SIZE,
+            _paged(
+                pages, env, "gallery.html", base, gallery.get(label, []), PAGE_SIZE,
                 kind=kind, label=label, page=f"{kind}s", **common,
             )  # fmt: skip
-    yield from _paged(
-        env, "videos.html", "videos", data.videos, VIDEOS_PER_PAGE, page="videos", **common
-    )
-    yield from _paged(
-        env, "problems.html", "problems", data.problems, PROBLEMS_PER_PAGE,
+    _paged(
+        pages, env, "videos.html", "videos", data.videos, VIDEOS_PER_PAGE, page="videos",
+        **common,
+    )  # fmt: skip
+    _paged(
+        pages, env, "problems.html", "problems", data.problems, PROBLEMS_PER_PAGE,
         page="problems", problem_counts=Counter(row[:2] for row in data.problems), **common,
     )  # fmt: skip
-    yield "places.html", env.get_template("places.html").render(page="places", **common)
-    yield from _paged(env, "text.html", "text", list(data.text), PAGE_SIZE, page="text", **common)
-    yield "people.html", env.get_template("people.html").render(page="people", **common)
+    pages["places.html"] = partial(_render, env, "places.html", page="places", **common)
+    _paged(pages, env, "text.html", "text", list(data.text), PAGE_SIZE, page="text", **common)
+    pages["people.html"] = partial(_render, env, "people.html", page="people", **common)
     for person in data.persons:
-        yield from _paged(
-            env, "person.html", f"person-{person.id}", data.person_photos.get(person.id, []),
-            PAGE_SIZE, page="people", person=person, **common,
+        _paged(
+            pages, env, "person.html", f"person-{person.id}",
+            data.person_photos.get(person.id, []), PAGE_SIZE,
+            page="people", person=person, **common,
         )  # fmt: skip
+    return pages
 
 
 def bar_chart(months: list[tuple[str, int]], height: int = 120, bar: int = 14) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +32,13 @@ class SearchRequest:
     min_score: float | None = None
     sort: str | None = None  # None: by score with a query, by date without
     no_duplicates: bool = False
+    # Terms the caller made itself, after the words' terms: serve's "more like this" (an
+    # indexed file's path) and an uploaded picture (a file the server wrote). Their images
+    # may be read from disk even where the words' may not.
+    examples: Sequence[Term] = ()
+    # False where the words come from a stranger (serve's search box): a word then names an
+    # image only where the catalog knows its path, and no path a word names is ever opened.
+    words_read_disk: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,10 +52,12 @@ class SearchSettings:
 
 @dataclass(frozen=True)
 class Hit:
+    file_id: int
     path: str
     kind: str
     score: float | None  # None for a query by facts alone
     seconds: float | None  # a video's best-matching frame
+    frame: int | None  # that frame's number, whose thumbnail `thumbnail` is
     taken_at: str | None
     taken_at_utc: str | None  # where the instant is known
     camera: str | None
@@ -76,22 +86,81 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def search(settings: SearchSettings, request: SearchRequest) -> SearchResult:
+class SearchSession:
+    """What a long-running process (serve) keeps between searches: the query encoder, so
+    that its model is loaded once and not once per query, and the search matrix of the
+    catalog's current stamp, mapped once. Searches on several threads share it: encoding is
+    one at a time (a model being built or run is not shared mid-way), and so is a rebuild of
+    the matrix (its files' temporary names are per process, not per thread)."""
+
+    def __init__(self) -> None:
+        self._encoder = None
+        self._lock = threading.Lock()
+        self._matrix: SearchMatrix | None = None
+        self._matrix_lock = threading.Lock()
+        self._present: tuple[str, dict[str, int]] | None = None
+
+    def matrix(self, catalog: Catalog, folder: Path) -> SearchMatrix:
+        """The matrix of the catalog's current stamp: the one mapped before while the stamp
+        has not moved, else read or rebuilt (matrix.current_matrix)."""
+        stamp = catalog.search.stamp()
+        with self._matrix_lock:
+            if self._matrix is None or self._matrix.stamp != stamp:
+                self._matrix = current_matrix(catalog, folder)
+            return self._matrix
+
+    def present_by_kind(self, catalog: Catalog) -> dict[str, int]:
+        """Present files per kind (a scan of the files table: 0.2 s at 100,000), counted
+        again only when the stamp moved: the triggers move it with every file added, marked
+        missing or back, or changed in kind."""
+        stamp = catalog.search.stamp()
+        cached = self._present
+        if cached is None or cached[0] != stamp:
+            cached = self._present = (stamp, catalog.search.present_by_kind())
+        return cached[1]
+
+    def encode(self, settings: SearchSettings, images: list[str], texts: list[str]):
+        """(image vectors, text vectors, whether the weights are random)."""
+        from photoanalyzer.ml.query_encoder import QueryEncoder
+
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = QueryEncoder(settings.ml, settings.content, settings.models_dir)
+            encoder = self._encoder
+            return (
+                encoder.images(images) if images else [],
+                encoder.texts(texts) if texts else [],
+                encoder.random,
+            )
+
+
+def search(
+    settings: SearchSettings, request: SearchRequest, session: SearchSession | None = None
+) -> SearchResult:
+    """One search. `session` keeps the query encoder for the next one; without it, the
+    encoder (when a query needs one) lives for this search alone, as one command does."""
     catalog = Catalog(settings.catalog_path, create=False)
     try:
-        return _Search(catalog, settings, request).run()
+        return _Search(catalog, settings, request, session or SearchSession()).run()
     finally:
         catalog.close()
 
 
 class _Search:
-    def __init__(self, catalog: Catalog, settings: SearchSettings, request: SearchRequest):
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: SearchSettings,
+        request: SearchRequest,
+        session: SearchSession,
+    ):
         self.catalog, self.settings, self.request = catalog, settings, request
-        self.encoder = None
+        self.session = session
+        self.random_encoder = False
 
     def run(self) -> SearchResult:
         request = self.request
-        terms = parse_terms(request.words, self._is_image)
+        terms = parse_terms(request.words, self._is_image) + list(request.examples)
         sort = _check(request, terms)
         where = file_filter(
             replace(
@@ -144,7 +213,7 @@ class _Search:
 
     def _rank(self, result: SearchResult, allowed, excluded: set[int]) -> None:
         query, random_query = self._query_vector(result.terms)
-        matrix = current_matrix(self.catalog, matrix_folder(self.settings.catalog_path))
+        matrix = self.session.matrix(self.catalog, matrix_folder(self.settings.catalog_path))
         self._check_size(matrix, query)
         scores = matrix.scores(query)
         best = matrix.best_per_file(scores)
@@ -192,6 +261,10 @@ class _Search:
         random = False
         to_encode: list[int] = []
         for index, term in enumerate(terms):
+            if term.vector is not None:  # encoded by the caller
+                vectors[index] = term.vector
+                random = random or term.random
+                continue
             stored = self.catalog.search.stored_embedding(term.image) if term.image else None
             if stored is None:
                 to_encode.append(index)
@@ -202,7 +275,7 @@ class _Search:
             encoded = self._encode([terms[i] for i in to_encode])
             for index, vector in zip(to_encode, encoded, strict=True):
                 vectors[index] = vector
-            random = random or self.encoder.random
+            random = random or self.random_encoder
         if len({len(v) for v in vectors}) > 1:
             raise FatalError(
                 "the stored embeddings of the example images and the encoded queries differ in "
@@ -212,26 +285,28 @@ class _Search:
 
     def _encode(self, terms: list[Term]) -> list[np.ndarray]:
         """Images first: a model built with its image tower then serves the texts too."""
-        from photoanalyzer.ml.query_encoder import QueryEncoder
-
-        settings = self.settings
         for term in terms:
-            if term.image and not os.path.isfile(term.image):
-                raise UsageError(
-                    f"QUERY: {term.image} has no embedding in the catalog yet and is not on "
-                    "disk to be encoded"
-                )
-        self.encoder = QueryEncoder(settings.ml, settings.content, settings.models_dir)
+            if term.image and not self._may_read(term):
+                where = " and is not on disk to be encoded" if self.request.words_read_disk else ""
+                raise UsageError(f"QUERY: {term.image} has no embedding in the catalog yet{where}")
         images = [t.image for t in terms if t.image]
         texts = [t.text for t in terms if t.text is not None]
-        image_vectors = iter(self.encoder.images(images) if images else [])
-        text_vectors = iter(self.encoder.texts(texts) if texts else [])
+        image_vectors, text_vectors, self.random_encoder = self.session.encode(
+            self.settings, images, texts
+        )
+        image_vectors, text_vectors = iter(image_vectors), iter(text_vectors)
         return [next(image_vectors) if t.image else next(text_vectors) for t in terms]
+
+    def _may_read(self, term: Term) -> bool:
+        """Whether an example image may be decoded from disk: the words' only where they
+        may name files (the command line), the caller's own examples always."""
+        allowed = self.request.words_read_disk or term in self.request.examples
+        return allowed and os.path.isfile(term.image)
 
     def _not_embedded(self, matrix: SearchMatrix, allowed) -> dict[str, int]:
         """Per kind, the files that pass the filters but have no searchable embedding."""
         if allowed is None and not len(matrix.left_files):
-            present = self.catalog.search.present_by_kind()
+            present = self.session.present_by_kind(self.catalog)
             videos = int(matrix.is_video.sum())
             embedded = {"photo": len(matrix.files) - videos, "video": videos}
             counts = {kind: n - embedded.get(kind, 0) for kind, n in present.items()}
@@ -248,14 +323,19 @@ class _Search:
     # -- helpers ----------------------------------------------------------------------------
 
     def _hit(self, file_id: int, facts: dict, frame: int | None = None) -> Hit:
-        key = facts["thumbnail"]
-        if frame is not None:
-            key = self.catalog.search.frame_thumbnail(file_id, frame) or key
+        key, shown = facts["thumbnail"], None
+        frame_key = (
+            self.catalog.search.frame_thumbnail(file_id, frame) if frame is not None else None
+        )
+        if frame_key:
+            key, shown = frame_key, frame
         return Hit(
+            file_id=file_id,
             path=facts["path"],
             kind=facts["kind"],
             score=None,
             seconds=None,
+            frame=shown,
             taken_at=facts["taken_at"],
             taken_at_utc=facts["taken_at_utc"],
             camera=_camera(facts["make"], facts["model"]),
@@ -289,7 +369,9 @@ class _Search:
         return notes
 
     def _is_image(self, path: str) -> bool:
-        return os.path.isfile(path) or self.catalog.search.known(path) is not None
+        if self.catalog.search.known(path) is not None:
+            return True
+        return self.request.words_read_disk and os.path.isfile(path)
 
     def _scene_labels(self) -> list[str]:
         return sorted({*self.catalog.search.scene_labels(), *self.settings.ml.clip.labels})

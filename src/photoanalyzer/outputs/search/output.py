@@ -98,7 +98,7 @@ def describe_query(terms: list[Term]) -> str:
     for index, term in enumerate(terms):
         sign = "" if index == 0 and term.sign > 0 else ("+ " if term.sign > 0 else "- ")
         weight = "" if term.weight == 1 else f"{term.weight:g}:"
-        parts.append(f"{sign}{weight}{term.text if term.text is not None else term.image}")
+        parts.append(f"{sign}{weight}{term.shown()}")
     return " ".join(parts) or "(filters only)"
 
 

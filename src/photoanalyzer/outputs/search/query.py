@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,10 +27,24 @@ class Term:
     weight: float
     text: str | None = None
     image: str | None = None  # absolute path
+    # An example the caller encoded itself (serve: an uploaded picture): its unit vector,
+    # whether random CLIP weights made it, and what to call it.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    random: bool = False
+    name: str | None = None
 
     def as_dict(self) -> dict:
-        what = {"text": self.text} if self.text is not None else {"image": self.image}
+        if self.text is not None:
+            what = {"text": self.text}
+        elif self.vector is not None:
+            what = {"upload": self.name}
+        else:
+            what = {"image": self.image}
         return {"sign": "+" if self.sign > 0 else "-", "weight": self.weight, **what}
+
+    def shown(self) -> str:
+        """The term as a person reads it: the text, the image's path or the upload's name."""
+        return self.text if self.text is not None else self.image or f"(uploaded) {self.name}"
 
 
 def parse_terms(words: Sequence[str], is_image: Callable[[str], bool]) -> list[Term]:

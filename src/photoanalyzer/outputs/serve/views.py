@@ -1,0 +1,159 @@
+"""What the photo page shows, from the catalog by file id: the facts, the scenes, the objects
+with their boxes scaled onto the thumbnail, a video's frames, and the photo's near-duplicates
+(pHash within the configured distance, as `duplicates` compares them)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from photoanalyzer.catalog import Catalog
+from photoanalyzer.outputs.serve.files import read_thumbnail
+
+NEAR_DUPLICATES_SHOWN = 12
+_PLACE = ("place_city", "place_region", "place_country")
+SCENES_SHOWN = 5
+# Boxes drawn and objects listed: the most confident. More would hide the picture (YOLO
+# keeps up to 300 detections a picture; a low configured confidence keeps them all).
+BOXES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Box:
+    label: str
+    confidence: float
+    x: float  # in the upright original's pixels, as the ML phase stores boxes
+    y: float
+    width: float
+    height: float
+
+
+@dataclass
+class PhotoView:
+    file_id: int
+    facts: dict[str, Any]
+    facts_table: list[tuple[str, str]]
+    size: tuple[int, int] | None  # the upright original's (width, height): the boxes' frame
+    boxes: list[Box]  # the most confident BOXES_SHOWN, most confident first
+    more_boxes: int  # detections left out of `boxes`
+    scenes: list[tuple[str, float]]
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def photo_view(catalog: Catalog, file_id: int, thumbnail_dir: Path, distance: int):
+    """The page's content, or None where the catalog has no such present file."""
+    facts = catalog.photos.photo(file_id)
+    if facts is None:
+        return None
+    size = _upright_size(facts, thumbnail_dir)
+    boxes = _boxes(facts["objects"])
+    return PhotoView(
+        file_id=file_id,
+        facts=facts,
+        facts_table=_table(facts),
+        boxes=boxes[:BOXES_SHOWN],
+        more_boxes=max(0, len(boxes) - BOXES_SHOWN),
+        size=size,
+        scenes=[(label, float(score)) for label, score in facts["scenes"][:SCENES_SHOWN]],
+        near_duplicates=_near_duplicates(catalog, file_id, facts["phash"], distance),
+    )
+
+
+def _upright_size(facts: dict[str, Any], thumbnail_dir: Path) -> tuple[int, int] | None:
+    """The stored pixel size, turned to match the upright thumbnail (the ML phase maps its
+    boxes into that frame)."""
+    width, height = facts["width"], facts["height"]
+    if not width or not height or not facts["thumbnail"]:
+        return None
+    data = read_thumbnail(thumbnail_dir, facts["thumbnail"])
+    if data is None:
+        return None
+    with Image.open(io.BytesIO(data)) as thumb:
+        shown_w, shown_h = thumb.size
+    if (shown_w >= shown_h) != (width >= height):
+        width, height = height, width
+    return int(width), int(height)
+
+
+def _boxes(objects: list[dict[str, Any]]) -> list[Box]:
+    boxes = []
+    for item in objects:
+        x1, y1, x2, y2 = (float(v) for v in item["box"])
+        boxes.append(Box(item["class"], float(item["confidence"]), x1, y1, x2 - x1, y2 - y1))
+    return sorted(boxes, key=lambda box: -box.confidence)
+
+
+def _near_duplicates(catalog: Catalog, file_id: int, phash: str | None, distance: int):
+    if not phash:
+        return []
+    ids, hashes = catalog.photos.phashes()
+    bits = np.bitwise_count(hashes ^ np.uint64(int(phash, 16)))
+    close = np.flatnonzero((bits <= distance) & (ids != file_id))
+    close = close[np.lexsort((ids[close], bits[close]))][:NEAR_DUPLICATES_SHOWN]
+    facts = catalog.search.facts(int(ids[i]) for i in close)
+    return [
+        {"file_id": int(ids[i]), "bits": int(bits[i]), **facts[int(ids[i])]}
+        for i in close
+        if int(ids[i]) in facts
+    ]
+
+
+def _table(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) rows for what the catalog knows; unknown facts left out."""
+    rows = [
+        ("Taken", _taken(facts)),
+        ("Camera", " ".join(filter(None, (facts["make"], facts["model"])))),
+        ("Lens", " ".join(filter(None, (facts["lens_make"], facts["lens"])))),
+        ("Exposure", _exposure(facts)),
+        ("Place", ", ".join(filter(None, (facts[k] for k in _PLACE)))),
+        ("GPS", _gps(facts)),
+        ("Time zone", facts["timezone"]),
+        ("Pixels", f"{facts['width']} x {facts['height']}" if facts["width"] else None),
+        ("Type", facts["file_type"]),
+        ("File size", f"{facts['file_size']:,} bytes"),
+        ("Duration", f"{facts['duration']:.1f} s" if facts["duration"] else None),
+        ("Rating", None if facts["rating"] is None else f"{facts['rating']:g}"),
+        ("Keywords", ", ".join(facts["keywords"])),
+        ("Description", facts["description"]),
+        ("Sharpness", None if facts["sharpness"] is None else f"{facts['sharpness']:.0f}"),
+        ("Flags", ", ".join(_flags(facts))),
+        ("Top scene", facts["top_scene"]),
+    ]
+    return [(label, value) for label, value in rows if value]
+
+
+def _taken(facts: dict[str, Any]) -> str | None:
+    if not facts["taken_at"]:
+        return None
+    utc = facts["taken_at_utc"]
+    return facts["taken_at"].replace("T", " ") + (f" (UTC {utc})" if utc else "")
+
+
+def _exposure(facts: dict[str, Any]) -> str | None:
+    parts = []
+    if facts["exposure_time"]:
+        t = facts["exposure_time"]
+        parts.append(f"1/{round(1 / t)} s" if t < 1 else f"{t:g} s")
+    if facts["f_number"]:
+        parts.append(f"f/{facts['f_number']:g}")
+    if facts["iso"]:
+        parts.append(f"ISO {facts['iso']}")
+    if facts["focal_length"]:
+        parts.append(f"{facts['focal_length']:g} mm")
+    return " · ".join(parts) or None
+
+
+def _gps(facts: dict[str, Any]) -> str | None:
+    if facts["gps_lat"] is None:
+        return None
+    return f"{facts['gps_lat']:.5f}, {facts['gps_lon']:.5f}"
+
+
+def _flags(facts: dict[str, Any]) -> list[str]:
+    names = {"blurry": "blurry", "underexposed": "too dark", "overexposed": "washed out"}
+    return [text for name, text in names.items() if facts[name]]
