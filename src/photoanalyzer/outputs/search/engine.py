@@ -93,7 +93,10 @@ class SearchSession:
     one at a time (a model being built or run is not shared mid-way), and so is a rebuild of
     the matrix (its files' temporary names are per process, not per thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, many_queries: bool = False) -> None:
+        # True in a server: the encoder prepares its ONNX session for many queries
+        # (ml/query_encoder.py), which one command's single query would only pay for.
+        self.many_queries = many_queries
         self._encoder = None
         self._lock = threading.Lock()
         self._matrix: SearchMatrix | None = None
@@ -125,7 +128,12 @@ class SearchSession:
 
         with self._lock:
             if self._encoder is None:
-                self._encoder = QueryEncoder(settings.ml, settings.content, settings.models_dir)
+                self._encoder = QueryEncoder(
+                    settings.ml,
+                    settings.content,
+                    settings.models_dir,
+                    many_queries=self.many_queries,
+                )
             encoder = self._encoder
             return (
                 encoder.images(images) if images else [],

@@ -78,7 +78,7 @@ def make_app(settings: ServeSettings, session: SearchSession | None = None) -> S
     machine without a token."""
     if settings.token is None and not is_loopback(settings.host):
         raise ValueError(f"serving on {settings.host} (not a loopback address) needs a token")
-    web = _Web(settings, session or SearchSession())
+    web = _Web(settings, session or SearchSession(many_queries=True))
     routes = [
         Route("/", web.search_page),
         Route("/photo/{file_id:int}", web.photo_page),
