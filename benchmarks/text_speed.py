@@ -11,7 +11,8 @@
                 rate where every photo goes through the full pass (content untimed)
 Each reports wall photos/s, CPU ms a photo (user + sys of this process and its children) and
 2000 / that as the estimate for 2 quiet cores, and how many photos the first pass ended. One
-thread per core (the phases' default)."""
+thread per core (the phases' default). --stub-reader replaces the text reader with one that
+finds nothing (no model loaded): what the phase costs apart from the detector."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
+from photoanalyzer.phases import text as text_phase
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.text import TextPhase
@@ -53,6 +55,19 @@ def write_pages(out: Path, count: int) -> list[Path]:
         image.save(path, quality=90)
         paths.append(path)
     return paths
+
+
+class _StubReader:
+    """Finds no text and loads nothing: the phase's cost apart from the models."""
+
+    def __init__(self, settings, threads: int = 1):
+        self.settings = settings
+
+    def has_text(self, rgb) -> bool:
+        return False
+
+    def lines(self, rgb) -> list:
+        return []
 
 
 def rates(library: Path, workdir: Path, name: str, time_content: bool) -> dict[str, dict]:
@@ -105,7 +120,10 @@ def main() -> None:
     parser.add_argument("--text-count", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2, help="camera-roll rounds")
     parser.add_argument("--library", type=Path, help="a camera roll folder instead of generating")
+    parser.add_argument("--stub-reader", action="store_true", help="a reader that finds nothing")
     args = parser.parse_args()
+    if args.stub_reader:
+        text_phase.TextReader = _StubReader  # the phase looks the class up per worker thread
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         roll = args.library
