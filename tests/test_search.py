@@ -589,8 +589,8 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     first = document["results"][0]
     assert list(first) == [
         "path", "path_bytes", "kind", "score", "at_seconds", "taken_at", "taken_at_utc",
-        "camera", "place", "top_scene", "objects", "thumbnail", "random_weights",
-        "random_models",
+        "camera", "place", "top_scene", "objects", "text_line", "faces", "persons", "thumbnail",
+        "random_weights", "random_models",
     ]  # fmt: skip
     assert first["path"] == str(library / "snowbeach.jpg")
     assert first["taken_at"] == "2022-01-15T09:00:00" and first["camera"] == "Google Pixel 7"
