@@ -112,22 +112,37 @@ def missing_reason() -> str | None:
 
 @dataclass
 class FaceModels:
-    """dlib's detector, landmark predictor and embedding network, loaded once per process."""
+    """dlib's detector, landmark predictor and embedding network, loaded once per process.
+    The predictor and the network load at the first face (`landmarks`, `encoder`): a worker
+    given only photos without faces pays for the detector alone (the embedding network is
+    the 21 MB file that made most of a worker's 1.75 s of CPU at start)."""
 
     dlib: Any
     detector: Any
-    landmarks: Any
-    encoder: Any
     cnn: bool
+    folder: Path
     verifier: Any = None  # the CNN detector for candidates (loaded on first use)
+    _landmarks: Any = None
+    _encoder: Any = None
+
+    @property
+    def landmarks(self) -> Any:
+        if self._landmarks is None:
+            self._landmarks = self.dlib.shape_predictor(str(self.folder / LANDMARKS_FILE))
+        return self._landmarks
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            path = str(self.folder / EMBEDDING_FILE)
+            self._encoder = self.dlib.face_recognition_model_v1(path)
+        return self._encoder
 
     def candidate_verifier(self) -> Any:
         if self.cnn:
             return self.detector
         if self.verifier is None:
-            folder = models_dir()
-            assert folder is not None
-            self.verifier = self.dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
+            self.verifier = self.dlib.cnn_face_detection_model_v1(str(self.folder / CNN_FILE))
         return self.verifier
 
     @classmethod
@@ -143,13 +158,7 @@ class FaceModels:
             found = dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
         else:
             found = dlib.get_frontal_face_detector()
-        return cls(
-            dlib,
-            found,
-            dlib.shape_predictor(str(folder / LANDMARKS_FILE)),
-            dlib.face_recognition_model_v1(str(folder / EMBEDDING_FILE)),
-            detector == "cnn",
-        )
+        return cls(dlib, found, detector == "cnn", folder)
 
 
 _loaded: dict[str, FaceModels] = {}
@@ -191,6 +200,18 @@ def find_faces(
         _face(rgb, rect, score, shape, vector, scale)
         for (rect, score), shape, vector in zip(boxes, shapes, vectors, strict=True)
     ]
+
+
+def may_have_faces(grey: np.ndarray, models: FaceModels, settings: DetectSettings) -> bool:
+    """The cheap first look (on a small grey picture, the content phase's thumbnail): does
+    HOG at the lowered threshold see a face or a candidate? False: `find_faces` on the
+    larger picture is not needed. With the CNN detector there is no cheap look: True."""
+    if models.cnn:
+        return True
+    low = settings.hog_threshold
+    if settings.candidate_threshold is not None:
+        low = min(low, settings.candidate_threshold)
+    return bool(_hog(models, np.ascontiguousarray(grey), settings.upsample, low))
 
 
 def _detect(rgb: np.ndarray, models: FaceModels, settings: DetectSettings) -> list[tuple]:

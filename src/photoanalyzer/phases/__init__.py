@@ -91,10 +91,12 @@ def _content_phase(context: PhaseContext) -> Phase:
 
 def _faces_phase(context: PhaseContext) -> Phase:
     # Builds without dlib (status and report read its name and version); a run without the
-    # faces extra skips it with one line (FacesPhase.check_available).
+    # faces extra skips it with one line (FacesPhase.check_available). The thumbnail folder:
+    # its first look is on the content phase's thumbnails.
     from photoanalyzer.phases.faces import FacesPhase
 
-    return FacesPhase(context.config.faces, context.config.content)
+    config = context.config
+    return FacesPhase(config.faces, config.content, thumbnail_dir=str(context.thumbnail_dir))
 
 
 def _ml_phase(context: PhaseContext) -> BatchPhase:
