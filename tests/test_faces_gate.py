@@ -82,3 +82,28 @@ def test_a_changed_photo_does_not_use_its_old_thumbnail(tmp_path):
     stat = os.stat(photo)
     os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert len(_boxes(_phase(thumbs), photo)) == 2
+
+
+def test_the_hog_detector_kept_in_the_models_folder_is_the_same(tmp_path):
+    """dlib's detector saved in its quick-loading form finds the same boxes with the same
+    scores; a damaged file is rebuilt, a folder that cannot be written is done without."""
+    require_module("dlib")
+    import dlib
+    import numpy as np
+
+    from photoanalyzer.analysis.faces import _frontal_detector
+
+    with Image.open(require_corpus(FACES / COUPLE)) as image:
+        image.thumbnail((800, 800))
+        grey = np.asarray(image.convert("L"))
+    built = dlib.get_frontal_face_detector().run(grey, 0, -0.7)
+    assert built[0]  # the couple's faces: something to compare
+    _frontal_detector(dlib, tmp_path)
+    (saved,) = tmp_path.glob("*.svm")
+    assert _frontal_detector(dlib, tmp_path).run(grey, 0, -0.7) == built
+    saved.write_bytes(b"damaged")
+    assert _frontal_detector(dlib, tmp_path).run(grey, 0, -0.7) == built
+    assert saved.stat().st_size > 1000  # written again whole
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    assert _frontal_detector(dlib, blocked).run(grey, 0, -0.7) == built

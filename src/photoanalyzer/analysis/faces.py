@@ -22,8 +22,10 @@ processes."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -146,7 +148,7 @@ class FaceModels:
         return self.verifier
 
     @classmethod
-    def load(cls, detector: str = "hog") -> FaceModels:
+    def load(cls, detector: str = "hog", cache_dir: Path | None = None) -> FaceModels:
         reason = missing_reason()
         if reason is not None:
             raise FacesUnavailable(reason)
@@ -157,17 +159,42 @@ class FaceModels:
         if detector == "cnn":
             found = dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
         else:
-            found = dlib.get_frontal_face_detector()
+            found = _frontal_detector(dlib, cache_dir)
         return cls(dlib, found, detector == "cnn", folder)
+
+
+def _frontal_detector(dlib: Any, cache_dir: Path | None) -> Any:
+    """dlib's HOG face detector. dlib builds it from a text form compiled into the library,
+    1.3 s of CPU in each worker process (most of a worker's start); saved once in dlib's
+    binary form in `cache_dir` (the models folder) it loads in about 2 ms, the same
+    detector. Where the folder cannot be written, it is built each time."""
+    if cache_dir is None:
+        return dlib.get_frontal_face_detector()
+    path = cache_dir / f"dlib-{dlib.__version__}-frontal-face-detector.svm"
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError:
+            pass  # a damaged file: built again and saved over below
+    detector = dlib.get_frontal_face_detector()
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        detector.save(str(partial))
+        os.replace(partial, path)  # whole or absent, whichever worker writes it
+    except (OSError, RuntimeError):
+        with contextlib.suppress(OSError):  # a folder that is not one: nothing was written
+            partial.unlink(missing_ok=True)
+    return detector
 
 
 _loaded: dict[str, FaceModels] = {}
 
 
-def models_for(detector: str) -> FaceModels:
-    """The models of this process (each worker loads them once: about 0.3 s)."""
+def models_for(detector: str, cache_dir: Path | None = None) -> FaceModels:
+    """The models of this process, each loaded once, at its first use (FaceModels)."""
     if detector not in _loaded:
-        _loaded[detector] = FaceModels.load(detector)
+        _loaded[detector] = FaceModels.load(detector, cache_dir)
     return _loaded[detector]
 
 
@@ -228,7 +255,7 @@ def _detect(rgb: np.ndarray, models: FaceModels, settings: DetectSettings) -> li
     faces = [(box, score) for box, score in found if score >= settings.hog_threshold]
     if not found:
         return []  # no face, not even a near miss: most photos of a camera roll end here
-    if settings.edge_pad > 0:
+    if settings.edge_pad > 0 and any(_near_edge(box, grey.shape, settings) for box, _ in found):
         faces = _merged(faces, _edge_faces(models, grey, settings))
     candidates = [
         (box, score)
@@ -290,6 +317,16 @@ def _edge_faces(models: FaceModels, grey: np.ndarray, settings: DetectSettings) 
         if _visible_share(box, width, height) >= MIN_VISIBLE:
             found.append((box, score))
     return found
+
+
+def _near_edge(box: Box, shape: tuple[int, ...], settings: DetectSettings) -> bool:
+    """Whether a face or candidate lies within the mirrored border's width of the frame's
+    edge: only then can the edge pass complete a face there (a photo whose faces are all in
+    its middle pays no second HOG pass on a larger picture)."""
+    height, width = shape[:2]
+    margin = settings.edge_pad * max(height, width)
+    left, top, right, bottom = box
+    return min(left, top, width - 1 - right, height - 1 - bottom) < margin
 
 
 def _verified(rgb: np.ndarray, candidates: list, faces: list, models: FaceModels) -> list:

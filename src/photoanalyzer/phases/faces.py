@@ -14,10 +14,12 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from photoanalyzer.analysis.faces import (
     DetectSettings,
     Face,
+    FaceModels,
     find_faces,
     may_have_faces,
     missing_reason,
@@ -81,6 +83,8 @@ class FacesPhase:
     min_files_for_workers: int = 4
     # The content phase's thumbnail folder, for the first look (None: always the full path).
     thumbnail_dir: str | None = None
+    # Where dlib's HOG detector is kept in its quick-loading form (None: built per worker).
+    models_dir: str | None = None
 
     @property
     def version(self) -> str:
@@ -136,7 +140,7 @@ class FacesPhase:
         except (OSError, ValueError, Image.DecompressionBombError):
             return False  # no thumbnail, or a format Pillow cannot size: the full path
         settings = detect_settings(self.settings, self.settings.picture_size)
-        return not may_have_faces(grey, models_for(self.settings.detector), settings)
+        return not may_have_faces(grey, self._models(), settings)
 
     def _video_faces(self, path: str) -> list[dict]:
         """The frames the content phase analyzes (the same times: its settings), decoded at
@@ -157,12 +161,16 @@ class FacesPhase:
             for face in self._faces(image, image.size)
         ]
 
+    def _models(self) -> FaceModels:
+        cache = None if self.models_dir is None else Path(self.models_dir)
+        return models_for(self.settings.detector, cache)
+
     def _faces(self, image, original_size: tuple[int, int]) -> list[Face]:
         import numpy as np
 
         rgb = np.asarray(image)
         settings = detect_settings(self.settings, max(image.size))
-        return find_faces(rgb, models_for(self.settings.detector), settings, original_size)
+        return find_faces(rgb, self._models(), settings, original_size)
 
 
 def _row(face: Face, frame: int | None) -> dict:
