@@ -34,6 +34,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from photoanalyzer.analysis.faces import save_hog_detector
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.phases import PhaseContext, build_phases
@@ -122,6 +123,8 @@ def main() -> None:
             folder.mkdir()
             for path in group:
                 os.link(path, folder / path.name)
+        # Once per models folder, not per run (FacesPhase.check_available): kept out of the count.
+        save_hog_detector(workdir / "models")
         first = ("metadata",) if args.no_thumbnails else ("metadata", "content")
         for run in range(args.repeat):  # alternating, so drift hits both phases alike
             for name in ("content", "faces"):

@@ -107,3 +107,11 @@ def test_the_hog_detector_kept_in_the_models_folder_is_the_same(tmp_path):
     blocked = tmp_path / "a file"
     blocked.write_text("")
     assert _frontal_detector(dlib, blocked).run(grey, 0, -0.7) == built
+
+
+def test_the_phase_keeps_the_detector_before_its_workers_start(tmp_path):
+    require_module("dlib")
+    config = load_config()
+    phase = FacesPhase(config.faces, config.content, models_dir=str(tmp_path / "models"))
+    phase.check_available()  # in the pipeline's parent process
+    assert [p.suffix for p in (tmp_path / "models").iterdir()] == [".svm"]

@@ -163,6 +163,15 @@ class FaceModels:
         return cls(dlib, found, detector == "cnn", folder)
 
 
+def save_hog_detector(cache_dir: Path) -> None:
+    """Keep the HOG detector's quick-loading form in `cache_dir` (nothing where it is there
+    already): called once in the parent before the workers start, so that they do not
+    each build it."""
+    import dlib
+
+    _frontal_detector(dlib, cache_dir)
+
+
 def _frontal_detector(dlib: Any, cache_dir: Path | None) -> Any:
     """dlib's HOG face detector. dlib builds it from a text form compiled into the library,
     1.3 s of CPU in each worker process (most of a worker's start); saved once in dlib's

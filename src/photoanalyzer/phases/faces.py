@@ -26,6 +26,7 @@ from photoanalyzer.analysis.faces import (
     models_for,
     models_identity,
     pack_embedding,
+    save_hog_detector,
 )
 from photoanalyzer.config import ContentConfig, FacesConfig
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome, PhaseSkipped
@@ -100,6 +101,8 @@ class FacesPhase:
         reason = missing_reason()
         if reason is not None:
             raise PhaseSkipped(reason)
+        if self.models_dir is not None and self.settings.detector == "hog":
+            save_hog_detector(Path(self.models_dir))
 
     def analyze(self, path: str, kind: str) -> Outcome:
         if os.stat(path).st_size == 0:
