@@ -22,8 +22,10 @@ processes."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -112,26 +114,41 @@ def missing_reason() -> str | None:
 
 @dataclass
 class FaceModels:
-    """dlib's detector, landmark predictor and embedding network, loaded once per process."""
+    """dlib's detector, landmark predictor and embedding network, loaded once per process.
+    The predictor and the network load at the first face (`landmarks`, `encoder`): a worker
+    given only photos without faces pays for the detector alone (the embedding network is
+    the 21 MB file that made most of a worker's 1.75 s of CPU at start)."""
 
     dlib: Any
     detector: Any
-    landmarks: Any
-    encoder: Any
     cnn: bool
+    folder: Path
     verifier: Any = None  # the CNN detector for candidates (loaded on first use)
+    _landmarks: Any = None
+    _encoder: Any = None
+
+    @property
+    def landmarks(self) -> Any:
+        if self._landmarks is None:
+            self._landmarks = self.dlib.shape_predictor(str(self.folder / LANDMARKS_FILE))
+        return self._landmarks
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            path = str(self.folder / EMBEDDING_FILE)
+            self._encoder = self.dlib.face_recognition_model_v1(path)
+        return self._encoder
 
     def candidate_verifier(self) -> Any:
         if self.cnn:
             return self.detector
         if self.verifier is None:
-            folder = models_dir()
-            assert folder is not None
-            self.verifier = self.dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
+            self.verifier = self.dlib.cnn_face_detection_model_v1(str(self.folder / CNN_FILE))
         return self.verifier
 
     @classmethod
-    def load(cls, detector: str = "hog") -> FaceModels:
+    def load(cls, detector: str = "hog", cache_dir: Path | None = None) -> FaceModels:
         reason = missing_reason()
         if reason is not None:
             raise FacesUnavailable(reason)
@@ -142,23 +159,51 @@ class FaceModels:
         if detector == "cnn":
             found = dlib.cnn_face_detection_model_v1(str(folder / CNN_FILE))
         else:
-            found = dlib.get_frontal_face_detector()
-        return cls(
-            dlib,
-            found,
-            dlib.shape_predictor(str(folder / LANDMARKS_FILE)),
-            dlib.face_recognition_model_v1(str(folder / EMBEDDING_FILE)),
-            detector == "cnn",
-        )
+            found = _frontal_detector(dlib, cache_dir)
+        return cls(dlib, found, detector == "cnn", folder)
+
+
+def save_hog_detector(cache_dir: Path) -> None:
+    """Keep the HOG detector's quick-loading form in `cache_dir` (nothing where it is there
+    already): called once in the parent before the workers start, so that they do not
+    each build it."""
+    import dlib
+
+    _frontal_detector(dlib, cache_dir)
+
+
+def _frontal_detector(dlib: Any, cache_dir: Path | None) -> Any:
+    """dlib's HOG face detector. dlib builds it from a text form compiled into the library,
+    1.3 s of CPU in each worker process (most of a worker's start); saved once in dlib's
+    binary form in `cache_dir` (the models folder) it loads in about 2 ms, the same
+    detector. Where the folder cannot be written, it is built each time."""
+    if cache_dir is None:
+        return dlib.get_frontal_face_detector()
+    path = cache_dir / f"dlib-{dlib.__version__}-frontal-face-detector.svm"
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError:
+            pass  # a damaged file: built again and saved over below
+    detector = dlib.get_frontal_face_detector()
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        detector.save(str(partial))
+        os.replace(partial, path)  # whole or absent, whichever worker writes it
+    except (OSError, RuntimeError):
+        with contextlib.suppress(OSError):  # a folder that is not one: nothing was written
+            partial.unlink(missing_ok=True)
+    return detector
 
 
 _loaded: dict[str, FaceModels] = {}
 
 
-def models_for(detector: str) -> FaceModels:
-    """The models of this process (each worker loads them once: about 0.3 s)."""
+def models_for(detector: str, cache_dir: Path | None = None) -> FaceModels:
+    """The models of this process, each loaded once, at its first use (FaceModels)."""
     if detector not in _loaded:
-        _loaded[detector] = FaceModels.load(detector)
+        _loaded[detector] = FaceModels.load(detector, cache_dir)
     return _loaded[detector]
 
 
@@ -193,6 +238,18 @@ def find_faces(
     ]
 
 
+def may_have_faces(grey: np.ndarray, models: FaceModels, settings: DetectSettings) -> bool:
+    """The cheap first look (on a small grey picture, the content phase's thumbnail): does
+    HOG at the lowered threshold see a face or a candidate? False: `find_faces` on the
+    larger picture is not needed. With the CNN detector there is no cheap look: True."""
+    if models.cnn:
+        return True
+    low = settings.hog_threshold
+    if settings.candidate_threshold is not None:
+        low = min(low, settings.candidate_threshold)
+    return bool(_hog(models, np.ascontiguousarray(grey), settings.upsample, low))
+
+
 def _detect(rgb: np.ndarray, models: FaceModels, settings: DetectSettings) -> list[tuple]:
     """(rectangle clipped to the picture, score) per face."""
     height, width = rgb.shape[:2]
@@ -207,7 +264,7 @@ def _detect(rgb: np.ndarray, models: FaceModels, settings: DetectSettings) -> li
     faces = [(box, score) for box, score in found if score >= settings.hog_threshold]
     if not found:
         return []  # no face, not even a near miss: most photos of a camera roll end here
-    if settings.edge_pad > 0:
+    if settings.edge_pad > 0 and any(_near_edge(box, grey.shape, settings) for box, _ in found):
         faces = _merged(faces, _edge_faces(models, grey, settings))
     candidates = [
         (box, score)
@@ -269,6 +326,16 @@ def _edge_faces(models: FaceModels, grey: np.ndarray, settings: DetectSettings) 
         if _visible_share(box, width, height) >= MIN_VISIBLE:
             found.append((box, score))
     return found
+
+
+def _near_edge(box: Box, shape: tuple[int, ...], settings: DetectSettings) -> bool:
+    """Whether a face or candidate lies within the mirrored border's width of the frame's
+    edge: only then can the edge pass complete a face there (a photo whose faces are all in
+    its middle pays no second HOG pass on a larger picture)."""
+    height, width = shape[:2]
+    margin = settings.edge_pad * max(height, width)
+    left, top, right, bottom = box
+    return min(left, top, width - 1 - right, height - 1 - bottom) < margin
 
 
 def _verified(rgb: np.ndarray, candidates: list, faces: list, models: FaceModels) -> list:

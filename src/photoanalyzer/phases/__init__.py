@@ -91,10 +91,14 @@ def _content_phase(context: PhaseContext) -> Phase:
 
 def _faces_phase(context: PhaseContext) -> Phase:
     # Builds without dlib (status and report read its name and version); a run without the
-    # faces extra skips it with one line (FacesPhase.check_available).
+    # faces extra skips it with one line (FacesPhase.check_available). The thumbnail folder:
+    # its first look is on the content phase's thumbnails; the models folder: dlib's HOG
+    # detector is kept there in a form that loads quickly.
     from photoanalyzer.phases.faces import FacesPhase
 
-    return FacesPhase(context.config.faces, context.config.content)
+    config = context.config
+    folders = {"thumbnail_dir": str(context.thumbnail_dir), "models_dir": str(context.models_dir)}
+    return FacesPhase(config.faces, config.content, **folders)
 
 
 def _ml_phase(context: PhaseContext) -> BatchPhase:

@@ -14,21 +14,28 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from photoanalyzer.analysis.faces import (
     DetectSettings,
     Face,
+    FaceModels,
     find_faces,
+    may_have_faces,
     missing_reason,
     models_for,
     models_identity,
     pack_embedding,
+    save_hog_detector,
 )
 from photoanalyzer.config import ContentConfig, FacesConfig
 from photoanalyzer.phases.base import EMPTY_FILE, Outcome, PhaseSkipped
+from photoanalyzer.phases.content import thumbnail_key
 
 # Bump when the code changes what the phase finds; settings and models are hashed in apart.
-CODE_VERSION = "faces-2"  # 2: grey HOG, candidates checked by the CNN, edge pass
+# 2: grey HOG, candidates checked by the CNN, edge pass.
+# 3: a first look on the content phase's thumbnail; no face nor candidate there: 0 faces.
+CODE_VERSION = "faces-3"
 
 
 def detect_settings(settings: FacesConfig, picture_side: int) -> DetectSettings:
@@ -75,6 +82,10 @@ class FacesPhase:
     # Models load in about 0.3 s per worker and a photo takes about 0.1 s: a pool pays from
     # a handful of files on.
     min_files_for_workers: int = 4
+    # The content phase's thumbnail folder, for the first look (None: always the full path).
+    thumbnail_dir: str | None = None
+    # Where dlib's HOG detector is kept in its quick-loading form (None: built per worker).
+    models_dir: str | None = None
 
     @property
     def version(self) -> str:
@@ -90,6 +101,8 @@ class FacesPhase:
         reason = missing_reason()
         if reason is not None:
             raise PhaseSkipped(reason)
+        if self.models_dir is not None and self.settings.detector == "hog":
+            save_hog_detector(Path(self.models_dir))
 
     def analyze(self, path: str, kind: str) -> Outcome:
         if os.stat(path).st_size == 0:
@@ -101,8 +114,36 @@ class FacesPhase:
         from photoanalyzer.pixels.geometry import upright_of
         from photoanalyzer.pixels.load import load_upright_rgb
 
+        if self._thumbnail_clear(path):
+            return []
         decoded = load_upright_rgb(path, self.settings.picture_size, self.content.max_pixels)
         return [_row(face, None) for face in self._faces(decoded.image, upright_of(decoded))]
+
+    def _thumbnail_clear(self, path: str) -> bool:
+        """True where the content phase's stored thumbnail shows no face and no candidate to
+        HOG: the photo has no face, and its original is not decoded (most of a camera roll).
+        False (look at the original) where there is no thumbnail, where the original is
+        small enough for the full path to upsample it (a group photo's faces are then below
+        HOG's 80 px window in the thumbnail), and where the thumbnail shows something."""
+        import numpy as np
+        from PIL import Image
+
+        if self.thumbnail_dir is None or self.settings.detector != "hog":
+            return False
+        stat = os.stat(path)
+        thumbnail = os.path.join(
+            self.thumbnail_dir, thumbnail_key(path, stat.st_size, stat.st_mtime_ns)
+        )
+        try:
+            with Image.open(path) as original:  # the header only: its size
+                if max(original.size) <= self.settings.small_picture:
+                    return False
+            with Image.open(thumbnail) as image:
+                grey = np.asarray(image.convert("L"))
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return False  # no thumbnail, or a format Pillow cannot size: the full path
+        settings = detect_settings(self.settings, self.settings.picture_size)
+        return not may_have_faces(grey, self._models(), settings)
 
     def _video_faces(self, path: str) -> list[dict]:
         """The frames the content phase analyzes (the same times: its settings), decoded at
@@ -123,12 +164,16 @@ class FacesPhase:
             for face in self._faces(image, image.size)
         ]
 
+    def _models(self) -> FaceModels:
+        cache = None if self.models_dir is None else Path(self.models_dir)
+        return models_for(self.settings.detector, cache)
+
     def _faces(self, image, original_size: tuple[int, int]) -> list[Face]:
         import numpy as np
 
         rgb = np.asarray(image)
         settings = detect_settings(self.settings, max(image.size))
-        return find_faces(rgb, models_for(self.settings.detector), settings, original_size)
+        return find_faces(rgb, self._models(), settings, original_size)
 
 
 def _row(face: Face, frame: int | None) -> dict:
