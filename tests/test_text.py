@@ -334,10 +334,10 @@ def test_acceptance_on_the_text_corpus(tmp_path):
     cli = Cli(tmp_path / "home")
     db = tmp_path / "pa.db"
     cli("run", str(folder), "--db", str(db), "--phases", "metadata,content,text")
-    from photoanalyzer.cli.search import _search_settings
+    from photoanalyzer.cli.search import search_settings
     from photoanalyzer.config import load_config
 
-    settings = _search_settings(load_config(), db)
+    settings = search_settings(load_config(), db)
     words = sorted({w for e in labels for w in e["words"]})
     found = _words_found(db, words, settings)
     listed = [(e["file"], w) for e in labels for w in e["words"]]
