@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from photoanalyzer.catalog.schema import TAKEN_AT, result_is_current
 
@@ -116,6 +117,10 @@ class PhotoQueries:
     def phashes(self) -> tuple[np.ndarray, np.ndarray]:
         """(file ids, 64-bit pHashes) of the present files with a current content result:
         what near-duplicates of one photo are looked for among."""
+        # Imported here: the catalog package is imported by every command, and numpy would
+        # cost a nightly rescan a tenth of its second (tests/test_cli.py checks it does not).
+        import numpy as np
+
         rows = self._db.execute(
             "SELECT f.id, c.phash FROM files f JOIN content c ON c.file_id = f.id"
             f" WHERE f.missing = 0 AND c.phash IS NOT NULL AND {_CURRENT['content']}"
