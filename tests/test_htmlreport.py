@@ -17,8 +17,9 @@ from PIL import Image, ImageFilter
 
 from conftest import Cli, random_weights_yaml
 from photoanalyzer.benchmark.synthetic import exif_of, full_spec
+from support.browser import BROKEN_IMAGES, chromium
 from support.imagegen import textured_photo
-from support.requirements import require_binary, require_installed, require_module
+from support.requirements import require_installed
 from test_video import write_video
 
 ODD_NAME = "small <&'\" é copy.jpg"
@@ -138,38 +139,13 @@ def test_a_folder_that_is_not_a_report_is_refused(rendered, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium, chromedriver = require_binary("chromium"), require_binary("chromedriver")
-    require_module("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000", "--allow-file-access-from-files"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
-
-
-# Every image made eager, then waited for: True once all have settled, with the broken ones.
-_BROKEN_IMAGES = """
-const done = arguments[arguments.length - 1];
-const images = Array.from(document.images);
-images.forEach(img => { img.loading = "eager"; });
-const settle = () => images.every(img => img.complete)
-  ? done(images.filter(img => img.naturalWidth === 0).map(img => img.getAttribute("src")))
-  : setTimeout(settle, 50);
-settle();
-"""
+    yield from chromium()
 
 
 def load(driver, rendered: dict, name: str) -> list[str]:
     """Open a page; the console errors it logged and the images that failed to load."""
     driver.get((rendered["root"] / "report" / name).as_uri())
-    broken = driver.execute_async_script(_BROKEN_IMAGES)
+    broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     return errors + [f"broken image {src}" for src in broken]
 

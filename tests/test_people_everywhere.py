@@ -336,7 +336,7 @@ def test_xmp_write_adds_named_faces_and_keeps_what_other_programs_wrote(people_l
 def test_report_people_page_in_chromium(people_library, cli_in, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
 
-    from test_htmlreport import _BROKEN_IMAGES
+    from support.browser import BROKEN_IMAGES
 
     library, _, root, persons = people_library
     out = root / "report"
@@ -345,7 +345,7 @@ def test_report_people_page_in_chromium(people_library, cli_in, browser):  # noq
 
     def load(name: str) -> list[str]:
         browser.get((out / name).as_uri())
-        broken = browser.execute_async_script(_BROKEN_IMAGES)
+        broken = browser.execute_async_script(BROKEN_IMAGES)
         logged = browser.get_log("browser")
         return [e["message"] for e in logged if e["level"] == "SEVERE"] + broken
 

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from serve_library import BOXES, Library, build
-from support.requirements import require_binary, require_module
+from support.browser import BROKEN_IMAGES, chromium
+from support.requirements import require_module
 from test_search import standin_config, standin_open_clip  # noqa: F401 (a fixture)
 
 require_module("starlette")
@@ -55,37 +56,12 @@ def site(lib, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium, chromedriver = require_binary("chromium"), require_binary("chromedriver")
-    require_module("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1000"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
-
-
-# Every image made eager, then waited for: the sources of those that failed to load.
-_BROKEN_IMAGES = """
-const done = arguments[arguments.length - 1];
-const images = Array.from(document.images);
-images.forEach(img => { img.loading = "eager"; });
-const settle = () => images.every(img => img.complete)
-  ? done(images.filter(img => img.naturalWidth === 0).map(img => img.getAttribute("src")))
-  : setTimeout(settle, 50);
-settle();
-"""
+    yield from chromium()
 
 
 def problems(driver) -> list[str]:
     """The console errors the page logged and its images that failed to load."""
-    broken = driver.execute_async_script(_BROKEN_IMAGES)
+    broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     return errors + [f"broken image {src}" for src in broken]
 
