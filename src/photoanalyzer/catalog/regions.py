@@ -93,30 +93,27 @@ def named_regions(db: sqlite3.Connection, file_ids: Iterable[int]) -> dict[int, 
 def people_in_image(db: sqlite3.Connection, file_ids: Iterable[int]) -> dict[int, list[str]]:
     """file id -> its Iptc4xmpExt:PersonInImage names, in order; files without any are left
     out."""
-    found: dict[int, list[str]] = {}
-    current = result_is_current("metadata", "p.file_id")
-    for chunk in _chunks(file_ids):
-        marks = ",".join("?" * len(chunk))
-        for file_id, names in db.execute(
-            "SELECT p.file_id, p.people_in_image FROM xmp_people p"
-            f" WHERE p.file_id IN ({marks}) AND p.people_in_image IS NOT NULL AND {current}",
-            chunk,
-        ):
-            found[file_id] = json.loads(names)
-    return found
+    found = _xmp_people_column(db, file_ids, "people_in_image")
+    return {file_id: json.loads(names) for file_id, names in found.items()}
 
 
 def regions_notes(db: sqlite3.Connection, file_ids: Iterable[int]) -> dict[int, str]:
     """file id -> why some of its face regions were not kept (too many, no size, outside the
     picture, unreadable); files where all were are left out."""
-    found: dict[int, str] = {}
+    return _xmp_people_column(db, file_ids, "regions_note")
+
+
+def _xmp_people_column(db: sqlite3.Connection, file_ids: Iterable[int], column: str) -> dict:
+    """file id -> `column` of xmp_people, where it is set and the metadata result current."""
+    found = {}
     current = result_is_current("metadata", "p.file_id")
     for chunk in _chunks(file_ids):
         marks = ",".join("?" * len(chunk))
-        for file_id, note in db.execute(
-            "SELECT p.file_id, p.regions_note FROM xmp_people p"
-            f" WHERE p.file_id IN ({marks}) AND p.regions_note IS NOT NULL AND {current}",
-            chunk,
-        ):
-            found[file_id] = note
+        found.update(
+            db.execute(
+                f"SELECT p.file_id, p.{column} FROM xmp_people p"
+                f" WHERE p.file_id IN ({marks}) AND p.{column} IS NOT NULL AND {current}",
+                chunk,
+            )
+        )
     return found
