@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import typer
 
-from photoanalyzer.cli import app
+from photoanalyzer.cli import app, load_commands
+
+load_commands()  # every command on `app`, as `photoanalyze --help` has them
 
 # The width a help page gets in a terminal of the usual size (and when piped).
 NARROW = {"COLUMNS": "80", "TERMINAL_WIDTH": "80"}
@@ -49,3 +53,29 @@ def test_each_command_help_still_has_the_details(cli):
     assert "digiKam:TagsList" in write and "--allow-random" in write
     models = cli("models", "--help", env=NARROW).stdout
     assert "a machine without network" in models
+
+
+def test_every_command_is_mapped_to_the_module_that_registers_it():
+    """`main` imports only the named command's module (cli/__init__.py): a command missing
+    from COMMAND_MODULES, or mapped to the wrong module, would not exist when named."""
+    from photoanalyzer.cli import COMMAND_MODULES
+
+    found = {c.name or c.callback.__name__: c.callback.__module__ for c in app.registered_commands}
+    for group in app.registered_groups:
+        found[group.name] = group.typer_instance.registered_commands[0].callback.__module__
+    assert {name: f"photoanalyzer.cli.{m}" for name, m in COMMAND_MODULES.items()} == found
+
+
+def test_a_command_imports_only_its_own_module():
+    code = (
+        "import sys\n"
+        "from photoanalyzer import cli\n"
+        "sys.argv = ['photoanalyze', 'search', '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('photoanalyzer.cli.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (
+        done.stdout.strip().splitlines()[-1]
+        == "['photoanalyzer.cli.app', 'photoanalyzer.cli.search']"
+    )
