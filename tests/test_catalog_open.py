@@ -25,6 +25,7 @@ def old_catalog(path: Path, version: int = SCHEMA_VERSION - 1) -> Path:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     for number, script in enumerate(MIGRATIONS[:version], 1):
+        script = script(db) if callable(script) else script  # SQL that depends on SQLite
         db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     db.close()
     return path
