@@ -405,6 +405,27 @@ def test_text_queries_build_the_text_tower_only_for_new_texts(indexed, search, s
 # -- filters ----------------------------------------------------------------------------------
 
 
+def test_a_listing_without_a_query_is_the_start_of_the_whole_listing(indexed, search):
+    """Without a query SQLite sorts and stops at --top (catalog.search.by_date): a page is
+    the start of the whole listing, also with near-duplicates left out before the cut."""
+    library, db, _ = indexed
+
+    def listed(*options: str) -> list[str]:
+        code, out, err = search(db, *options)
+        assert code == 0, err
+        return names(out, library)
+
+    everything = listed("--top", "0")
+    unique = listed("--top", "0", "--no-duplicates")
+    left_out = [i for i, name in enumerate(everything) if name not in unique]
+    assert left_out, "the library should hold near-duplicates"
+    for top in range(1, len(everything) + 1):
+        assert listed("--top", str(top)) == everything[:top]
+    page = left_out[0] + 1  # the first near-duplicate left out falls inside the page
+    assert len(unique) >= page  # so the page is full only if the cut comes after leaving out
+    assert listed("--top", str(page), "--no-duplicates") == unique[:page]
+
+
 def test_every_filter_alone_is_a_catalog_query_by_date(indexed, search):
     library, db, _ = indexed
     exported = Cli(indexed[2] / "home").export(db)

@@ -177,14 +177,14 @@ class _Search:
                 known_persons=self.catalog.search.person_names,
             )
         )
-        allowed = self.catalog.search.matching(where) if where.active else None
         excluded = self._duplicates() if request.no_duplicates else set()
         result = SearchResult(terms, sort, request.top, request.min_score)
         if terms:
+            allowed = self.catalog.search.matching(where) if where.active else None
             excluded |= {self.catalog.search.known(t.image) for t in terms if t.image} - {None}
             self._rank(result, allowed, excluded)
         else:
-            self._list(result, allowed, excluded)
+            self._list(result, where, excluded)
         if where.texts:
             result.hits = self._with_text_lines(result.hits, list(where.texts))
         result.hits = self._with_people(result.hits)
@@ -210,12 +210,12 @@ class _Search:
 
     # -- queries by facts alone -----------------------------------------------------------
 
-    def _list(self, result: SearchResult, allowed, excluded: set[int]) -> None:
-        rows = allowed if allowed is not None else self.catalog.search.matching(FileFilter())
-        ids = [file_id for file_id, _ in rows if file_id not in excluded]
-        facts = self.catalog.search.facts(ids)
-        hits = [self._hit(file_id, facts[file_id]) for file_id in ids if file_id in facts]
-        result.hits = _by_date(hits)[: result.top or None]
+    def _list(self, result: SearchResult, where: FileFilter, excluded: set[int]) -> None:
+        """The files that pass, by date (catalog.search.by_date), the first `top` of them."""
+        limit = result.top + len(excluded) if result.top else None
+        ids = [i for i in self.catalog.search.by_date(where, limit) if i not in excluded]
+        facts = self.catalog.search.facts(ids[: result.top or None])
+        result.hits = [self._hit(file_id, facts[file_id]) for file_id in ids if file_id in facts]
 
     # -- similarity -----------------------------------------------------------------------
 
