@@ -11,7 +11,8 @@ same). Measured from this process, request sent to page read, top 20:
 (c) a text already asked (the cache answers);
 (d) "more like this" (a stored embedding: no model);
 (e) a new text with a kind and a scene filter (every photo passes both: the filters cost
-    their SQL over all 100,000 files)."""
+    their SQL over all 100,000 files);
+(f) a filter alone, no query (browsing: the files that pass, by date, the first page)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def measure(base: str, repeat: int, photos: int) -> dict:
     )
     filtered = [timed(q=f"filtered text {k}", kind="photo", scene="a beach") for k in range(repeat)]
     results["e_new_text_with_filters_ms"] = spread(filtered)
+    browsed = [timed(kind="photo", sort="date" if k % 2 else "") for k in range(repeat)]
+    results["f_filter_alone_ms"] = spread(browsed)
     return results
 
 
