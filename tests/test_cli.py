@@ -47,6 +47,7 @@ def test_run_then_export_jsonl_and_csv(cli, tmp_path):
         "kind",
         "file_size",
         "pair_of",
+        "pair_of_bytes",
         "file_type",
         "width",
         "height",

@@ -195,3 +195,28 @@ def test_print0_gives_names_with_newlines_whole_for_xargs(run, newline_library, 
     for other in ("--json", "--include-missing"):
         _, err = run("duplicates", "--db", db, "-0", other, code=2)
         assert "--print0" in err and other in err
+
+
+def test_a_raw_jpeg_pair_under_a_name_that_is_not_utf8_exports_both_exact_names(run, tmp_path):
+    """`pair_of` is shown readable as `path` is; `pair_of_bytes` gives the other half's
+    exact name, as `path_bytes` does for the file's own."""
+    from support.synthetic_raw import DngSpec, write_dng
+
+    library = tmp_path / "lib"
+    raw = write_dng(named(library, b"f\xeate.DNG"), DngSpec(preview_size=(96, 64)))
+    jpeg = write_photo(named(library, b"f\xeate.JPG"), size=(96, 64))
+    db = tmp_path / "cat.db"
+    run("run", library, "--db", db, "--phases", "metadata", "--quiet")
+    out, _ = run("export", "--db", db)
+    rows = {bytes.fromhex(r["path_bytes"]): r for r in map(json.loads, out.decode().splitlines())}
+    for path, other in ((raw, jpeg), (jpeg, raw)):
+        row = rows[os.fsencode(path)]
+        assert row["pair_of"] == readable_name(os.fsencode(other))
+        assert bytes.fromhex(row["pair_of_bytes"]) == os.fsencode(other)
+    table = list(
+        csv.DictReader(io.StringIO(run("export", "--db", db, "--format", "csv")[0].decode()))
+    )
+    assert {bytes.fromhex(r["pair_of_bytes"]) for r in table} == {
+        os.fsencode(raw),
+        os.fsencode(jpeg),
+    }

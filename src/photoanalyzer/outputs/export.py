@@ -1,6 +1,6 @@
 """Catalog rows -> JSON Lines or CSV. Both are UTF-8 text, so a path that is not valid UTF-8
 is written readable (`path`, `pair_of`: its odd bytes as \\xNN) and, losslessly, as the hex of
-its bytes in `path_bytes` (null for every other path), right after `path`."""
+its bytes in `path_bytes` / `pair_of_bytes` (null for every other path), right after it."""
 
 from __future__ import annotations
 
@@ -20,19 +20,24 @@ def write_export(rows: Iterable[dict[str, Any]], fields: list[str], fmt: str, ou
     if fmt == "jsonl":
         return _write_jsonl(rows, out)
     if fmt == "csv":
-        at = fields.index("path") + 1
-        return _write_csv(rows, [*fields[:at], "path_bytes", *fields[at:]], out)
+        return _write_csv(rows, _with_bytes_fields(fields), out)
     raise ValueError(f"unknown export format {fmt!r}")
 
 
+_PATHS = {"path": "path_bytes", "pair_of": "pair_of_bytes"}  # a path field -> its bytes field
+
+
+def _with_bytes_fields(fields: list[str]) -> list[str]:
+    return [f for name in fields for f in ((name, _PATHS[name]) if name in _PATHS else (name,))]
+
+
 def _with_path_bytes(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with `path_bytes` after `path`, and its paths readable."""
+    """The row with each path's bytes field after it, and its paths readable."""
     out: dict[str, Any] = {}
     for name, value in row.items():
-        if name == "path":
-            out["path"], out["path_bytes"] = readable(value), bytes_hex(value)
-        elif name == "pair_of" and value is not None:
-            out[name] = readable(value)
+        if name in _PATHS:
+            out[name] = readable(value) if value is not None else None
+            out[_PATHS[name]] = bytes_hex(value) if value is not None else None
         else:
             out[name] = value
     return out
