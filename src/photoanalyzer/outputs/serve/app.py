@@ -359,7 +359,7 @@ class _Web:
             person_id = await run_in_threadpool(change, fields)
         except Refused as exc:
             answer = self.error_response(request.scope, exc.status, str(exc))
-            if exc.status == 413:  # closed after the answer: the rest is never read
+            if exc.status in (413, 415):  # closed after the answer: the rest is never read
                 answer.headers["connection"] = "close"
             return answer
         if _wants_json(request.scope):
