@@ -127,7 +127,9 @@ def test_a_thousand_requests_at_once_serve_nothing_outside_the_catalog(server, l
     paths = [
         "/?place=NO", "/?after=2021&before=2023", "/report/index.html", "/?dark=1",
         "/report/duplicates.html", "/thumb/..%2f..%2fsecret.txt", "/static/..%2f..%2fsecret.txt",
-        "/original/999999", "/report/..%2f..%2fc.db", "/thumb/999999",
+        "/original/999999", "/report/..%2f..%2fc.db", "/thumb/999999", "/people",
+        "/report/people.html", "/face/999999", "/face/..%2f..%2fsecret.txt", "/person/999999",
+        "/?text=wifi&screenshots=0", "/?faces=1",
         *(f"/thumb/{i}" for i in ids), *(f"/photo/{i}" for i in ids),
         *(f"/?like={i}" for i in ids), *(f"/original/{i}" for i in ids),
     ]  # fmt: skip

@@ -1,7 +1,7 @@
 """The text phase's rows beyond its own table: each line in `text_lines`, the folded whole text
 in `text_index` (and so in the trigram index `text_fts`, through triggers), written in the
 transaction that stores the result; the text conditions of search; the matching lines of
-results; the counts `status` and the report show."""
+results; one file's text (serve's photo page); the counts `status` and the report show."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import sqlite3
 import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from photoanalyzer.catalog.schema import result_is_current
 
@@ -79,6 +79,12 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class FileText(NamedTuple):
+    screenshot: bool | None
+    screenshot_reason: str | None
+    lines: list[str]
+
+
 class TextQueries:
     def __init__(self, db: sqlite3.Connection):
         self._db = db
@@ -111,6 +117,19 @@ class TextQueries:
             ):
                 lines.setdefault(file_id, []).append(text)
             yield from lines.items()
+
+    def of_file(self, file_id: int) -> FileText | None:
+        """A present file's current text result (serve's photo page): the screenshot flag
+        with its reason, and every line in reading order; None where it has none."""
+        row = self._db.execute(
+            "SELECT t.screenshot, t.screenshot_reason FROM files f JOIN text t"
+            f" ON t.file_id = f.id WHERE f.id = ? AND f.missing = 0 AND {TEXT_CURRENT}",
+            (file_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        lines = dict(self._lines([file_id])).get(file_id, [])
+        return FileText(None if row[0] is None else bool(row[0]), row[1], lines)
 
     def counts(self) -> dict[str, int]:
         """Present files whose current text result holds text, and screenshots."""

@@ -48,10 +48,13 @@ def serve(
     """Serve a local web page over the catalog until Ctrl-C: a search box with the query
     language and filters of `photoanalyze search` (or an example picture, uploaded or
     clicked: "more like this"), results as thumbnails, a page per photo (its facts, scenes,
-    objects with their boxes, near-duplicates, similar photos), and the report's pages,
-    live. It reads the catalog and never writes to it, nor to the photo folders. Prints the
-    address to open (with the token, when --host is not a loopback address). Models are
-    loaded once, at the first query that needs them. See docs/serve.md.
+    objects with their boxes, faces with names, text lines, near-duplicates, similar
+    photos), the report's pages, live, and people pages where persons are named, merged and
+    corrected. Those are its only writes to the catalog, made as `photoanalyze people`
+    makes them and never while a run holds the catalog; it writes nothing to the photo
+    folders and deletes or moves no file. Prints the address to open (with the token, when
+    --host is not a loopback address). Models are loaded once, at the first query that needs
+    them. See docs/serve.md.
 
     ```
     photoanalyze serve --open
@@ -86,9 +89,11 @@ def serve(
 
 def serve_settings(cfg, db: Path | None, host: str, token: str | None, max_upload_bytes: int):
     """What the application needs from the config: the search's settings, the phases (for
-    the report's counts), the near-duplicate distance."""
+    the report's counts), the near-duplicate distance; and the function `people name`
+    names a person with (the web page's only writes are `people`'s)."""
     from photoanalyzer.outputs.serve.app import ServeSettings
     from photoanalyzer.phases import IMPLEMENTED, build_phases
+    from photoanalyzer.run.people_step import name_person
 
     context = phase_context(cfg, db)
     return ServeSettings(
@@ -97,5 +102,6 @@ def serve_settings(cfg, db: Path | None, host: str, token: str | None, max_uploa
         near_duplicate_distance=cfg.content.near_duplicate_distance,
         host=host,
         token=token,
+        name_person=name_person,
         max_upload_bytes=max_upload_bytes,
     )

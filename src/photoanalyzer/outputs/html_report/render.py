@@ -144,7 +144,7 @@ def environment(
     (None: a placeholder), `link(path, file_id=None)` where a photo links to: the static
     report uses the key and the path (file:// URLs), serve the file id (its own pages).
     `face_crop(person_id)` is the URL of a person's face picture (None: a placeholder); the
-    static report cuts them into its folder, serve shows placeholders."""
+    static report cuts them into its folder, serve serves them by face id (/face/ID)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("photoanalyzer.outputs.html_report", "templates"),
         autoescape=True,

@@ -1,9 +1,10 @@
 """The web application: routes, their handlers, and the error pages. Handlers that read the
 catalog or run a search are plain functions, which Starlette runs in its thread pool; each
-opens the catalog read-only for itself (SQLite connections stay in their thread). Nothing
-here writes to the catalog or to a photo folder, and no route deletes or moves anything.
-Only the upload reads a request body (uploads.py bounds it); every other route takes GET
-alone and never reads one."""
+opens the catalog read-only for itself (SQLite connections stay in their thread). The only
+writes are to persons (a name, a merge, a face taken from its person), through naming.py,
+under the run lock and with the server's secret; nothing writes to a photo folder, and no
+route deletes or moves anything. Only the upload (uploads.py) and those writes (naming.py)
+read a request body, each bounded; every other route takes GET alone and never reads one."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ from photoanalyzer.outputs.search.query import Term
 from photoanalyzer.outputs.serve import files
 from photoanalyzer.outputs.serve.forms import Examples, search_request
 from photoanalyzer.outputs.serve.guard import Guard, is_loopback
+from photoanalyzer.outputs.serve.naming import SECRET_FIELD, Forms, NamePerson, Naming, Refused
+from photoanalyzer.outputs.serve.people import PeopleViews
 from photoanalyzer.outputs.serve.report_live import LiveReport
 from photoanalyzer.outputs.serve.uploads import TooLarge, UploadStore
 from photoanalyzer.outputs.serve.views import photo_view
@@ -55,6 +58,7 @@ from photoanalyzer.pathnames import readable
 log = logging.getLogger("photoanalyzer.serve")
 
 MORE_LIKE_THIS = 12
+MAX_ID = 2**63 - 1  # SQLite's largest integer
 STATIC_FILES = {
     "serve.css": "text/css",
     "serve.js": "text/javascript",
@@ -70,6 +74,9 @@ class ServeSettings:
     near_duplicate_distance: int
     host: str
     token: str | None  # required for every request; None only on a loopback address
+    # run/people_step.name_person, as `photoanalyze people name` uses it (handed in by the
+    # command: outputs/ may not import run/)
+    name_person: NamePerson
     max_upload_bytes: int = 32 * 2**20
 
 
@@ -86,6 +93,12 @@ def make_app(settings: ServeSettings, session: SearchSession | None = None) -> S
         Route("/thumb/{file_id:int}/{frame:int}", web.thumbnail),
         Route("/original/{file_id:int}", web.original),
         Route("/upload", web.upload, methods=["POST"]),
+        Route("/people", web.people_page),
+        Route("/person/{person_id:int}", web.person_page),
+        Route("/person/{person_id:int}/name", web.name_person, methods=["POST"]),
+        Route("/person/{person_id:int}/merge", web.merge_person, methods=["POST"]),
+        Route("/face/{face_id:int}", web.face_crop),
+        Route("/face/{face_id:int}/reject", web.reject_face, methods=["POST"]),
         Route("/report", web.report_index),
         Route("/report/{name:str}", web.report_page),
         Route("/static/{name:str}", web.static),
@@ -106,11 +119,15 @@ class _Web:
     def __init__(self, settings: ServeSettings, session: SearchSession):
         self.settings, self.session = settings, session
         self.thumbnail_dir = settings.search.thumbnail_dir
+        self.people = PeopleViews(self.thumbnail_dir)
+        self.forms = Forms()
+        self.naming = Naming(Path(settings.search.catalog_path), settings.name_person)
         self.report = LiveReport(
             settings.search.catalog_path,
             self.thumbnail_dir,
             settings.phases,
             settings.near_duplicate_distance,
+            self.people.card_crop,
         )
         self.upload_folder = Path(tempfile.mkdtemp(prefix="photoanalyze-serve-"))
         self.uploads = UploadStore(settings.max_upload_bytes, self.upload_folder)
@@ -123,7 +140,10 @@ class _Web:
         )
         self.env.filters.update(readable=readable, basename=os.path.basename)
         self.env.globals.update(
-            random_warning=random_weights.warning, random_models=random_weights.random_models
+            random_warning=random_weights.warning,
+            random_models=random_weights.random_models,
+            secret_field=SECRET_FIELD,
+            secret=self.forms.secret,
         )
 
     @asynccontextmanager
@@ -138,7 +158,10 @@ class _Web:
     def search_page(self, request: Request) -> Response:
         params = request.query_params
         asked = any(key not in ("top", "sort") for key in params)
-        context = {"params": params, "result": None, "error": None, "query": "", "examples": []}
+        context = {
+            "params": params, "result": None, "error": None, "query": "", "examples": [],
+            "persons": self._named_persons(),
+        }  # fmt: skip
         status = 200
         if asked:
             try:
@@ -155,8 +178,9 @@ class _Web:
         catalog = self._catalog()
         try:
             view = photo_view(
-                catalog, file_id, self.thumbnail_dir, self.settings.near_duplicate_distance
-            )
+                catalog, file_id, self.thumbnail_dir, self.settings.near_duplicate_distance,
+                self.people,
+            )  # fmt: skip
         finally:
             catalog.close()
         if view is None:
@@ -164,6 +188,25 @@ class _Web:
         similar = self._more_like_this(view.facts) if view.facts["has_embedding"] else None
         original = view.facts["file_type"] in files.BROWSER_TYPES
         return self._page("photo.html", {"view": view, "similar": similar, "original": original})
+
+    def people_page(self, request: Request) -> Response:
+        catalog = self._catalog()
+        try:
+            cards = self.people.cards(catalog)
+        finally:
+            catalog.close()
+        return self._page("people.html", {"cards": cards})
+
+    def person_page(self, request: Request) -> Response:
+        person_id = _id(request, "person_id")
+        catalog = self._catalog()
+        try:
+            person = self.people.person(catalog, person_id)
+        finally:
+            catalog.close()
+        if person is None:
+            raise HTTPException(404, f"the catalog has no person #{person_id}")
+        return self._page("person.html", {"person": person})
 
     def _more_like_this(self, facts: dict) -> SearchResult | None:
         request = SearchRequest(
@@ -175,6 +218,14 @@ class _Web:
     def _search(self, params) -> SearchResult:
         examples = Examples(like_path=self._embedded_path, upload=self.uploads.get)
         return search(self.settings.search, search_request(params, examples), self.session)
+
+    def _named_persons(self) -> list[tuple[int, str]]:
+        """(id, name) of the named persons: what the person box suggests."""
+        catalog = self._catalog()
+        try:
+            return [(i, name) for i, name in catalog.search.person_names() if name]
+        finally:
+            catalog.close()
 
     def _embedded_path(self, file_id: int) -> str | None:
         """The path of a present file with a current embedding: "more like this" uses the
@@ -234,6 +285,25 @@ class _Web:
             },
         )
 
+    def face_crop(self, request: Request) -> Response:
+        """A face's crop, cut from the stored thumbnail by its face id (nothing else of the
+        request is used)."""
+        face_id = _id(request, "face_id")
+        catalog = self._catalog()
+        try:
+            crop = self.people.crop(catalog, face_id)
+        finally:
+            catalog.close()
+        if crop is None:
+            raise HTTPException(404, f"no face {face_id} with a thumbnail to cut it from")
+        if request.headers.get("if-none-match") == crop.etag:
+            return Response(status_code=304, headers={"etag": crop.etag})
+        return Response(
+            crop.jpeg,
+            media_type="image/jpeg",
+            headers={"etag": crop.etag, "cache-control": "private, no-cache"},
+        )
+
     async def upload(self, request: Request) -> Response:
         """The body is the picture itself (the page's script sends the chosen file);
         answered with the address of the search by it."""
@@ -258,6 +328,43 @@ class _Web:
         name = unquote(request.headers.get("x-file-name", "picture"))
         key = self.uploads.keep(vectors[0], random, name)
         return JSONResponse({"search": f"/?upload={key}"})
+
+    # -- the writes: persons only ------------------------------------------------------------
+
+    async def name_person(self, request: Request) -> Response:
+        person_id = _id(request, "person_id")
+        return await self._write(
+            request, lambda fields: self.naming.name(person_id, fields.get("name", ""))
+        )
+
+    async def merge_person(self, request: Request) -> Response:
+        person_id = _id(request, "person_id")
+        return await self._write(
+            request, lambda fields: self.naming.merge(person_id, _person_field(fields, "into"))
+        )
+
+    async def reject_face(self, request: Request) -> Response:
+        face_id = _id(request, "face_id")
+        return await self._write(request, lambda fields: self.naming.reject(face_id))
+
+    async def _write(self, request: Request, change) -> Response:
+        """Read the form (bounded, with the secret), make the change in the thread pool,
+        and send the browser to the person's page (JSON for a program)."""
+        try:
+            fields = await self.forms.read(
+                request.headers.get("content-type"),
+                request.headers.get("content-length"),
+                request.stream(),
+            )
+            person_id = await run_in_threadpool(change, fields)
+        except Refused as exc:
+            answer = self.error_response(request.scope, exc.status, str(exc))
+            if exc.status in (413, 415):  # closed after the answer: the rest is never read
+                answer.headers["connection"] = "close"
+            return answer
+        if _wants_json(request.scope):
+            return JSONResponse({"person": person_id, "page": f"/person/{person_id}"})
+        return RedirectResponse(f"/person/{person_id}", status_code=303)
 
     # -- the report, live ------------------------------------------------------------------
 
@@ -315,6 +422,21 @@ class _Web:
     def _page(self, template: str, context: dict, status: int = 200) -> Response:
         html = self.env.get_template(template).render(**context)
         return HTMLResponse(readable(html), status_code=status)
+
+
+def _person_field(fields: dict[str, str], name: str) -> int:
+    value = fields.get(name, "").strip().lstrip("#")
+    if not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
+        raise Refused(400, f"{name}: choose a person")
+    return int(value)
+
+
+def _id(request: Request, name: str) -> int:
+    """An id from the path (digits, by the route); one SQLite cannot hold is no row's."""
+    value = request.path_params[name]
+    if value > MAX_ID:
+        raise HTTPException(404, f"no {name.removesuffix('_id')} {value}")
+    return value
 
 
 def _wants_json(scope) -> bool:

@@ -1,9 +1,10 @@
 """The search page's query string -> a SearchRequest for outputs/search/, so the web page
 has exactly the query language and the filters of `photoanalyze search`: each parameter is
 named after its option (`after` for --after, `object` for --object, ...), a repeated one
-means "any of" as a repeated option does, and a bad value is the same UsageError, naming the
-option. Nothing here opens a path: the words come from a stranger (words_read_disk=False),
-and the examples are a file id of the catalog or an upload the server encoded itself."""
+means what the repeated option means ("any of"; "all of" for `text`), and a bad value is the
+same UsageError, naming the option. Nothing here opens a path: the words come from a
+stranger (words_read_disk=False), and the examples are a file id of the catalog or an upload
+the server encoded itself."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ MAX_QUERY_CHARS = 1000
 _MANY = {
     "camera": "cameras", "lens": "lenses", "in": "folders", "kind": "kinds",
     "scene": "scenes", "object": "objects", "near": "near", "place": "places",
-    "keyword": "keywords",
+    "keyword": "keywords", "text": "texts", "person": "persons",
 }  # fmt: skip
-_FLAGS = ("has_gps", "sharp", "blurry", "dark", "overexposed")
+_FLAGS = ("has_gps", "sharp", "blurry", "dark", "overexposed", "all_persons", "no_faces")
+# `screenshots`: --screenshots (1) or --no-screenshots (0); empty or absent: either.
+_SCREENSHOTS = {"1": True, "0": False, "": None}
 # `a dog + 2:snow - car`: a sign stands alone between spaces, as it does on the command line.
 _SIGN = re.compile(r"(?:^|\s+)([+-])\s+")
 
@@ -55,6 +58,8 @@ def search_request(params, examples: Examples) -> SearchRequest:
         after=params.get("after") or None,
         before=params.get("before") or None,
         rating_min=_number(params.get("rating_min"), "--rating-min"),
+        screenshots=_screenshots(params.get("screenshots")),
+        faces=params.get("faces") or None,
         **options,
         **{flag: _flag(params.get(flag)) for flag in _FLAGS},
     )
@@ -94,6 +99,12 @@ def _examples(params, examples: Examples) -> tuple[Term, ...]:
 
 def _flag(value: str | None) -> bool:
     return value not in (None, "", "0", "false", "off")
+
+
+def _screenshots(value: str | None) -> bool | None:
+    if (value or "").strip() not in _SCREENSHOTS:
+        raise UsageError(f"screenshots: '{value}': give 1 (--screenshots) or 0 (--no-screenshots)")
+    return _SCREENSHOTS[(value or "").strip()]
 
 
 def _number(value: str | None, option: str) -> float | None:

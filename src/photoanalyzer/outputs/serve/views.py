@@ -1,6 +1,8 @@
 """What the photo page shows, from the catalog by file id: the facts, the scenes, the objects
-with their boxes scaled onto the thumbnail, a video's frames, and the photo's near-duplicates
-(pHash within the configured distance, as `duplicates` compares them)."""
+with their boxes scaled onto the thumbnail, the faces with their persons' names (people.py),
+the text lines the text phase read and its screenshot flag, a video's frames, and the
+photo's near-duplicates (pHash within the configured distance, as `duplicates` compares
+them)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import numpy as np
 from PIL import Image
 
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.text import FileText
 from photoanalyzer.outputs.serve.files import read_thumbnail
+from photoanalyzer.outputs.serve.people import Face, PeopleViews
 
 NEAR_DUPLICATES_SHOWN = 12
 _PLACE = ("place_city", "place_region", "place_country")
@@ -21,6 +25,7 @@ SCENES_SHOWN = 5
 # Boxes drawn and objects listed: the most confident. More would hide the picture (YOLO
 # keeps up to 300 detections a picture; a low configured confidence keeps them all).
 BOXES_SHOWN = 20
+TEXT_LINES_SHOWN = 200  # a screenshot of a long page; the export has them all
 
 
 @dataclass(frozen=True)
@@ -39,18 +44,38 @@ class PhotoView:
     facts: dict[str, Any]
     facts_table: list[tuple[str, str]]
     size: tuple[int, int] | None  # the upright original's (width, height): the boxes' frame
+    # The frame the faces are drawn in (normalized boxes): `size`, else the thumbnail's
+    canvas: tuple[int, int] | None
     boxes: list[Box]  # the most confident BOXES_SHOWN, most confident first
     more_boxes: int  # detections left out of `boxes`
     scenes: list[tuple[str, float]]
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)  # of the photo and of a video's frames
+    text: FileText | None = None  # None: the text phase has no current result for it
+
+    @property
+    def drawn_faces(self) -> list[Face]:
+        """The faces drawn over the picture: the photo's own, not a video frame's."""
+        return [face for face in self.faces if face.frame is None]
+
+    @property
+    def text_lines(self) -> list[str]:
+        return self.text.lines[:TEXT_LINES_SHOWN] if self.text else []
+
+    @property
+    def more_lines(self) -> int:
+        return max(0, len(self.text.lines) - TEXT_LINES_SHOWN) if self.text else 0
 
 
-def photo_view(catalog: Catalog, file_id: int, thumbnail_dir: Path, distance: int):
+def photo_view(
+    catalog: Catalog, file_id: int, thumbnail_dir: Path, distance: int, people: PeopleViews
+):
     """The page's content, or None where the catalog has no such present file."""
     facts = catalog.photos.photo(file_id)
     if facts is None:
         return None
-    size = _upright_size(facts, thumbnail_dir)
+    thumbnail = _thumbnail_size(facts, thumbnail_dir)
+    size = _upright_size(facts, thumbnail)
     boxes = _boxes(facts["objects"])
     return PhotoView(
         file_id=file_id,
@@ -59,22 +84,31 @@ def photo_view(catalog: Catalog, file_id: int, thumbnail_dir: Path, distance: in
         boxes=boxes[:BOXES_SHOWN],
         more_boxes=max(0, len(boxes) - BOXES_SHOWN),
         size=size,
+        canvas=size or thumbnail,
         scenes=[(label, float(score)) for label, score in facts["scenes"][:SCENES_SHOWN]],
         near_duplicates=_near_duplicates(catalog, file_id, facts["phash"], distance),
+        faces=people.of_photo(catalog, facts["path"]),
+        text=catalog.text.of_file(file_id),
     )
 
 
-def _upright_size(facts: dict[str, Any], thumbnail_dir: Path) -> tuple[int, int] | None:
-    """The stored pixel size, turned to match the upright thumbnail (the ML phase maps its
-    boxes into that frame)."""
-    width, height = facts["width"], facts["height"]
-    if not width or not height or not facts["thumbnail"]:
-        return None
-    data = read_thumbnail(thumbnail_dir, facts["thumbnail"])
+def _thumbnail_size(facts: dict[str, Any], thumbnail_dir: Path) -> tuple[int, int] | None:
+    data = read_thumbnail(thumbnail_dir, facts["thumbnail"]) if facts["thumbnail"] else None
     if data is None:
         return None
     with Image.open(io.BytesIO(data)) as thumb:
-        shown_w, shown_h = thumb.size
+        return thumb.size
+
+
+def _upright_size(
+    facts: dict[str, Any], thumbnail: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The stored pixel size, turned to match the upright thumbnail (the ML phase maps its
+    boxes into that frame)."""
+    width, height = facts["width"], facts["height"]
+    if not width or not height or thumbnail is None:
+        return None
+    shown_w, shown_h = thumbnail
     if (shown_w >= shown_h) != (width >= height):
         width, height = height, width
     return int(width), int(height)
