@@ -7,13 +7,10 @@ open_clip boundary (tests/test_search.py) answers the text queries."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
 from serve_library import BOXES, Library, build
-from support.browser import BROKEN_IMAGES, chromium
+from support.browser import chromium, problems, serving_in_a_thread
 from support.requirements import require_module
 from test_search import standin_config, standin_open_clip  # noqa: F401 (a fixture)
 
@@ -31,39 +28,20 @@ def lib(tmp_path_factory) -> Library:
 @pytest.fixture
 def site(lib, tmp_path):
     """The address of a running server (in a thread; stopped after the test)."""
-    import uvicorn
-
     from photoanalyzer.cli.app import load_checked_config
     from photoanalyzer.cli.serve import serve_settings
-    from photoanalyzer.outputs.serve import server as serving
     from photoanalyzer.outputs.serve.app import make_app
 
     settings = serve_settings(
         load_checked_config(standin_config(tmp_path)), lib.db, "127.0.0.1", None, 2**20
     )
-    sock = serving.listen("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(make_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield serving.address(sock, None).rstrip("/")
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving_in_a_thread(make_app(settings)) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def browser():
     yield from chromium()
-
-
-def problems(driver) -> list[str]:
-    """The console errors the page logged and its images that failed to load."""
-    broken = driver.execute_async_script(BROKEN_IMAGES)
-    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-    return errors + [f"broken image {src}" for src in broken]
 
 
 def result_names(driver) -> list[str]:

@@ -14,7 +14,6 @@ import html
 import io
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.library.locking import RunLock, lock_path
 from photoanalyzer.outputs.html_report.faces import cut_face
 from serve_people_library import SCREENSHOT, TEXTS, TOGETHER, PeopleLibrary, build
-from support.browser import BROKEN_IMAGES, chromium
+from support.browser import chromium, problems, serving_in_a_thread
 from support.requirements import require_module
 from test_search import InProcess, standin_config
 
@@ -400,33 +399,14 @@ def test_while_a_run_holds_the_catalog_a_write_is_refused_at_once(lib, own):
 @pytest.fixture
 def site(lib, tmp_path, config):
     """(address, library copy) of a real server under uvicorn in a thread."""
-    import uvicorn
-
-    from photoanalyzer.outputs.serve import server as serving
-
     copied = lib.copy(tmp_path / "browsed")
-    sock = serving.listen("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(make_app(copied, config), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield serving.address(sock, None).rstrip("/"), copied
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving_in_a_thread(make_app(copied, config)) as address:
+        yield address, copied
 
 
 @pytest.fixture(scope="module")
 def browser():
     yield from chromium()
-
-
-def problems(driver) -> list[str]:
-    broken = driver.execute_async_script(BROKEN_IMAGES)
-    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-    return errors + [f"broken image {src}" for src in broken]
 
 
 def test_name_a_person_in_the_browser_and_find_them_by_the_cli(lib, site, browser, tmp_path):

@@ -1,10 +1,14 @@
 """Headless Chromium for the browser tests (the HTML report's, serve's): Debian's chromium
-driven through chromium-driver, both local binaries (Selenium Manager never downloads), and
-the script that finds the images a page failed to load."""
+driven through chromium-driver, both local binaries (Selenium Manager never downloads), the
+script that finds the images a page failed to load, and serve's app under uvicorn in a
+thread of the test's process."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from support.requirements import require_binary, require_module
@@ -38,3 +42,33 @@ def chromium() -> Iterator[Any]:
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     yield driver
     driver.quit()
+
+
+def problems(driver) -> list[str]:
+    """The console errors the page logged and its images that failed to load."""
+    broken = driver.execute_async_script(BROKEN_IMAGES)
+    errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    return errors + [f"broken image {src}" for src in broken]
+
+
+@contextmanager
+def serving_in_a_thread(app) -> Iterator[str]:
+    """The address of `app` served by uvicorn on a free port of 127.0.0.1, in a thread of this
+    process (so stand-ins set up by the test are in force), stopped on leaving."""
+    import uvicorn
+
+    from photoanalyzer.outputs.serve import server as serving
+
+    sock = serving.listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield serving.address(sock, None).rstrip("/")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
