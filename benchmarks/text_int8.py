@@ -107,68 +107,12 @@ def prepare(source: Path, target: Path, fused: bool) -> None:
 
 
 def fuse(model) -> None:
-    """In place: Conv -> Mul(scalar s) -> Add(scalar b) becomes one Conv (weights times s,
-    bias times s plus b), and x -> Add 3 -> Clip 0..6 -> Mul x -> Div 6 becomes HardSwish(x).
-    The same arithmetic (PP-LCNetV3's learnable affine blocks and the exporter's hardswish)."""
-    from onnx import helper, numpy_helper
+    """In place: the text phase's own rewrite (photoanalyzer.analysis.text_detector): each
+    Conv -> Mul(scalar) -> Add(scalar) folded into the Conv, each written-out hardswish one
+    HardSwish node. The same arithmetic."""
+    from photoanalyzer.analysis.text_detector import rewrite
 
-    graph = model.graph
-    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    values.update(
-        (n.output[0], numpy_helper.to_array(n.attribute[0].t))
-        for n in graph.node
-        if n.op_type == "Constant"
-    )
-    users: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            users.setdefault(name, []).append(node)
-
-    def sole(name: str, op: str):
-        found = users.get(name, [])
-        return found[0] if len(found) == 1 and found[0].op_type == op else None
-
-    def scalar(node, other: str) -> float | None:
-        rest = [name for name in node.input if name != other]
-        value = values.get(rest[0]) if len(rest) == 1 else None
-        return float(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
-
-    dropped = []
-    for conv in [n for n in graph.node if n.op_type == "Conv"]:
-        mul = sole(conv.output[0], "Mul")
-        scale = mul and scalar(mul, conv.output[0])
-        add = scale is not None and sole(mul.output[0], "Add")
-        shift = add and scalar(add, mul.output[0])
-        if scale is None or not add or shift is None:
-            continue
-        weights = values[conv.input[1]].astype(np.float32)
-        bias = values[conv.input[2]] if len(conv.input) > 2 else np.zeros(len(weights))
-        names = [conv.input[0], f"{conv.name}_fused_w", f"{conv.name}_fused_b"]
-        graph.initializer.extend(
-            [
-                numpy_helper.from_array(weights * scale, names[1]),
-                numpy_helper.from_array((bias * scale + shift).astype(np.float32), names[2]),
-            ]
-        )
-        del conv.input[:]
-        conv.input.extend(names)
-        conv.output[0] = add.output[0]
-        dropped += [mul, add]
-    for add in [n for n in graph.node if n.op_type == "Add" and n not in dropped]:
-        x = next((name for name in add.input if scalar(add, name) == 3.0), None)
-        clip = x and sole(add.output[0], "Clip")
-        bounds = clip and [values.get(name) for name in clip.input[1:3]]
-        if not clip or any(b is None for b in bounds) or [float(b) for b in bounds] != [0, 6]:
-            continue
-        mul = sole(clip.output[0], "Mul")
-        div = mul and x in mul.input and sole(mul.output[0], "Div")
-        if not div or scalar(div, mul.output[0]) != 6.0:
-            continue
-        swish = helper.make_node("HardSwish", [x], [div.output[0]], name=f"{div.name}_hardswish")
-        graph.node.insert(list(graph.node).index(div), swish)
-        dropped += [add, clip, mul, div]
-    for node in dropped:
-        graph.node.remove(node)
+    rewrite(model.graph)
 
 
 # ---- quantization ----

@@ -288,6 +288,18 @@ def test_re16_and_tgk_find_the_plate(indexed):
         assert all("TGK" in r["text_line"].upper() for r in results)
 
 
+def test_the_run_used_the_detector_rewritten_into_the_models_folder(indexed):
+    cli, db, _library = indexed
+    catalog = Catalog(db)
+    (run,) = catalog.runs.recent()
+    catalog.close()
+    text = next(p for p in run["phases"] if p["phase"] == "text")
+    detector = text["details"]["detector"]
+    assert detector["rewritten"], detector["note"]
+    assert Path(detector["path"]).is_file() and Path(detector["path"]).parent.name == "text"
+    assert Path(detector["path"]).is_relative_to(cli.home)  # the user's models folder
+
+
 def test_a_turn_by_exif_reads_as_the_turn_in_the_pixels(indexed):
     cli, db, library = indexed
     rows = cli.export(db)

@@ -104,6 +104,14 @@ def model_files() -> dict[str, str]:
     return digests
 
 
+def detector_model() -> str:
+    """rapidocr's detection model file."""
+    from rapidocr_onnxruntime.utils import read_yaml
+
+    root = _rapidocr_root()
+    return f"{root}/{read_yaml(f'{root}/config.yaml')['Det']['model_path']}"
+
+
 def _rapidocr_root() -> str:
     import importlib.util
 
@@ -121,7 +129,11 @@ class TextReader:
     """The three models, loaded once (about 0.3 s), used for many pictures. Not shared
     between threads: each worker thread makes its own."""
 
-    def __init__(self, settings: TextSettings = TextSettings(), threads: int = 1):
+    def __init__(
+        self, settings: TextSettings = TextSettings(), threads: int = 1, detector: str | None = None
+    ):
+        """`detector`: the detection model to load instead of rapidocr's own (the same graph
+        rewritten: analysis/text_detector.py)."""
         self.settings = settings
         root = _rapidocr_root()
         # Imported here: onnxruntime and cv2 cost a second, which --help and rescans skip.
@@ -135,6 +147,8 @@ class TextReader:
             config[part]["model_path"] = f"{root}/{config[part]['model_path']}"
             config[part]["intra_op_num_threads"] = threads
             config[part]["inter_op_num_threads"] = 1
+        if detector is not None:
+            config["Det"]["model_path"] = detector
         config["Det"]["box_thresh"] = settings.box_threshold
         config["Rec"]["rec_batch_num"] = settings.recognition_batch
         self._detector = TextDetector(config["Det"])

@@ -72,6 +72,9 @@ def _phase_details(phase: PhaseReport) -> list[str]:
         lines.append(details["gpu_note"])
     lines += ml_timing_lines(details)
     lines += places_lines(details)
+    detector = details.get("detector")  # the text phase's (analysis/text_detector.py)
+    if detector and not detector["rewritten"]:
+        lines.append(f"text detection: {detector['note']} (a slower first pass, same text)")
     people = details.get("people")  # the grouping after the faces phase (run/people_step.py)
     if people and people.get("assigned", 0) + people.get("unassigned", 0):
         lines.append(

@@ -111,7 +111,9 @@ def _ml_phase(context: PhaseContext) -> BatchPhase:
 def _text_phase(context: PhaseContext) -> BatchPhase:
     from photoanalyzer.phases.text import TextPhase
 
-    return TextPhase(context.config.content, str(context.thumbnail_dir))
+    return TextPhase(
+        context.config.content, str(context.thumbnail_dir), models_dir=str(context.models_dir)
+    )
 
 
 _FACTORIES: dict[str, Callable[[PhaseContext], Phase | BatchPhase]] = {

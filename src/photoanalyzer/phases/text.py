@@ -42,10 +42,12 @@ from photoanalyzer.analysis.text import (
     TextModelMissing,
     TextReader,
     TextSettings,
+    detector_model,
     missing_reason,
     model_files,
     whole_text,
 )
+from photoanalyzer.analysis.text_detector import PreparedDetector, prepared_detector
 from photoanalyzer.config import ContentConfig
 from photoanalyzer.phases.base import (
     Outcome,
@@ -72,6 +74,9 @@ NO_FRAMES = (
 class TextPhase:
     content: ContentConfig
     thumbnail_dir: str
+    # Where the detector rewritten for speed is kept (analysis/text_detector.py); None: the
+    # original graph is loaded.
+    models_dir: str | None = None
     settings: TextSettings = field(default_factory=TextSettings)
     workers: int = 0  # threads; 0: one per core
     name: str = "text"
@@ -113,7 +118,9 @@ class TextPhase:
         workers = self.workers or os.cpu_count() or 1
         counts = {"first_pass_only": 0, "full_pass": 0, "with_text": 0, "screenshots": 0}
         details.update(workers=workers, settings=self.settings.__dict__)
-        readers = _Readers(self.settings)
+        detector = self._detector()
+        details["detector"] = detector._asdict() | {"path": str(detector.path)}
+        readers = _Readers(self.settings, str(detector.path))
         started = time.perf_counter()
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="text") as pool:
@@ -128,6 +135,12 @@ class TextPhase:
         finally:
             details.update(counts)
             details["seconds"] = round(time.perf_counter() - started, 3)
+
+    def _detector(self) -> PreparedDetector:
+        """The same detection in fewer nodes, made once per models folder (1 s), where it
+        can be: the first pass is most of this phase's time on a camera roll."""
+        folder = Path(self.models_dir) / "text" if self.models_dir else None
+        return prepared_detector(Path(detector_model()), folder)
 
     def analyze_item(self, item: WorkItem, reader: TextReader) -> tuple[Outcome, str | None]:
         """One file's outcome and which pass ended it."""
@@ -217,14 +230,15 @@ def _record(reason: str | None, lines: list[tuple[int, TextLine]]) -> dict[str, 
 class _Readers:
     """One TextReader per worker thread (ONNX sessions are built once per thread)."""
 
-    def __init__(self, settings: TextSettings):
-        self._settings = settings
+    def __init__(self, settings: TextSettings, detector: str):
+        self._settings, self._detector = settings, detector
         self._local = threading.local()
 
     def get(self) -> TextReader:
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._local.reader = TextReader(self._settings, threads=1)
+            reader = TextReader(self._settings, threads=1, detector=self._detector)
+            self._local.reader = reader
         return reader
 
 
