@@ -226,6 +226,33 @@ def test_xmp_wins_over_iptc_where_both_exist_field_by_field(tmp_path):
     assert read(mixed)["keywords"] == ["sidecar"]
 
 
+def test_iptc_over_two_app13_segments_is_read_whole(tmp_path):
+    """Over 64 KB, the Photoshop resources go on in a second APP13 segment; Pillow's own
+    parse keeps the first segment's part: 1,488 of these 1,600 keywords."""
+    keywords = [f"keyword {i:04d} with words to make it long" for i in range(1600)]
+    args = tmp_path / "keywords.args"
+    args.write_text("\n".join(f"-IPTC:Keywords={k}" for k in keywords))
+    path = tagged(tmp_path / "many.jpg", "-m", "-@", str(args))
+    with Image.open(path) as image:  # the premise: two APP13 segments
+        assert [m for m, _ in image.applist].count("APP13") == 2
+    seen = exiftool_reads(path, "IPTC:Keywords")["IPTC:Keywords"]
+    assert read(path)["keywords"] == seen == keywords
+
+
+def test_app13_resources_with_lengths_that_lie_end_the_reading():
+    signature, iptc_block = iptc.PHOTOSHOP_SIGNATURE, b"\x1c\x02\x19\x00\x03abc"
+    resource = b"8BIM\x04\x04\x00\x00" + len(iptc_block).to_bytes(4, "big") + iptc_block
+    assert iptc.read_iptc(iptc.block_from_app13([signature + resource])).keywords == ("abc",)
+    half = len(resource) // 2  # split over two segments
+    split = [signature + resource[:half], signature + resource[half:]]
+    assert iptc.block_from_app13(split) == iptc_block
+    lying = b"8BIM\x04\x04\x00\x00\xff\xff\xff\xff" + iptc_block
+    assert iptc.block_from_app13([signature + lying]) == iptc_block  # what is there
+    for broken in (b"", signature, signature + b"8BIM\x04", signature + b"8BIM\x04\x04\x09"):
+        assert iptc.block_from_app13([broken]) is None
+    assert iptc.block_from_app13([b"Adobe_CM\x00" + resource]) is None  # not Photoshop's
+
+
 def test_iptc_of_a_tiff(tmp_path):
     path = tagged(
         tmp_path / "scan.tif",

@@ -1,7 +1,9 @@
 """IPTC-IIM, the metadata block older programs write (Photoshop, Photoshop Elements, Picasa,
 many exports): keywords (2:25), caption (2:120) and creation date and time (2:55, 2:60).
-A JPEG keeps it in the Photoshop resource 0x0404 of its APP13 segment (Pillow parses those
-resources into `info["photoshop"]`), a TIFF in its tag 33723 (IPTC-NAA).
+A JPEG keeps it in the Photoshop resource 0x0404 of its APP13 segments, a TIFF in its tag
+33723 (IPTC-NAA). Resources over one segment's 64 KB go on in the next APP13 segment, after
+its own signature (exiftool writes them so): the segments are joined before the resources are
+read, which Pillow's `info["photoshop"]` does not do (it keeps the first 64 KB).
 
 The block is a run of datasets: 0x1C, record, dataset number, a 2-byte length (its top bit
 set: the length is in the next 1 to 4 bytes), the value. Every length is checked against
@@ -20,6 +22,8 @@ from typing import Any
 from photoanalyzer.formats import exif
 
 PHOTOSHOP_IPTC_RESOURCE = 0x0404
+PHOTOSHOP_SIGNATURE = b"Photoshop 3.0\x00"
+_RESOURCE = b"8BIM"
 TIFF_IPTC_TAG = 33723
 CODED_CHARACTER_SET = (1, 90)
 KEYWORDS, CAPTION, DATE_CREATED, TIME_CREATED = (2, 25), (2, 120), (2, 55), (2, 60)
@@ -69,6 +73,29 @@ def datasets(block: bytes) -> dict[tuple[int, int], list[bytes]]:
         found.setdefault(tag, []).append(block[pos : pos + size])
         pos += size
     return found
+
+
+def block_from_app13(segments: Sequence[bytes]) -> bytes | None:
+    """The IPTC block of a JPEG's APP13 segments (their bytes after the marker and length):
+    the payloads of those that start with Photoshop's signature joined, then the data of
+    every 0x0404 resource in that run, in order; None where there is none. A resource that
+    claims more bytes than there are keeps what is there and ends the reading."""
+    joined = b"".join(
+        s[len(PHOTOSHOP_SIGNATURE) :] for s in segments if s.startswith(PHOTOSHOP_SIGNATURE)
+    )
+    parts, pos, end = [], 0, len(joined)
+    while joined[pos : pos + 4] == _RESOURCE and pos + 7 <= end:
+        (code,) = struct.unpack_from(">H", joined, pos + 4)
+        pos += 7 + joined[pos + 6]  # the code, then a Pascal name
+        pos += pos & 1  # padded to an even length
+        if pos + 4 > end:
+            break
+        (size,) = struct.unpack_from(">I", joined, pos)
+        pos += 4
+        if code == PHOTOSHOP_IPTC_RESOURCE:
+            parts.append(joined[pos : pos + size])
+        pos += size + (size & 1)
+    return b"".join(parts) if parts else None
 
 
 def block_from_tag(value: Any) -> bytes | None:

@@ -273,6 +273,7 @@ def _pillow_facts(
             raw = _pillow_exif(image) if want_exif else {}
             packet = image.info.get("xmp")  # what the header parse found; nothing is decoded
             resources = image.info.get("photoshop")  # a JPEG's APP13 image resources
+            app13 = [data for marker, data in getattr(image, "applist", ()) if marker == "APP13"]
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
         return (
@@ -289,7 +290,10 @@ def _pillow_facts(
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
         width, height = height, width
-    block = resources.get(iptc.PHOTOSHOP_IPTC_RESOURCE) if isinstance(resources, dict) else None
+    if app13:  # a JPEG: its segments joined, as Pillow's `photoshop` does not
+        block = iptc.block_from_app13(app13)
+    else:
+        block = resources.get(iptc.PHOTOSHOP_IPTC_RESOURCE) if isinstance(resources, dict) else None
     return (
         (width, height),
         raw,
