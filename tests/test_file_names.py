@@ -10,9 +10,11 @@ be valid UTF-8."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from photoanalyzer.pathnames import shell_word
 from support.imagegen import full_spec, write_photo
 
 NO_ML = ("--phases", "metadata,content")
@@ -135,10 +138,35 @@ def test_names_that_are_not_utf8_are_indexed_and_shown_by_every_command(run, odd
     run("report", "--db", db, "--out", report)
     page = (report / "duplicates.html").read_bytes().decode("utf-8")
     assert "caf\\xe9.jpg" in page and f"file://{odd_library}/caf%E9.jpg" in page
-    for html in report.glob("*.html"):
-        html.read_bytes().decode("utf-8")
+    # The copy button's paths: a shell word that bash reads back as the exact bytes.
+    (copied,) = json.loads(html.unescape(re.search(r'data-paths="([^"]*)"', page).group(1)))
+    assert copied == f"$'{odd_library}/caf\\xe9.jpg'"
+    echoed = subprocess.run(["bash", "-c", f"printf %s {copied}"], capture_output=True)
+    assert echoed.stdout == os.fsencode(named(odd_library, LATIN1))
+    for written in report.glob("*.html"):
+        written.read_bytes().decode("utf-8")
     assert "4 present" in run("status", "--db", db)[0].decode("utf-8")
     json.loads(run("status", "--db", db, "--json")[0].decode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"/p/caf\xe9.jpg",
+        b"/p/it's \\ \xff\xfe.jpg",
+        b"/p/two\nlines.jpg",
+        b"/p/\xe9\x01 caf\xc3\xa9",
+    ],
+)
+def test_a_shell_word_names_the_exact_bytes_in_bash(raw):
+    word = shell_word(os.fsdecode(raw))
+    assert word.startswith("$'") and word.isprintable()
+    echoed = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, check=True)
+    assert echoed.stdout == raw
+
+
+def test_a_printable_name_is_its_own_shell_word():
+    assert shell_word("/p/été à Zürich's.jpg") == "/p/été à Zürich's.jpg"
 
 
 def test_a_renamed_odd_name_keeps_its_row_and_errors_naming_it_are_readable(

@@ -5,9 +5,10 @@ from an old zip archive, a FAT or SMB disk) to us as text with each undecodable 
 surrogate (PEP 383, `os.fsdecode`), and `os.fsencode` gives the same bytes back, so the file
 can be opened. Such text cannot be encoded as UTF-8: not by SQLite's driver, not by a UTF-8
 terminal, not in JSON. Each output chooses here: exact bytes where a program reads them
-(`--paths-only`, `--print0`), readable text where a person does (`readable`), and both in
-JSON (`path` readable, `path_bytes` exact). The catalog stores the bytes themselves
-(catalog/schema.py), so nothing is lost between runs.
+(`--paths-only`, `--print0`), readable text where a person does (`readable`), both in
+JSON (`path` readable, `path_bytes` exact), and a shell word on the report's clipboard
+(`shell_word`: text that a shell reads back as the exact bytes). The catalog stores the
+bytes themselves (catalog/schema.py), so nothing is lost between runs.
 
 Imports nothing of the project: the catalog and every output use it.
 """
@@ -36,6 +37,28 @@ def readable(text: str) -> str:
     if not undecodable(text):
         return text
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def shell_word(text: str) -> str:
+    """What the report's copy button puts on the clipboard for a path: `text` itself where
+    it is printable text (valid UTF-8, no control character); else a bash or zsh word in
+    ANSI-C quotes that names the exact bytes, `$'caf\\xe9.jpg'`. The clipboard holds text,
+    so a readable `\\xNN` would name another file, or none, when pasted into `rm` or `mv`,
+    and a newline in a name would split it in two."""
+    if text.isprintable():  # an undecodable byte (a lone surrogate) is not printable
+        return text
+    quoted = []
+    for character in text:
+        code = ord(character)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (PEP 383)
+            quoted.append(f"\\x{code - 0xDC00:02x}")
+        elif character in "\\'":
+            quoted.append("\\" + character)
+        elif character.isprintable():
+            quoted.append(character)
+        else:  # a control character: its UTF-8 bytes
+            quoted.extend(f"\\x{byte:02x}" for byte in character.encode("utf-8"))
+    return "$'" + "".join(quoted) + "'"
 
 
 def exact_bytes(path: str) -> bytes:

@@ -16,7 +16,7 @@ from photoanalyzer.catalog.people import PersonCard
 from photoanalyzer.catalog.report_queries import QUALITY_LISTS
 from photoanalyzer.ml import random_weights
 from photoanalyzer.outputs.terminal import run_duration
-from photoanalyzer.pathnames import readable
+from photoanalyzer.pathnames import shell_word
 
 TOP = 10  # cameras, lenses, scenes and objects on the overview
 RECENT_RUNS = 10
@@ -46,8 +46,9 @@ class DuplicateGroup:
 
     @property
     def others(self) -> list[str]:
-        """The non-picks' paths, as the page's copy button gives them (text: readable)."""
-        return [readable(m.path) for m in self.members if not m.pick]
+        """The non-picks' paths, as the page's copy button gives them (a name that is not
+        text as a shell word naming its bytes)."""
+        return [shell_word(m.path) for m in self.members if not m.pick]
 
 
 @dataclass(frozen=True)
