@@ -60,7 +60,7 @@ def run(folder: Path, args) -> None:
     results = {"photos": args.photos, "videos": args.videos, "planted_groups": args.groups}
     results["first_s"] = timed(command)
     results["unchanged_s"] = timed(command)
-    pages = list((folder / "report").glob("*.html"))
+    pages = list((folder / f"{db.name}-report").glob("*.html"))
     results["pages"] = len(pages)
     results["largest_page_mb"] = round(max(p.stat().st_size for p in pages) / 2**20, 2)
     results["largest_page"] = max(pages, key=lambda p: p.stat().st_size).name

@@ -17,6 +17,7 @@ from PIL import Image, ImageFilter
 
 from conftest import Cli, random_weights_yaml
 from photoanalyzer.benchmark.synthetic import exif_of, full_spec
+from photoanalyzer.outputs.html_report.render import MARKER
 from support.browser import BROKEN_IMAGES, chromium
 from support.imagegen import textured_photo
 from support.requirements import require_installed
@@ -56,11 +57,11 @@ def rendered(tmp_path_factory) -> dict:
 
 
 def page(rendered: dict, name: str) -> str:
-    return (rendered["root"] / "report" / name).read_text(encoding="utf-8")
+    return (rendered["root"] / "c.db-report" / name).read_text(encoding="utf-8")
 
 
 def test_report_is_written_beside_the_catalog_and_its_url_printed(rendered):
-    folder = rendered["root"] / "report"
+    folder = rendered["root"] / "c.db-report"
     assert rendered["url"] == (folder / "index.html").as_uri()
     for name in ("duplicates", "blurry", "dark", "washed-out", "scenes", "objects", "videos"):
         assert (folder / f"{name}.html").is_file(), name
@@ -134,6 +135,32 @@ def test_a_folder_that_is_not_a_report_is_refused(rendered, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+def test_two_catalogs_in_one_folder_get_a_report_each_and_the_old_folder_is_left(
+    rendered, tmp_path
+):
+    """The default folder is named after the catalog (it was `report/`, which a second
+    catalog in the same folder wrote over). An old `report/` is kept, with a note."""
+    import sqlite3
+
+    for name in ("a.db", "b.db"):
+        with sqlite3.connect(rendered["db"]) as source, sqlite3.connect(tmp_path / name) as copy:
+            source.backup(copy)
+    old = tmp_path / "report"
+    old.mkdir()
+    (old / MARKER).write_text("an earlier rendering\n")
+    (old / "index.html").write_text("the old report")
+    said = []
+    for name in ("a.db", "b.db"):
+        result = rendered["cli"]("report", "--db", str(tmp_path / name))
+        index = tmp_path / f"{name}-report" / "index.html"
+        assert result.stdout.strip() == index.as_uri()
+        said.append(result.stderr)
+    assert str(tmp_path / "a.db") in (tmp_path / "a.db-report" / "index.html").read_text()
+    assert str(tmp_path / "b.db") in (tmp_path / "b.db-report" / "index.html").read_text()
+    assert all(f"{old} (the earlier default" in err for err in said)
+    assert (old / "index.html").read_text() == "the old report"
+
+
 # --- in the browser -------------------------------------------------------------------
 
 
@@ -144,7 +171,7 @@ def browser():
 
 def load(driver, rendered: dict, name: str) -> list[str]:
     """Open a page; the console errors it logged and the images that failed to load."""
-    driver.get((rendered["root"] / "report" / name).as_uri())
+    driver.get((rendered["root"] / "c.db-report" / name).as_uri())
     broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     return errors + [f"broken image {src}" for src in broken]
@@ -207,7 +234,7 @@ def test_places_page_names_the_country(rendered):
 def test_every_page_in_chromium_loads_without_errors_or_broken_images(browser, rendered):
     from selenium.webdriver.common.by import By
 
-    names = sorted(p.name for p in (rendered["root"] / "report").glob("*.html"))
+    names = sorted(p.name for p in (rendered["root"] / "c.db-report").glob("*.html"))
     assert {f"{kind}-001.html" for kind in ("scene", "object")} <= set(names)
     for name in names:
         assert load(browser, rendered, name) == [], name

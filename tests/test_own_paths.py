@@ -38,7 +38,7 @@ def test_three_runs_of_a_library_holding_its_catalog_see_the_same_files(cli, tmp
         cli("search", "--db", str(db), "-f")
     assert counts == ["Scanned 5"] * 3
     assert list((library / "pa.db-thumbnails").rglob("*.jpg"))  # there to be found
-    assert list((library / "report" / "thumbs").rglob("*.jpg"))
+    assert list((library / "pa.db-report" / "thumbs").rglob("*.jpg"))
     exported = cli.export(db)
     assert sorted(Path(p).relative_to(library).as_posix() for p in exported) == [
         "p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg", "sub/deep.jpg",

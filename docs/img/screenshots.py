@@ -63,7 +63,7 @@ def main() -> None:
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         try:
             for page, name in (("index.html", "overview"), ("duplicates.html", "duplicates")):
-                driver.get((root / "report" / page).as_uri())
+                driver.get((root / f"{db.name}-report" / page).as_uri())
                 driver.execute_script(EAGER)
                 time.sleep(1)  # the thumbnails, once eager, load from disk
                 shot = root / f"{name}.png"

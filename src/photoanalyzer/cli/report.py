@@ -29,7 +29,8 @@ def report(
         Path | None,
         typer.Option(
             "--out",
-            help="Folder to write the report into. Default: report/ beside the catalog.",
+            help="Folder to write the report into. Default: CATALOG-report/ beside the "
+            "catalog (photos.db-report/).",
             show_default=False,
         ),
     ] = None,
@@ -53,7 +54,12 @@ def report(
     shows: nothing is deleted or moved. Prints the report's file:// URL. See docs/report.md."""
     import webbrowser
 
-    from photoanalyzer.outputs.html_report import NotAReportFolder, build_report, default_folder
+    from photoanalyzer.outputs.html_report import (
+        NotAReportFolder,
+        build_report,
+        default_folder,
+        earlier_default,
+    )
     from photoanalyzer.phases import IMPLEMENTED, build_phases
 
     cfg = load_checked_config(config)
@@ -71,6 +77,14 @@ def report(
         raise FatalError(f"cannot write the report: {exc}") from exc
     finally:
         catalog.close()
+    earlier = None if out else earlier_default(catalog.path)
+    if earlier is not None:
+        typer.echo(
+            f"Note: reports now go to {written.index.parent}; {earlier} (the earlier default,"
+            " shared by every catalog in its folder) is left as it is: delete it when you no"
+            " longer need it.",
+            err=True,
+        )
     url = written.index.as_uri()
     copied = f", {written.thumbnails_copied} thumbnails copied" if portable else ""
     typer.echo(f"Wrote {written.pages} pages to {written.index.parent}{copied}", err=True)

@@ -13,15 +13,30 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.config import beside_catalog
 from photoanalyzer.outputs.html_report.data import gather
-from photoanalyzer.outputs.html_report.render import NotAReportFolder, Written, write_report
+from photoanalyzer.outputs.html_report.render import (
+    MARKER,
+    NotAReportFolder,
+    Written,
+    write_report,
+)
 
-__all__ = ["NotAReportFolder", "Written", "build_report", "default_folder"]
+__all__ = ["NotAReportFolder", "Written", "build_report", "default_folder", "earlier_default"]
 
 
 def default_folder(catalog_path: Path) -> Path:
-    """Where the report goes without --out: `report/` beside the catalog."""
-    return catalog_path.absolute().parent / "report"
+    """Where the report goes without --out: `CATALOG-report/` beside the catalog
+    (`photos.db-report/`), so two catalogs in one folder never write into each other's."""
+    return beside_catalog(catalog_path.absolute(), "report")
+
+
+def earlier_default(catalog_path: Path) -> Path | None:
+    """The default folder before it was named after the catalog, `report/` beside it, where
+    a report is there (its mark): left as it is, since another catalog beside this one may
+    have written it; the command says where the report goes now."""
+    folder = catalog_path.absolute().parent / "report"
+    return folder if (folder / MARKER).is_file() else None
 
 
 def build_report(
