@@ -159,6 +159,8 @@ def test_an_indexed_original_is_served_as_indexed(client, lib):
 
 
 def test_the_reports_pages_are_served_live_and_link_by_file_id(client, lib):
+    from photoanalyzer.outputs.html_report import default_folder
+
     overview = client.get("/report/index.html")
     assert overview.status_code == 200 and 'href="/"' in overview.text
     assert client.get("/report").url.path == "/report/index.html"
@@ -168,7 +170,7 @@ def test_the_reports_pages_are_served_live_and_link_by_file_id(client, lib):
     assert "file://" not in duplicates
     css = client.get("/report/report.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    assert not (lib.root / "report").exists()  # nothing written to disk
+    assert not default_folder(lib.db).exists()  # nothing written to disk
     assert client.get("/report/nothing.html").status_code == 404
 
 
