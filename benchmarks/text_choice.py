@@ -9,6 +9,9 @@ cut from; the direction classifier) on one thread:
   spurious      on the no-text photos of labels.json: lines, and the most on one photo
   gate          how many pictures the first pass let through: text photos (should be all),
                 no-text photos and the camera photos of `images/` (should be few)
+  turned        a check on photos the settings were not chosen on: the 16 small photos of
+                `images/exif-samples/jpg/orientation` (each orientation, landscape and
+                portrait), whose words "top", "left", "right", "bottom" and digit are found
   ms/photo      per photo, decode included, apart for text photos and the rest
 The thumbnail is made as the content phase makes it (640 px, JPEG quality 85). The first pass
 runs on every picture here, screenshots included (the phase skips it for likely screenshots),
@@ -42,6 +45,11 @@ ALTERNATIVES = {
     "gate thumb 480, detect 1280": replace(BASE, gate_side=480),
     "gate thumb 512, detect 960, crop 1920": replace(BASE, detect_side=960, crop_side=1920),
     "gate thumb 512, detect 1280, crop 2000 (default)": BASE,
+    "the default, small pictures not enlarged": replace(BASE, detect_short_side=0),
+    "the default, small pictures enlarged to 736 (PP-OCR's rule)": replace(
+        BASE, detect_short_side=736
+    ),
+    "the default, small pictures enlarged at most 4 times": replace(BASE, detect_enlarge=4.0),
     "gate thumb 512, detect 1600, crop 3200": replace(BASE, detect_side=1600, crop_side=3200),
     "gate thumb 512, detect 1280, direction": replace(BASE, use_direction=True),
     "thumbnail only (640)": replace(BASE, detect_side=640, crop_side=640),
@@ -75,7 +83,12 @@ def found_words(text: str, words: list[str]) -> int:
 
 
 def measure(
-    name: str, settings: TextSettings, labels: list[dict], folder: Path, others: list[Path]
+    name: str,
+    settings: TextSettings,
+    labels: list[dict],
+    folder: Path,
+    others: list[Path],
+    turned: list[Path],
 ):
     reader = TextReader(settings)
     words = hits = passed_text = passed_none = passed_other = 0
@@ -110,7 +123,23 @@ def measure(
         f" others {1000 * np.mean(other_seconds):.0f}"
     )
     print(f"    missed: {' '.join(misses)}")
+    if turned:
+        found, listed = turned_words(reader, turned)
+        print(f"    turned: {found}/{listed} words")
     sys.stdout.flush()
+
+
+def turned_words(reader: TextReader, pictures: list[Path]) -> tuple[int, int]:
+    """Words found on the orientation samples: each shows top, left, right, bottom and the
+    digit of its EXIF orientation (the last character of its name) when upright."""
+    found = listed = 0
+    for path in pictures:
+        text, _lines, _passed, _seconds = read(reader, path)
+        words = set(text.casefold().replace(".", " ").split())
+        expected = {"top", "left", "right", "bottom", path.stem[-1]}
+        found += len(expected & words)
+        listed += len(expected)
+    return found, listed
 
 
 def main() -> None:
@@ -130,11 +159,12 @@ def main() -> None:
             readable.append(path)
         except Exception:
             continue
+    turned = sorted((args.corpus / "images/exif-samples/jpg/orientation").glob("*.jpg"))
     print(f"{len(labels)} labelled pictures, {len(readable)} camera photos of images/; one thread")
     for name, settings in ALTERNATIVES.items():
         if args.only and not any(part in name for part in args.only.split(",")):
             continue
-        measure(name, settings, labels, folder, readable)
+        measure(name, settings, labels, folder, readable, turned)
 
 
 if __name__ == "__main__":

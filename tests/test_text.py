@@ -371,6 +371,65 @@ def test_acceptance_on_the_text_corpus(tmp_path):
         assert len(lines) <= 2 and all(len(line["text"]) <= 12 for line in lines), entry["file"]
 
 
+def test_a_videos_kept_frames_are_read_and_a_sign_in_several_is_one_line(tmp_path):
+    """The content phase keeps three frames of this 25 s clip at the default settings (at 5,
+    13 and 21 s): the sign shows in the first two, a bare wall in the last. Before it has
+    kept them, the video gets no text (and no error once they are there)."""
+    require_module("rapidocr_onnxruntime")
+    av = require_module("av")
+    library = tmp_path / "library"
+    library.mkdir()
+    clip = library / "clip.mp4"
+    sign = np.asarray(_sign().resize((640, 400)))
+    wall = np.asarray(_sign("").resize((640, 400)))
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 640, 400, "yuv420p"
+        for second in range(25):
+            picture = sign if second < 15 else wall
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    cli = Cli(tmp_path / "home")
+    db = tmp_path / "pa.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,text")
+    assert cli.export(db)[str(clip)]["text"] is None  # no frames kept yet
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content,text")
+    row = cli.export(db)[str(clip)]
+    assert row["errors"] == {}
+    (line,) = row["text"]["lines"]  # seen in two frames, kept once
+    assert line["text"] == "RE16 TGK" and line["frame"] == 0
+    found = json.loads(cli("search", "--db", str(db), "--text", "tgk", "--json").stdout)
+    assert [Path(r["path"]).name for r in found["results"]] == ["clip.mp4"]
+
+
+ORIENTATION_SAMPLES = corpus_root() / "images" / "exif-samples" / "jpg" / "orientation"
+
+
+def test_small_photos_turned_every_way_by_exif_read_alike(tmp_path):
+    """Not the folder the settings were chosen on: 16 small photos (600 x 450) stored in each
+    of the 8 EXIF orientations, each showing "top", "left", "right", "bottom" and its
+    orientation's digit when upright. Each must read the three words with long white
+    letters; read at their own size (not enlarged for detection), 3 lost "bottom" and 12
+    their digit."""
+    require_module("rapidocr_onnxruntime")
+    folder = require_corpus(ORIENTATION_SAMPLES)
+    cli = Cli(tmp_path / "home")
+    db = tmp_path / "pa.db"
+    cli("run", str(folder), "--db", str(db), "--phases", "metadata,content,text")
+    rows = cli.export(db)
+    pictures = sorted(folder.glob("*.jpg"))
+    assert len(pictures) == 16
+    found = 0
+    for picture in pictures:
+        text = rows[str(picture)]["text"]
+        words = set((text["text"] if text else "").casefold().replace(".", " ").split())
+        assert {"left", "right", "bottom"} <= words, (picture.name, words)
+        digit = picture.stem[-1]
+        found += 3 + ("top" in words) + (digit in words)
+    assert found >= 0.75 * 5 * len(pictures), found  # 66 of 80 when chosen
+
+
 def test_the_report_has_a_text_page_with_first_words(indexed, tmp_path):
     cli, db, _library = indexed
     cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
