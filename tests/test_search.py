@@ -333,6 +333,10 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         with pytest.raises(UsageError) as raised:
             file_filter(options)
         assert str(raised.value).startswith(option), (option, str(raised.value))
+    # --scene in any letter case names every label stored so (compared as stored, in SQL).
+    known = lambda: ["a beach", "A Beach", "snow"]  # noqa: E731
+    chosen = file_filter(FilterOptions(scenes=[" A BEACH", "Snow"], known_scenes=known))
+    assert chosen.scenes == ("a beach", "A Beach", "snow")
     # --in takes any path, on disk or not (a disk that is not mounted): made absolute only.
     nowhere = file_filter(FilterOptions(folders=["nowhere/photos", str(tmp_path / "gone")]))
     assert nowhere.folders == (str(Path.cwd() / "nowhere" / "photos"), str(tmp_path / "gone"))

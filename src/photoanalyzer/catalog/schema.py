@@ -465,6 +465,11 @@ MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], str], ...] = (
     """
     CREATE INDEX files_present_by_kind ON files (missing, kind);
     """,
+    # The scene labels a catalog holds, which `--scene` is checked against: read from this
+    # index, not by reading every ML row with its embedding (70 ms at 100,000 photos).
+    """
+    CREATE INDEX ml_by_top_scene ON ml (top_scene);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

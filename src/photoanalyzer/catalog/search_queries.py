@@ -54,7 +54,7 @@ class FileFilter:
     lenses: tuple[str, ...] = ()  # substrings of "lens_make lens", case-insensitive
     folders: tuple[str, ...] = ()  # absolute paths: the file itself, or the files below it
     kinds: tuple[str, ...] = ()  # "photo", "video"
-    scenes: tuple[str, ...] = ()  # top scenes, case-insensitive
+    scenes: tuple[str, ...] = ()  # top scenes, spelled as stored (filters.py finds them)
     objects: tuple[tuple[str, int], ...] = ()  # (class, at least this many in the picture)
     near: tuple[tuple[float, float, float], ...] = ()  # (lat, lon, km)
     has_gps: bool = False
@@ -321,7 +321,7 @@ def _filter_sql(where: FileFilter) -> tuple[list[str], list[Any]]:
         ((path_param(folder), *_below(folder)) for folder in where.folders),
     )
     any_of("f.kind = ?", ((kind,) for kind in where.kinds))
-    any_of("casefold(ml.top_scene) = ?", ((_fold(label),) for label in where.scenes))
+    any_of("ml.top_scene = ?", ((label,) for label in where.scenes))  # labels as stored
     counted = (
         "EXISTS (SELECT 1 FROM json_each(ml.object_counts) j"
         " WHERE casefold(j.key) = ? AND j.value >= ?)"

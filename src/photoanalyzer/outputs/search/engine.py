@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import shlex
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -180,7 +182,7 @@ class _Search:
         excluded = self._duplicates() if request.no_duplicates else set()
         result = SearchResult(terms, sort, request.top, request.min_score)
         if terms:
-            allowed = self.catalog.search.matching(where) if where.active else None
+            allowed = Passing.of(self.catalog.search.matching(where)) if where.active else None
             excluded |= {self.catalog.search.known(t.image) for t in terms if t.image} - {None}
             self._rank(result, allowed, excluded)
         else:
@@ -219,7 +221,7 @@ class _Search:
 
     # -- similarity -----------------------------------------------------------------------
 
-    def _rank(self, result: SearchResult, allowed, excluded: set[int]) -> None:
+    def _rank(self, result: SearchResult, allowed: Passing | None, excluded: set[int]) -> None:
         query, random_query = self._query_vector(result.terms)
         matrix = self.session.matrix(self.catalog, matrix_folder(self.settings.catalog_path))
         self._check_size(matrix, query)
@@ -311,7 +313,7 @@ class _Search:
         allowed = self.request.words_read_disk or term in self.request.examples
         return allowed and os.path.isfile(term.image)
 
-    def _not_embedded(self, matrix: SearchMatrix, allowed) -> dict[str, int]:
+    def _not_embedded(self, matrix: SearchMatrix, allowed: Passing | None) -> dict[str, int]:
         """Per kind, the files that pass the filters but have no searchable embedding."""
         if allowed is None and not len(matrix.left_files):
             present = self.session.present_by_kind(self.catalog)
@@ -320,12 +322,11 @@ class _Search:
             counts = {kind: n - embedded.get(kind, 0) for kind, n in present.items()}
         else:  # embeddings of another model are no embedding "yet": the other note counts them
             if allowed is None:
-                allowed = self.catalog.search.matching(FileFilter())
-            ids = np.array([i for i, _ in allowed], dtype=np.int64)
+                allowed = Passing.of(self.catalog.search.matching(FileFilter()))
+            ids = allowed.ids
             missing = ~np.isin(ids, matrix.files) & ~np.isin(ids, matrix.left_files)
-            counts = {}
-            for (_, kind), absent in zip(allowed, missing, strict=True):
-                counts[kind] = counts.get(kind, 0) + int(absent)
+            # Few files lack an embedding: only theirs are looked at (not 100,000 in Python).
+            counts = Counter(allowed.rows[i][1] for i in np.flatnonzero(missing))
         return {kind: n for kind, n in sorted(counts.items()) if n > 0}
 
     # -- helpers ----------------------------------------------------------------------------
@@ -412,12 +413,26 @@ def _check(request: SearchRequest, terms: list[Term]) -> str:
     return request.sort or ("score" if terms else "date")
 
 
-def _kept(files: np.ndarray, best: np.ndarray, allowed, excluded: set[int], least) -> np.ndarray:
+class Passing(NamedTuple):
+    """The present files that pass a search's filters: (file id, kind) rows by id, and their
+    ids as an array, made once for the matrix's masks."""
+
+    rows: list[tuple[int, str]]
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, str]]) -> Passing:
+        return cls(rows, np.fromiter((row[0] for row in rows), np.int64, len(rows)))
+
+
+def _kept(
+    files: np.ndarray, best: np.ndarray, allowed: Passing | None, excluded: set[int], least
+) -> np.ndarray:
     """Which of the matrix's files pass the filters, are not query images, and score at least
     `least`."""
     keep = np.ones(len(files), dtype=bool)
     if allowed is not None:
-        keep &= np.isin(files, np.array([i for i, _ in allowed], dtype=np.int64))
+        keep &= np.isin(files, allowed.ids)
     if excluded:
         keep &= ~np.isin(files, np.fromiter(excluded, dtype=np.int64))
     if least is not None:

@@ -163,14 +163,21 @@ def _folder(path: str) -> str:
 
 
 def _scenes(values: Sequence[str], known: Callable[[], Sequence[str]]) -> tuple[str, ...]:
+    """The labels as the catalog stores them that the values name in any letter case: the
+    filter then compares stored text as it is, with no function called per file."""
     if not values:
         return ()
-    labels = {label.casefold() for label in known()}
+    spelled: dict[str, list[str]] = {}
+    for label in known():
+        spelled.setdefault(label.casefold(), []).append(label)
+    labels: list[str] = []
     for value in values:
-        if value.strip().casefold() not in labels:
+        found = spelled.get(value.strip().casefold())
+        if not found:
             listed = ", ".join(sorted(known())) or "none yet: run `photoanalyze run`"
             raise UsageError(f"--scene: '{value}' is not a scene label (labels: {listed})")
-    return tuple(value.strip() for value in values)
+        labels.extend(found)
+    return tuple(dict.fromkeys(labels))
 
 
 def _rating(value: float | None) -> float | None:
