@@ -4,9 +4,11 @@ seen by a real rescan (only the metadata is read again)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from PIL import Image, PngImagePlugin
 
 from conftest import CORPUS
 from photoanalyzer.formats import xmp
+from photoanalyzer.formats.xmp_extended import SIGNATURE, XMP_NOTE, extended_packet
 from photoanalyzer.library import sidecars
 from photoanalyzer.phases.metadata import MetadataPhase
 from support.imagegen import photo, write_photo
@@ -329,6 +332,56 @@ def test_embedded_xmp_in_tiff_webp_and_heif_written_by_exiftool(tmp_path, fmt):
     )
     record = read(path).record
     assert (record["rating"], record["keywords"], record["xmp_source"]) == (4, ["sea"], "embedded")
+
+
+def test_extended_xmp_over_several_app1_segments_is_read_as_exiftool_reads_it(tmp_path):
+    """exiftool moves a long description out of the main packet into extended XMP, two
+    more APP1 segments; Pillow's `xmp` is the main packet alone."""
+    exiftool = require_binary("exiftool")
+    path = write_photo(tmp_path / "long.jpg")
+    args = tmp_path / "long.args"
+    description = " ".join(f"word{i}" for i in range(12000))  # 100 KB
+    args.write_text(f"-XMP-dc:Description={description}\n-XMP-dc:Subject=kept\n")
+    subprocess.run([exiftool, "-q", "-m", "-overwrite_original", "-@", str(args), str(path)])
+    with Image.open(path) as image:  # the premise: the description is not in the main packet
+        assert b"word11999" not in image.info["xmp"]
+        assert sum(data.startswith(SIGNATURE) for _, data in image.applist) == 2
+    seen = subprocess.run(
+        [exiftool, "-j", "-XMP-dc:Description", str(path)], capture_output=True, check=True
+    )
+    outcome = read(path)
+    assert outcome.error is None
+    assert outcome.record["description"] == json.loads(seen.stdout)[0]["Description"]
+    assert outcome.record["description"] == description
+    assert outcome.record["keywords"] == ["kept"]  # from the main packet
+
+
+def _extended_parts(packet: bytes, digest: str, size: int) -> list[bytes]:
+    """`packet` cut into extension segments of `size` bytes, as a JPEG holds them."""
+    return [
+        SIGNATURE + digest.encode() + struct.pack(">II", len(packet), offset)
+        + packet[offset : offset + size]
+        for offset in range(0, len(packet), size)
+    ]  # fmt: skip
+
+
+def test_extended_xmp_parts_are_checked_before_use():
+    extended = packet('<rdf:Description rdf:about="" xmp:Label="far"/>').encode()
+    digest = hashlib.md5(extended).hexdigest().upper()
+    main = packet(
+        f'<rdf:Description rdf:about="" xmlns:xmpNote="{XMP_NOTE}"'
+        f' xmpNote:HasExtendedXMP="{digest}"/>'
+    )
+    parts = _extended_parts(extended, digest, 100)
+    assert extended_packet(main, parts[::-1]) == (extended, None)  # in any order
+    assert extended_packet(main, parts[:-1]).problem.startswith("extended XMP is incomplete")
+    other = _extended_parts(extended, "0" * 32, 100)
+    assert extended_packet(main, other).problem.endswith("is not in the file")
+    tampered = [*parts[:-1], parts[-1][:-1] + b"!"]
+    assert "does not match the digest" in extended_packet(main, tampered).problem
+    lying = [parts[0][: len(SIGNATURE) + 32] + struct.pack(">II", 2**31, 0) + extended]
+    assert extended_packet(main, lying).packet is None
+    assert extended_packet(packet(""), parts) == (None, None)  # no extended XMP named
 
 
 LATIN1_SIDECAR = (

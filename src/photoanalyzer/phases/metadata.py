@@ -23,7 +23,9 @@ class MetadataPhase:
     # metadata-5: taken_at falls back through XMP, IPTC, CreateDate and GPSDateTime, with
     # taken_at_source; IPTC-IIM keywords and caption where XMP has none. metadata-6: MWG face
     # regions (as boxes on the upright picture) and PersonInImage names (mwg_regions.py).
-    # metadata-7: a JPEG's IPTC-IIM read whole where it goes on over several APP13 segments.
+    # metadata-7: a JPEG's IPTC-IIM read whole where it goes on over several APP13 segments,
+    # and its extended XMP (parts in further APP1 segments) joined and read after the main
+    # packet.
     version: str = "metadata-7"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import exifread
 from PIL import Image, UnidentifiedImageError
 
 from photoanalyzer.catalog.regions import PEOPLE_KEY
-from photoanalyzer.formats import exif, heif_boxes, iptc, mwg_regions, rawmeta, xmp
+from photoanalyzer.formats import exif, heif_boxes, iptc, mwg_regions, rawmeta, xmp, xmp_extended
 from photoanalyzer.formats.bounded import Clamped
 from photoanalyzer.formats.filetypes import (
     HEAD_BYTES,
@@ -91,23 +91,21 @@ def read_metadata(path: str, kind: str) -> Outcome:
             # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
             return _with_xmp(_raw_outcome(fh, file_type), path, None)
         raw, exifread_error = _exif_tags(fh, file_type)
-        size, pillow_raw, packet, iptc_block, open_error = _pillow_facts(
-            fh, file_type, want_exif=not raw
-        )
+        pillow = _pillow_facts(fh, file_type, want_exif=not raw)
         turn = _container_orientation(fh, file_type)
     record: dict[str, Any] = {"file_type": file_type, "width": None, "height": None}
-    if size:
-        record["width"], record["height"] = size
-    record.update(exif.normalize(raw or pillow_raw))
+    if pillow.size:
+        record["width"], record["height"] = pillow.size
+    record.update(exif.normalize(raw or pillow.raw))
+    iptc_block = pillow.iptc_block
     if iptc_block is None:  # a TIFF's, in its IFD0
-        iptc_block = iptc.block_from_tag((raw or pillow_raw).get((exif.IFD0, iptc.TIFF_IPTC_TAG)))
+        iptc_block = iptc.block_from_tag((raw or pillow.raw).get((exif.IFD0, iptc.TIFF_IPTC_TAG)))
     found = iptc.read_iptc(iptc_block) if iptc_block else None
-    if open_error:
-        return _with_xmp(Outcome(record, open_error), path, packet, found, turn)
-    if exifread_error and not pillow_raw:
+    error = pillow.error
+    if not error and exifread_error and not pillow.raw:
         error = f"EXIF could not be read: {exifread_error}"
-        return _with_xmp(Outcome(record, error), path, packet, found, turn)
-    return _with_xmp(Outcome(record), path, packet, found, turn)
+    packets = (pillow.packet, pillow.extension)
+    return _with_xmp(Outcome(record, error), path, packets, found, turn)
 
 
 # XMP properties read for the capture time (the taken_at fallback), beside XMP_FIELDS.
@@ -117,7 +115,7 @@ _XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP
 def _with_xmp(
     outcome: Outcome,
     path: str,
-    packet: bytes | None,
+    packets: tuple[bytes | str | None, tuple[bytes, ...]] | None,
     found: iptc.IptcFacts | None = None,
     turn: int | None = None,
     photo: bool = True,
@@ -128,14 +126,23 @@ def _with_xmp(
     Working Group says: XMP where it exists). The capture time where XMP or IPTC has an
     earlier tag of exif.CAPTURE_TIME_ORDER than EXIF. Face regions and PersonInImage names
     likewise (_people). Broken XMP is said in the error, and the rest is kept. `turn`: the
-    orientation the container decides (a HEIF's), else the record's EXIF one applies."""
+    orientation the container decides (a HEIF's), else the record's EXIF one applies.
+    `packets`: the embedded packet and a JPEG's extended XMP parts, whose joined packet comes
+    after the main one (the properties the writer moved there)."""
     if outcome.record is None:
         return outcome
     sidecar = sidecars.read(path)  # an environment error here keeps the file pending
     sources = [(f"XMP sidecar {sidecar[0]}", "sidecar", sidecar[1])] if sidecar else []
+    packet, extension = packets or (None, ())
+    fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
     if packet:
         sources.append(("embedded XMP", "embedded", packet))
-    fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
+    if packet and extension:
+        extended = xmp_extended.extended_packet(packet, extension)
+        if extended.packet is not None:
+            sources.append(("extended XMP", "embedded", extended.packet))
+        if extended.problem:
+            problems.append(extended.problem)
     readable: list[tuple[str, bytes | str]] = []
     for what, source, data in sources:
         try:
@@ -259,11 +266,19 @@ def _exifread_tags(fh: BinaryIO) -> tuple[exif.RawTags, str | None]:
     return raw, None
 
 
-def _pillow_facts(
-    fh: BinaryIO, file_type: str | None, want_exif: bool
-) -> tuple[tuple[int, int] | None, exif.RawTags, bytes | None, bytes | None, str | None]:
-    """(stored width and height, EXIF tags if asked for, the embedded XMP packet, a JPEG's
-    IPTC-IIM block, error). Only the header is read."""
+class PillowFacts(NamedTuple):
+    """What Pillow's parse of the header gives (nothing is decoded)."""
+
+    size: tuple[int, int] | None  # stored width and height
+    raw: exif.RawTags  # EXIF tags, where asked for
+    packet: bytes | str | None = None  # the embedded XMP packet
+    extension: tuple[bytes, ...] = ()  # a JPEG's extended XMP parts (xmp_extended.py)
+    iptc_block: bytes | None = None  # a JPEG's IPTC-IIM block
+    error: str | None = None
+
+
+def _pillow_facts(fh: BinaryIO, file_type: str | None, want_exif: bool) -> PillowFacts:
+    """The header's facts, as Pillow parses them."""
     if file_type in HEIF_TYPES:
         ensure_heif_support()
     fh.seek(0)
@@ -273,33 +288,34 @@ def _pillow_facts(
             raw = _pillow_exif(image) if want_exif else {}
             packet = image.info.get("xmp")  # what the header parse found; nothing is decoded
             resources = image.info.get("photoshop")  # a JPEG's APP13 image resources
-            app13 = [data for marker, data in getattr(image, "applist", ()) if marker == "APP13"]
+            segments = getattr(image, "applist", ())  # a JPEG's APP segments
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
-        return (
-            None,
-            {},
-            None,
-            None,
-            f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)",
-        )
+        error = f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)"
+        return PillowFacts(None, {}, error=error)
     except Exception as exc:
         if is_environment_error(exc):
             raise  # as above: the file stays pending
-        return None, {}, None, None, describe_exception(exc)
+        return PillowFacts(None, {}, error=describe_exception(exc))
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
         width, height = height, width
+    app13 = [data for marker, data in segments if marker == "APP13"]
     if app13:  # a JPEG: its segments joined, as Pillow's `photoshop` does not
         block = iptc.block_from_app13(app13)
     else:
         block = resources.get(iptc.PHOTOSHOP_IPTC_RESOURCE) if isinstance(resources, dict) else None
-    return (
+    extension = tuple(
+        data
+        for marker, data in segments
+        if marker == "APP1" and data.startswith(xmp_extended.SIGNATURE)
+    )
+    return PillowFacts(
         (width, height),
         raw,
         packet if isinstance(packet, bytes | str) else None,
+        extension,
         block if isinstance(block, bytes) else None,
-        None,
     )
 
 
