@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
@@ -27,7 +28,7 @@ from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 from support.imagegen import write_photo
-from support.requirements import installed, needs
+from support.requirements import installed, needs, require_binary
 from support.synthetic_raw import DngSpec, write_dng
 
 # rawpy is in the dev extra, so CI has it; a machine without it skips the decoding tests
@@ -69,6 +70,46 @@ def test_metadata_of_a_dng_has_its_sensor_size_orientation_and_exif(tmp_path):
     assert record["taken_at"] == "2024-05-06T07:08:09"
     assert record["iso"] == 200
     assert record["f_number"] == pytest.approx(2.8)
+
+
+@pytest.mark.parametrize("description_words", [0, 12000])  # 12,000 words: a 100 KB packet
+def test_xmp_that_lightroom_writes_into_a_dng_is_read(tmp_path, description_words):
+    """Lightroom (and exiftool, here) write a DNG's rating and keywords into the DNG itself,
+    IFD0's tag 700; a packet over 64 KB is found from its directory entry, read bounded."""
+    exiftool = require_binary("exiftool")
+    dng = write_dng(tmp_path / "a.dng")
+    description = " ".join(f"w{i}" for i in range(description_words)) or "short"
+    args = tmp_path / "xmp.args"
+    args.write_text(f"-XMP-xmp:Rating=3\n-XMP-dc:Subject=raw\n-XMP-dc:Description={description}\n")
+    subprocess.run([exiftool, "-q", "-m", "-overwrite_original", "-@", str(args), str(dng)])
+    seen = subprocess.run([exiftool, "-j", "-XMP:all", str(dng)], capture_output=True, check=True)
+    expected = json.loads(seen.stdout)[0]
+    outcome = MetadataPhase().analyze(str(dng), "photo")
+    assert outcome.error is None
+    record = outcome.record
+    assert (record["rating"], record["keywords"]) == (expected["Rating"], [expected["Subject"]])
+    assert record["description"] == str(expected["Description"]) == description
+    assert record["xmp_source"] == "embedded" and record["file_type"] == "RAW-DNG"
+
+
+def test_a_dng_whose_xmp_entry_lies_keeps_its_record_and_says_so(tmp_path):
+    dng = write_dng(tmp_path / "a.dng")
+    subprocess.run(
+        [require_binary("exiftool"), "-q", "-overwrite_original", "-XMP-xmp:Rating=2", str(dng)],
+        check=True,
+    )
+    data = bytearray(dng.read_bytes())
+    order = "<" if data[:2] == b"II" else ">"
+    (first,) = struct.unpack_from(order + "I", data, 4)
+    (count,) = struct.unpack_from(order + "H", data, first)
+    for i in range(count):  # IFD0's tag 700: its count set to 1 MB, past the end of the file
+        entry = first + 2 + 12 * i
+        if struct.unpack_from(order + "H", data, entry)[0] == 700:
+            struct.pack_into(order + "I", data, entry + 4, 2**20)
+    dng.write_bytes(bytes(data))
+    outcome = MetadataPhase().analyze(str(dng), "photo")
+    assert outcome.record["make"] == "Testcam" and outcome.record["rating"] is None
+    assert outcome.error.startswith("embedded XMP: XMP packet length 1048576 exceeds file size")
 
 
 def test_the_upright_size_of_a_raw_is_its_sensor_size_turned(tmp_path):

@@ -2,8 +2,9 @@
 reports it (ImageSize), the EXIF of the formats exifread cannot read (CR3, RAF), and where its
 embedded previews are. Reads container structures only, never sensor data.
 
-- TIFF-based (CR2, NEF, DNG, ARW, ORF, RW2, PEF, SRW, IIQ): exifread reads the EXIF; the size
-  and the previews come from the TIFF directories (tiffdir.py).
+- TIFF-based (CR2, NEF, DNG, ARW, ORF, RW2, PEF, SRW, IIQ): exifread reads the EXIF; the size,
+  the previews and an embedded XMP packet (IFD0's tag 700, where Lightroom writes a DNG's
+  rating and keywords) come from the TIFF directories (tiffdir.py).
 - CR3 (ISO base media): EXIF in the CMT1 (IFD0), CMT2 (Exif) and CMT4 (GPS) boxes, each a TIFF
   block, inside moov/uuid; previews in THMB (moov/uuid) and PRVW (a top-level uuid box).
 - RAF (Fujifilm): a header pointing at an embedded JPEG whose APP1 holds the EXIF, and a
@@ -91,6 +92,27 @@ def tiff_raw_type(fh: BinaryIO) -> str | None:
         return None
     make = str(ifds[0].first(tiffdir.MAKE) or "").strip().split(" ", 1)[0].upper()
     return RAW_PREFIX + _FORMAT_BY_MAKE.get(make, "TIFF")
+
+
+def embedded_xmp(fh: BinaryIO, limit: int) -> tuple[bytes | None, str | None]:
+    """(the XMP packet in a TIFF-based RAW's IFD0, tag 700; why it is not read). None, None
+    where there is none (the other RAW formats keep XMP elsewhere, or not at all). A packet
+    over `limit` bytes, or one whose stated place lies past the end of the file, is said and
+    not read."""
+    ifds = tiffdir.read_ifds(fh)
+    value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
+    if isinstance(value, bytes):
+        return value, None
+    if isinstance(value, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+        return bytes(value), None
+    if not isinstance(value, tiffdir.Span):
+        return None, None
+    if value.length > limit:
+        return None, f"XMP packet of {value.length} bytes (over {limit}): not read"
+    try:
+        return read_at(fh, value.offset, value.length, "XMP packet"), None
+    except ValueError as exc:  # BeyondFile: the stated length or place lies
+        return None, str(exc)
 
 
 # -- EXIF of the formats exifread cannot read ------------------------------------------------

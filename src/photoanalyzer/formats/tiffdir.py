@@ -41,7 +41,7 @@ NEW_SUBFILE_TYPE, IMAGE_WIDTH, IMAGE_LENGTH, BITS_PER_SAMPLE = 0xFE, 0x100, 0x10
 COMPRESSION, PHOTOMETRIC, MAKE, STRIP_OFFSETS, ORIENTATION = 0x103, 0x106, 0x10F, 0x111, 0x112
 SAMPLES_PER_PIXEL, STRIP_BYTE_COUNTS = 0x115, 0x117
 SUB_IFDS, JPEG_OFFSET, JPEG_LENGTH = 0x14A, 0x201, 0x202
-EXIF_IFD, GPS_IFD, DNG_VERSION = 0x8769, 0x8825, 0xC612
+EXIF_IFD, GPS_IFD, DNG_VERSION, XMP = 0x8769, 0x8825, 0xC612, 700
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,11 @@ class _Reader:
         code, size = _TYPES[kind]
         total = size * n
         if total > _MAX_VALUE_BYTES:
-            # Embedded JPEGs (RW2's JpgFromRaw) are located, not read (their readers cut the
-            # read at the end of the file: the count may lie).
-            return Span(struct.unpack(self.order + "I", inline)[0], total) if kind == 7 else None
+            # Embedded JPEGs (RW2's JpgFromRaw) and large XMP packets (BYTE or UNDEFINED) are
+            # located, not read (their readers bound the read: the count may lie).
+            if kind not in (1, 7):
+                return None
+            return Span(struct.unpack(self.order + "I", inline)[0], total)
         if total <= 4:
             data = inline[:total]
         else:

@@ -87,9 +87,14 @@ def read_metadata(path: str, kind: str) -> Outcome:
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
-            # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp); XMP
-            # embedded in a RAW (a DNG's tag 700) is not read yet (docs/fields.md).
-            return _with_xmp(_raw_outcome(fh, file_type), path, None)
+            # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp), and a
+            # DNG's in the DNG itself (IFD0's tag 700).
+            outcome = _raw_outcome(fh, file_type)
+            packet, problem = rawmeta.embedded_xmp(fh, xmp.MAX_PACKET_BYTES)
+            if problem:
+                errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
+                outcome = replace(outcome, error="; ".join(errors))
+            return _with_xmp(outcome, path, (packet, ()))
         raw, exifread_error = _exif_tags(fh, file_type)
         pillow = _pillow_facts(fh, file_type, want_exif=not raw)
         turn = _container_orientation(fh, file_type)
