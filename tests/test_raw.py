@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, random_weights_yaml
+from conftest import CORPUS, REPO, random_weights_yaml
 from photoanalyzer.analysis.neardup import Candidate, pick
 from photoanalyzer.config import load_config
 from photoanalyzer.errors import DecoderMissing
@@ -28,7 +28,7 @@ from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.content import ContentPhase
 from photoanalyzer.phases.metadata import MetadataPhase
 from support.imagegen import write_photo
-from support.requirements import installed, needs, require_binary
+from support.requirements import installed, needs, require_binary, require_corpus
 from support.synthetic_raw import DngSpec, write_dng
 
 # rawpy is in the dev extra, so CI has it; a machine without it skips the decoding tests
@@ -90,6 +90,22 @@ def test_xmp_that_lightroom_writes_into_a_dng_is_read(tmp_path, description_word
     assert (record["rating"], record["keywords"]) == (expected["Rating"], [expected["Subject"]])
     assert record["description"] == str(expected["Description"]) == description
     assert record["xmp_source"] == "embedded" and record["file_type"] == "RAW-DNG"
+
+
+def test_the_rating_given_on_a_canon_camera_is_read_from_the_cr3(tmp_path):
+    """A CR3 keeps XMP in a top-level uuid box, where the camera writes the rating (the
+    corpus's CR3 has 0); exiftool writes 4 there in a copy."""
+    original = require_corpus(CORPUS / "raw") / "CanonRaw.cr3"
+    assert MetadataPhase().analyze(str(original), "photo").record["rating"] == 0
+    cr3 = tmp_path / "rated.cr3"
+    cr3.write_bytes(original.read_bytes())
+    exiftool = require_binary("exiftool")
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-XMP-xmp:Rating=4", str(cr3)])
+    seen = subprocess.run([exiftool, "-j", "-XMP:Rating", str(cr3)], capture_output=True)
+    outcome = MetadataPhase().analyze(str(cr3), "photo")
+    assert outcome.error is None
+    assert outcome.record["rating"] == json.loads(seen.stdout)[0]["Rating"] == 4
+    assert outcome.record["xmp_source"] == "embedded"
 
 
 def test_a_dng_whose_xmp_entry_lies_keeps_its_record_and_says_so(tmp_path):

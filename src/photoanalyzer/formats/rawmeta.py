@@ -57,6 +57,7 @@ _FORMAT_BY_MAKE = {
 # Canon's uuid inside moov (CMT1..CMT4, THMB) and the top-level uuid that holds PRVW.
 _CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 _PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
+_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")  # XMP's box (XMP spec, part 3)
 _CMT_GROUPS = {b"CMT1": exif.IFD0, b"CMT2": exif.EXIF, b"CMT4": exif.GPS}
 _EXIF_IMAGE_WIDTH, _EXIF_IMAGE_HEIGHT = 0xA002, 0xA003
 _RAF_CROPPED_SIZE = 0x111
@@ -94,13 +95,18 @@ def tiff_raw_type(fh: BinaryIO) -> str | None:
     return RAW_PREFIX + _FORMAT_BY_MAKE.get(make, "TIFF")
 
 
-def embedded_xmp(fh: BinaryIO, limit: int) -> tuple[bytes | None, str | None]:
-    """(the XMP packet in a TIFF-based RAW's IFD0, tag 700; why it is not read). None, None
-    where there is none (the other RAW formats keep XMP elsewhere, or not at all). A packet
-    over `limit` bytes, or one whose stated place lies past the end of the file, is said and
-    not read."""
-    ifds = tiffdir.read_ifds(fh)
-    value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
+def embedded_xmp(fh: BinaryIO, file_type: str, limit: int) -> tuple[bytes | None, str | None]:
+    """(the XMP packet inside a RAW; why it is not read): a TIFF-based RAW's in its IFD0's
+    tag 700 (where Lightroom writes a DNG's rating and keywords), a CR3's in its top-level
+    XMP uuid box (where the camera writes the rating given on it). None, None where there
+    is none (RAF and X3F keep none). A packet over `limit` bytes, or one whose stated place
+    lies past the end of the file, is said and not read."""
+    if file_type == RAW_PREFIX + "CR3":
+        found = _top_level_uuid(fh, _XMP_UUID)
+        value: object = tiffdir.Span(*found) if found else None
+    else:
+        ifds = tiffdir.read_ifds(fh)
+        value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
     if isinstance(value, bytes):
         return value, None
     if isinstance(value, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
@@ -365,21 +371,32 @@ def _cr3_spots(fh: BinaryIO) -> list[PreviewSpot]:
     """CR3's PRVW (1620x1080 JPEG in a top-level uuid box). Its THMB (160x120, in moov) is
     smaller than any thumbnail and is not listed. Only the box's head is read here (the JPEG
     starts a few bytes in); read_spot checks its length against the file."""
+    found = _top_level_uuid(fh, _PREVIEW_UUID)
+    if found is None:
+        return []
+    offset, length = found
+    head = read_at_most(fh, offset, min(max(length, 0), _CR3_PREVIEW_HEAD))
+    start = head.find(b"\xff\xd8\xff")
+    if start < 0:
+        return []
+    return [PreviewSpot(offset + start, length - start)]
+
+
+def _top_level_uuid(fh: BinaryIO, wanted: bytes) -> tuple[int, int] | None:
+    """(where its content starts, the length its size states) of the first top-level `uuid`
+    box of type `wanted`; only box heads are read. A box size under 8 (the 64-bit and
+    to-the-end forms, which CR3 does not use at the top) ends the walk."""
     fh.seek(0)
     position = 0
     while True:
         header = fh.read(24)
         if len(header) < 8:
-            return []
+            return None
         size, kind = struct.unpack(">I4s", header[:8])
-        if kind == b"uuid" and header[8:24] == _PREVIEW_UUID:
-            head = read_at_most(fh, position + 24, min(max(size - 24, 0), _CR3_PREVIEW_HEAD))
-            start = head.find(b"\xff\xd8\xff")
-            if start < 0:
-                return []
-            return [PreviewSpot(position + 24 + start, size - 24 - start)]
+        if kind == b"uuid" and header[8:24] == wanted:
+            return position + 24, size - 24
         if size < 8:
-            return []
+            return None
         position += size
         fh.seek(position)
 

@@ -88,9 +88,9 @@ def read_metadata(path: str, kind: str) -> Outcome:
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
             # Lightroom keeps a RAW's ratings and keywords in its sidecar (photo.xmp), and a
-            # DNG's in the DNG itself (IFD0's tag 700).
+            # DNG's in the DNG itself; a camera keeps the rating given on it in the RAW.
             outcome = _raw_outcome(fh, file_type)
-            packet, problem = rawmeta.embedded_xmp(fh, xmp.MAX_PACKET_BYTES)
+            packet, problem = rawmeta.embedded_xmp(fh, file_type, xmp.MAX_PACKET_BYTES)
             if problem:
                 errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
                 outcome = replace(outcome, error="; ".join(errors))
