@@ -53,15 +53,18 @@ def rendered(tmp_path_factory) -> dict:
     db = root / "c.db"
     cli("run", str(library), "--db", str(db), "--config", str(config), "--quiet", check=False)
     result = cli("report", "--db", str(db))
-    return {"root": root, "library": library, "db": db, "cli": cli, "url": result.stdout.strip()}
+    return {
+        "root": root, "report": root / "c.db-report", "library": library, "db": db, "cli": cli,
+        "url": result.stdout.strip(),
+    }  # fmt: skip
 
 
 def page(rendered: dict, name: str) -> str:
-    return (rendered["root"] / "c.db-report" / name).read_text(encoding="utf-8")
+    return (rendered["report"] / name).read_text(encoding="utf-8")
 
 
 def test_report_is_written_beside_the_catalog_and_its_url_printed(rendered):
-    folder = rendered["root"] / "c.db-report"
+    folder = rendered["report"]
     assert rendered["url"] == (folder / "index.html").as_uri()
     for name in ("duplicates", "blurry", "dark", "washed-out", "scenes", "objects", "videos"):
         assert (folder / f"{name}.html").is_file(), name
@@ -169,9 +172,11 @@ def browser():
     yield from chromium()
 
 
-def load(driver, rendered: dict, name: str) -> list[str]:
-    """Open a page; the console errors it logged and the images that failed to load."""
-    driver.get((rendered["root"] / "c.db-report" / name).as_uri())
+def load(driver, folder: Path, name: str) -> list[str]:
+    """Open a page of the report in `folder`; the console errors it logged and the images
+    that failed to load."""
+    assert (folder / name).is_file(), f"no page {folder / name}"  # Chromium would show an error page
+    driver.get((folder / name).as_uri())
     broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     return errors + [f"broken image {src}" for src in broken]
@@ -180,7 +185,7 @@ def load(driver, rendered: dict, name: str) -> list[str]:
 def test_overview_in_chromium_shows_the_counts_and_the_random_weights_warning(browser, rendered):
     from selenium.webdriver.common.by import By
 
-    assert load(browser, rendered, "index.html") == []
+    assert load(browser, rendered["report"], "index.html") == []
     present = {
         row.get_attribute("data-kind"): row.find_element(By.CLASS_NAME, "present").text
         for row in browser.find_elements(By.CSS_SELECTOR, "#file-counts tr[data-kind]")
@@ -203,7 +208,7 @@ def test_overview_in_chromium_shows_the_counts_and_the_random_weights_warning(br
 def test_duplicates_in_chromium_mark_the_pick_and_move_by_keyboard(browser, rendered):
     from selenium.webdriver.common.by import By
 
-    assert load(browser, rendered, "duplicates.html") == []
+    assert load(browser, rendered["report"], "duplicates.html") == []
     groups = browser.find_elements(By.CLASS_NAME, "group")
     assert len(groups) == 1
     pick = groups[0].find_element(By.CSS_SELECTOR, "figure.pick")
@@ -234,14 +239,14 @@ def test_places_page_names_the_country(rendered):
 def test_every_page_in_chromium_loads_without_errors_or_broken_images(browser, rendered):
     from selenium.webdriver.common.by import By
 
-    names = sorted(p.name for p in (rendered["root"] / "c.db-report").glob("*.html"))
+    names = sorted(p.name for p in rendered["report"].glob("*.html"))
     assert {f"{kind}-001.html" for kind in ("scene", "object")} <= set(names)
     for name in names:
-        assert load(browser, rendered, name) == [], name
-    load(browser, rendered, "dark.html")
+        assert load(browser, rendered["report"], name) == [], name
+    load(browser, rendered["report"], "dark.html")
     tiles = browser.find_elements(By.CSS_SELECTOR, "#quality-dark .tile")
     assert tiles[0].find_element(By.CLASS_NAME, "path").text == "dark.jpg"
-    load(browser, rendered, "videos.html")
+    load(browser, rendered["report"], "videos.html")
     frames = browser.find_elements(By.CSS_SELECTOR, ".video .frame")
     assert frames and all(f.find_element(By.TAG_NAME, "img") for f in frames)
     assert "s" in frames[0].find_element(By.TAG_NAME, "figcaption").text

@@ -445,9 +445,9 @@ def test_text_page_and_every_card_show_first_words_in_chromium(indexed, browser,
     from selenium.webdriver.common.by import By
 
     cli, db, _library = indexed
-    cli("report", "--db", str(db), "--out", str(tmp_path / "report"))
-    rendered = {"root": tmp_path}
-    assert load(browser, rendered, "text.html") == []
+    report = tmp_path / "report"
+    cli("report", "--db", str(db), "--out", str(report))
+    assert load(browser, report, "text.html") == []
     words = {
         card.find_element(By.CLASS_NAME, "path").text: card.find_element(
             By.CLASS_NAME, "first-words"
@@ -459,7 +459,7 @@ def test_text_page_and_every_card_show_first_words_in_chromium(indexed, browser,
     # list's page (galleries need the ML phase, which this library does not run).
     shown = []
     for name in sorted(p.name for p in (tmp_path / "report").glob("*.html")):
-        assert load(browser, rendered, name) == [], name
+        assert load(browser, report, name) == [], name
         for tile in browser.find_elements(By.CSS_SELECTOR, "figure.tile:not(.text-card)"):
             if tile.find_element(By.CLASS_NAME, "path").text == "bright_note.jpg":
                 shown.append(tile.find_element(By.CLASS_NAME, "first-words").text)
