@@ -175,7 +175,8 @@ def browser():
 def load(driver, folder: Path, name: str) -> list[str]:
     """Open a page of the report in `folder`; the console errors it logged and the images
     that failed to load."""
-    assert (folder / name).is_file(), f"no page {folder / name}"  # Chromium would show an error page
+    # Chromium would show its own error page for a missing file.
+    assert (folder / name).is_file(), f"no page {folder / name}"
     driver.get((folder / name).as_uri())
     broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
