@@ -2,6 +2,8 @@
 display rotation and a location tag), and on broken ones."""
 
 import json
+import struct
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -9,11 +11,12 @@ import numpy as np
 import pytest
 
 from conftest import random_weights_yaml
+from photoanalyzer.formats.bmff import XMP_UUID
 from photoanalyzer.formats.video import creation_time, parse_iso6709
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.metadata import MetadataPhase
 from photoanalyzer.phases.metadata_reading import read_metadata
-from support.requirements import needs, require_module
+from support.requirements import needs, require_binary, require_module
 
 av = require_module("av")
 
@@ -121,6 +124,33 @@ def test_android_style_mp4_with_utc_time_southern_location_and_no_audio(tmp_path
     assert record["taken_at_offset_source"] == "video-utc"  # +00:00 is not where it was shot
     assert (record["gps_lat"], record["gps_lon"], record["gps_alt"]) == (-33.8568, 151.2153, None)
     assert record["has_audio"] is False and record["make"] is None
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mov"])
+def test_xmp_written_into_a_video_is_read_as_exiftool_reads_it(tmp_path, name):
+    """Lightroom and Premiere keep a video's rating and keywords in the video: an MP4's XMP
+    uuid box, a QuickTime file's moov/udta/XMP_ (where exiftool writes it in both cases)."""
+    exiftool = require_binary("exiftool")
+    path = write_video(tmp_path / name, seconds=1)
+    tags = ["-XMP-xmp:Rating=5", "-XMP-dc:Subject=holiday", "-XMP-dc:Subject=sea"]
+    subprocess.run([exiftool, "-q", "-overwrite_original", *tags, str(path)], check=True)
+    seen = subprocess.run([exiftool, "-j", "-XMP:all", str(path)], capture_output=True)
+    expected = json.loads(seen.stdout)[0]
+    outcome = MetadataPhase(workers=1).analyze(str(path), "video")
+    assert outcome.error is None
+    record = outcome.record
+    assert record["rating"] == expected["Rating"] == 5
+    assert record["keywords"] == expected["Subject"] == ["holiday", "sea"]
+    assert record["xmp_source"] == "embedded" and record["duration"] > 0
+
+
+def test_a_video_xmp_box_whose_size_lies_keeps_the_video_and_says_so(tmp_path):
+    path = write_video(tmp_path / "clip.mp4", seconds=1)
+    with open(path, "ab") as fh:  # a last top-level box that states 1 MB, with 40 bytes
+        fh.write(struct.pack(">I4s", 2**20, b"uuid") + XMP_UUID + b"<x:xmpmeta/>" * 2)
+    outcome = MetadataPhase(workers=1).analyze(str(path), "video")
+    assert outcome.record["duration"] > 0 and outcome.record["rating"] is None
+    assert outcome.error.startswith("embedded XMP: uuid box length 1048568 exceeds file size")
 
 
 def test_broken_videos_are_per_file_errors(tmp_path):

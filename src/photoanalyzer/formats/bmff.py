@@ -12,10 +12,30 @@ from photoanalyzer.formats.bounded import BeyondFile, file_size, read_at
 MAX_META_BYTES = 16 * 1024 * 1024
 
 
-def find_top_level_box(fh: BinaryIO, wanted: bytes) -> bytes | None:
-    """The body of the first top-level box of type `wanted`, None when there is none (or it
-    is over MAX_META_BYTES). A box whose size runs past the end of the file raises
-    BeyondFile naming it, before its body is read: the size is the file's word, not a fact."""
+# The XMP packet's box in an ISO base media file (XMP Specification Part 3, 1.2.7): a `uuid`
+# box of this user type, at the top level of an MP4, or a CR3.
+XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+
+
+def xmp_packet(fh: BinaryIO) -> bytes | None:
+    """The XMP packet of an MP4 or QuickTime file: in the top-level XMP `uuid` box (MP4, and
+    QuickTime as Adobe writes it), else in moov/udta/XMP_ (QuickTime as exiftool and Apple
+    write it). BeyondFile where a box's size lies; None where there is none."""
+    found = find_top_level_box(fh, b"uuid", XMP_UUID)
+    if found is not None:
+        return found[len(XMP_UUID) :]
+    movie = find_top_level_box(fh, b"moov")
+    for kind, body in iter_boxes(movie or b""):
+        if kind == b"udta":
+            return next((xmp for inner, xmp in iter_boxes(body) if inner == b"XMP_"), None)
+    return None
+
+
+def find_top_level_box(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> bytes | None:
+    """The body of the first top-level box of type `wanted` (for a `uuid` box, whose body
+    starts with `user_type`), None when there is none (or it is over MAX_META_BYTES). A box
+    whose size runs past the end of the file raises BeyondFile naming it, before its body is
+    read: the size is the file's word, not a fact."""
     size_of_file = file_size(fh)
     position = 0
     while position + 8 <= size_of_file:
@@ -30,13 +50,20 @@ def find_top_level_box(fh: BinaryIO, wanted: bytes) -> bytes | None:
             size = size_of_file - position
         if size < header_len:
             return None
-        if kind == wanted:
+        if kind == wanted and _starts_with(fh, position + header_len, user_type):
             body_len = size - header_len
             if body_len > MAX_META_BYTES:
                 return None
             return read_at(fh, position + header_len, body_len, f"{box_name(kind)} box")
         position += size
     return None
+
+
+def _starts_with(fh: BinaryIO, position: int, prefix: bytes) -> bool:
+    if not prefix:
+        return True
+    fh.seek(position)
+    return fh.read(len(prefix)) == prefix
 
 
 def box_name(kind: bytes) -> str:

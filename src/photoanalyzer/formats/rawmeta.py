@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from photoanalyzer.formats import exif, tiffdir
+from photoanalyzer.formats.bmff import XMP_UUID
 from photoanalyzer.formats.bounded import read_at, read_at_most
 from photoanalyzer.formats.filetypes import (  # the HEIF box reader
     HEAD_BYTES,
@@ -57,7 +58,6 @@ _FORMAT_BY_MAKE = {
 # Canon's uuid inside moov (CMT1..CMT4, THMB) and the top-level uuid that holds PRVW.
 _CANON_UUID = bytes.fromhex("85c0b687820f11e08111f4ce462b6a48")
 _PREVIEW_UUID = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
-_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")  # XMP's box (XMP spec, part 3)
 _CMT_GROUPS = {b"CMT1": exif.IFD0, b"CMT2": exif.EXIF, b"CMT4": exif.GPS}
 _EXIF_IMAGE_WIDTH, _EXIF_IMAGE_HEIGHT = 0xA002, 0xA003
 _RAF_CROPPED_SIZE = 0x111
@@ -102,11 +102,13 @@ def embedded_xmp(fh: BinaryIO, file_type: str, limit: int) -> tuple[bytes | None
     is none (RAF and X3F keep none). A packet over `limit` bytes, or one whose stated place
     lies past the end of the file, is said and not read."""
     if file_type == RAW_PREFIX + "CR3":
-        found = _top_level_uuid(fh, _XMP_UUID)
-        value: object = tiffdir.Span(*found) if found else None
-    else:
-        ifds = tiffdir.read_ifds(fh)
-        value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
+        try:
+            box = find_top_level_box(fh, b"uuid", XMP_UUID)
+        except ValueError as exc:  # BeyondFile: a box's size lies
+            return None, str(exc)
+        return (box[len(XMP_UUID) :] if box is not None else None), None
+    ifds = tiffdir.read_ifds(fh)
+    value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
     if isinstance(value, bytes):
         return value, None
     if isinstance(value, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in value):

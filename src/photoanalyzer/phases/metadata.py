@@ -25,7 +25,8 @@ class MetadataPhase:
     # regions (as boxes on the upright picture) and PersonInImage names (mwg_regions.py).
     # metadata-7: a JPEG's IPTC-IIM read whole where it goes on over several APP13 segments,
     # and its extended XMP (parts in further APP1 segments) joined and read after the main
-    # packet; the XMP packet in a TIFF-based RAW (a DNG's tag 700) and in a CR3's XMP box.
+    # packet; the XMP packet in a TIFF-based RAW (a DNG's tag 700), a CR3's XMP box and a
+    # video (an MP4's XMP box, a QuickTime file's moov/udta/XMP_).
     version: str = "metadata-7"
     kinds: frozenset[str] = frozenset({"photo", "video"})
     min_files_for_workers: int = 64

@@ -20,7 +20,16 @@ import exifread
 from PIL import Image, UnidentifiedImageError
 
 from photoanalyzer.catalog.regions import PEOPLE_KEY
-from photoanalyzer.formats import exif, heif_boxes, iptc, mwg_regions, rawmeta, xmp, xmp_extended
+from photoanalyzer.formats import (
+    bmff,
+    exif,
+    heif_boxes,
+    iptc,
+    mwg_regions,
+    rawmeta,
+    xmp,
+    xmp_extended,
+)
 from photoanalyzer.formats.bounded import Clamped
 from photoanalyzer.formats.filetypes import (
     HEAD_BYTES,
@@ -83,7 +92,13 @@ def read_metadata(path: str, kind: str) -> Outcome:
             return Outcome(None, EMPTY_FILE)
         file_type = sniff(head)
         if kind == "video":
-            return _with_xmp(_video_outcome(path, file_type), path, None, photo=False)
+            outcome, packet = _video_outcome(path, file_type), None
+            if file_type in _BMFF_VIDEOS:  # where Lightroom and Premiere write a video's XMP
+                packet, problem = _video_xmp(fh)
+                if problem:
+                    errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
+                    outcome = replace(outcome, error="; ".join(errors))
+            return _with_xmp(outcome, path, (packet, ()), photo=False)
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
@@ -113,6 +128,8 @@ def read_metadata(path: str, kind: str) -> Outcome:
     return _with_xmp(Outcome(record, error), path, packets, found, turn)
 
 
+# Videos in ISO base media files, whose XMP packet bmff.xmp_packet finds.
+_BMFF_VIDEOS = frozenset({"MP4", "MOV", "M4V", "3GP"})
 # XMP properties read for the capture time (the taken_at fallback), beside XMP_FIELDS.
 _XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP_CREATE_DATE_TAG}
 
@@ -232,6 +249,15 @@ def _raw_outcome(fh: BinaryIO, file_type: str) -> Outcome:
         record["width"], record["height"] = size
     record.update(exif.normalize(raw))
     return Outcome(record, None if raw else error)
+
+
+def _video_xmp(fh: BinaryIO) -> tuple[bytes | None, str | None]:
+    """An MP4's or QuickTime file's XMP packet, and why it could not be read (a box whose size
+    lies past the end of the file)."""
+    try:
+        return bmff.xmp_packet(fh), None
+    except ValueError as exc:  # BeyondFile
+        return None, str(exc)
 
 
 def _video_outcome(path: str, file_type: str | None) -> Outcome:
