@@ -79,3 +79,11 @@ def test_a_command_imports_only_its_own_module():
         done.stdout.strip().splitlines()[-1]
         == "['photoanalyzer.cli.app', 'photoanalyzer.cli.search']"
     )
+
+
+def test_runs_help_names_every_phase():
+    from photoanalyzer.phases import PHASE_ORDER
+
+    command = typer.main.get_command(app).commands["run"]
+    option = next(p for p in command.params if p.name == "phases")
+    assert f"({','.join(PHASE_ORDER)})" in option.help

@@ -37,8 +37,9 @@ def run(
         str | None,
         typer.Option(
             "--phases",
-            help="Comma-separated phases to run (metadata,places,content,faces,ml). Default: "
-            "the config's `phases` (faces only where listed: docs/people.md).",
+            help="Comma-separated phases to run (metadata,places,content,faces,ml,text). "
+            "Default: the config's `phases` (faces and text only where listed: "
+            "docs/people.md, docs/text.md).",
             show_default=False,
         ),
     ] = None,
