@@ -118,14 +118,19 @@ def test_a_dng_whose_xmp_entry_lies_keeps_its_record_and_says_so(tmp_path):
     order = "<" if data[:2] == b"II" else ">"
     (first,) = struct.unpack_from(order + "I", data, 4)
     (count,) = struct.unpack_from(order + "H", data, first)
-    for i in range(count):  # IFD0's tag 700: its count set to 1 MB, past the end of the file
-        entry = first + 2 + 12 * i
-        if struct.unpack_from(order + "H", data, entry)[0] == 700:
-            struct.pack_into(order + "I", data, entry + 4, 2**20)
-    dng.write_bytes(bytes(data))
-    outcome = MetadataPhase().analyze(str(dng), "photo")
-    assert outcome.record["make"] == "Testcam" and outcome.record["rating"] is None
-    assert outcome.error.startswith("embedded XMP: XMP packet length 1048576 exceeds file size")
+    entry = next(  # IFD0's tag 700
+        first + 2 + 12 * i
+        for i in range(count)
+        if struct.unpack_from(order + "H", data, first + 2 + 12 * i)[0] == 700
+    )
+    lies = {"count": (4, 2**20), "place": (8, len(data) + 10)}  # (field offset, value)
+    for what, (field, value) in lies.items():
+        told = bytearray(data)
+        struct.pack_into(order + "I", told, entry + field, value)
+        dng.write_bytes(bytes(told))
+        outcome = MetadataPhase().analyze(str(dng), "photo")
+        assert outcome.record["make"] == "Testcam" and outcome.record["rating"] is None, what
+        assert outcome.error.startswith("embedded XMP: XMP packet "), (what, outcome.error)
 
 
 def test_the_upright_size_of_a_raw_is_its_sensor_size_turned(tmp_path):

@@ -1,6 +1,7 @@
 """Video metadata, on small videos written here with PyAV (H.264 in MP4 and MOV, with a
 display rotation and a location tag), and on broken ones."""
 
+import io
 import json
 import struct
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import random_weights_yaml
-from photoanalyzer.formats.bmff import XMP_UUID
+from photoanalyzer.formats.bmff import XMP_UUID, xmp_packet
 from photoanalyzer.formats.video import creation_time, parse_iso6709
 from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.metadata import MetadataPhase
@@ -151,6 +152,18 @@ def test_a_video_xmp_box_whose_size_lies_keeps_the_video_and_says_so(tmp_path):
     outcome = MetadataPhase(workers=1).analyze(str(path), "video")
     assert outcome.record["duration"] > 0 and outcome.record["rating"] is None
     assert outcome.error.startswith("embedded XMP: uuid box length 1048568 exceeds file size")
+
+
+def test_moov_udta_xmp_is_found_and_a_child_that_does_not_fit_is_no_xmp():
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(body), kind) + body
+
+    ftyp = box(b"ftyp", b"qt  \0\0\0\0")
+    udta = box(b"udta", box(b"XMP_", b"<x:xmpmeta/>"))
+    found = xmp_packet(io.BytesIO(ftyp + box(b"moov", box(b"mvhd", b"\0" * 100) + udta)))
+    assert found == b"<x:xmpmeta/>"
+    bad_child = struct.pack(">I4s", 4000, b"trak") + b"\0" * 20  # states 4,000 of 28 bytes
+    assert xmp_packet(io.BytesIO(ftyp + box(b"moov", bad_child + udta))) is None
 
 
 def test_broken_videos_are_per_file_errors(tmp_path):

@@ -354,6 +354,24 @@ def test_extended_xmp_over_several_app1_segments_is_read_as_exiftool_reads_it(tm
     assert outcome.record["description"] == json.loads(seen.stdout)[0]["Description"]
     assert outcome.record["description"] == description
     assert outcome.record["keywords"] == ["kept"]  # from the main packet
+    # A program that dropped the parts but kept the main packet: the loss is said.
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(_without_extension_parts(path.read_bytes()))
+    outcome = read(stripped)
+    assert outcome.record["keywords"] == ["kept"] and outcome.record["description"] is None
+    assert outcome.error == "extended XMP named by the packet is not in the file"
+
+
+def _without_extension_parts(jpeg: bytes) -> bytes:
+    """The JPEG without its extended XMP segments (the markers before the scan walked)."""
+    kept, pos = [jpeg[:2]], 2
+    while jpeg[pos + 1] != 0xDA:  # up to the start of scan
+        (length,) = struct.unpack_from(">H", jpeg, pos + 2)
+        segment = jpeg[pos : pos + 2 + length]
+        if not segment[4:].startswith(SIGNATURE):
+            kept.append(segment)
+        pos += 2 + length
+    return b"".join(kept) + jpeg[pos:]
 
 
 def _extended_parts(packet: bytes, digest: str, size: int) -> list[bytes]:
@@ -380,7 +398,9 @@ def test_extended_xmp_parts_are_checked_before_use():
     tampered = [*parts[:-1], parts[-1][:-1] + b"!"]
     assert "does not match the digest" in extended_packet(main, tampered).problem
     lying = [parts[0][: len(SIGNATURE) + 32] + struct.pack(">II", 2**31, 0) + extended]
-    assert extended_packet(main, lying).packet is None
+    assert extended_packet(main, lying).problem == (
+        f"extended XMP of {2**31} bytes (over {xmp.MAX_PACKET_BYTES}): not read"
+    )
     assert extended_packet(packet(""), parts) == (None, None)  # no extended XMP named
 
 

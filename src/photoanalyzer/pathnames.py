@@ -41,10 +41,11 @@ def readable(text: str) -> str:
 
 def shell_word(text: str) -> str:
     """What the report's copy button puts on the clipboard for a path: `text` itself where
-    it is printable text (valid UTF-8, no control character); else a bash or zsh word in
-    ANSI-C quotes that names the exact bytes, `$'caf\\xe9.jpg'`. The clipboard holds text,
-    so a readable `\\xNN` would name another file, or none, when pasted into `rm` or `mv`,
-    and a newline in a name would split it in two."""
+    it is printable text (valid UTF-8, no control or invisible character such as a zero-width
+    joiner); else a bash or zsh word in ANSI-C quotes that names the exact bytes,
+    `$'caf\\xe9.jpg'`. The clipboard holds text, so a readable `\\xNN` would name another
+    file, or none, when pasted into `rm` or `mv`, and a newline in a name would split it in
+    two."""
     if text.isprintable():  # an undecodable byte (a lone surrogate) is not printable
         return text
     quoted = []

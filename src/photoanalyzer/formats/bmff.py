@@ -20,14 +20,20 @@ XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 def xmp_packet(fh: BinaryIO) -> bytes | None:
     """The XMP packet of an MP4 or QuickTime file: in the top-level XMP `uuid` box (MP4, and
     QuickTime as Adobe writes it), else in moov/udta/XMP_ (QuickTime as exiftool and Apple
-    write it). BeyondFile where a box's size lies; None where there is none."""
+    write it). BeyondFile where a top-level box's size lies; None where there is none, or
+    where moov is over MAX_META_BYTES (a movie of many hours) or its children do not fit."""
     found = find_top_level_box(fh, b"uuid", XMP_UUID)
     if found is not None:
         return found[len(XMP_UUID) :]
     movie = find_top_level_box(fh, b"moov")
-    for kind, body in iter_boxes(movie or b""):
-        if kind == b"udta":
-            return next((xmp for inner, xmp in iter_boxes(body) if inner == b"XMP_"), None)
+    try:
+        for kind, body in iter_boxes(movie or b""):
+            if kind == b"udta":
+                return next((xmp for inner, xmp in iter_boxes(body) if inner == b"XMP_"), None)
+    except BeyondFile:
+        # A child box that does not fit inside moov: the video's own reader (PyAV) judges the
+        # movie; here it only means that no XMP is found there.
+        return None
     return None
 
 

@@ -147,10 +147,14 @@ class _Reader:
         if total <= 4:
             data = inline[:total]
         else:
+            offset = struct.unpack(self.order + "I", inline)[0]
             try:
-                data = self.read(struct.unpack(self.order + "I", inline)[0], total, "TIFF value")
+                data = self.read(offset, total, "TIFF value")
             except (ValueError, OSError):
-                return None  # a value past the end of the file: the tag is left out
+                # A value past the end of the file: a BYTE or UNDEFINED one is located, so
+                # that its reader can say where it was said to be (an XMP packet); any other
+                # tag is left out.
+                return Span(offset, total) if kind in (1, 7) else None
         if kind == 2:
             return data.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
         if kind == 7:

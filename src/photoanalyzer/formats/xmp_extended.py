@@ -46,7 +46,10 @@ def extended_packet(main: bytes | str, segments: Sequence[bytes]) -> Extended:
         named, full, offset = _HEADER.unpack_from(segment, len(SIGNATURE))
         if named.decode("ascii", "replace").upper() != digest:
             continue
-        if full > MAX_PACKET_BYTES or (length is not None and full != length):
+        if full > MAX_PACKET_BYTES:
+            too_large = f"extended XMP of {full} bytes (over {MAX_PACKET_BYTES}): not read"
+            return Extended(None, too_large)
+        if length is not None and full != length:
             return Extended(None, f"extended XMP parts state lengths {length} and {full}")
         length = full
         parts.append((offset, segment[len(SIGNATURE) + _HEADER.size :]))
@@ -59,6 +62,12 @@ def extended_packet(main: bytes | str, segments: Sequence[bytes]) -> Extended:
     if hashlib.md5(joined).hexdigest().upper() != digest:
         return Extended(None, "extended XMP does not match the digest its packet names")
     return Extended(joined, None)
+
+
+def names_extension(main: bytes | str) -> bool:
+    """Whether the main packet may name an extended packet: a byte search, so that a photo
+    without one is not parsed twice."""
+    return (b"HasExtendedXMP" if isinstance(main, bytes) else "HasExtendedXMP") in main
 
 
 def _named_digest(main: bytes | str) -> str | None:

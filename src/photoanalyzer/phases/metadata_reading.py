@@ -98,7 +98,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
                 if problem:
                     errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
                     outcome = replace(outcome, error="; ".join(errors))
-            return _with_xmp(outcome, path, (packet, ()), photo=False)
+            return _with_xmp(outcome, path, (packet, None), photo=False)
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
         if rawmeta.is_raw(file_type):
@@ -109,7 +109,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             if problem:
                 errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
                 outcome = replace(outcome, error="; ".join(errors))
-            return _with_xmp(outcome, path, (packet, ()))
+            return _with_xmp(outcome, path, (packet, None))
         raw, exifread_error = _exif_tags(fh, file_type)
         pillow = _pillow_facts(fh, file_type, want_exif=not raw)
         turn = _container_orientation(fh, file_type)
@@ -137,7 +137,7 @@ _XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP
 def _with_xmp(
     outcome: Outcome,
     path: str,
-    packets: tuple[bytes | str | None, tuple[bytes, ...]] | None,
+    packets: tuple[bytes | str | None, tuple[bytes, ...] | None] | None,
     found: iptc.IptcFacts | None = None,
     turn: int | None = None,
     photo: bool = True,
@@ -149,17 +149,17 @@ def _with_xmp(
     earlier tag of exif.CAPTURE_TIME_ORDER than EXIF. Face regions and PersonInImage names
     likewise (_people). Broken XMP is said in the error, and the rest is kept. `turn`: the
     orientation the container decides (a HEIF's), else the record's EXIF one applies.
-    `packets`: the embedded packet and a JPEG's extended XMP parts, whose joined packet comes
-    after the main one (the properties the writer moved there)."""
+    `packets`: the embedded packet and a JPEG's extended XMP parts (None for other files),
+    whose joined packet comes after the main one (the properties the writer moved there)."""
     if outcome.record is None:
         return outcome
     sidecar = sidecars.read(path)  # an environment error here keeps the file pending
     sources = [(f"XMP sidecar {sidecar[0]}", "sidecar", sidecar[1])] if sidecar else []
-    packet, extension = packets or (None, ())
+    packet, extension = packets or (None, None)
     fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
     if packet:
         sources.append(("embedded XMP", "embedded", packet))
-    if packet and extension:
+    if packet and extension is not None and (extension or xmp_extended.names_extension(packet)):
         extended = xmp_extended.extended_packet(packet, extension)
         if extended.packet is not None:
             sources.append(("extended XMP", "embedded", extended.packet))
@@ -303,7 +303,7 @@ class PillowFacts(NamedTuple):
     size: tuple[int, int] | None  # stored width and height
     raw: exif.RawTags  # EXIF tags, where asked for
     packet: bytes | str | None = None  # the embedded XMP packet
-    extension: tuple[bytes, ...] = ()  # a JPEG's extended XMP parts (xmp_extended.py)
+    extension: tuple[bytes, ...] | None = None  # a JPEG's extended XMP parts (xmp_extended.py)
     iptc_block: bytes | None = None  # a JPEG's IPTC-IIM block
     error: str | None = None
 
@@ -319,7 +319,7 @@ def _pillow_facts(fh: BinaryIO, file_type: str | None, want_exif: bool) -> Pillo
             raw = _pillow_exif(image) if want_exif else {}
             packet = image.info.get("xmp")  # what the header parse found; nothing is decoded
             resources = image.info.get("photoshop")  # a JPEG's APP13 image resources
-            segments = getattr(image, "applist", ())  # a JPEG's APP segments
+            segments = getattr(image, "applist", None)  # a JPEG's APP segments
     except UnidentifiedImageError:
         kind = f"{file_type} " if file_type else ""
         error = f"cannot identify image: not a readable {kind}image (corrupt or mislabelled)"
@@ -331,16 +331,18 @@ def _pillow_facts(fh: BinaryIO, file_type: str | None, want_exif: bool) -> Pillo
     if file_type in HEIF_TYPES and heif_rotation(fh) in (90, 270):
         # pillow-heif reports the size after the container's rotation; store it as encoded.
         width, height = height, width
-    app13 = [data for marker, data in segments if marker == "APP13"]
+    app13 = [data for marker, data in segments or () if marker == "APP13"]
     if app13:  # a JPEG: its segments joined, as Pillow's `photoshop` does not
         block = iptc.block_from_app13(app13)
     else:
         block = resources.get(iptc.PHOTOSHOP_IPTC_RESOURCE) if isinstance(resources, dict) else None
-    extension = tuple(
-        data
-        for marker, data in segments
-        if marker == "APP1" and data.startswith(xmp_extended.SIGNATURE)
-    )
+    extension = None  # not a JPEG
+    if segments is not None:
+        extension = tuple(
+            data
+            for marker, data in segments
+            if marker == "APP1" and data.startswith(xmp_extended.SIGNATURE)
+        )
     return PillowFacts(
         (width, height),
         raw,
