@@ -253,6 +253,23 @@ def test_app13_resources_with_lengths_that_lie_end_the_reading():
     assert iptc.block_from_app13([b"Adobe_CM\x00" + resource]) is None  # not Photoshop's
 
 
+def test_of_two_whole_iptc_resources_the_first_is_read_as_exiftool_reads_it(tmp_path):
+    """A program that added its own APP13 segment and left the old one: exiftool's IPTC is
+    the first (the second is its IPTC2, shown only with -a)."""
+
+    def app13(keyword: bytes) -> bytes:
+        block = b"\x1c\x02\x19" + len(keyword).to_bytes(2, "big") + keyword
+        body = iptc.PHOTOSHOP_SIGNATURE + b"8BIM\x04\x04\x00\x00"
+        body += len(block).to_bytes(4, "big") + block + b"\x00" * (len(block) & 1)
+        return b"\xff\xed" + (len(body) + 2).to_bytes(2, "big") + body
+
+    plain = tagged(tmp_path / "plain.jpg").read_bytes()
+    path = tmp_path / "two.jpg"
+    path.write_bytes(plain[:2] + app13(b"first") + app13(b"second") + plain[2:])
+    seen = exiftool_reads(path, "IPTC:Keywords")["IPTC:Keywords"]
+    assert read(path)["keywords"] == [seen] == ["first"]
+
+
 def test_iptc_of_a_tiff(tmp_path):
     path = tagged(
         tmp_path / "scan.tif",

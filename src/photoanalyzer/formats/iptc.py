@@ -77,13 +77,15 @@ def datasets(block: bytes) -> dict[tuple[int, int], list[bytes]]:
 
 def block_from_app13(segments: Sequence[bytes]) -> bytes | None:
     """The IPTC block of a JPEG's APP13 segments (their bytes after the marker and length):
-    the payloads of those that start with Photoshop's signature joined, then the data of
-    every 0x0404 resource in that run, in order; None where there is none. A resource that
-    claims more bytes than there are keeps what is there and ends the reading."""
+    the payloads of those that start with Photoshop's signature joined, then the data of the
+    first 0x0404 resource in that run; None where there is none. A second one (a program
+    that added its own segment and left the old) is not read, as exiftool reads only the
+    first unless asked (its IPTC2). A resource that claims more bytes than there are keeps
+    what is there and ends the reading."""
     joined = b"".join(
         s[len(PHOTOSHOP_SIGNATURE) :] for s in segments if s.startswith(PHOTOSHOP_SIGNATURE)
     )
-    parts, pos, end = [], 0, len(joined)
+    pos, end = 0, len(joined)
     while joined[pos : pos + 4] == _RESOURCE and pos + 7 <= end:
         (code,) = struct.unpack_from(">H", joined, pos + 4)
         pos += 7 + joined[pos + 6]  # the code, then a Pascal name
@@ -93,9 +95,9 @@ def block_from_app13(segments: Sequence[bytes]) -> bytes | None:
         (size,) = struct.unpack_from(">I", joined, pos)
         pos += 4
         if code == PHOTOSHOP_IPTC_RESOURCE:
-            parts.append(joined[pos : pos + size])
+            return joined[pos : pos + size]
         pos += size + (size & 1)
-    return b"".join(parts) if parts else None
+    return None
 
 
 def block_from_tag(value: Any) -> bytes | None:
