@@ -251,9 +251,8 @@ def _detection_input(
     """The detector's input tensor, as rapidocr's DetPreProcess makes it (at most
     `long_side`, a short side under `short_side` enlarged towards it at most `enlarge` times,
     each side rounded to a multiple of 32, bilinear; (x / 255 - 0.5) / 0.5), computed in
-    float32 in place:
-    DetPreProcess normalizes in float64 with temporaries, which cost 8 ms of the first
-    pass's 100 and 50 ms at 1280 px."""
+    float32 in place: DetPreProcess normalizes in float64 with temporaries, which cost 8 ms
+    of the first pass's 100 and 50 ms at 1280 px."""
     import cv2
 
     height, width = bgr.shape[:2]

@@ -22,9 +22,9 @@ def xmp_packet(fh: BinaryIO) -> bytes | None:
     QuickTime as Adobe writes it), else in moov/udta/XMP_ (QuickTime as exiftool and Apple
     write it). BeyondFile where a top-level box's size lies; None where there is none, or
     where moov is over MAX_META_BYTES (a movie of many hours) or its children do not fit."""
-    found = find_top_level_box(fh, b"uuid", XMP_UUID)
+    found = uuid_box(fh, XMP_UUID)
     if found is not None:
-        return found[len(XMP_UUID) :]
+        return found
     movie = find_top_level_box(fh, b"moov")
     try:
         for kind, body in iter_boxes(movie or b""):
@@ -37,11 +37,28 @@ def xmp_packet(fh: BinaryIO) -> bytes | None:
     return None
 
 
+def uuid_box(fh: BinaryIO, user_type: bytes) -> bytes | None:
+    """The content of the first top-level `uuid` box of `user_type`, after that type; None
+    and BeyondFile as find_top_level_box."""
+    body = find_top_level_box(fh, b"uuid", user_type)
+    return None if body is None else body[len(user_type) :]
+
+
 def find_top_level_box(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> bytes | None:
     """The body of the first top-level box of type `wanted` (for a `uuid` box, whose body
     starts with `user_type`), None when there is none (or it is over MAX_META_BYTES). A box
     whose size runs past the end of the file raises BeyondFile naming it, before its body is
     read: the size is the file's word, not a fact."""
+    span = top_level_span(fh, wanted, user_type)
+    if span is None or span[1] > MAX_META_BYTES:
+        return None
+    return read_at(fh, span[0], span[1], f"{box_name(wanted)} box")
+
+
+def top_level_span(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> tuple[int, int] | None:
+    """(offset, length) of the body of the first top-level box of type `wanted` (a `uuid`
+    box's starting with `user_type`), as its size states it; only box heads are read, so a
+    large body (a preview) is located, not read. BeyondFile where a 64-bit size is cut off."""
     size_of_file = file_size(fh)
     position = 0
     while position + 8 <= size_of_file:
@@ -57,10 +74,7 @@ def find_top_level_box(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> b
         if size < header_len:
             return None
         if kind == wanted and _starts_with(fh, position + header_len, user_type):
-            body_len = size - header_len
-            if body_len > MAX_META_BYTES:
-                return None
-            return read_at(fh, position + header_len, body_len, f"{box_name(kind)} box")
+            return position + header_len, size - header_len
         position += size
     return None
 

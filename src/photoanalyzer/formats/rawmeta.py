@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from photoanalyzer.formats import exif, tiffdir
-from photoanalyzer.formats.bmff import XMP_UUID
+from photoanalyzer.formats.bmff import XMP_UUID, top_level_span, uuid_box
 from photoanalyzer.formats.bounded import read_at, read_at_most
 from photoanalyzer.formats.filetypes import (  # the HEIF box reader
     HEAD_BYTES,
@@ -103,10 +103,9 @@ def embedded_xmp(fh: BinaryIO, file_type: str, limit: int) -> tuple[bytes | None
     lies past the end of the file, is said and not read."""
     if file_type == RAW_PREFIX + "CR3":
         try:
-            box = find_top_level_box(fh, b"uuid", XMP_UUID)
+            return uuid_box(fh, XMP_UUID), None
         except ValueError as exc:  # BeyondFile: a box's size lies
             return None, str(exc)
-        return (box[len(XMP_UUID) :] if box is not None else None), None
     ifds = tiffdir.read_ifds(fh)
     value = ifds[0].tags.get(tiffdir.XMP) if ifds else None
     if isinstance(value, bytes):
@@ -373,34 +372,18 @@ def _cr3_spots(fh: BinaryIO) -> list[PreviewSpot]:
     """CR3's PRVW (1620x1080 JPEG in a top-level uuid box). Its THMB (160x120, in moov) is
     smaller than any thumbnail and is not listed. Only the box's head is read here (the JPEG
     starts a few bytes in); read_spot checks its length against the file."""
-    found = _top_level_uuid(fh, _PREVIEW_UUID)
+    try:
+        found = top_level_span(fh, b"uuid", _PREVIEW_UUID)
+    except ValueError:  # BeyondFile: a box head cut off; no preview to be found
+        return []
     if found is None:
         return []
-    offset, length = found
+    offset, length = found[0] + len(_PREVIEW_UUID), found[1] - len(_PREVIEW_UUID)
     head = read_at_most(fh, offset, min(max(length, 0), _CR3_PREVIEW_HEAD))
     start = head.find(b"\xff\xd8\xff")
     if start < 0:
         return []
     return [PreviewSpot(offset + start, length - start)]
-
-
-def _top_level_uuid(fh: BinaryIO, wanted: bytes) -> tuple[int, int] | None:
-    """(where its content starts, the length its size states) of the first top-level `uuid`
-    box of type `wanted`; only box heads are read. A box size under 8 (the 64-bit and
-    to-the-end forms, which CR3 does not use at the top) ends the walk."""
-    fh.seek(0)
-    position = 0
-    while True:
-        header = fh.read(24)
-        if len(header) < 8:
-            return None
-        size, kind = struct.unpack(">I4s", header[:8])
-        if kind == b"uuid" and header[8:24] == wanted:
-            return position + 24, size - 24
-        if size < 8:
-            return None
-        position += size
-        fh.seek(position)
 
 
 # How far into CR3's preview box its JPEG is looked for (PRVW's header is 24 bytes in).

@@ -95,9 +95,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             outcome, packet = _video_outcome(path, file_type), None
             if file_type in _BMFF_VIDEOS:  # where Lightroom and Premiere write a video's XMP
                 packet, problem = _video_xmp(fh)
-                if problem:
-                    errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
-                    outcome = replace(outcome, error="; ".join(errors))
+                outcome = _with_xmp_problem(outcome, problem)
             return _with_xmp(outcome, path, (packet, None), photo=False)
         if file_type == "TIFF":
             file_type = rawmeta.tiff_raw_type(fh) or file_type
@@ -106,9 +104,7 @@ def read_metadata(path: str, kind: str) -> Outcome:
             # DNG's in the DNG itself; a camera keeps the rating given on it in the RAW.
             outcome = _raw_outcome(fh, file_type)
             packet, problem = rawmeta.embedded_xmp(fh, file_type, xmp.MAX_PACKET_BYTES)
-            if problem:
-                errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
-                outcome = replace(outcome, error="; ".join(errors))
+            outcome = _with_xmp_problem(outcome, problem)
             return _with_xmp(outcome, path, (packet, None))
         raw, exifread_error = _exif_tags(fh, file_type)
         pillow = _pillow_facts(fh, file_type, want_exif=not raw)
@@ -128,6 +124,14 @@ def read_metadata(path: str, kind: str) -> Outcome:
     return _with_xmp(Outcome(record, error), path, packets, found, turn)
 
 
+def _with_xmp_problem(outcome: Outcome, problem: str | None) -> Outcome:
+    """The outcome with why its embedded XMP could not be read added to its error."""
+    if not problem:
+        return outcome
+    errors = [e for e in (outcome.error, f"embedded XMP: {problem}") if e]
+    return replace(outcome, error="; ".join(errors))
+
+
 # Videos in ISO base media files, whose XMP packet bmff.xmp_packet finds.
 _BMFF_VIDEOS = frozenset({"MP4", "MOV", "M4V", "3GP"})
 # XMP properties read for the capture time (the taken_at fallback), beside XMP_FIELDS.
@@ -137,7 +141,7 @@ _XMP_DATES = {"date_created": exif.XMP_DATE_CREATED_TAG, "create_date": exif.XMP
 def _with_xmp(
     outcome: Outcome,
     path: str,
-    packets: tuple[bytes | str | None, tuple[bytes, ...] | None] | None,
+    packets: tuple[bytes | str | None, tuple[bytes, ...] | None],
     found: iptc.IptcFacts | None = None,
     turn: int | None = None,
     photo: bool = True,
@@ -155,7 +159,7 @@ def _with_xmp(
         return outcome
     sidecar = sidecars.read(path)  # an environment error here keeps the file pending
     sources = [(f"XMP sidecar {sidecar[0]}", "sidecar", sidecar[1])] if sidecar else []
-    packet, extension = packets or (None, None)
+    packet, extension = packets
     fields, problems = dict.fromkeys((*XMP_FIELDS, *_XMP_DATES)), []
     if packet:
         sources.append(("embedded XMP", "embedded", packet))
