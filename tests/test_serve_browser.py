@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from serve_library import BOXES, Library, build
-from support.browser import chromium, problems, serving_in_a_thread
+from support.browser import chromium, navigate, problems, serving_in_a_thread
 from support.requirements import require_module
 from test_search import standin_config, standin_open_clip  # noqa: F401 (a fixture)
 
@@ -57,7 +57,7 @@ def test_search_by_text_in_the_box(browser, site, tmp_path):
     assert problems(browser) == []
     box = browser.find_element(By.ID, "q")
     box.send_keys("snow")
-    box.submit()
+    navigate(browser, box.submit)
     assert result_names(browser)[:2] == ["snow.jpg", "snowbeach.jpg"]
     assert problems(browser) == []
     browser.save_screenshot(str(tmp_path / "serve-search.png"))
@@ -70,15 +70,15 @@ def test_filter_by_place_and_date_then_open_the_photo_and_see_its_boxes(browser,
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
     browser.find_element(By.ID, "place").send_keys("Norway")
     browser.find_element(By.ID, "after").send_keys("2023")
-    browser.find_element(By.ID, "q").submit()
+    navigate(browser, browser.find_element(By.ID, "q").submit)
     assert result_names(browser) == ["snow.jpg"]
     browser.get(site + "/")
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
     browser.find_element(By.ID, "place").send_keys("FR")
     browser.find_element(By.ID, "before").send_keys("2022")
-    browser.find_element(By.ID, "q").submit()
+    navigate(browser, browser.find_element(By.ID, "q").submit)
     assert result_names(browser) == ["beach.jpg"]
-    browser.find_element(By.CSS_SELECTOR, "#results .tile a.open").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#results .tile a.open").click)
     assert browser.find_element(By.ID, "name").text == "beach.jpg"
     assert problems(browser) == []
     picture = browser.find_element(By.ID, "thumbnail").rect
@@ -99,12 +99,12 @@ def test_more_like_this_and_the_report_pages(browser, site, lib):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{site}/photo/{lib.ids['beach.jpg']}")
-    browser.find_element(By.ID, "more").click()
+    navigate(browser, browser.find_element(By.ID, "more").click)
     assert result_names(browser)[0] == "beach small.jpg"
     assert problems(browser) == []
-    browser.find_element(By.LINK_TEXT, "Report").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Report").click)
     assert browser.current_url.endswith("/report/index.html")
     assert problems(browser) == []
-    browser.find_element(By.LINK_TEXT, "Near-duplicates").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Near-duplicates").click)
     assert browser.find_elements(By.CSS_SELECTOR, ".member.pick")
     assert problems(browser) == []

@@ -26,7 +26,7 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.library.locking import RunLock, lock_path
 from photoanalyzer.outputs.html_report.faces import cut_face
 from serve_people_library import SCREENSHOT, TEXTS, TOGETHER, PeopleLibrary, build
-from support.browser import chromium, problems, serving_in_a_thread
+from support.browser import chromium, navigate, problems, serving_in_a_thread
 from support.requirements import require_module
 from test_search import InProcess, standin_config
 
@@ -416,14 +416,15 @@ def test_name_a_person_in_the_browser_and_find_them_by_the_cli(lib, site, browse
     elon = lib.persons["Elon"]
     browser.get(base + "/people")
     assert problems(browser) == []
-    browser.find_element(By.CSS_SELECTOR, f'figure[data-person="{elon}"] a').click()
+    person_link = browser.find_element(By.CSS_SELECTOR, f'figure[data-person="{elon}"] a')
+    navigate(browser, person_link.click)
     assert problems(browser) == []
     crops = browser.find_elements(By.CSS_SELECTOR, "#faces img.crop")
     assert len(crops) == persons(copied.db)[elon][1]
     field = browser.find_element(By.ID, "name")
     field.clear()
     field.send_keys("Elon Musk")
-    browser.find_element(By.CSS_SELECTOR, "#name-form button").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#name-form button").click)
     assert browser.find_element(By.ID, "person-name").text == "Elon Musk"
     assert browser.current_url == f"{base}/person/{elon}"
     assert problems(browser) == []
@@ -453,12 +454,12 @@ def test_filter_by_person_and_text_in_the_browser(lib, site, browser):
     browser.get(base + "/")
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
     browser.find_element(By.CSS_SELECTOR, "input.text").send_keys("wifi")
-    browser.find_element(By.ID, "q").submit()
+    navigate(browser, browser.find_element(By.ID, "q").submit)
     shown = sorted(e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results .name"))
     assert shown == sorted(["deepface_img4.jpg", SCREENSHOT])
     assert problems(browser) == []
     Select(browser.find_element(By.ID, "screenshots")).select_by_value("1")
-    browser.find_element(By.ID, "q").submit()
+    navigate(browser, browser.find_element(By.ID, "q").submit)
     shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results .name")]
     assert shown == [SCREENSHOT]
     assert browser.find_element(By.CSS_SELECTOR, "#results .text-line").text == "wifi guest"
@@ -466,7 +467,7 @@ def test_filter_by_person_and_text_in_the_browser(lib, site, browser):
     browser.find_element(By.CSS_SELECTOR, "details summary").click()
     browser.find_element(By.CSS_SELECTOR, "input.person").send_keys(str(lib.persons["Angelina"]))
     browser.find_element(By.ID, "faces").send_keys("2")
-    browser.find_element(By.ID, "q").submit()
+    navigate(browser, browser.find_element(By.ID, "q").submit)
     shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results .name")]
     assert shown == [TOGETHER]
     assert problems(browser) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +49,21 @@ def problems(driver) -> list[str]:
     broken = driver.execute_async_script(BROKEN_IMAGES)
     errors = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     return errors + [f"broken image {src}" for src in broken]
+
+
+def navigate(driver, action: Callable[[], Any], timeout: float = 30) -> None:
+    """Do `action` (a click or a submit that loads a new page) and wait until the new page has
+    replaced the old one and finished loading. Chromedriver may answer a click before a form's
+    POST and its redirect have replaced the page, and an element found then goes stale."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    action()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 @contextmanager
