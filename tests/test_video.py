@@ -5,6 +5,7 @@ import io
 import json
 import struct
 import subprocess
+import tracemalloc
 from fractions import Fraction
 from pathlib import Path
 
@@ -164,6 +165,33 @@ def test_moov_udta_xmp_is_found_and_a_child_that_does_not_fit_is_no_xmp():
     assert found == b"<x:xmpmeta/>"
     bad_child = struct.pack(">I4s", 4000, b"trak") + b"\0" * 20  # states 4,000 of 28 bytes
     assert xmp_packet(io.BytesIO(ftyp + box(b"moov", bad_child + udta))) is None
+
+
+def test_a_long_movies_xmp_after_a_large_sample_table_is_found_by_box_heads(tmp_path):
+    """A movie of many hours has a moov of tens of MB (its sample tables) before udta: the
+    XMP is still found, and only box heads are read on the way (the file is sparse, so the
+    test costs no disk)."""
+
+    def head(kind: bytes, body_length: int) -> bytes:
+        return struct.pack(">I4s", 8 + body_length, kind)
+
+    udta = head(b"udta", 8 + 12) + head(b"XMP_", 12) + b"<x:xmpmeta/>"
+    table_length = 40 * 1024 * 1024
+    path = tmp_path / "long.mov"
+    with open(path, "wb") as fh:
+        fh.write(head(b"ftyp", 8) + b"qt  \0\0\0\0")
+        fh.write(head(b"moov", 8 + table_length + len(udta)) + head(b"trak", table_length))
+        fh.seek(table_length, io.SEEK_CUR)
+        fh.write(udta)
+    tracemalloc.start()
+    try:
+        with open(path, "rb") as fh:
+            found = xmp_packet(fh)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == b"<x:xmpmeta/>"
+    assert peak < 1024 * 1024
 
 
 def test_broken_videos_are_per_file_errors(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from photoanalyzer.formats.bounded import BeyondFile, file_size, read_at
+from photoanalyzer.formats.bounded import BeyondFile, check_span, file_size, read_at
 
 MAX_META_BYTES = 16 * 1024 * 1024
 
@@ -20,21 +20,22 @@ XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 def xmp_packet(fh: BinaryIO) -> bytes | None:
     """The XMP packet of an MP4 or QuickTime file: in the top-level XMP `uuid` box (MP4, and
     QuickTime as Adobe writes it), else in moov/udta/XMP_ (QuickTime as exiftool and Apple
-    write it). BeyondFile where a top-level box's size lies; None where there is none, or
-    where moov is over MAX_META_BYTES (a movie of many hours) or its children do not fit."""
+    write it). BeyondFile where a top-level box's size lies; None where there is none, where
+    the packet is over MAX_META_BYTES, or where a child of moov or udta does not fit its
+    parent. Only box heads are read on the way, so a long movie's large moov (its sample
+    tables) costs no memory."""
     found = uuid_box(fh, XMP_UUID)
     if found is not None:
         return found
-    movie = find_top_level_box(fh, b"moov")
-    try:
-        for kind, body in iter_boxes(movie or b""):
-            if kind == b"udta":
-                return next((xmp for inner, xmp in iter_boxes(body) if inner == b"XMP_"), None)
-    except BeyondFile:
-        # A child box that does not fit inside moov: the video's own reader (PyAV) judges the
-        # movie; here it only means that no XMP is found there.
+    movie = top_level_span(fh, b"moov")
+    if movie is None:
         return None
-    return None
+    check_span(file_size(fh), *movie, "moov box")
+    user_data = child_span(fh, movie, b"udta")
+    packet = None if user_data is None else child_span(fh, user_data, b"XMP_")
+    if packet is None or packet[1] > MAX_META_BYTES:
+        return None
+    return read_at(fh, *packet, "XMP_ box")
 
 
 def uuid_box(fh: BinaryIO, user_type: bytes) -> bytes | None:
@@ -59,9 +60,28 @@ def top_level_span(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> tuple
     """(offset, length) of the body of the first top-level box of type `wanted` (a `uuid`
     box's starting with `user_type`), as its size states it; only box heads are read, so a
     large body (a preview) is located, not read. BeyondFile where a 64-bit size is cut off."""
-    size_of_file = file_size(fh)
-    position = 0
-    while position + 8 <= size_of_file:
+    found = _box_span(fh, (0, file_size(fh)), wanted, user_type)
+    return found if isinstance(found, tuple) else None
+
+
+def child_span(fh: BinaryIO, parent: tuple[int, int], wanted: bytes) -> tuple[int, int] | None:
+    """(offset, length) of the body of the first box of type `wanted` inside the body
+    `parent` (offset, length) of another box, read by box heads as top_level_span. None where
+    there is none, or where a child before it (or it) does not fit the parent: the video's
+    own reader (PyAV) judges the movie; here it only means that nothing is found."""
+    found = _box_span(fh, parent, wanted, b"")
+    return found if isinstance(found, tuple) and sum(found) <= sum(parent) else None
+
+
+def _box_span(
+    fh: BinaryIO, within: tuple[int, int], wanted: bytes, user_type: bytes
+) -> tuple[int, int] | bool:
+    """The span of the first box `wanted` among the boxes laid end to end in `within`, as
+    its size states it (it may run past `within`); False when there is none, or when a box
+    before it states a size that ends past `within` or is smaller than its own head."""
+    position, end = within
+    end += position
+    while position + 8 <= end:
         size, kind = struct.unpack(">I4s", read_at(fh, position, 8, "box header"))
         header_len = 8
         if size == 1:
@@ -69,14 +89,14 @@ def top_level_span(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> tuple
                 ">Q", read_at(fh, position + 8, 8, f"{box_name(kind)} box size")
             )
             header_len = 16
-        elif size == 0:  # the box runs to the end of the file
-            size = size_of_file - position
+        elif size == 0:  # the box runs to the end of its parent (of the file, at the top)
+            size = end - position
         if size < header_len:
-            return None
+            return False
         if kind == wanted and _starts_with(fh, position + header_len, user_type):
             return position + header_len, size - header_len
         position += size
-    return None
+    return False
 
 
 def _starts_with(fh: BinaryIO, position: int, prefix: bytes) -> bool:
