@@ -60,8 +60,7 @@ def top_level_span(fh: BinaryIO, wanted: bytes, user_type: bytes = b"") -> tuple
     """(offset, length) of the body of the first top-level box of type `wanted` (a `uuid`
     box's starting with `user_type`), as its size states it; only box heads are read, so a
     large body (a preview) is located, not read. BeyondFile where a 64-bit size is cut off."""
-    found = _box_span(fh, (0, file_size(fh)), wanted, user_type)
-    return found if isinstance(found, tuple) else None
+    return _box_span(fh, (0, file_size(fh)), wanted, user_type)
 
 
 def child_span(fh: BinaryIO, parent: tuple[int, int], wanted: bytes) -> tuple[int, int] | None:
@@ -70,17 +69,17 @@ def child_span(fh: BinaryIO, parent: tuple[int, int], wanted: bytes) -> tuple[in
     there is none, or where a child before it (or it) does not fit the parent: the video's
     own reader (PyAV) judges the movie; here it only means that nothing is found."""
     found = _box_span(fh, parent, wanted, b"")
-    return found if isinstance(found, tuple) and sum(found) <= sum(parent) else None
+    return found if found is not None and sum(found) <= sum(parent) else None
 
 
 def _box_span(
     fh: BinaryIO, within: tuple[int, int], wanted: bytes, user_type: bytes
-) -> tuple[int, int] | bool:
+) -> tuple[int, int] | None:
     """The span of the first box `wanted` among the boxes laid end to end in `within`, as
-    its size states it (it may run past `within`); False when there is none, or when a box
+    its size states it (it may run past `within`); None when there is none, or when a box
     before it states a size that ends past `within` or is smaller than its own head."""
-    position, end = within
-    end += position
+    position, length = within
+    end = position + length
     while position + 8 <= end:
         size, kind = struct.unpack(">I4s", read_at(fh, position, 8, "box header"))
         header_len = 8
@@ -92,11 +91,11 @@ def _box_span(
         elif size == 0:  # the box runs to the end of its parent (of the file, at the top)
             size = end - position
         if size < header_len:
-            return False
+            return None
         if kind == wanted and _starts_with(fh, position + header_len, user_type):
             return position + header_len, size - header_len
         position += size
-    return False
+    return None
 
 
 def _starts_with(fh: BinaryIO, position: int, prefix: bytes) -> bool:
