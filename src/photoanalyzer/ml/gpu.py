@@ -52,7 +52,9 @@ class GpuSampler:
     def _sample(self, handle) -> None:
         import pynvml
 
-        while not self._stop.is_set():
+        # The first sample is taken however soon stop() comes: a phase shorter than the
+        # interval still gets a reading.
+        while True:
             try:
                 self._utilization.append(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
                 self._memory_mib.append(pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20)
@@ -63,7 +65,8 @@ class GpuSampler:
                         f"({type(exc).__name__}): GPU utilization is not recorded"
                     )
                 return
-            self._stop.wait(self.interval)
+            if self._stop.wait(self.interval):
+                return
 
     def stop(self) -> dict | None:
         """{"utilization_mean": %, "utilization_peak": %, "memory_mean_mib", "memory_peak_mib",
