@@ -135,6 +135,45 @@ def found_names(out: str) -> list[str]:
     return sorted(Path(r["path"]).name for r in json.loads(out)["results"])
 
 
+# -- the people command ---------------------------------------------------------------------------
+
+
+def test_people_options_before_the_command_apply_to_it(people_library, tmp_path):
+    """`people --db FILE name ...` names the person in FILE, not in the default catalog: the
+    group's --db, --config and --json apply to the command that follows."""
+    _, db, _, persons = people_library
+    copied = tmp_path / "copy.db"
+    shutil.copy2(db, copied)
+    (tmp_path / "home").mkdir()
+    cli = Cli(tmp_path / "home")  # its default catalog does not exist
+    listed = json.loads(cli("people", "--db", str(copied), "--json", "list").stdout)
+    assert {p["name"] for p in listed} >= {"Angelina Jolie", "Elon Musk"}
+    elon = persons["Elon Musk"]
+    faces = json.loads(cli("people", "--db", str(copied), "--json", "faces", str(elon)).stdout)
+    assert {Path(f["path"]).name for f in faces} >= set(PHOTOS["Elon"])
+    cli("people", "--db", str(copied), "name", str(elon), "Elon R. Musk")
+    renamed = json.loads(cli("people", "list", "--db", str(copied), "--json").stdout)
+    assert {p["id"]: p["name"] for p in renamed}[elon] == "Elon R. Musk"
+    twice = cli("people", "--db", str(db), "list", "--db", str(copied), check=False)
+    assert twice.returncode == 2 and "--db is given twice" in twice.stderr
+    changing = cli("people", "--db", str(copied), "--json", "name", str(elon), "E", check=False)
+    assert changing.returncode == 2 and "--json is for listing" in changing.stderr
+
+
+def test_a_name_of_digits_only_is_refused_as_it_would_read_as_a_number(people_library, cli_in):
+    _, _, _, persons = people_library
+    elon = str(persons["Elon Musk"])
+    refused = cli_in("people", "name", elon, "8", check=False)
+    assert refused.returncode == 2 and "would read as a person's number" in refused.stderr
+    assert cli_in("people", "name", elon, "#8", check=False).returncode == 2
+    names = {p["id"]: p["name"] for p in json.loads(cli_in("people", "--json").stdout)}
+    assert names[int(elon)] == "Elon Musk"
+    # Digits are a number in `search --person` as in `people`, with or without the "#".
+    for number in (elon, f"#{elon}"):
+        found = cli_in("search", "--person", number, "--json").stdout
+        assert found_names(found) == sorted([*PHOTOS["Elon"], TOGETHER])
+
+
 # -- search -------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,25 @@ from photoanalyzer.catalog.regions import NamedRegion, named_regions
 from photoanalyzer.catalog.schema import PATH, path_param, result_is_current, transaction
 
 CURRENT_FACE = f"f.missing = 0 AND {result_is_current('faces')}"
+MAX_PERSON_NAME = 200  # characters: a person's name, not a text
+
+
+def person_name_problem(name: str) -> str | None:
+    """Why `name` (already stripped) cannot be a person's name, None when it can. A name of
+    digits only is refused: `people` and `search --person` read digits as a person's number,
+    so such a name could never be asked for."""
+    if not name:
+        return "the name is empty"
+    if len(name) > MAX_PERSON_NAME or not name.isprintable():
+        return f"a name is at most {MAX_PERSON_NAME} characters, on one line"
+    if name.lstrip("#").isdigit():
+        return (
+            f"a name of digits only ({name}) would read as a person's number; add a word "
+            f'("Player {name.lstrip("#")}")'
+        )
+    return None
+
+
 FACE_COLUMNS = (
     "frame",
     "x",

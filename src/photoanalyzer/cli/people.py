@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -29,39 +30,58 @@ WaitOption = Annotated[
 PersonArg = Annotated[str, typer.Argument(help="A person's id or name.", show_default=False)]
 
 
+@dataclass(frozen=True)
+class GroupOptions:
+    """The options given after `people` itself, before its command: they apply to the
+    command (click hands a group's `obj` down to its command's context)."""
+
+    db: Path | None
+    config: Path | None
+    json: bool
+
+
 @people_app.callback()
 def people(
     ctx: typer.Context, db: DbOption = None, config: ConfigOption = None, json: JsonOption = False
 ) -> None:
-    """Without a command: the persons, as `people list`."""
+    """Without a command: the persons, as `people list`. --db and --config given here apply to
+    the command that follows (`people --db FILE name 3 Anna`), and --json to list and faces."""
+    ctx.obj = GroupOptions(db, config, json)
     if ctx.invoked_subcommand is None:
-        people_list(db, config, json)
+        people_list(ctx)
 
 
 @people_app.command("list")
-def people_list(db: DbOption = None, config: ConfigOption = None, json: JsonOption = False) -> None:
+def people_list(
+    ctx: typer.Context, db: DbOption = None, config: ConfigOption = None, json: JsonOption = False
+) -> None:
     """Persons with their face and photo counts and a sample path, named ones first."""
     from photoanalyzer.outputs.people import persons_json, persons_text
 
-    with _reading(db, config) as catalog:
+    with _reading(ctx, db, config) as catalog:
         persons = catalog.people.list_persons()
-    typer.echo(persons_json(persons) if json else persons_text(persons))
+    typer.echo(persons_json(persons) if _as_json(ctx, json) else persons_text(persons))
 
 
 @people_app.command("faces")
 def people_faces(
-    person: PersonArg, db: DbOption = None, config: ConfigOption = None, json: JsonOption = False
+    ctx: typer.Context,
+    person: PersonArg,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
 ) -> None:
     """A person's faces with their ids (for `people reject`), boxes and paths."""
     from photoanalyzer.outputs.people import faces_json, faces_text
 
-    with _reading(db, config) as catalog:
+    with _reading(ctx, db, config) as catalog:
         faces = catalog.people.faces_of_person(_person_id(catalog, person))
-    typer.echo(faces_json(faces) if json else faces_text(faces))
+    typer.echo(faces_json(faces) if _as_json(ctx, json) else faces_text(faces))
 
 
 @people_app.command("name")
 def people_name(
+    ctx: typer.Context,
     person: PersonArg,
     name: Annotated[str, typer.Argument(help="The name to give.", show_default=False)],
     db: DbOption = None,
@@ -69,12 +89,14 @@ def people_name(
     wait: WaitOption = False,
 ) -> None:
     """Name a person. A name another person has already merges the two into that one."""
+    from photoanalyzer.catalog.people import person_name_problem
     from photoanalyzer.run.people_step import name_person
 
     name = name.strip()
-    if not name:
-        raise UsageError("the name is empty")
-    with _writing(db, config, wait) as catalog:
+    problem = person_name_problem(name)
+    if problem:
+        raise UsageError(problem)
+    with _writing(ctx, db, config, wait) as catalog:
         person_id = _person_id(catalog, person)
         kept = name_person(catalog, person_id, name)
     merged = f" (merged into #{kept}, which had that name)" if kept != person_id else ""
@@ -83,6 +105,7 @@ def people_name(
 
 @people_app.command("merge")
 def people_merge(
+    ctx: typer.Context,
     keep: PersonArg,
     other: PersonArg,
     db: DbOption = None,
@@ -91,7 +114,7 @@ def people_merge(
 ) -> None:
     """Merge OTHER into KEEP: its faces join KEEP, which keeps its id (and takes OTHER's name
     where it has none)."""
-    with _writing(db, config, wait) as catalog:
+    with _writing(ctx, db, config, wait) as catalog:
         keep_id, other_id = _person_id(catalog, keep), _person_id(catalog, other)
         if keep_id == other_id:
             raise UsageError(f"#{keep_id} and #{other_id} are the same person")
@@ -101,6 +124,7 @@ def people_merge(
 
 @people_app.command("reject")
 def people_reject(
+    ctx: typer.Context,
     face: Annotated[int, typer.Argument(help="A face id (people faces PERSON).")],
     db: DbOption = None,
     config: ConfigOption = None,
@@ -108,7 +132,7 @@ def people_reject(
 ) -> None:
     """Take a face from its person: it is not them, and no later run gives it back to them
     (a later grouping may place it with someone else)."""
-    with _writing(db, config, wait) as catalog:
+    with _writing(ctx, db, config, wait) as catalog:
         person = catalog.people.reject(face)
     if person is None:
         raise UsageError(f"face {face} does not exist or belongs to no person")
@@ -117,6 +141,7 @@ def people_reject(
 
 @people_app.command("forget")
 def people_forget(
+    ctx: typer.Context,
     db: DbOption = None,
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -127,7 +152,7 @@ def people_forget(
     phase finds faces again; leave `faces` out of the phases to stop that."""
     if not yes:
         typer.confirm("Delete every face, embedding, person and name from the catalog?", abort=True)
-    with _writing(db, config, wait) as catalog:
+    with _writing(ctx, db, config, wait) as catalog:
         count = catalog.people.forget()
     typer.echo(
         f"deleted {count} faces with their embeddings, every person and name. A run with "
@@ -148,10 +173,31 @@ def _person_id(catalog, text: str) -> int:
     return found
 
 
+def _chosen(ctx: typer.Context, flag: str, own: Path | None) -> Path | None:
+    """The command's own --db or --config, else the one given after `people`; both, naming
+    two files, is a mistake that must not pick one silently."""
+    given = getattr(ctx.obj, flag, None) if isinstance(ctx.obj, GroupOptions) else None
+    if own is not None and given is not None and own != given:
+        raise UsageError(
+            f"--{flag} is given twice, {given} after `people` and {own} after its command"
+        )
+    return own if own is not None else given
+
+
+def _as_json(ctx: typer.Context, own: bool) -> bool:
+    return own or (isinstance(ctx.obj, GroupOptions) and ctx.obj.json)
+
+
+def _no_json_for_a_change(ctx: typer.Context) -> None:
+    if isinstance(ctx.obj, GroupOptions) and ctx.obj.json:
+        raise UsageError("--json is for listing: `people list --json`, `people faces P --json`")
+
+
 @contextmanager
-def _reading(db: Path | None, config: Path | None):
+def _reading(ctx: typer.Context, db: Path | None, config: Path | None):
     from photoanalyzer.cli.app import open_existing_catalog
 
+    db, config = _chosen(ctx, "db", db), _chosen(ctx, "config", config)
     catalog = open_existing_catalog(db, load_checked_config(config))
     try:
         yield catalog
@@ -160,12 +206,14 @@ def _reading(db: Path | None, config: Path | None):
 
 
 @contextmanager
-def _writing(db: Path | None, config: Path | None, wait: bool):
+def _writing(ctx: typer.Context, db: Path | None, config: Path | None, wait: bool):
     """The catalog for a change, under the run lock: never while a run writes."""
     from photoanalyzer.catalog import Catalog
     from photoanalyzer.config import resolve_catalog_path
     from photoanalyzer.library.locking import RunLock, lock_path
 
+    _no_json_for_a_change(ctx)
+    db, config = _chosen(ctx, "db", db), _chosen(ctx, "config", config)
     path = resolve_catalog_path(db, load_checked_config(config))
     if not path.is_file():
         raise CatalogError(f"no catalog at {path}: run `photoanalyze run FOLDER` first")

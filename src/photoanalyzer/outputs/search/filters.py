@@ -189,9 +189,9 @@ def _rating(value: float | None) -> float | None:
 def _persons(
     values: Sequence[str], known: Callable[[], Sequence[tuple[int, str | None]]]
 ) -> tuple[tuple[int, ...], ...]:
-    """Each --person as the ids of the persons it names: a name in any case (every person
-    with that name), else a person's number as `people` lists it. An unknown name is an
-    error that lists the names closest to it."""
+    """Each --person as the ids of the persons it names: a person's number as `people` lists
+    it (digits are a number there too), else a name in any case (every person with that
+    name). An unknown name is an error that lists the names closest to it."""
     if not values:
         return ()
     persons = list(known())
@@ -202,9 +202,11 @@ def _persons(
     ids = {person_id for person_id, _ in persons}
     resolved = []
     for value in _texts(values, "--person"):
-        found = by_name.get(value.casefold())
-        if not found and value.isdigit() and int(value) in ids:
-            found = [int(value)]
+        number = value.lstrip("#")
+        if number.isdigit() and int(number) in ids:
+            found = [int(number)]
+        else:
+            found = by_name.get(value.casefold())
         if not found:
             raise UsageError(_unknown_person(value, persons))
         resolved.append(tuple(found))

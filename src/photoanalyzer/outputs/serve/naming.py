@@ -22,12 +22,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from photoanalyzer.catalog import Catalog
+from photoanalyzer.catalog.people import person_name_problem
 from photoanalyzer.errors import CatalogLocked
 from photoanalyzer.library.locking import RunLock, lock_path
 
 MAX_FORM_BYTES = 4096
 MAX_FIELDS = 8
-MAX_NAME = 200  # characters: a person's name, not a text
 SECRET_FIELD = "secret"
 FORM_TYPE = "application/x-www-form-urlencoded"
 RUN_HOLDS = "a run is indexing this catalog; try again when it ends (nothing was changed)"
@@ -94,10 +94,9 @@ class Naming:
         """Name the person; the id it has afterwards (a name another person has merges the
         two into that one, as `people name` does)."""
         name = name.strip()
-        if not name:
-            raise Refused(400, "the name is empty")
-        if len(name) > MAX_NAME or not name.isprintable():
-            raise Refused(400, f"a name is at most {MAX_NAME} characters, on one line")
+        problem = person_name_problem(name)
+        if problem:
+            raise Refused(400, problem)
         with self._writing() as catalog:
             self._person(catalog, person_id)
             return self.name_person(catalog, person_id, name)
