@@ -276,13 +276,12 @@ def _analyze_and_store(
                     f"{len(pending)} files"
                 )
         except PhaseUnavailable as exc:
-            # The files not reached are stored as not their fault: the reason becomes the error
-            # of those with no status yet, the others keep what they had; pending stays pending.
+            # The phase's failure, not the files': it is the run's record (the summary, status,
+            # the report's runs), and nothing is written for the files not reached, which stay
+            # as they were (pending stays pending), as for a phase skipped for a missing extra.
+            # Written to each, it read as every file's own error in export and the report.
             report.failure = str(exc)
-            left = [item for i, item in enumerate(pending) if i not in stored]
-            report.left_pending = len(left)
-            for item in left:
-                writer.add(item.file_id, Outcome(None, str(exc), final=False))
+            report.left_pending = len(pending) - len(stored)
     finally:
         # Also on Ctrl-C: what was analyzed is kept, so the next run resumes after it.
         bar.close()
