@@ -236,6 +236,16 @@ def test_kill_9_mid_phase_loses_nothing_committed_and_rerun_matches_a_clean_run(
     assert export(cli, db) == export(cli, clean)
 
 
+def test_an_interrupted_full_run_does_not_promise_to_continue():
+    """--full redoes every file each time, so its interruption says the same command starts
+    over (the message above, for a run without --full, says it continues)."""
+    from photoanalyzer.cli.run import _interrupted_message
+
+    assert "continue where this one stopped" in _interrupted_message(full=False)
+    full = _interrupted_message(full=True)
+    assert "continue" not in full and "--full starts over" in full
+
+
 def test_sigint_stops_cleanly_and_the_next_run_resumes(cli, tmp_path):
     library = library_of(tmp_path / "lib", STOPPED)
     config = no_ml(tmp_path, commit_every=3)

@@ -125,7 +125,7 @@ def run(
 
     Exit codes: 0 done (per-file errors included), 1 fatal problem, 2 usage error, 3 another
     run holds the catalog, 4 a whole phase could not run, 130 interrupted (Ctrl-C or SIGTERM;
-    finished files are kept and the same command continues).
+    finished files are kept and the same command continues; a --full run starts over).
     """
     from photoanalyzer.config import with_engine, with_kinds, with_ml_overrides
     from photoanalyzer.phases import build_phases, parse_phase_list
@@ -168,12 +168,23 @@ def _index(
             under_lock=(lambda: move_legacy_thumbnails(catalog_path)) if beside else None,
         )
     except KeyboardInterrupt:
-        raise Interrupted(
-            "interrupted: finished files are saved; run the same command again to "
-            "continue where this one stopped"
-        ) from None
+        raise Interrupted(_interrupted_message(full)) from None
     failed = any(phase.failure and not phase.skipped for phase in result.phases)
     return report.format_run(result), failed
+
+
+def _interrupted_message(full: bool) -> str:
+    if full:
+        # --full redoes every file each time it runs, so running it again does not resume.
+        return (
+            "interrupted: finished files are saved; --full starts over each time, so the same "
+            "command redoes every file (without --full, a run analyzes only what is new, "
+            "changed or out of date)"
+        )
+    return (
+        "interrupted: finished files are saved; run the same command again to continue "
+        "where this one stopped"
+    )
 
 
 @contextmanager
