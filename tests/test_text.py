@@ -67,6 +67,22 @@ def test_what_the_file_says_decides_before_its_size():
     assert screenshot_reason(facts(name="screens.jpg")) is None  # a word, not the pattern
 
 
+def test_an_exposure_without_a_make_is_a_camera_not_a_screen(tmp_path):
+    """A trail camera writes no make or model but its exposure, at an iPad's 2048 x 1536."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (2048, 1536), (90, 110, 70))
+    bare = tmp_path / "bare.jpg"
+    picture.save(bare)
+    assert "a screen's size" in screenshot_reason(file_facts(str(bare)))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x8827] = 400  # ISO, in the Exif IFD
+    exposed = tmp_path / "exposed.jpg"
+    picture.save(exposed, exif=exif)
+    facts_read = file_facts(str(exposed))
+    assert facts_read.camera and screenshot_reason(facts_read) is None
+
+
 def test_ios_usercomment_is_read_from_a_png_xmp_packet(tmp_path):
     from PIL import PngImagePlugin
 

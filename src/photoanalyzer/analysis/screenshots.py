@@ -7,7 +7,8 @@ found in it. Pure rules on `FileFacts`; `file_facts` reads them from the header 
                   screenshot's file name in one of the platforms' languages
     looks so      no camera make or model, and a screen's pixel size (either orientation,
                   phones and displays), or a PNG of at least 480 x 320 with some text lines
-    camera        a camera make or model: never a screenshot by size or format alone"""
+    camera        a camera make or model, or an exposure (time, f-number, ISO, focal length):
+                  never a screenshot by size or format alone"""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class FileFacts(NamedTuple):
     name: str
     file_format: str | None  # Pillow's: JPEG, PNG, HEIF, ...
     size: tuple[int, int] | None  # as stored
-    camera: bool  # a camera make or model is recorded
+    camera: bool  # a camera make or model, or an exposure, is recorded
     software: str | None
     user_comment: str | None
 
@@ -77,17 +78,29 @@ def file_facts(path: str) -> FileFacts:
             extra = dict(exif.get_ifd(0x8769))
         except Exception:
             extra = {}
-        make, model = base.get(0x010F), base.get(0x0110)
         software = base.get(0x0131) or image.info.get("Software") or image.info.get("software")
         comment = _comment(extra.get(0x9286)) or _xmp_comment(image.info)
         return FileFacts(
             name,
             image.format,
             image.size,
-            bool(str(make or "").strip() or str(model or "").strip()),
+            _from_a_camera(base, extra),
             str(software).strip() if software else None,
             comment,
         )
+
+
+# Exposure facts only a camera records: ExposureTime, FNumber, ISO, FocalLength.
+EXPOSURE_TAGS = (0x829A, 0x829D, 0x8827, 0x920A)
+
+
+def _from_a_camera(base: dict, exif_ifd: dict) -> bool:
+    """A camera make or model, or an exposure, is recorded: some cameras (trail cameras,
+    industrial ones) write no make or model but do write their exposure."""
+    make, model = base.get(0x010F), base.get(0x0110)
+    if str(make or "").strip() or str(model or "").strip():
+        return True
+    return any(exif_ifd.get(tag) not in (None, "", 0) for tag in EXPOSURE_TAGS)
 
 
 def _png_exif(image: Image.Image) -> Image.Exif:

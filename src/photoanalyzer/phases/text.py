@@ -264,5 +264,6 @@ def _rules_digest() -> str:
         sorted(screenshots.SCREEN_SIZES),
         screenshots.MIN_TEXT_LINES,
         screenshots.MIN_PNG_SIDES,
+        screenshots.EXPOSURE_TAGS,
     ]
     return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:10]
