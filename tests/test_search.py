@@ -515,6 +515,42 @@ def test_files_without_an_embedding_are_counted_in_a_note(indexed, search):
     assert document["notes"] == ["1 photo has no embedding yet: run `photoanalyze run`"]
 
 
+def fail_ml(db: Path, paths: list[Path], final: bool = True) -> None:
+    """The ML phase's errors for these files, as it stores them: final (the file could not
+    be read), or not (not the file's fault: it stays pending)."""
+    catalog = Catalog(db)
+    try:
+        known = catalog.files.known_under([str(path) for path in paths])
+        run_id = catalog.runs.start(["test"], ["ml"])
+        rows = [ResultRow(known[str(p)].file_id, None, "truncated", final=final) for p in paths]
+        catalog.results.save(run_id, "ml", "ml-test", rows)
+    finally:
+        catalog.close()
+
+
+FAILED_NOTE = (
+    "{} could not be read by the ML phase (no run tries {} again until {}): "
+    "`photoanalyze report` lists {} under Problems"
+)
+
+
+def test_files_the_ml_phase_failed_on_are_counted_apart_from_those_a_run_embeds(fresh, search):
+    library, db = fresh
+    fail_ml(db, [library / "dark.jpg", library / "blurry.jpg"])  # a run gives them nothing
+    fail_ml(db, [library / "pending.jpg"], final=False)  # the next run tries it again
+    yet = "note: 1 photo has no embedding yet: run `photoanalyze run`"
+    code, out, err = search(db, "snow")
+    assert code == 0 and yet in err
+    assert "note: " + FAILED_NOTE.format("2 photos", "them", "they change", "them") in err
+    assert not {"dark.jpg", "blurry.jpg"} & set(names(out, library))
+    # A filter: the files without an embedding among those that pass (dark.jpg, pending.jpg)
+    _, _, err = search(db, "snow", "--before", "2021")
+    assert yet in err and FAILED_NOTE.format("1 photo", "it", "it changes", "it") in err
+    document = json.loads(search(db, "snow", "--json")[1])
+    assert document["not_embedded"] == {"photo": 3} and document["ml_failed"] == {"photo": 2}
+    assert len(document["notes"]) == 2
+
+
 def test_missing_files_are_never_listed(fresh, search):
     library, db = fresh
     assert "snow.jpg" in names(search(db, "snow")[1], library)
@@ -605,7 +641,7 @@ def test_paths_only_json_and_html_forms(indexed, search, tmp_path):
     document = json.loads(search(db, "snow", "+", "2:beach", "--top", "3", "--json")[1])
     assert list(document) == [
         "query", "sort", "top", "min_score", "random_weights", "random_models", "warnings",
-        "not_embedded", "notes", "results",
+        "not_embedded", "ml_failed", "notes", "results",
     ]  # fmt: skip
     assert document["query"] == [
         {"sign": "+", "weight": 1.0, "text": "snow"},

@@ -13,11 +13,14 @@ import os
 import re
 from pathlib import Path
 
+import markupsafe
 import pytest
 from PIL import Image
 
 from conftest import Cli
+from photoanalyzer.catalog import Catalog, ResultRow
 from serve_library import BOXES, NAMES, SECRET, Library, build
+from support.imagegen import write_truncated_jpeg
 from support.requirements import require_module
 from test_search import standin_config, standin_open_clip  # noqa: F401 (a fixture)
 
@@ -146,6 +149,85 @@ def test_a_photo_page_shows_facts_scenes_boxes_and_near_duplicates(client, lib):
     similar = page.split('id="similar"')[1].split("</div>")[0]
     assert names(similar)[0] == "beach small.jpg"
     assert client.get("/photo/999999").status_code == 404
+
+
+# Errors stored for a truncated JPEG as the faces, ML and text phases store them (the content
+# phase's is its own, from a real run); one with markup, which the page must escape.
+FAILURES = {
+    "faces": "image file is truncated (14 bytes not processed)",
+    "ml": "cannot identify image file <b>cut.jpg</b> & no embedding",
+    "text": "broken data stream when reading image file",
+}
+
+
+def file_id_of(lib: Library, path: Path) -> int:
+    catalog = Catalog(lib.db, create=False)
+    try:
+        return catalog.search.known(str(path))
+    finally:
+        catalog.close()
+
+
+def fail_phases(lib: Library, path: Path) -> None:
+    """The file's faces, ML and text results replaced by final errors."""
+    file_id = file_id_of(lib, path)
+    catalog = Catalog(lib.db)
+    try:
+        run_id = catalog.runs.start(["test"], list(FAILURES))
+        for phase, message in FAILURES.items():
+            failed = ResultRow(file_id, None, message)
+            catalog.results.save(run_id, phase, f"{phase}-test", [failed])
+    finally:
+        catalog.close()
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory) -> tuple[Library, Path]:
+    """The library with a truncated JPEG, cut.jpg, that every phase but places failed on."""
+    broken_lib = build(tmp_path_factory.mktemp("broken"))
+    cut = write_truncated_jpeg(broken_lib.folder / "cut.jpg")
+    Cli(broken_lib.root / "home")("run", str(broken_lib.folder), "--db", str(broken_lib.db),
+                                  "--quiet", "--phases", "metadata,places,content")  # fmt: skip
+    fail_phases(broken_lib, cut)
+    return broken_lib, cut
+
+
+def test_a_photo_page_shows_each_phases_error_and_claims_no_phase_has_not_run(broken, tmp_path):
+    broken_lib, cut = broken
+    file_id = file_id_of(broken_lib, cut)
+    with make_client(broken_lib, standin_config(tmp_path)) as client:
+        page = client.get(f"/photo/{file_id}")
+    assert page.status_code == 200
+    errors = page.text.split('id="errors"')[1].split("</ul>")[0]
+    phases = re.findall(r'data-phase="(\w+)"', errors)
+    assert phases == ["metadata", "content", "faces", "ml", "text"]  # the order they run in
+    # The same messages as the export's
+    exported = Cli(broken_lib.root / "home").export(broken_lib.db)[str(cut)]["errors"]
+    assert sorted(exported) == sorted(phases)
+    for phase, message in exported.items():
+        assert f'data-phase="{phase}">{phase}: {markupsafe.escape(message)}</li>' in errors
+    assert "cannot identify image file &lt;b&gt;cut.jpg&lt;/b&gt; &amp; no embedding" in errors
+    assert "<b>" not in page.text
+    assert "no thumbnail: the content phase failed on it" in page.text
+    assert "the ML phase failed on it" in page.text
+    for claim in ("no thumbnail yet", "has not run", "pHash within the configured distance"):
+        assert claim not in page.text, claim
+    near = page.text.split('id="near-duplicates"')[1].split("</div>")[0]
+    assert "Not compared: the content phase failed on this file, so it has no pHash." in near
+
+
+def test_the_search_page_counts_a_file_the_ml_phase_failed_on_apart(broken, tmp_path):
+    broken_lib, _ = broken
+    with make_client(broken_lib, standin_config(tmp_path)) as client:
+        page = client.get("/", params={"q": "snow"})
+        filtered = client.get("/", params={"q": "snow", "kind": "photo"})  # the filtered count
+    for answer in (page, filtered):
+        assert answer.status_code == 200
+        notes = re.findall(r'<p class="note">([^<]*)</p>', answer.text)
+        assert notes == [  # the same words as `photoanalyze search`
+            "1 photo could not be read by the ML phase (no run tries it again until it "
+            "changes): `photoanalyze report` lists it under Problems"
+        ]
 
 
 def test_an_indexed_original_is_served_as_indexed(client, lib):

@@ -52,7 +52,7 @@ class Queries:
             f"COALESCE({', '.join(columns)})" if len(columns) > 1 else columns[0]
             for columns in sources.values()
         ]
-        errors = self._errors_by_file()
+        errors = self.errors()
         faces = self._faces_by_file(include_missing)
         rows = self._db.execute(
             f"SELECT f.id, f.path, f.kind, f.size, pair.path, f.missing, {', '.join(selects)}"
@@ -90,12 +90,16 @@ class Queries:
         )
         return _FacesByFile(rows)
 
-    def _errors_by_file(self) -> dict[int, dict[str, str]]:
+    def errors(self, file_id: int | None = None) -> dict[int, dict[str, str]]:
+        """file id -> phase -> message, for each phase whose last word on the file is an
+        error: every file's (the export's `errors`), or one file's (serve's photo page, so
+        that both show the same)."""
+        sql, args = "SELECT file_id, phase, error FROM phase_status WHERE error IS NOT NULL", ()
+        if file_id is not None:  # the primary key's first column: a lookup, not a scan
+            sql, args = sql + " AND file_id = ?", (file_id,)
         errors: dict[int, dict[str, str]] = {}
-        for file_id, phase, error in self._db.execute(
-            "SELECT file_id, phase, error FROM phase_status WHERE error IS NOT NULL"
-        ):
-            errors.setdefault(file_id, {})[phase] = error
+        for found, phase, error in self._db.execute(sql, args):
+            errors.setdefault(found, {})[phase] = error
         return errors
 
     def _exported(self, phase: str) -> list[str]:

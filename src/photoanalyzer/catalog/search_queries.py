@@ -125,6 +125,19 @@ class Search:
             self._db.execute("SELECT kind, COUNT(*) FROM files WHERE missing = 0 GROUP BY kind")
         )
 
+    def ml_failed(self) -> dict[int, str]:
+        """file id -> kind of the present files whose ML phase ended in a final error (the
+        file could not be read: `status` counts it as failed): they have no embedding, and
+        no run gives them one until they change. A failure that was not the file's (stored
+        under no version) leaves the file pending, so it is not among them."""
+        return dict(
+            self._db.execute(
+                "SELECT f.id, f.kind FROM files f JOIN phase_status s ON s.file_id = f.id"
+                " AND s.phase = 'ml' WHERE f.missing = 0 AND s.version != ''"
+                " AND s.error IS NOT NULL"
+            )
+        )
+
     # -- filters and facts -----------------------------------------------------------------
 
     def matching(self, where: FileFilter) -> list[tuple[int, str]]:

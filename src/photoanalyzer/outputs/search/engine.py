@@ -8,10 +8,10 @@ import os
 import shlex
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,6 +85,8 @@ class SearchResult:
     # The models whose random weights made some vector, score or label of the result
     random_weights: tuple[str, ...] = ()
     not_embedded: dict[str, int] = field(default_factory=dict)  # kind -> files left unranked
+    # kind -> those of them the ML phase failed on for good: another run does not help them
+    ml_failed: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -103,7 +105,7 @@ class SearchSession:
         self._lock = threading.Lock()
         self._matrix: SearchMatrix | None = None
         self._matrix_lock = threading.Lock()
-        self._present: tuple[str, dict[str, int]] | None = None
+        self._stamped: dict[str, tuple[str, Any]] = {}  # what was counted, per stamp
 
     def matrix(self, catalog: Catalog, folder: Path) -> SearchMatrix:
         """The matrix of the catalog's current stamp: the one mapped before while the stamp
@@ -118,10 +120,19 @@ class SearchSession:
         """Present files per kind (a scan of the files table: 0.2 s at 100,000), counted
         again only when the stamp moved: the triggers move it with every file added, marked
         missing or back, or changed in kind."""
+        return self._per_stamp(catalog, "present", catalog.search.present_by_kind)
+
+    def ml_failed(self, catalog: Catalog) -> dict[int, str]:
+        """The files the ML phase failed on for good (catalog.search.ml_failed: a lookup per
+        present file, 65 ms at 100,000), read again only when the stamp moved: every ML
+        status written moves it."""
+        return self._per_stamp(catalog, "ml_failed", catalog.search.ml_failed)
+
+    def _per_stamp(self, catalog: Catalog, name: str, read: Callable[[], Any]) -> Any:
         stamp = catalog.search.stamp()
-        cached = self._present
+        cached = self._stamped.get(name)
         if cached is None or cached[0] != stamp:
-            cached = self._present = (stamp, catalog.search.present_by_kind())
+            cached = self._stamped[name] = (stamp, read())
         return cached[1]
 
     def encode(self, settings: SearchSettings, images: list[str], texts: list[str]):
@@ -233,8 +244,8 @@ class _Search:
         if result.sort == "date":
             result.hits = _by_date(result.hits)
         result.random_weights = ("clip",) if random_query else ()
-        result.not_embedded = self._not_embedded(matrix, allowed)
-        result.notes = _notes(result.not_embedded, matrix.left_out)
+        result.not_embedded, result.ml_failed = self._not_embedded(matrix, allowed)
+        result.notes = _notes(result.not_embedded, result.ml_failed, matrix.left_out)
 
     def _check_size(self, matrix: SearchMatrix, query: np.ndarray) -> None:
         if len(matrix.rows) and matrix.dim != len(query):
@@ -313,21 +324,31 @@ class _Search:
         allowed = self.request.words_read_disk or term in self.request.examples
         return allowed and os.path.isfile(term.image)
 
-    def _not_embedded(self, matrix: SearchMatrix, allowed: Passing | None) -> dict[str, int]:
-        """Per kind, the files that pass the filters but have no searchable embedding."""
+    def _not_embedded(
+        self, matrix: SearchMatrix, allowed: Passing | None
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """Per kind, the files that pass the filters but have no searchable embedding, and
+        those of them the ML phase failed on for good. The failures are read only where
+        some file lacks an embedding: a fully indexed library pays nothing for them."""
         if allowed is None and not len(matrix.left_files):
             present = self.session.present_by_kind(self.catalog)
             videos = int(matrix.is_video.sum())
             embedded = {"photo": len(matrix.files) - videos, "video": videos}
-            counts = {kind: n - embedded.get(kind, 0) for kind, n in present.items()}
+            counts = Counter({kind: n - embedded.get(kind, 0) for kind, n in present.items()})
+            # Every failed file is present and has no current ML result, so it is counted.
+            gone = self.session.ml_failed(self.catalog) if any(counts.values()) else {}
+            failed = Counter(gone.values())
         else:  # embeddings of another model are no embedding "yet": the other note counts them
             if allowed is None:
                 allowed = Passing.of(self.catalog.search.matching(FileFilter()))
             ids = allowed.ids
             missing = ~np.isin(ids, matrix.files) & ~np.isin(ids, matrix.left_files)
             # Few files lack an embedding: only theirs are looked at (not 100,000 in Python).
-            counts = Counter(allowed.rows[i][1] for i in np.flatnonzero(missing))
-        return {kind: n for kind, n in sorted(counts.items()) if n > 0}
+            rows = [allowed.rows[i] for i in np.flatnonzero(missing)]
+            counts = Counter(kind for _, kind in rows)
+            gone = self.session.ml_failed(self.catalog) if rows else {}
+            failed = Counter(kind for file_id, kind in rows if file_id in gone)
+        return _by_kind(counts), _by_kind(failed)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -466,14 +487,25 @@ def _camera(make: str | None, model: str | None) -> str | None:
     return " ".join(part for part in (make, model) if part) or None
 
 
-def _notes(not_embedded: dict[str, int], left_out: int) -> list[str]:
+def _by_kind(counts: Counter) -> dict[str, int]:
+    return {kind: n for kind, n in sorted(counts.items()) if n > 0}
+
+
+def _notes(not_embedded: dict[str, int], ml_failed: dict[str, int], left_out: int) -> list[str]:
     notes = []
-    if not_embedded:
-        counted = " and ".join(
-            f"{n:,} {kind}{'' if n == 1 else 's'}" for kind, n in not_embedded.items()
+    # A run gives an embedding to the files it has not analyzed yet, never to those the ML
+    # phase could not read: those are told apart, with where their errors are listed.
+    waiting = _by_kind(Counter(not_embedded) - Counter(ml_failed))
+    if waiting:
+        verb = "has" if sum(waiting.values()) == 1 else "have"
+        notes.append(f"{_counted(waiting)} {verb} no embedding yet: run `photoanalyze run`")
+    if ml_failed:
+        one = sum(ml_failed.values()) == 1
+        it, changes = ("it", "it changes") if one else ("them", "they change")
+        notes.append(
+            f"{_counted(ml_failed)} could not be read by the ML phase (no run tries {it} "
+            f"again until {changes}): `photoanalyze report` lists {it} under Problems"
         )
-        verb = "has" if sum(not_embedded.values()) == 1 else "have"
-        notes.append(f"{counted} {verb} no embedding yet: run `photoanalyze run`")
     if left_out:
         were = "embedding was" if left_out == 1 else "embeddings were"
         notes.append(
@@ -481,6 +513,11 @@ def _notes(not_embedded: dict[str, int], left_out: int) -> list[str]:
             "`photoanalyze run` redoes them with the configured one"
         )
     return notes
+
+
+def _counted(by_kind: dict[str, int]) -> str:
+    """'1,204 photos and 1 video'."""
+    return " and ".join(f"{n:,} {kind}{'' if n == 1 else 's'}" for kind, n in by_kind.items())
 
 
 def _union(*models: tuple[str, ...]) -> tuple[str, ...]:

@@ -60,6 +60,7 @@ def as_json(result: SearchResult) -> str:
         "random_models": list(result.random_weights),
         "warnings": _warnings(result),
         "not_embedded": result.not_embedded,
+        "ml_failed": result.ml_failed,
         "notes": readable_values(result.notes),
         "results": [_hit_record(hit) for hit in result.hits],
     }

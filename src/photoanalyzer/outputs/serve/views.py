@@ -1,8 +1,8 @@
 """What the photo page shows, from the catalog by file id: the facts, the scenes, the objects
 with their boxes scaled onto the thumbnail, the faces with their persons' names (people.py),
-the text lines the text phase read and its screenshot flag, a video's frames, and the
+the text lines the text phase read and its screenshot flag, a video's frames, the
 photo's near-duplicates (pHash within the configured distance, as `duplicates` compares
-them)."""
+them), and each phase's stored error for the file (as the export gives them)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from photoanalyzer.catalog import Catalog
 from photoanalyzer.catalog.text import FileText
 from photoanalyzer.outputs.serve.files import read_thumbnail
 from photoanalyzer.outputs.serve.people import Face, PeopleViews
+from photoanalyzer.phases import PHASE_ORDER
 
 NEAR_DUPLICATES_SHOWN = 12
 _PLACE = ("place_city", "place_region", "place_country")
@@ -52,6 +53,9 @@ class PhotoView:
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)  # of the photo and of a video's frames
     text: FileText | None = None  # None: the text phase has no current result for it
+    # phase -> the error it stored for the file, in the order the phases run: a section
+    # that is empty because its phase failed must not read as "not run yet".
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def drawn_faces(self) -> list[Face]:
@@ -89,7 +93,14 @@ def photo_view(
         near_duplicates=_near_duplicates(catalog, file_id, facts["phash"], distance),
         faces=people.of_photo(catalog, facts["path"]),
         text=catalog.text.of_file(file_id),
+        errors=_errors(catalog, file_id),
     )
+
+
+def _errors(catalog: Catalog, file_id: int) -> dict[str, str]:
+    stored = catalog.queries.errors(file_id).get(file_id, {})
+    order = {phase: index for index, phase in enumerate(PHASE_ORDER)}
+    return dict(sorted(stored.items(), key=lambda item: (order.get(item[0], len(order)), item)))
 
 
 def _thumbnail_size(facts: dict[str, Any], thumbnail_dir: Path) -> tuple[int, int] | None:
