@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import typer
 
@@ -87,3 +88,23 @@ def test_runs_help_names_every_phase():
     command = typer.main.get_command(app).commands["run"]
     option = next(p for p in command.params if p.name == "phases")
     assert f"({','.join(PHASE_ORDER)})" in option.help
+
+
+def test_exports_help_and_docs_name_every_field_and_every_json_cell(tmp_path):
+    """`export --help` and docs/fields.md list the fields an export has, and the CSV's JSON
+    cells: a new phase's fields must reach both."""
+    from photoanalyzer.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "empty.db")
+    try:
+        fields = catalog.queries.field_names(include_missing=True)
+    finally:
+        catalog.close()
+    command = typer.main.get_command(app).commands["export"]
+    words = set(re.findall(r"\w+", command.help))
+    assert [f for f in fields if f not in words] == []
+    as_json = next(p for p in command.params if p.name == "fmt").help
+    documented = (Path(__file__).parents[1] / "docs" / "fields.md").read_text()
+    for field in ("keywords", "dominant_colors", "faces", "scenes", "objects", "text", "errors"):
+        assert field in re.findall(r"\w+", as_json)
+        assert f"`{field}`" in documented.split("as JSON text")[0]

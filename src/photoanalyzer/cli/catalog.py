@@ -38,7 +38,8 @@ def export(
         typer.Option(
             "--format",
             help="jsonl: one JSON object per line; csv: a header row, lists and mappings "
-            "(keywords, dominant_colors, scenes, objects, object_counts, errors) as JSON text.",
+            "(keywords, dominant_colors, faces, scenes, objects, object_counts, text, errors) "
+            "as JSON text.",
         ),
     ] = ExportFormat.jsonl,
     out: Annotated[
@@ -64,8 +65,9 @@ def export(
     decoder, decoder_note); faces (face_count, and faces: each face's box, frame, person_id,
     name and score); ML
     (top_scene, scenes, objects, object_counts, ml_random_weights, clip_random_weights,
-    yolo_random_weights); and errors (phase ->
-    message). See docs/fields.md.
+    yolo_random_weights); text (screenshot, screenshot_reason, text: the lines with their
+    boxes and the whole text, text_line_count); and errors (phase -> message). See
+    docs/fields.md.
     """
     from photoanalyzer.outputs.export import write_export
 
