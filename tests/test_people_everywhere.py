@@ -7,7 +7,9 @@ catalog (`people --json`), never hard-coded, so a better detector changes nothin
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -142,7 +144,8 @@ def test_people_options_before_the_command_apply_to_it(people_library, tmp_path)
     """`people --db FILE name ...` names the person in FILE, not in the default catalog: the
     group's --db, --config and --json apply to the command that follows."""
     _, db, _, persons = people_library
-    copied = tmp_path / "copy.db"
+    (tmp_path / "my catalogs").mkdir()
+    copied = tmp_path / "my catalogs" / "copy.db"
     shutil.copy2(db, copied)
     (tmp_path / "home").mkdir()
     cli = Cli(tmp_path / "home")  # its default catalog does not exist
@@ -158,6 +161,11 @@ def test_people_options_before_the_command_apply_to_it(people_library, tmp_path)
     assert twice.returncode == 2 and "--db is given twice" in twice.stderr
     changing = cli("people", "--db", str(copied), "--json", "name", str(elon), "E", check=False)
     assert changing.returncode == 2 and "--json is for listing" in changing.stderr
+    # The hint to name someone repeats the catalog given, quoted for the shell.
+    with sqlite3.connect(copied) as connection:
+        connection.execute("UPDATE persons SET name = NULL WHERE id = ?", (elon,))
+    table = cli("people", "--db", str(copied)).stdout
+    assert table.splitlines()[-1].endswith(f'"Anna" --db {shlex.quote(str(copied))}')
 
 
 def test_a_name_of_digits_only_is_refused_as_it_would_read_as_a_number(people_library, cli_in):

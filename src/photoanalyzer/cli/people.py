@@ -60,7 +60,10 @@ def people_list(
 
     with _reading(ctx, db, config) as catalog:
         persons = catalog.people.list_persons()
-    typer.echo(persons_json(persons) if _as_json(ctx, json) else persons_text(persons))
+    if _as_json(ctx, json):
+        typer.echo(persons_json(persons))
+    else:
+        typer.echo(persons_text(persons, _options_to_repeat(ctx, db, config)))
 
 
 @people_app.command("faces")
@@ -182,6 +185,20 @@ def _chosen(ctx: typer.Context, flag: str, own: Path | None) -> Path | None:
             f"--{flag} is given twice, {given} after `people` and {own} after its command"
         )
     return own if own is not None else given
+
+
+def _options_to_repeat(ctx: typer.Context, db: Path | None, config: Path | None) -> str:
+    """ " --db FILE --config FILE" as given, shell-quoted, for a command the output suggests."""
+    given = (("--db", _chosen(ctx, "db", db)), ("--config", _chosen(ctx, "config", config)))
+    return "".join(f" {flag} {_shell_quoted(str(path))}" for flag, path in given if path)
+
+
+def _shell_quoted(text: str) -> str:
+    import shlex
+
+    from photoanalyzer.pathnames import shell_word
+
+    return shlex.quote(text) if text.isprintable() else shell_word(text)
 
 
 def _as_json(ctx: typer.Context, own: bool) -> bool:

@@ -20,7 +20,9 @@ def json_path_fields(path: str | None, key: str) -> dict:
     return {key: readable(path), f"{key}_bytes": bytes_hex(path)}
 
 
-def persons_text(persons: list[PersonRow]) -> str:
+def persons_text(persons: list[PersonRow], options: str = "") -> str:
+    """The persons as a table; `options` (" --db FILE", as the user gave it) ends the hint it
+    prints, so that the command copied names the same catalog."""
     if not persons:
         return "No persons yet: run with the faces phase (photoanalyze run PATH --phases faces)."
     lines = [f"{'id':>6}  {'name':<24} {'faces':>6} {'photos':>6}  sample"]
@@ -31,7 +33,7 @@ def persons_text(persons: list[PersonRow]) -> str:
         )
     unnamed = [p for p in persons if not p.name]
     if unnamed:
-        lines.append(f'Name one: photoanalyze people name {unnamed[0].id} "Anna"')
+        lines.append(f'Name one: photoanalyze people name {unnamed[0].id} "Anna"{options}')
     return "\n".join(lines)
 
 
