@@ -331,7 +331,8 @@ def test_quiet_run_over_noisy_broken_files_prints_only_the_summary(cli, tmp_path
         result = cli("run", str(library), "--db", db, "--quiet", *NO_ML)
         assert result.stderr == ""
         lines = result.stdout.splitlines()
-        assert lines[0].startswith(f"Scanned {count} files") and lines[-1] == f"Catalog: {db}"
+        scanned = f"Scanned {count} file{'s' if count > 1 else ''} in 1 folder"
+        assert lines[0].startswith(scanned) and lines[-1] == f"Catalog: {db}"
         assert all(line.startswith("  ") for line in lines[1:-1]), lines  # the phase lines
     # The noise is real: libtiff does complain about these files.
     decode = "import sys; from PIL import Image; Image.open(sys.argv[1]).load()"

@@ -288,7 +288,7 @@ def test_log_file_collects_summaries_and_errors(cli, tmp_path):
     bad.write_text("scan: 3\n")
     cli("run", str(library), "--config", str(bad), "--log", str(log), check=False)
     text = log.read_text()
-    assert "photoanalyze run" in text and "Scanned 1 files" in text
+    assert "photoanalyze run" in text and "Scanned 1 file in 1 folder" in text
     assert "error: config" in text and text.count("] photoanalyze run") == 2
 
 

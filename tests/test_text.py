@@ -288,6 +288,7 @@ def indexed(tmp_path_factory):
     Image.new("RGB", (1, 1), "white").save(library / "one_pixel.png")
     _bad_png_header(library / "Screenshot_huge.png", 30_000, 30_000)
     (library / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    (library / "empty.png").write_bytes(b"")
     cli = Cli(root / "home")
     db = root / "pa.db"
     cli("run", str(library), "--db", str(db), "--phases", "metadata,content,text")
@@ -332,6 +333,7 @@ def test_bad_input_ends_in_a_record_not_a_crash(indexed):
     huge = rows[str(library / "Screenshot_huge.png")]
     assert "over the cap" in huge["errors"]["text"]
     assert rows[str(library / "broken.jpg")]["errors"].get("text")
+    assert rows[str(library / "empty.png")]["errors"]["text"] == "empty file (0 bytes)"
     one = rows[str(library / "one_pixel.png")]
     assert one["errors"] == {} and one["text_line_count"] == 0
     noise = rows[str(library / "noise.png")]

@@ -21,7 +21,7 @@ MAX_LISTED_PROBLEMS = 10
 def format_run(report: RunReport) -> str:
     sync = report.sync
     lines = [
-        f"Scanned {sync.seen} files in {_plural(len(report.roots), 'folder')} "
+        f"Scanned {_plural(sync.seen, 'file')} in {_plural(len(report.roots), 'folder')} "
         f"({sync.new} new, {sync.changed} changed, {sync.moved} moved, {sync.missing} now missing, "
         f"{sync.unreachable} unreachable) in {report.scan_seconds:.2f} s",
     ]
@@ -269,7 +269,8 @@ def _not_seen_lines(state: CatalogState) -> list[str]:
     if not_seen == 0:
         return [f"{head} all {known} known files were there."]
     lines = [
-        f"{head} {not_seen} of the {known} known files were not seen:",
+        f"{head} {not_seen} of the {known} known files {'was' if not_seen == 1 else 'were'} "
+        "not seen:",
         f"    {missing} missing ({walk['newly_missing']} marked by that run; results kept)",
         f"    {walk['unreachable']} unreachable (not checked, not marked missing)"
         + (":" if walk["unreachable_folders"] else ""),

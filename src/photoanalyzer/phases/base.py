@@ -4,6 +4,7 @@ into a per-file error record."""
 from __future__ import annotations
 
 import errno
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,7 +114,22 @@ class BatchPhase(Protocol):
 EMPTY_FILE = "empty file (0 bytes)"
 
 
+class EmptyFile(ValueError):
+    """The file has no bytes: said as such by every phase, not as the decoder's guess."""
+
+    def __init__(self) -> None:
+        super().__init__(EMPTY_FILE)
+
+
+def refuse_empty(path: str) -> None:
+    """EmptyFile when the file at `path` has 0 bytes (an interrupted copy, a placeholder)."""
+    if os.stat(path).st_size == 0:
+        raise EmptyFile()
+
+
 def describe_exception(exc: BaseException) -> str:
+    if isinstance(exc, EmptyFile):
+        return EMPTY_FILE
     if isinstance(exc, UnidentifiedImageError):
         # Pillow's own text repeats the path (already in the record) or a file object's repr.
         return "cannot identify image: not a readable image (corrupt or mislabelled)"

@@ -34,6 +34,7 @@ from photoanalyzer.phases.base import (
     WorkItem,
     describe_exception,
     outcome_for_exception,
+    refuse_empty,
 )
 
 CODE_VERSION = "ml-2"
@@ -290,6 +291,7 @@ class _Runner:
         predictor = self.predictor
         try:
             with predictor.clock.timing("load"):
+                refuse_empty(item.path)
                 if item.kind == "video":
                     frames, pictures, original = self._video_pictures(item)
                 else:

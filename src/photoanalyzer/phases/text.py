@@ -55,6 +55,7 @@ from photoanalyzer.phases.base import (
     PhaseUnavailable,
     WorkItem,
     outcome_for_exception,
+    refuse_empty,
 )
 
 # text-1: PP-OCRv4 (rapidocr-onnxruntime 1.4.x), first pass on the thumbnail, screenshot rules.
@@ -145,6 +146,7 @@ class TextPhase:
     def analyze_item(self, item: WorkItem, reader: TextReader) -> tuple[Outcome, str | None]:
         """One file's outcome and which pass ended it."""
         try:
+            refuse_empty(item.path)
             if item.kind == "video":
                 return self._video(item, reader)
             return self._photo(item, reader)
