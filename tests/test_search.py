@@ -970,7 +970,10 @@ def test_duplicates_by_embedding_groups_similar_photos_with_the_usual_pick(index
         "beach small.jpg", "beach.jpg", "snow.jpg", "snowbeach.jpg",
     ]  # fmt: skip
     text = cli("duplicates", "--db", str(db), "--by", "embedding").stdout
-    assert "1 group of similar photos (2 of 10 embedded files, embedding cosine >= 0.95)" in text
+    assert (
+        "1 group of similar photos (2 of 10 embedded files, embedding cosine >= 0.95 to another"
+        " member; single linkage, so a member may be further from the pick)" in text
+    )
     assert f"* {library / 'beach.jpg'}  (800x600, sharpness" in text and "cosine 1.000" in text
     refused = cli("duplicates", "--db", str(db), "--threshold", "0.9", check=False)
     assert refused.returncode == 2 and "--by embedding" in refused.stderr

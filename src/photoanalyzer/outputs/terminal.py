@@ -374,7 +374,8 @@ def format_embedding_groups(
     grouped = sum(len(g.members) for g in groups)
     heading = (
         f"{_plural(len(groups), 'group')} of similar photos ({grouped} of {photos} embedded "
-        f"files, embedding cosine >= {min_cosine})"
+        f"files, embedding cosine >= {min_cosine} to another member; single linkage, so a "
+        "member may be further from the pick)"
     )
 
     def likeness(member, group: Group) -> str:
