@@ -327,7 +327,7 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
         "--near": FilterOptions(near=["48.8,2.3"]),
         "--near: '95,": FilterOptions(near=["95,2,5"]),
         "--camera": FilterOptions(cameras=[" "]),
-        "--scene": FilterOptions(scenes=["beach"], known_scenes=lambda: ["a beach"]),
+        "--scene": FilterOptions(scenes=["beaches"], known_scenes=lambda: ["a beach"]),
     }
     for option, options in bad.items():
         with pytest.raises(UsageError) as raised:
@@ -337,6 +337,12 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
     known = lambda: ["a beach", "A Beach", "snow"]  # noqa: E731
     chosen = file_filter(FilterOptions(scenes=[" A BEACH", "Snow"], known_scenes=known))
     assert chosen.scenes == ("a beach", "A Beach", "snow")
+    # Without its article too, as `xmp write` keywords it; a label that is the word itself
+    # is that label only.
+    shortened = file_filter(FilterOptions(scenes=["beach"], known_scenes=known))
+    assert shortened.scenes == ("a beach", "A Beach")
+    both = lambda: ["a beach", "beach"]  # noqa: E731
+    assert file_filter(FilterOptions(scenes=["Beach"], known_scenes=both)).scenes == ("beach",)
     # --in takes any path, on disk or not (a disk that is not mounted): made absolute only.
     nowhere = file_filter(FilterOptions(folders=["nowhere/photos", str(tmp_path / "gone")]))
     assert nowhere.folders == (str(Path.cwd() / "nowhere" / "photos"), str(tmp_path / "gone"))
@@ -895,7 +901,7 @@ def test_exit_codes_name_what_is_wrong(indexed, cli, tmp_path):
         (["--after", "2023-13-01"], "--after"),
         (["--near", "a,b,c"], "--near"),
         (["--object", "dog:0"], "--object"),
-        (["--scene", "beach"], "--scene"),
+        (["--scene", "beaches"], "--scene"),
         (["--min-score", "0.5"], "--min-score"),
         (["snow", "--min-score", "2"], "--min-score"),
         (["--sort", "score"], "--sort"),

@@ -110,7 +110,8 @@ def search(
     ] = None,
     kind: Annotated[list[FileKind] | None, _many("--kind", "photo or video.", "KIND")] = None,
     scene: Annotated[
-        list[str] | None, _many("--scene", "Top scene is LABEL (any case).", "LABEL")
+        list[str] | None,
+        _many("--scene", "Top scene is LABEL (any case; beach for 'a beach').", "LABEL"),
     ] = None,
     objects: Annotated[
         list[str] | None,

@@ -5,4 +5,5 @@ export.py        JSON Lines and CSV records
 search/          photoanalyze search: query language, filters, matrix, ranking, output
 html_report/     photoanalyze report: the static HTML report
 xmp_sidecars.py  photoanalyze xmp write: our labels merged into sidecars
+labels.py        scene labels as people write them (without the article)
 """

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,10 +18,10 @@ from photoanalyzer.errors import UsageError
 from photoanalyzer.formats import mwg_regions, xmp
 from photoanalyzer.library import sidecars
 from photoanalyzer.ml import random_weights
+from photoanalyzer.outputs.labels import without_article
 
 ROOT = "photoanalyzer"  # our branch of the keyword hierarchy: photoanalyzer|scene|beach
 OWNED = xmp.Owned(ROOT)
-_ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
 # Labels of a model whose weights were random are left out (the other model's are written);
 # where that leaves no photo any label, nothing is written at all.
 RANDOM_REFUSAL = (
@@ -97,7 +96,7 @@ def keywords_for(
 
 def _leaf(label: str) -> str:
     # `|` and `/` separate the levels of the two hierarchies: never inside a level.
-    return _ARTICLE.sub("", label.strip()).replace("|", "-").replace("/", "-").strip()
+    return without_article(label).replace("|", "-").replace("/", "-").strip()
 
 
 def write_sidecars(

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from photoanalyzer.catalog.search_queries import FileFilter
 from photoanalyzer.errors import UsageError
+from photoanalyzer.outputs.labels import without_article
 
 _DATE_FORMATS = ("%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S")
 _OBJECT = re.compile(r"^(?P<name>.*?)(?::(?P<count>[^:]*))?$")
@@ -163,18 +164,23 @@ def _folder(path: str) -> str:
 
 
 def _scenes(values: Sequence[str], known: Callable[[], Sequence[str]]) -> tuple[str, ...]:
-    """The labels as the catalog stores them that the values name in any letter case: the
+    """The labels as the catalog stores them that the values name in any letter case, with
+    or without the label's article ("beach" for "a beach", as `xmp write` keywords it): the
     filter then compares stored text as it is, with no function called per file."""
     if not values:
         return ()
+    stored = list(known())
     spelled: dict[str, list[str]] = {}
-    for label in known():
+    shortened: dict[str, list[str]] = {}
+    for label in stored:
         spelled.setdefault(label.casefold(), []).append(label)
+        shortened.setdefault(without_article(label).casefold(), []).append(label)
     labels: list[str] = []
     for value in values:
-        found = spelled.get(value.strip().casefold())
+        asked = value.strip().casefold()
+        found = spelled.get(asked) or shortened.get(asked)  # the label itself first
         if not found:
-            listed = ", ".join(sorted(known())) or "none yet: run `photoanalyze run`"
+            listed = ", ".join(sorted(stored)) or "none yet: run `photoanalyze run`"
             raise UsageError(f"--scene: '{value}' is not a scene label (labels: {listed})")
         labels.extend(found)
     return tuple(dict.fromkeys(labels))
