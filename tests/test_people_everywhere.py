@@ -176,10 +176,47 @@ def test_a_name_of_digits_only_is_refused_as_it_would_read_as_a_number(people_li
     assert cli_in("people", "name", elon, "#8", check=False).returncode == 2
     names = {p["id"]: p["name"] for p in json.loads(cli_in("people", "--json").stdout)}
     assert names[int(elon)] == "Elon Musk"
+    for other_digits in (["people", "faces", "²"], ["search", "--person", "²"]):
+        unknown = cli_in(*other_digits, check=False)  # a name no one has, not a crash
+        assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     # Digits are a number in `search --person` as in `people`, with or without the "#".
     for number in (elon, f"#{elon}"):
         found = cli_in("search", "--person", number, "--json").stdout
         assert found_names(found) == sorted([*PHOTOS["Elon"], TOGETHER])
+
+
+# An MWG face region over Marie Curie's face in immich_portrait.jpg (centre, size), by name.
+REGION_SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
+ xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""
+ xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"
+ xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#"
+ xmlns:stDim="http://ns.adobe.com/xap/1.0/sType/Dimensions#">
+<mwg-rs:Regions rdf:parseType="Resource">
+<mwg-rs:AppliedToDimensions stDim:w="840" stDim:h="700" stDim:unit="pixel"/>
+<mwg-rs:RegionList><rdf:Bag><rdf:li rdf:parseType="Resource"><mwg-rs:Name>{name}</mwg-rs:Name>
+<mwg-rs:Type>Face</mwg-rs:Type><mwg-rs:Area stArea:x="0.368" stArea:y="0.308" stArea:w="0.113"
+ stArea:h="0.199" stArea:unit="normalized"/></rdf:li></rdf:Bag></mwg-rs:RegionList>
+</mwg-rs:Regions></rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+@pytest.mark.parametrize("name, named", [("Marie", True), ("2024", False)])
+def test_a_face_region_named_with_digits_only_names_no_person(tmp_path, name, named):
+    """Another program's region named "2024" (a year, not a person) names no one: `people`
+    and `search --person` would read it as a number. The same region named Marie names
+    her face."""
+    require_installed("dlib", "face_recognition_models")
+    library = tmp_path / "library"
+    library.mkdir()
+    photo = library / "portrait.jpg"
+    shutil.copy2(require_corpus(FACES / "immich_portrait.jpg"), photo)
+    (library / "portrait.jpg.xmp").write_text(REGION_SIDECAR.format(name=name))
+    (tmp_path / "home").mkdir()
+    cli = Cli(tmp_path / "home")
+    db = tmp_path / "pa.db"
+    cli("run", str(library), "--db", str(db), "--phases", "metadata,content,faces", "--quiet")
+    names = [face["name"] for face in json.loads(cli("export", "--db", str(db)).stdout)["faces"]]
+    assert len(names) >= 1  # Marie Curie's face is found, where the region is
+    assert (name in names) is named
 
 
 # -- search -------------------------------------------------------------------------------------

@@ -343,6 +343,12 @@ def test_filter_values_that_cannot_mean_anything_name_their_option(tmp_path):
     assert shortened.scenes == ("a beach", "A Beach")
     both = lambda: ["a beach", "beach"]  # noqa: E731
     assert file_filter(FilterOptions(scenes=["Beach"], known_scenes=both)).scenes == ("beach",)
+    # --person: digits are a person's number first, as `people` reads them (an older
+    # catalog may hold a name of digits); "#8" too; other digits ("²") are a name.
+    persons = lambda: [(3, "8"), (8, None), (9, "²")]  # noqa: E731
+    for value in ("8", "#8"):
+        assert file_filter(FilterOptions(persons=[value], known_persons=persons)).persons == ((8,),)
+    assert file_filter(FilterOptions(persons=["²"], known_persons=persons)).persons == ((9,),)
     # --in takes any path, on disk or not (a disk that is not mounted): made absolute only.
     nowhere = file_filter(FilterOptions(folders=["nowhere/photos", str(tmp_path / "gone")]))
     assert nowhere.folders == (str(Path.cwd() / "nowhere" / "photos"), str(tmp_path / "gone"))
@@ -535,7 +541,7 @@ def fail_ml(db: Path, paths: list[Path], final: bool = True) -> None:
 
 
 FAILED_NOTE = (
-    "{} could not be read by the ML phase (no run tries {} again until {}): "
+    "{} could not be read by the ML phase (tried again when {} or the ML settings do): "
     "`photoanalyze report` lists {} under Problems"
 )
 
@@ -547,11 +553,11 @@ def test_files_the_ml_phase_failed_on_are_counted_apart_from_those_a_run_embeds(
     yet = "note: 1 photo has no embedding yet: run `photoanalyze run`"
     code, out, err = search(db, "snow")
     assert code == 0 and yet in err
-    assert "note: " + FAILED_NOTE.format("2 photos", "them", "they change", "them") in err
+    assert "note: " + FAILED_NOTE.format("2 photos", "they change", "them") in err
     assert not {"dark.jpg", "blurry.jpg"} & set(names(out, library))
     # A filter: the files without an embedding among those that pass (dark.jpg, pending.jpg)
     _, _, err = search(db, "snow", "--before", "2021")
-    assert yet in err and FAILED_NOTE.format("1 photo", "it", "it changes", "it") in err
+    assert yet in err and FAILED_NOTE.format("1 photo", "it changes", "it") in err
     document = json.loads(search(db, "snow", "--json")[1])
     assert document["not_embedded"] == {"photo": 3} and document["ml_failed"] == {"photo": 2}
     assert len(document["notes"]) == 2

@@ -8,9 +8,12 @@ tests/test_search.py uses."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
+import shutil
+import sqlite3
 from pathlib import Path
 
 import markupsafe
@@ -216,6 +219,29 @@ def test_a_photo_page_shows_each_phases_error_and_claims_no_phase_has_not_run(br
     assert "Not compared: the content phase failed on this file, so it has no pHash." in near
 
 
+def test_an_error_to_be_tried_again_is_listed_and_not_called_a_failure(broken, tmp_path):
+    """An ML error stored under no version (not the file's fault: permission denied, or an
+    older version's row for a phase that could not run) is pending, as `search` counts it:
+    the page lists it and says the next run tries again, not that the ML phase failed."""
+    broken_lib, cut = broken
+    copied = tmp_path / "retried.db"
+    shutil.copy2(broken_lib.db, copied)
+    with sqlite3.connect(copied) as connection:
+        connection.execute(
+            "UPDATE phase_status SET version = '', error = 'PermissionError: denied'"
+            " WHERE phase = 'ml' AND file_id = ?",
+            (file_id_of(broken_lib, cut),),
+        )
+    retried = dataclasses.replace(broken_lib, db=copied)
+    with make_client(retried, standin_config(tmp_path)) as client:
+        page = client.get(f"/photo/{file_id_of(retried, cut)}").text
+    listed = page.split('id="errors"')[1].split("</ul>")[0]
+    assert '<li data-phase="ml" class="retried">ml: PermissionError: denied' in listed
+    assert '<li data-phase="content">' in listed  # the content phase's failure stays one
+    assert "the ML phase failed on it" not in page
+    assert "no embedding yet: the ML phase's last try did not reach it" in page
+
+
 def test_the_search_page_counts_a_file_the_ml_phase_failed_on_apart(broken, tmp_path):
     broken_lib, _ = broken
     with make_client(broken_lib, standin_config(tmp_path)) as client:
@@ -225,8 +251,8 @@ def test_the_search_page_counts_a_file_the_ml_phase_failed_on_apart(broken, tmp_
         assert answer.status_code == 200
         notes = re.findall(r'<p class="note">([^<]*)</p>', answer.text)
         assert notes == [  # the same words as `photoanalyze search`
-            "1 photo could not be read by the ML phase (no run tries it again until it "
-            "changes): `photoanalyze report` lists it under Problems"
+            "1 photo could not be read by the ML phase (tried again when it changes or the "
+            "ML settings do): `photoanalyze report` lists it under Problems"
         ]
 
 

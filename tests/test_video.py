@@ -165,6 +165,11 @@ def test_moov_udta_xmp_is_found_and_a_child_that_does_not_fit_is_no_xmp():
     assert found == b"<x:xmpmeta/>"
     bad_child = struct.pack(">I4s", 4000, b"trak") + b"\0" * 20  # states 4,000 of 28 bytes
     assert xmp_packet(io.BytesIO(ftyp + box(b"moov", bad_child + udta))) is None
+    # A 64-bit size whose 8 bytes the end of a cut file took: no XMP, not an error.
+    cut_large = struct.pack(">I4s", 1, b"free")
+    assert (
+        xmp_packet(io.BytesIO(ftyp + box(b"moov", box(b"mvhd", b"\0" * 100) + cut_large))) is None
+    )
 
 
 def test_a_long_movies_xmp_after_a_large_sample_table_is_found_by_box_heads(tmp_path):

@@ -21,6 +21,12 @@ CURRENT_FACE = f"f.missing = 0 AND {result_is_current('faces')}"
 MAX_PERSON_NAME = 200  # characters: a person's name, not a text
 
 
+def person_number(text: str) -> int | None:
+    """ "12" or "#12" as a person's number (ASCII digits: "²" is a name), None for a name."""
+    digits = text.strip().removeprefix("#")
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
 def person_name_problem(name: str) -> str | None:
     """Why `name` (already stripped) cannot be a person's name, None when it can. A name of
     digits only is refused: `people` and `search --person` read digits as a person's number,
@@ -29,10 +35,11 @@ def person_name_problem(name: str) -> str | None:
         return "the name is empty"
     if len(name) > MAX_PERSON_NAME or not name.isprintable():
         return f"a name is at most {MAX_PERSON_NAME} characters, on one line"
-    if name.lstrip("#").isdigit():
+    number = person_number(name)
+    if number is not None:
         return (
             f"a name of digits only ({name}) would read as a person's number; add a word "
-            f'("Player {name.lstrip("#")}")'
+            f'("Player {number}")'
         )
     return None
 

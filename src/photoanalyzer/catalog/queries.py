@@ -102,6 +102,18 @@ class Queries:
             errors.setdefault(found, {})[phase] = error
         return errors
 
+    def failed_phases(self, file_id: int) -> list[str]:
+        """The phases whose last word on the file is a final error (it could not be read,
+        as `status` counts failed), not one stored under no version to be tried again."""
+        return [
+            phase
+            for (phase,) in self._db.execute(
+                "SELECT phase FROM phase_status WHERE file_id = ? AND error IS NOT NULL"
+                " AND version != ''",
+                (file_id,),
+            )
+        ]
+
     def _exported(self, phase: str) -> list[str]:
         return [c for c in self._columns[phase] if c not in HIDDEN_COLUMNS]
 

@@ -69,8 +69,8 @@ class ResultRow(NamedTuple):
     file_id: int
     record: dict[str, Any] | None
     error: str | None
-    # False: not the file's fault (the phase could not run, the disk went away): whatever
-    # was stored stays, and the file stays pending.
+    # False: not the file's fault (the disk went away, permissions): whatever was stored
+    # stays, and the file stays pending.
     final: bool = True
     # For a non-final error that happened while reading this file (out of memory, an I/O
     # error): the error it becomes after MAX_TRIES runs in a row. None: retried until fixed
@@ -231,10 +231,10 @@ class Results:
         return tries
 
     def _save_retry(self, run_id: int, phase: str, row: ResultRow) -> None:
-        """A failure that was not the file's fault (the phase could not run, the disk went
-        away): whatever was stored for the file stays as it was, so a `--full` run that
-        cannot start loses nothing. A file with no status yet gets the error under no
-        version: it shows, and the file stays pending for the next run."""
+        """A failure that was not the file's fault (the disk went away, permissions):
+        whatever was stored for the file stays as it was, so a `--full` run loses nothing.
+        A file with no status yet gets the error under no version: it shows, and the file
+        stays pending for the next run."""
         self._db.execute(
             "INSERT OR IGNORE INTO phase_status VALUES (?, ?, '', ?, ?)",
             (row.file_id, phase, message_text(row.error), run_id),

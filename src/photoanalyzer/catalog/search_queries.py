@@ -128,13 +128,14 @@ class Search:
     def ml_failed(self) -> dict[int, str]:
         """file id -> kind of the present files whose ML phase ended in a final error (the
         file could not be read: `status` counts it as failed): they have no embedding, and
-        no run gives them one until they change. A failure that was not the file's (stored
-        under no version) leaves the file pending, so it is not among them."""
+        a run tries them again only when they change or the ML phase's version does. A
+        failure that was not the file's (stored under no version) leaves the file pending,
+        so it is not among them. Read through the index of error rows (status_errors)."""
         return dict(
             self._db.execute(
-                "SELECT f.id, f.kind FROM files f JOIN phase_status s ON s.file_id = f.id"
-                " AND s.phase = 'ml' WHERE f.missing = 0 AND s.version != ''"
-                " AND s.error IS NOT NULL"
+                "SELECT f.id, f.kind FROM phase_status s JOIN files f ON f.id = s.file_id"
+                " WHERE s.phase = 'ml' AND s.error IS NOT NULL AND s.version != ''"
+                " AND f.missing = 0"
             )
         )
 

@@ -153,6 +153,7 @@ def people_forget(
     """Delete every face, embedding, person, name and decision from the catalog (faces are
     biometric data). The faces phase's results go too: a later run that includes the faces
     phase finds faces again; leave `faces` out of the phases to stop that."""
+    _no_json_for_a_change(ctx)  # before asking: the answer would be refused anyway
     if not yes:
         typer.confirm("Delete every face, embedding, person and name from the catalog?", abort=True)
     with _writing(ctx, db, config, wait) as catalog:
@@ -165,8 +166,10 @@ def people_forget(
 
 
 def _person_id(catalog, text: str) -> int:
-    if text.lstrip("#").isdigit():
-        person_id = int(text.lstrip("#"))
+    from photoanalyzer.catalog.people import person_number
+
+    person_id = person_number(text)
+    if person_id is not None:
         if catalog.people.person(person_id) is None:
             raise UsageError(f"no person #{person_id} (photoanalyze people lists them)")
         return person_id

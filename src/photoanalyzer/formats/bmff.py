@@ -68,7 +68,10 @@ def child_span(fh: BinaryIO, parent: tuple[int, int], wanted: bytes) -> tuple[in
     `parent` (offset, length) of another box, read by box heads as top_level_span. None where
     there is none, or where a child before it (or it) does not fit the parent: the video's
     own reader (PyAV) judges the movie; here it only means that nothing is found."""
-    found = _box_span(fh, parent, wanted, b"")
+    try:
+        found = _box_span(fh, parent, wanted, b"")
+    except BeyondFile:  # a child's 64-bit size cut off by the end of a truncated file
+        return None
     return found if found is not None and sum(found) <= sum(parent) else None
 
 

@@ -22,9 +22,9 @@ class Outcome:
 
     record: dict[str, Any] | None
     error: str | None = None
-    # False: the failure was not the file's fault (the phase could not run at all, or the
-    # environment failed: file gone, permission, I/O error, memory), so the file stays
-    # pending and the next run tries it again.
+    # False: the failure was not the file's fault (the environment failed: file gone,
+    # permission, I/O error, memory), so the file stays pending and the next run tries it
+    # again. A phase that cannot run at all writes no outcome (run/pipeline.py).
     final: bool = True
     # Set on a non-final error that happened while reading this file (out of memory, an I/O
     # error): the error it becomes when the unchanged file has failed this way in

@@ -112,7 +112,7 @@ class TextPhase:
             import onnxruntime  # noqa: F401  (the extra's runtime: present, and importable)
         except ImportError as exc:
             # Installed but broken (a missing shared library): not the skip of an absent
-            # extra, so the files get the reason and the run says it failed.
+            # extra, so the run says the phase failed (exit 4) and why.
             raise PhaseUnavailable(
                 f"the text phase needs onnxruntime ({exc}): {INSTALL_HINT}"
             ) from exc

@@ -9,7 +9,7 @@ from typing import Any
 from photoanalyzer.analysis.faces import unpack_embeddings
 from photoanalyzer.analysis.persons import Anchor, Candidate, GroupSettings, group, names_for_faces
 from photoanalyzer.catalog import Catalog
-from photoanalyzer.catalog.people import Assignment
+from photoanalyzer.catalog.people import Assignment, person_name_problem
 from photoanalyzer.config import FacesConfig
 
 
@@ -65,7 +65,9 @@ def group_people(catalog: Catalog, run_id: int | None, config: FacesConfig) -> d
 
 def region_names(catalog: Catalog, unassigned: list[tuple], min_iou: float) -> dict[int, str]:
     """Face id -> the name of the named face region (another program's tag, read by the
-    metadata phase) it overlaps, per file, one face per region (persons.names_for_faces)."""
+    metadata phase) it overlaps, per file, one face per region (persons.names_for_faces).
+    A region whose name could not be a person's (digits only, "2024": `people` would read
+    it as a number) names no face."""
     by_file: dict[int, list[tuple]] = {}
     for row in unassigned:
         by_file.setdefault(row[4], []).append(row)
@@ -74,7 +76,11 @@ def region_names(catalog: Catalog, unassigned: list[tuple], min_iou: float) -> d
     for file_id, named in regions.items():
         rows = by_file[file_id]
         boxes = [tuple(row[5:9]) for row in rows]
-        areas = [(region.name, (region.x, region.y, region.w, region.h)) for region in named]
+        areas = [
+            (region.name, (region.x, region.y, region.w, region.h))
+            for region in named
+            if person_name_problem(region.name.strip()) is None
+        ]
         for index, name in names_for_faces(boxes, areas, min_iou).items():
             found[rows[index][0]] = name
     return found

@@ -123,9 +123,9 @@ class SearchSession:
         return self._per_stamp(catalog, "present", catalog.search.present_by_kind)
 
     def ml_failed(self, catalog: Catalog) -> dict[int, str]:
-        """The files the ML phase failed on for good (catalog.search.ml_failed: a lookup per
-        present file, 65 ms at 100,000), read again only when the stamp moved: every ML
-        status written moves it."""
+        """The files the ML phase failed on for good (catalog.search.ml_failed, through the
+        index of error rows), read again only when the stamp moved: every ML status written
+        moves it."""
         return self._per_stamp(catalog, "ml_failed", catalog.search.ml_failed)
 
     def _per_stamp(self, catalog: Catalog, name: str, read: Callable[[], Any]) -> Any:
@@ -503,8 +503,8 @@ def _notes(not_embedded: dict[str, int], ml_failed: dict[str, int], left_out: in
         one = sum(ml_failed.values()) == 1
         it, changes = ("it", "it changes") if one else ("them", "they change")
         notes.append(
-            f"{_counted(ml_failed)} could not be read by the ML phase (no run tries {it} "
-            f"again until {changes}): `photoanalyze report` lists {it} under Problems"
+            f"{_counted(ml_failed)} could not be read by the ML phase (tried again when "
+            f"{changes} or the ML settings do): `photoanalyze report` lists {it} under Problems"
         )
     if left_out:
         were = "embedding was" if left_out == 1 else "embeddings were"

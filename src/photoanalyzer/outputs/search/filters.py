@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from photoanalyzer.catalog.people import person_number
 from photoanalyzer.catalog.search_queries import FileFilter
 from photoanalyzer.errors import UsageError
 from photoanalyzer.outputs.labels import without_article
@@ -208,11 +209,8 @@ def _persons(
     ids = {person_id for person_id, _ in persons}
     resolved = []
     for value in _texts(values, "--person"):
-        number = value.lstrip("#")
-        if number.isdigit() and int(number) in ids:
-            found = [int(number)]
-        else:
-            found = by_name.get(value.casefold())
+        number = person_number(value)  # None for a name, which no id equals
+        found = [number] if number in ids else by_name.get(value.casefold())
         if not found:
             raise UsageError(_unknown_person(value, persons))
         resolved.append(tuple(found))

@@ -56,6 +56,9 @@ class PhotoView:
     # phase -> the error it stored for the file, in the order the phases run: a section
     # that is empty because its phase failed must not read as "not run yet".
     errors: dict[str, str] = field(default_factory=dict)
+    # Those of them that are final (the file could not be read); the others were not the
+    # file's fault (stored under no version: permissions, a disk away) and are tried again.
+    failed: frozenset[str] = frozenset()
 
     @property
     def drawn_faces(self) -> list[Face]:
@@ -94,6 +97,7 @@ def photo_view(
         faces=people.of_photo(catalog, facts["path"]),
         text=catalog.text.of_file(file_id),
         errors=_errors(catalog, file_id),
+        failed=frozenset(catalog.queries.failed_phases(file_id)),
     )
 
 
