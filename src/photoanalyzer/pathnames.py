@@ -7,7 +7,8 @@ can be opened. Such text cannot be encoded as UTF-8: not by SQLite's driver, not
 terminal, not in JSON. Each output chooses here: exact bytes where a program reads them
 (`--paths-only`, `--print0`), readable text where a person does (`readable`), both in
 JSON (`path` readable, `path_bytes` exact), and a shell word on the report's clipboard
-(`shell_word`: text that a shell reads back as the exact bytes). The catalog stores the
+(`shell_word`: text that a shell reads back as the exact bytes), quoted for a command we
+suggest (`shell_argument`). The catalog stores the
 bytes themselves (catalog/schema.py), so nothing is lost between runs.
 
 Imports nothing of the project: the catalog and every output use it.
@@ -16,6 +17,7 @@ Imports nothing of the project: the catalog and every output use it.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 
@@ -60,6 +62,13 @@ def shell_word(text: str) -> str:
         else:  # a control character: its UTF-8 bytes
             quoted.extend(f"\\x{byte:02x}" for byte in character.encode("utf-8"))
     return "$'" + "".join(quoted) + "'"
+
+
+def shell_argument(text: str) -> str:
+    """`text` as one argument of a command printed for the user to paste: quoted as POSIX
+    shells read it (shlex), or, where it is not printable text, the ANSI-C word that names
+    its exact bytes (shell_word)."""
+    return shlex.quote(text) if text.isprintable() else shell_word(text)
 
 
 def exact_bytes(path: str) -> bytes:

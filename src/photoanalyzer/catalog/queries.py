@@ -11,6 +11,7 @@ from photoanalyzer.catalog.schema import (
     HIDDEN_COLUMNS,
     PATH,
     RESULT_TABLES,
+    failed_for_good,
     from_sql,
     path_param,
     result_is_current,
@@ -108,8 +109,7 @@ class Queries:
         return [
             phase
             for (phase,) in self._db.execute(
-                "SELECT phase FROM phase_status WHERE file_id = ? AND error IS NOT NULL"
-                " AND version != ''",
+                f"SELECT s.phase FROM phase_status s WHERE s.file_id = ? AND {failed_for_good()}",
                 (file_id,),
             )
         ]
@@ -176,7 +176,7 @@ class Queries:
         done, older, failed, total = self._db.execute(
             "SELECT COALESCE(SUM(s.version = ? AND s.error IS NULL), 0),"
             " COALESCE(SUM(s.version NOT IN (?, '') AND s.error IS NULL), 0),"
-            " COALESCE(SUM(s.version != '' AND s.error IS NOT NULL), 0), COUNT(*) FROM files f"
+            f" COALESCE(SUM({failed_for_good()}), 0), COUNT(*) FROM files f"
             " LEFT JOIN phase_status s ON s.file_id = f.id AND s.phase = ?"
             f" WHERE f.missing = 0 AND f.kind IN ({marks})",
             [version or "", version or "", phase, *kinds],

@@ -507,6 +507,14 @@ _FINISHED_RESULT = (
 )
 
 
+def failed_for_good(status: str = "s") -> str:
+    """The SQL condition under which the phase status row `status` (its table's alias) is a
+    final error: the file could not be read, and `status` counts it failed. An error stored
+    under no version was not the file's fault and is tried again. Its `error IS NOT NULL`
+    lets SQLite read the rows through the index of errors (status_errors)."""
+    return f"{status}.error IS NOT NULL AND {status}.version != ''"
+
+
 def result_is_current(phase: str, file: str = "f.id") -> str:
     """The SQL condition under which a phase's stored row for `file` may be read: it
     describes the file as it is now. Every reader joins a result table only under it, so a

@@ -16,6 +16,7 @@ from photoanalyzer.catalog.queries import place_condition
 from photoanalyzer.catalog.schema import (
     PATH,
     TAKEN_AT,
+    failed_for_good,
     path_param,
     result_is_current,
 )
@@ -134,8 +135,7 @@ class Search:
         return dict(
             self._db.execute(
                 "SELECT f.id, f.kind FROM phase_status s JOIN files f ON f.id = s.file_id"
-                " WHERE s.phase = 'ml' AND s.error IS NOT NULL AND s.version != ''"
-                " AND f.missing = 0"
+                f" WHERE s.phase = 'ml' AND {failed_for_good()} AND f.missing = 0"
             )
         )
 

@@ -179,10 +179,15 @@ def _person_id(catalog, text: str) -> int:
     return found
 
 
+def _group(ctx: typer.Context) -> GroupOptions:
+    """The options given after `people` (none where a test calls a command alone)."""
+    return ctx.obj if isinstance(ctx.obj, GroupOptions) else GroupOptions(None, None, False)
+
+
 def _chosen(ctx: typer.Context, flag: str, own: Path | None) -> Path | None:
     """The command's own --db or --config, else the one given after `people`; both, naming
     two files, is a mistake that must not pick one silently."""
-    given = getattr(ctx.obj, flag, None) if isinstance(ctx.obj, GroupOptions) else None
+    given = getattr(_group(ctx), flag)
     if own is not None and given is not None and own != given:
         raise UsageError(
             f"--{flag} is given twice, {given} after `people` and {own} after its command"
@@ -192,24 +197,18 @@ def _chosen(ctx: typer.Context, flag: str, own: Path | None) -> Path | None:
 
 def _options_to_repeat(ctx: typer.Context, db: Path | None, config: Path | None) -> str:
     """ " --db FILE --config FILE" as given, shell-quoted, for a command the output suggests."""
+    from photoanalyzer.pathnames import shell_argument
+
     given = (("--db", _chosen(ctx, "db", db)), ("--config", _chosen(ctx, "config", config)))
-    return "".join(f" {flag} {_shell_quoted(str(path))}" for flag, path in given if path)
-
-
-def _shell_quoted(text: str) -> str:
-    import shlex
-
-    from photoanalyzer.pathnames import shell_word
-
-    return shlex.quote(text) if text.isprintable() else shell_word(text)
+    return "".join(f" {flag} {shell_argument(str(path))}" for flag, path in given if path)
 
 
 def _as_json(ctx: typer.Context, own: bool) -> bool:
-    return own or (isinstance(ctx.obj, GroupOptions) and ctx.obj.json)
+    return own or _group(ctx).json
 
 
 def _no_json_for_a_change(ctx: typer.Context) -> None:
-    if isinstance(ctx.obj, GroupOptions) and ctx.obj.json:
+    if _group(ctx).json:
         raise UsageError("--json is for listing: `people list --json`, `people faces P --json`")
 
 

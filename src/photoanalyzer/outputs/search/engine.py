@@ -5,7 +5,6 @@ search matrix, the ranking and cut-off, and the facts each result shows."""
 from __future__ import annotations
 
 import os
-import shlex
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from photoanalyzer.ml.random_weights import MODELS, random_models
 from photoanalyzer.outputs.search.filters import FilterOptions, file_filter
 from photoanalyzer.outputs.search.matrix import SearchMatrix, current_matrix, matrix_folder
 from photoanalyzer.outputs.search.query import Term, combine, parse_terms
+from photoanalyzer.pathnames import shell_argument
 
 SORTS = ("score", "date")
 
@@ -394,7 +394,7 @@ class _Search:
             else:
                 notes.append(
                     f"--in {path}: the catalog knows no file there; "
-                    f"`photoanalyze run {shlex.quote(path)}` indexes it"
+                    f"`photoanalyze run {shell_argument(path)}` indexes it"
                 )
         return notes
 
