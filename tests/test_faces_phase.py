@@ -15,6 +15,7 @@ from conftest import CORPUS
 from photoanalyzer.catalog import Catalog
 from photoanalyzer.config import load_config
 from photoanalyzer.phases import PhaseContext, build_phases
+from photoanalyzer.phases.base import analyze_safely
 from photoanalyzer.phases.faces import FacesPhase
 from photoanalyzer.run import pipeline
 from support.imagegen import write_truncated_jpeg
@@ -53,6 +54,11 @@ def test_tiny_and_truncated_pictures(tmp_path):
     Image.new("RGB", (1, 1), "white").save(tiny)
     outcome = _phase().analyze(str(tiny), "photo")
     assert outcome.error is None and outcome.record["face_count"] == 0
+    empty = tmp_path / "zero.jpg"
+    empty.write_bytes(b"")
+    emptied = analyze_safely(_phase(), str(empty), "photo")
+    assert (emptied.error, emptied.final) == ("empty file (0 bytes)", True)
+    empty.unlink()  # the run below counts the other two
     broken = write_truncated_jpeg(tmp_path / "cut.jpg")
     config = load_config()
     context = PhaseContext(config, tmp_path / "thumbs", tmp_path / "models", probe_decoders=False)

@@ -29,7 +29,7 @@ from photoanalyzer.analysis.faces import (
     save_hog_detector,
 )
 from photoanalyzer.config import ContentConfig, FacesConfig
-from photoanalyzer.phases.base import EMPTY_FILE, Outcome, PhaseSkipped
+from photoanalyzer.phases.base import Outcome, PhaseSkipped, refuse_empty
 from photoanalyzer.phases.content import thumbnail_key
 
 # Bump when the code changes what the phase finds; settings and models are hashed in apart.
@@ -105,8 +105,7 @@ class FacesPhase:
             save_hog_detector(Path(self.models_dir))
 
     def analyze(self, path: str, kind: str) -> Outcome:
-        if os.stat(path).st_size == 0:
-            return Outcome(None, EMPTY_FILE)
+        refuse_empty(path)
         faces = self._video_faces(path) if kind == "video" else self._photo_faces(path)
         return Outcome({"face_count": len(faces), "faces": faces})
 
